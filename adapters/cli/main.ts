@@ -1,0 +1,24 @@
+import { CommanderError } from 'commander';
+import { ConfigError } from '../config.js';
+import { LocalClusterError } from '../postgres/local-cluster.js';
+import { ConcurrencyError, EventDecodeError } from '../postgres/event-store.js';
+import { ValidationError } from '../../domain/shared/codec.js';
+import { scrubText } from '../log.js';
+import { CliError } from './errors.js';
+import { buildProgram } from './program.js';
+
+const expected = [CliError, ConfigError, LocalClusterError, ValidationError, ConcurrencyError, EventDecodeError, RangeError];
+
+try {
+  await buildProgram().parseAsync(process.argv);
+} catch (error) {
+  if (error instanceof CommanderError) {
+    // commander has printed its message already; --help and --version exit 0.
+    process.exitCode = error.exitCode;
+  } else {
+    const known = expected.some((k) => error instanceof k);
+    const message = error instanceof Error ? error.message : String(error);
+    process.stderr.write(`codex-k8s: ${scrubText(known ? message : `unexpected error: ${message}`)}\n`);
+    process.exitCode = known ? 1 : 2;
+  }
+}

@@ -1,0 +1,13 @@
+import { Command } from 'commander';
+import { registerDbCommands } from './db.js';
+import { registerEventCommands } from './events.js';
+
+export function buildProgram(): Command {
+  const program = new Command('codex-k8s')
+    .description('codex-k8s: GitHub events in, AI-agent runs on Kubernetes out')
+    .showHelpAfterError('(run with --help for usage)')
+    .exitOverride();
+  registerDbCommands(program);
+  registerEventCommands(program);
+  return program;
+}

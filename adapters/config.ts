@@ -1,0 +1,55 @@
+/**
+ * The one place that reads CODEXK8S_* settings. Each section is read when first needed, so a command
+ * that needs no database (for example `db up`) does not demand CODEXK8S_DATABASE_URL. A missing or
+ * bad value fails with a message that names the variable.
+ */
+export class ConfigError extends Error {
+  override readonly name = 'ConfigError';
+}
+
+type Env = Record<string, string | undefined>;
+
+function required(env: Env, name: string): string {
+  const value = env[name]?.trim();
+  if (!value) throw new ConfigError(`${name} is not set`);
+  return value;
+}
+
+function postgresUrl(name: string, raw: string): string {
+  let url: URL;
+  try {
+    url = new URL(raw);
+  } catch {
+    throw new ConfigError(`${name} is not a URL`);
+  }
+  if (url.protocol !== 'postgres:' && url.protocol !== 'postgresql:') {
+    throw new ConfigError(`${name} must be a postgres:// URL`);
+  }
+  return raw;
+}
+
+export function integer(env: Env, name: string, fallback: number, min = 0, max = Number.MAX_SAFE_INTEGER): number {
+  const raw = env[name]?.trim();
+  if (!raw) return fallback;
+  if (!/^-?\d+$/.test(raw)) throw new ConfigError(`${name} must be a whole number`);
+  const value = Number(raw);
+  if (value < min || value > max) throw new ConfigError(`${name} must be between ${min} and ${max}`);
+  return value;
+}
+
+export interface DatabaseConfig {
+  primaryUrl: string;
+  /** Empty: read from the primary. More than one: reads spread over the healthy ones. */
+  replicaUrls: string[];
+  poolSize: number;
+}
+
+export function databaseConfig(env: Env = process.env): DatabaseConfig {
+  const primaryUrl = postgresUrl('CODEXK8S_DATABASE_URL', required(env, 'CODEXK8S_DATABASE_URL'));
+  const replicaUrls = (env.CODEXK8S_DATABASE_REPLICA_URLS ?? '')
+    .split(',')
+    .map((s) => s.trim())
+    .filter(Boolean)
+    .map((u) => postgresUrl('CODEXK8S_DATABASE_REPLICA_URLS', u));
+  return { primaryUrl, replicaUrls, poolSize: integer(env, 'CODEXK8S_DATABASE_POOL_SIZE', 10, 1, 500) };
+}

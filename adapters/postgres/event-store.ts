@@ -1,0 +1,364 @@
+import { randomUUID } from 'node:crypto';
+import type pg from 'pg';
+import { decodeOrThrow, ValidationError } from '../../domain/shared/codec.js';
+import { eventCodecs, schemaVersionOf, type EventCodecs, type EventOf } from '../../domain/events.js';
+import { constraintOf, pgCode, sqlState } from './errors.js';
+import { GlobalPosition } from './position.js';
+
+export { GlobalPosition };
+
+export type ExpectedVersion = 'any' | 'no_stream' | number;
+export type ActorType = 'human' | 'agent' | 'system';
+
+export interface EventMeta {
+  correlationId: string;
+  actor: { type: ActorType; id: string };
+  causationId?: string;
+  requestId?: string;
+}
+
+/** An event to append; `id` may be given to make a retried append of the same fact recognisable. */
+export type NewEvent<E> = E & { id?: string };
+
+export interface StreamAppend<E> {
+  stream: string;
+  expected: ExpectedVersion;
+  events: NewEvent<E>[];
+}
+
+export interface AppendResult {
+  /** The position of the last event written: a reader that has reached it has seen the whole append. */
+  position: GlobalPosition;
+  streams: { stream: string; version: number }[];
+}
+
+export interface RecordedEvent<E = { type: string; data: unknown }> {
+  id: string;
+  stream: string;
+  streamPosition: number;
+  position: GlobalPosition;
+  type: E extends { type: infer T } ? T : string;
+  data: E extends { data: infer D } ? D : unknown;
+  schemaVersion: number;
+  correlationId: string;
+  actor: { type: ActorType; id: string };
+  metadata: { causationId?: string; requestId?: string };
+  createdAt: Date;
+}
+
+export type RawEvent = RecordedEvent<{ type: string; data: unknown }>;
+
+/** The expected version did not match: nothing of the append was written. */
+export class ConcurrencyError extends Error {
+  override readonly name = 'ConcurrencyError';
+  constructor(
+    readonly stream: string,
+    readonly expected: ExpectedVersion,
+    readonly actual: number,
+  ) {
+    super(`stream ${stream} is at version ${actual}, expected ${String(expected)}`);
+  }
+}
+
+/** A stored event whose type is not known or whose payload does not match its codec. */
+export class EventDecodeError extends Error {
+  override readonly name = 'EventDecodeError';
+  constructor(
+    readonly event: Pick<RawEvent, 'id' | 'stream' | 'type' | 'position'>,
+    readonly reason: string,
+  ) {
+    super(`event ${event.id} (${event.type} in ${event.stream} at ${event.position}): ${reason}`);
+  }
+}
+
+const streamIdPattern = /^[a-z][a-z0-9_]*-.+$/;
+const NOTIFY_CHANNEL = 'codexk8s_events';
+export const eventLogChannel = NOTIFY_CHANNEL;
+
+// One statement: check every stream's version, then insert every event, or insert nothing. Being a
+// single INSERT, it is the first write of its transaction, so ordering by tx_id keeps streams in order.
+const appendSql = `
+WITH streams AS (
+  SELECT s.ord, s.stream_id, s.expected,
+         COALESCE((SELECT f.stream_position FROM flow_events f
+                    WHERE f.stream_id = s.stream_id ORDER BY f.stream_position DESC LIMIT 1), 0) AS current
+    FROM unnest($1::text[], $2::bigint[]) WITH ORDINALITY AS s(stream_id, expected, ord)
+), verdict AS (
+  SELECT bool_and(expected IS NULL OR expected = current) AS ok FROM streams
+), events AS (
+  SELECT e.*, row_number() OVER (PARTITION BY e.stream_ord ORDER BY e.ord) AS n
+    FROM unnest($3::int[], $4::uuid[], $5::text[], $6::int[], $7::jsonb[], $8::jsonb[])
+         WITH ORDINALITY AS e(stream_ord, id, event_type, schema_version, payload, metadata, ord)
+)
+INSERT INTO flow_events (id, stream_id, stream_position, correlation_id, actor_type, actor_id,
+                         event_type, schema_version, payload, metadata)
+SELECT e.id, s.stream_id, s.current + e.n, $9, $10, $11, e.event_type, e.schema_version, e.payload, e.metadata
+  FROM events e JOIN streams s ON s.ord = e.stream_ord CROSS JOIN verdict
+ WHERE verdict.ok
+ ORDER BY e.ord
+RETURNING epoch, tx_id::text, position::text, stream_id, stream_position::text`;
+
+const columns = `epoch, tx_id::text AS tx_id, position::text AS position, id::text AS id, stream_id,
+  stream_position::text AS stream_position, correlation_id, actor_type, actor_id, event_type, schema_version,
+  payload, metadata, created_at`;
+
+// Only rows of transactions older than every running one: a slower transaction with a smaller tx_id
+// can never commit behind the returned rows. Earlier epochs are complete by construction.
+const readAllSql = `
+SELECT ${columns} FROM flow_events
+ WHERE (epoch, tx_id, position) > ($1::int, $2::xid8, $3::bigint)
+   AND (epoch < (SELECT epoch FROM flow_events_epoch) OR tx_id < pg_snapshot_xmin(pg_current_snapshot()))
+ ORDER BY epoch, tx_id, position
+ LIMIT $4`;
+
+const readStreamSql = `
+SELECT ${columns} FROM flow_events
+ WHERE stream_id = $1 AND stream_position > $2
+ ORDER BY stream_position
+ LIMIT $3`;
+
+interface Row {
+  epoch: number;
+  tx_id: string;
+  position: string;
+  id: string;
+  stream_id: string;
+  stream_position: string;
+  correlation_id: string;
+  actor_type: ActorType;
+  actor_id: string;
+  event_type: string;
+  schema_version: number;
+  payload: unknown;
+  metadata: { causationId?: string; requestId?: string };
+  created_at: Date;
+}
+
+const toRaw = (row: Row): RawEvent => ({
+  id: row.id,
+  stream: row.stream_id,
+  streamPosition: Number(row.stream_position),
+  position: new GlobalPosition(row.epoch, BigInt(row.tx_id), BigInt(row.position)),
+  type: row.event_type,
+  data: row.payload,
+  schemaVersion: row.schema_version,
+  correlationId: row.correlation_id,
+  actor: { type: row.actor_type, id: row.actor_id },
+  metadata: row.metadata,
+  createdAt: row.created_at,
+});
+
+export interface EventStoreOptions<R extends EventCodecs> {
+  codecs?: R;
+  /** Wakes subscribers in this and other processes after a commit; see `notifyAppended`. */
+  notify?: boolean;
+}
+
+export type EventStore<R extends EventCodecs = typeof eventCodecs> = ReturnType<typeof createEventStore<R>>;
+
+export function createEventStore<R extends EventCodecs = typeof eventCodecs>(pool: pg.Pool, options: EventStoreOptions<R> = {}) {
+  const codecs = (options.codecs ?? eventCodecs) as R;
+  type E = EventOf<R>;
+  const notifyEnabled = options.notify ?? true;
+
+  function decode(raw: RawEvent): RecordedEvent<E> {
+    const codec = codecs[raw.type];
+    if (!codec) throw new EventDecodeError(raw, `unknown event type ${JSON.stringify(raw.type)}`);
+    try {
+      return { ...raw, data: decodeOrThrow(codec, raw.data, `${raw.type} payload`) } as RecordedEvent<E>;
+    } catch (error) {
+      throw new EventDecodeError(raw, error instanceof ValidationError ? error.message : String(error));
+    }
+  }
+
+  function encode(event: E): unknown {
+    const codec = codecs[event.type];
+    if (!codec) throw new ValidationError('event', [`unknown event type ${JSON.stringify(event.type)}`]);
+    decodeOrThrow(codec, event.data, `${event.type} payload`);
+    return codec.encode(event.data);
+  }
+
+  // Coalesced wake-up: at most one NOTIFY in flight, and one more if appends landed meanwhile.
+  let notifyInFlight = false;
+  let notifyAgain = false;
+  function notifyAppended(): void {
+    if (!notifyEnabled) return;
+    if (notifyInFlight) {
+      notifyAgain = true;
+      return;
+    }
+    notifyInFlight = true;
+    pool
+      .query(`SELECT pg_notify('${NOTIFY_CHANNEL}', '1')`)
+      .catch(() => {}) // a lost wake-up only delays subscribers: they poll too
+      .finally(() => {
+        notifyInFlight = false;
+        if (notifyAgain) {
+          notifyAgain = false;
+          notifyAppended();
+        }
+      });
+  }
+
+  async function currentVersion(db: pg.Pool | pg.PoolClient, stream: string): Promise<number> {
+    const { rows } = await db.query<{ v: string | null }>(
+      'SELECT max(stream_position)::text AS v FROM flow_events WHERE stream_id = $1',
+      [stream],
+    );
+    return Number(rows[0]?.v ?? 0);
+  }
+
+  async function appendOnce(db: pg.Pool | pg.PoolClient, appends: StreamAppend<E>[], meta: EventMeta): Promise<AppendResult> {
+    const streams: string[] = [];
+    const expected: (string | null)[] = [];
+    const streamOrd: number[] = [];
+    const ids: string[] = [];
+    const types: string[] = [];
+    const versions: number[] = [];
+    const payloads: string[] = [];
+    const metadatas: string[] = [];
+    const metadata = JSON.stringify({
+      ...(meta.causationId ? { causationId: meta.causationId } : {}),
+      ...(meta.requestId ? { requestId: meta.requestId } : {}),
+    });
+    appends.forEach((a, i) => {
+      streams.push(a.stream);
+      expected.push(a.expected === 'any' ? null : a.expected === 'no_stream' ? '0' : String(a.expected));
+      for (const event of a.events) {
+        streamOrd.push(i + 1);
+        ids.push(event.id ?? randomUUID());
+        types.push(event.type);
+        versions.push(schemaVersionOf(event.type));
+        payloads.push(JSON.stringify(encode(event)));
+        metadatas.push(metadata);
+      }
+    });
+    const { rows } = await db.query<{ epoch: number; tx_id: string; position: string; stream_id: string; stream_position: string }>({
+      name: 'codexk8s_append',
+      text: appendSql,
+      values: [streams, expected, streamOrd, ids, types, versions, payloads, metadatas, meta.correlationId, meta.actor.type, meta.actor.id],
+    });
+    if (rows.length !== ids.length) {
+      // Nothing was written; say which stream did not match.
+      for (const a of appends) {
+        if (a.expected === 'any') continue;
+        const actual = await currentVersion(db, a.stream);
+        const want = a.expected === 'no_stream' ? 0 : a.expected;
+        if (actual !== want) throw new ConcurrencyError(a.stream, a.expected, actual);
+      }
+      throw new ConcurrencyError(appends[0]!.stream, appends[0]!.expected, -1);
+    }
+    const last = rows[rows.length - 1]!;
+    const versionsByStream = new Map<string, number>();
+    for (const r of rows) versionsByStream.set(r.stream_id, Math.max(versionsByStream.get(r.stream_id) ?? 0, Number(r.stream_position)));
+    return {
+      position: new GlobalPosition(last.epoch, BigInt(last.tx_id), BigInt(last.position)),
+      streams: [...versionsByStream].map(([stream, version]) => ({ stream, version })),
+    };
+  }
+
+  function validate(appends: StreamAppend<E>[], meta: EventMeta): void {
+    if (appends.length === 0 || appends.every((a) => a.events.length === 0)) {
+      throw new ValidationError('append', ['no events to append']);
+    }
+    const seen = new Set<string>();
+    for (const a of appends) {
+      if (!streamIdPattern.test(a.stream) || a.stream.length > 512) throw new ValidationError('append', [`bad stream id ${JSON.stringify(a.stream)}`]);
+      if (seen.has(a.stream)) throw new ValidationError('append', [`stream ${a.stream} named twice`]);
+      seen.add(a.stream);
+      if (typeof a.expected === 'number' && (!Number.isInteger(a.expected) || a.expected < 0)) {
+        throw new ValidationError('append', [`bad expected version ${a.expected}`]);
+      }
+    }
+    if (!meta.correlationId) throw new ValidationError('append', ['correlationId is required']);
+  }
+
+  /**
+   * Appends to one or more streams atomically, each checked against its expected version. On a
+   * version mismatch nothing is written and a ConcurrencyError is thrown. With `tx`, the append joins
+   * the caller's transaction and must be its first write; the caller calls `notifyAppended` after COMMIT.
+   */
+  async function append(appends: StreamAppend<E>[], meta: EventMeta, tx?: pg.PoolClient): Promise<AppendResult> {
+    validate(appends, meta);
+    if (tx) {
+      const { rows } = await tx.query<{ assigned: boolean }>('SELECT pg_current_xact_id_if_assigned() IS NOT NULL AS assigned');
+      if (rows[0]?.assigned) throw new Error('an append must be the first write of its transaction');
+    }
+    const retryAny = !tx && appends.every((a) => a.expected === 'any');
+    for (let attempt = 1; ; attempt++) {
+      try {
+        const result = await appendOnce(tx ?? pool, appends, meta);
+        if (!tx) notifyAppended();
+        return result;
+      } catch (error) {
+        if (sqlState(error) === pgCode.uniqueViolation && constraintOf(error) === 'flow_events_stream_id_stream_position_key') {
+          // A concurrent writer took the version first.
+          if (retryAny && attempt < 5) continue;
+          const first = appends.find((a) => a.expected !== 'any') ?? appends[0]!;
+          throw new ConcurrencyError(first.stream, first.expected, await currentVersion(pool, first.stream));
+        }
+        throw error;
+      }
+    }
+  }
+
+  /** Runs `work` in a transaction on one connection; subscribers are woken after it commits. */
+  async function transaction<T>(work: (tx: pg.PoolClient) => Promise<T>): Promise<T> {
+    const client = await pool.connect();
+    try {
+      await client.query('BEGIN');
+      const result = await work(client);
+      await client.query('COMMIT');
+      notifyAppended();
+      return result;
+    } catch (error) {
+      await client.query('ROLLBACK').catch(() => {});
+      throw error;
+    } finally {
+      client.release();
+    }
+  }
+
+  async function readStream(stream: string, options: { after?: number; limit?: number } = {}): Promise<RecordedEvent<E>[]> {
+    const { rows } = await pool.query<Row>({
+      name: 'codexk8s_read_stream',
+      text: readStreamSql,
+      values: [stream, options.after ?? 0, options.limit ?? 100_000],
+    });
+    return rows.map((r) => decode(toRaw(r)));
+  }
+
+  /** Folds a stream into state: what a command handler needs to decide. */
+  async function aggregate<S>(stream: string, evolve: (state: S, event: E) => S, initial: S): Promise<{ state: S; version: number }> {
+    const events = await readStream(stream);
+    let state = initial;
+    for (const e of events) state = evolve(state, { type: e.type, data: e.data } as E);
+    return { state, version: events.length === 0 ? 0 : events[events.length - 1]!.streamPosition };
+  }
+
+  /** The events after `after` in commit order, never skipping one that commits later with a smaller id. */
+  async function readAllRaw(after: GlobalPosition, limit: number, db: pg.Pool | pg.PoolClient = pool): Promise<RawEvent[]> {
+    const { rows } = await db.query<Row>({
+      name: 'codexk8s_read_all',
+      text: readAllSql,
+      values: [after.epoch, after.txId.toString(), after.seq.toString(), limit],
+    });
+    return rows.map(toRaw);
+  }
+
+  async function readAll(after: GlobalPosition, limit = 1000): Promise<RecordedEvent<E>[]> {
+    return (await readAllRaw(after, limit)).map(decode);
+  }
+
+  /** The position of the newest event a reader may see now. */
+  async function headPosition(db: pg.Pool | pg.PoolClient = pool): Promise<GlobalPosition> {
+    const { rows } = await db.query<{ epoch: number; tx_id: string; position: string }>(`
+      SELECT epoch, tx_id::text, position::text FROM flow_events
+       WHERE epoch < (SELECT epoch FROM flow_events_epoch) OR tx_id < pg_snapshot_xmin(pg_current_snapshot())
+       ORDER BY epoch DESC, tx_id DESC, position DESC LIMIT 1`);
+    const r = rows[0];
+    return r ? new GlobalPosition(r.epoch, BigInt(r.tx_id), BigInt(r.position)) : GlobalPosition.start;
+  }
+
+  return { append, transaction, notifyAppended, readStream, aggregate, readAll, readAllRaw, headPosition, decode, pool };
+}

@@ -1,0 +1,21 @@
+import type * as t from 'io-ts';
+import { runEventCodecs } from './runs/events.js';
+
+/**
+ * Every event type the platform records, with the codec of its payload. The event store refuses to
+ * append or read anything not listed here: an unknown or malformed event is an error, never a skip.
+ */
+export const eventCodecs = {
+  ...runEventCodecs,
+} as const;
+
+export type EventCodecs = Record<string, t.Mixed>;
+export type EventType = keyof typeof eventCodecs;
+
+/** A domain event: its type and its validated payload. */
+export type EventOf<R extends EventCodecs> = { [K in keyof R & string]: { type: K; data: t.TypeOf<R[K]> } }[keyof R & string];
+export type DomainEvent = EventOf<typeof eventCodecs>;
+
+/** Payload schema version per type; bump it with an upcaster when a payload changes shape. */
+export const schemaVersions: Partial<Record<EventType, number>> = {};
+export const schemaVersionOf = (type: string): number => (schemaVersions as Record<string, number | undefined>)[type] ?? 1;

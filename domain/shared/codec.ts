@@ -1,0 +1,35 @@
+import * as t from 'io-ts';
+import { isLeft } from 'fp-ts/lib/Either.js';
+import { PathReporter } from 'io-ts/lib/PathReporter.js';
+
+/** Thrown when input at an edge does not match its codec; the message names the offending paths. */
+export class ValidationError extends Error {
+  override readonly name = 'ValidationError';
+  constructor(readonly what: string, readonly problems: string[]) {
+    super(`invalid ${what}: ${problems.join('; ')}`);
+  }
+}
+
+/** Decodes `value` with `codec` or throws a ValidationError that says what is wrong. */
+export function decodeOrThrow<C extends t.Mixed>(codec: C, value: unknown, what: string): t.TypeOf<C> {
+  const result = codec.decode(value);
+  if (isLeft(result)) throw new ValidationError(what, PathReporter.report(result).slice(0, 5));
+  return result.right;
+}
+
+const uuidPattern = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+
+export interface UuidBrand { readonly Uuid: unique symbol }
+export const Uuid = t.brand(t.string, (s): s is t.Branded<string, UuidBrand> => uuidPattern.test(s), 'Uuid');
+export type Uuid = t.TypeOf<typeof Uuid>;
+
+/** An ISO-8601 instant kept as a string, so events stay plain JSON. */
+export interface IsoTimeBrand { readonly IsoTime: unique symbol }
+export const IsoTime = t.brand(
+  t.string,
+  (s): s is t.Branded<string, IsoTimeBrand> => !Number.isNaN(Date.parse(s)) && /^\d{4}-\d{2}-\d{2}T/.test(s),
+  'IsoTime',
+);
+export type IsoTime = t.TypeOf<typeof IsoTime>;
+
+export const NonEmptyString = t.refinement(t.string, (s) => s.length > 0 && s.length <= 1024, 'NonEmptyString');
