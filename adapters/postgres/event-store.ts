@@ -98,23 +98,24 @@ SELECT e.id, s.stream_id, s.current + e.n, $9, $10, $11, e.event_type, e.schema_
  ORDER BY e.ord
 RETURNING epoch, tx_id::text, position::text, stream_id, stream_position::text`;
 
-const columns = `epoch, tx_id::text AS tx_id, position::text AS position, id::text AS id, stream_id,
-  stream_position::text AS stream_position, correlation_id, actor_type, actor_id, event_type, schema_version,
-  payload, metadata, created_at`;
+// Qualified, so that ORDER BY below sorts the columns and not these text renderings of them.
+const columns = `f.epoch, f.tx_id::text AS tx_id, f.position::text AS position, f.id::text AS id, f.stream_id,
+  f.stream_position::text AS stream_position, f.correlation_id, f.actor_type, f.actor_id, f.event_type,
+  f.schema_version, f.payload, f.metadata, f.created_at`;
 
 // Only rows of transactions older than every running one: a slower transaction with a smaller tx_id
 // can never commit behind the returned rows. Earlier epochs are complete by construction.
 const readAllSql = `
-SELECT ${columns} FROM flow_events
- WHERE (epoch, tx_id, position) > ($1::int, $2::xid8, $3::bigint)
-   AND (epoch < (SELECT epoch FROM flow_events_epoch) OR tx_id < pg_snapshot_xmin(pg_current_snapshot()))
- ORDER BY epoch, tx_id, position
+SELECT ${columns} FROM flow_events f
+ WHERE (f.epoch, f.tx_id, f.position) > ($1::int, $2::xid8, $3::bigint)
+   AND (f.epoch < (SELECT epoch FROM flow_events_epoch) OR f.tx_id < pg_snapshot_xmin(pg_current_snapshot()))
+ ORDER BY f.epoch, f.tx_id, f.position
  LIMIT $4`;
 
 const readStreamSql = `
-SELECT ${columns} FROM flow_events
- WHERE stream_id = $1 AND stream_position > $2
- ORDER BY stream_position
+SELECT ${columns} FROM flow_events f
+ WHERE f.stream_id = $1 AND f.stream_position > $2
+ ORDER BY f.stream_position
  LIMIT $3`;
 
 interface Row {
@@ -293,7 +294,10 @@ export function createEventStore<R extends EventCodecs = typeof eventCodecs>(poo
       } catch (error) {
         if (sqlState(error) === pgCode.uniqueViolation && constraintOf(error) === 'flow_events_stream_id_stream_position_key') {
           // A concurrent writer took the version first.
-          if (retryAny && attempt < 5) continue;
+          if (retryAny && attempt < 100) {
+            await new Promise((r) => setTimeout(r, Math.random() * Math.min(attempt, 10)));
+            continue;
+          }
           const first = appends.find((a) => a.expected !== 'any') ?? appends[0]!;
           throw new ConcurrencyError(first.stream, first.expected, await currentVersion(pool, first.stream));
         }
@@ -353,9 +357,9 @@ export function createEventStore<R extends EventCodecs = typeof eventCodecs>(poo
   /** The position of the newest event a reader may see now. */
   async function headPosition(db: pg.Pool | pg.PoolClient = pool): Promise<GlobalPosition> {
     const { rows } = await db.query<{ epoch: number; tx_id: string; position: string }>(`
-      SELECT epoch, tx_id::text, position::text FROM flow_events
-       WHERE epoch < (SELECT epoch FROM flow_events_epoch) OR tx_id < pg_snapshot_xmin(pg_current_snapshot())
-       ORDER BY epoch DESC, tx_id DESC, position DESC LIMIT 1`);
+      SELECT f.epoch, f.tx_id::text AS tx_id, f.position::text AS position FROM flow_events f
+       WHERE f.epoch < (SELECT epoch FROM flow_events_epoch) OR f.tx_id < pg_snapshot_xmin(pg_current_snapshot())
+       ORDER BY f.epoch DESC, f.tx_id DESC, f.position DESC LIMIT 1`);
     const r = rows[0];
     return r ? new GlobalPosition(r.epoch, BigInt(r.tx_id), BigInt(r.position)) : GlobalPosition.start;
   }

@@ -1,0 +1,301 @@
+import { after, before, describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { randomUUID } from 'node:crypto';
+import {
+  ConcurrencyError,
+  createEventStore,
+  EventDecodeError,
+  type EventStore,
+  type RawEvent,
+} from '../adapters/postgres/event-store.js';
+import { GlobalPosition } from '../adapters/postgres/position.js';
+import { ValidationError } from '../domain/shared/codec.js';
+import { createTestDatabase, type TestDatabase } from './support/cluster.js';
+import { runFailed, runRequested, systemMeta } from './support/events.js';
+
+let db: TestDatabase;
+let store: EventStore;
+
+before(async () => {
+  db = await createTestDatabase();
+  store = createEventStore(db.pools.primary);
+});
+after(async () => {
+  await db.drop();
+});
+
+async function readEverything(from = GlobalPosition.start): Promise<RawEvent[]> {
+  const out: RawEvent[] = [];
+  let position = from;
+  for (;;) {
+    const batch = await store.readAllRaw(position, 500);
+    if (batch.length === 0) return out;
+    out.push(...batch);
+    position = batch[batch.length - 1]!.position;
+  }
+}
+
+async function countRows(where = 'true', params: unknown[] = []): Promise<number> {
+  const { rows } = await db.pools.primary.query<{ n: string }>(`SELECT count(*)::text AS n FROM flow_events WHERE ${where}`, params);
+  return Number(rows[0]!.n);
+}
+
+describe('append and read a stream', () => {
+  it('numbers events from 1 and returns the versions and position it wrote', async () => {
+    const runId = randomUUID();
+    const stream = `run-${runId}`;
+    const first = await store.append([{ stream, expected: 'no_stream', events: [runRequested(runId)] }], systemMeta());
+    assert.deepEqual(first.streams, [{ stream, version: 1 }]);
+    const second = await store.append([{ stream, expected: 1, events: [runFailed(runId), runFailed(runId, 'again')] }], systemMeta());
+    assert.deepEqual(second.streams, [{ stream, version: 3 }]);
+    assert.ok(second.position.compare(first.position) > 0);
+
+    const events = await store.readStream(stream);
+    assert.deepEqual(events.map((e) => [e.streamPosition, e.type]), [[1, 'RunRequested'], [2, 'RunFailed'], [3, 'RunFailed']]);
+    assert.equal(events[2]!.data.runId, runId);
+    assert.deepEqual(await store.aggregate(stream, (n: number) => n + 1, 0), { state: 3, version: 3 });
+  });
+
+  it('keeps the envelope: correlation, actor, causation and request ids', async () => {
+    const stream = `run-${randomUUID()}`;
+    const correlationId = `delivery-${randomUUID()}`;
+    await store.append([{ stream, expected: 'any', events: [runRequested()] }], {
+      correlationId,
+      actor: { type: 'human', id: 'user-1' },
+      causationId: 'cause-1',
+      requestId: 'req-1',
+    });
+    const [event] = await store.readStream(stream);
+    assert.equal(event!.correlationId, correlationId);
+    assert.deepEqual(event!.actor, { type: 'human', id: 'user-1' });
+    assert.deepEqual(event!.metadata, { causationId: 'cause-1', requestId: 'req-1' });
+    assert.equal(event!.schemaVersion, 1);
+  });
+
+  it('appends to several streams in one transaction, all or nothing', async () => {
+    const a = `run-${randomUUID()}`;
+    const b = `delivery-${randomUUID()}`;
+    await store.append([{ stream: a, expected: 'no_stream', events: [runRequested()] }], systemMeta());
+    // b is new, a is at 1: expecting a at 0 fails, and b must stay empty.
+    await assert.rejects(
+      store.append(
+        [
+          { stream: b, expected: 'no_stream', events: [runRequested()] },
+          { stream: a, expected: 'no_stream', events: [runRequested()] },
+        ],
+        systemMeta(),
+      ),
+      (error: unknown) => error instanceof ConcurrencyError && error.stream === a && error.actual === 1,
+    );
+    assert.equal(await countRows('stream_id = $1', [b]), 0);
+
+    const both = await store.append(
+      [
+        { stream: b, expected: 'no_stream', events: [runRequested()] },
+        { stream: a, expected: 1, events: [runRequested()] },
+      ],
+      systemMeta(),
+    );
+    assert.deepEqual(both.streams.sort((x, y) => x.stream.localeCompare(y.stream)), [{ stream: a, version: 2 }, { stream: b, version: 1 }].sort((x, y) => x.stream.localeCompare(y.stream)));
+    const rows = await db.pools.primary.query<{ tx: string }>('SELECT DISTINCT tx_id::text AS tx FROM flow_events WHERE stream_id = ANY($1) AND stream_position = ANY($2)', [[a, b], [1, 2]]);
+    assert.ok(rows.rows.length >= 1);
+  });
+
+  it('refuses a stale or a too-new expected version and writes nothing', async () => {
+    const stream = `run-${randomUUID()}`;
+    await store.append([{ stream, expected: 'no_stream', events: [runRequested(), runRequested()] }], systemMeta());
+    for (const expected of [0, 1, 3, 'no_stream'] as const) {
+      await assert.rejects(store.append([{ stream, expected, events: [runRequested()] }], systemMeta()), ConcurrencyError);
+    }
+    assert.equal(await countRows('stream_id = $1', [stream]), 2);
+  });
+
+  it('validates payloads with the domain codecs before writing', async () => {
+    const stream = `run-${randomUUID()}`;
+    const bad = { type: 'RunRequested', data: { runId: 'not-a-uuid' } } as never;
+    await assert.rejects(store.append([{ stream, expected: 'any', events: [bad] }], systemMeta()), (e: unknown) => e instanceof ValidationError && /runId/.test(e.message));
+    const unknown = { type: 'NoSuchEvent', data: {} } as never;
+    await assert.rejects(store.append([{ stream, expected: 'any', events: [unknown] }], systemMeta()), /unknown event type "NoSuchEvent"/);
+    await assert.rejects(store.append([{ stream: 'Bad Stream', expected: 'any', events: [runRequested()] }], systemMeta()), /bad stream id/);
+    await assert.rejects(store.append([{ stream, expected: 'any', events: [] }], systemMeta()), /no events/);
+    await assert.rejects(store.append([{ stream, expected: -1, events: [runRequested()] }], systemMeta()), /bad expected version/);
+    assert.equal(await countRows('stream_id = $1', [stream]), 0);
+  });
+
+  it('reports a stored event of unknown type or malformed payload as an error, never skips it', async () => {
+    const stream = `run-${randomUUID()}`;
+    await db.pools.primary.query(
+      `INSERT INTO flow_events (id, stream_id, stream_position, correlation_id, actor_type, actor_id, event_type, payload)
+       VALUES (gen_random_uuid(), $1, 1, 'c', 'system', 'test', 'RunFailed', '{"runId": 5}')`,
+      [stream],
+    );
+    await assert.rejects(store.readStream(stream), (e: unknown) => e instanceof EventDecodeError && /RunFailed/.test(e.message));
+    const raw = (await readEverything()).find((e) => e.stream === stream)!;
+    assert.throws(() => store.decode(raw), EventDecodeError);
+    assert.throws(() => store.decode({ ...raw, type: 'Mystery' }), /unknown event type "Mystery"/);
+  });
+
+  it('an append inside a transaction must be its first write', async () => {
+    await assert.rejects(
+      store.transaction(async (tx) => {
+        await tx.query(`SELECT pg_current_xact_id()`);
+        await store.append([{ stream: `run-${randomUUID()}`, expected: 'any', events: [runRequested()] }], systemMeta(), tx);
+      }),
+      /first write of its transaction/,
+    );
+  });
+});
+
+describe('the log is append-only in the database itself', () => {
+  for (const statement of ['UPDATE flow_events SET actor_id = $$x$$', 'DELETE FROM flow_events', 'TRUNCATE flow_events']) {
+    it(`refuses ${statement.split(' ')[0]}`, async () => {
+      await store.append([{ stream: `run-${randomUUID()}`, expected: 'any', events: [runRequested()] }], systemMeta());
+      const before = await countRows();
+      await assert.rejects(db.pools.primary.query(statement), /append-only/);
+      assert.equal(await countRows(), before);
+    });
+  }
+});
+
+describe('reading everything in commit order', () => {
+  it('never passes an event that commits later with a smaller position (the gap)', async () => {
+    const start = await store.headPosition();
+    const slow = await db.pools.primary.connect();
+    const slowStream = `run-${randomUUID()}`;
+    const fastStream = `run-${randomUUID()}`;
+    try {
+      await slow.query('BEGIN');
+      // The slow transaction takes its sequence position and tx id first...
+      await store.append([{ stream: slowStream, expected: 'no_stream', events: [runRequested()] }], systemMeta(), slow);
+      // ...then a later one commits.
+      await store.append([{ stream: fastStream, expected: 'no_stream', events: [runRequested()] }], systemMeta());
+      assert.equal(await countRows('stream_id = $1', [fastStream]), 1, 'the fast event is committed');
+      // A reader must not move past the slow one's place: it sees neither yet.
+      assert.deepEqual(await store.readAllRaw(start, 100), []);
+      await slow.query('COMMIT');
+    } finally {
+      slow.release();
+    }
+    const seen = await store.readAllRaw(start, 100);
+    assert.deepEqual(seen.map((e) => e.stream), [slowStream, fastStream]);
+  });
+
+  it('chaos: 16 writers with random in-transaction sleeps and 5% rollbacks; the reader sees exactly the committed events, each stream in order', async () => {
+    const start = await store.headPosition();
+    const streams = Array.from({ length: 8 }, () => `run-${randomUUID()}`);
+    const committed = new Set<string>();
+    const rolledBack = new Set<string>();
+    const seen: RawEvent[] = [];
+    let writing = true;
+
+    const reader = (async () => {
+      let position = start;
+      for (;;) {
+        const done = !writing;
+        const batch = await store.readAllRaw(position, 200);
+        for (const e of batch) {
+          assert.ok(e.position.compare(position) > 0, 'positions only grow');
+          position = e.position;
+        }
+        seen.push(...batch);
+        if (batch.length === 0) {
+          if (done) return;
+          await new Promise((r) => setTimeout(r, 5));
+        }
+      }
+    })();
+
+    const writer = async (w: number) => {
+      for (let i = 0; i < 25; i++) {
+        const stream = streams[(w + i) % streams.length]!;
+        const id = randomUUID();
+        const rollback = Math.random() < 0.05;
+        for (let attempt = 0; ; attempt++) {
+          try {
+            await store.transaction(async (tx) => {
+              await store.append([{ stream, expected: 'any', events: [{ ...runRequested(), id }] }], systemMeta(), tx);
+              await tx.query('SELECT pg_sleep($1)', [Math.random() * 0.02]);
+              if (rollback) throw new Error('rollback on purpose');
+            });
+            committed.add(id);
+          } catch (error) {
+            // Lost a race on the stream's version: nothing was written, so try again.
+            if (error instanceof ConcurrencyError && attempt < 50) continue;
+            if ((error as Error).message !== 'rollback on purpose') throw error;
+            rolledBack.add(id);
+          }
+          break;
+        }
+      }
+    };
+    await Promise.all(Array.from({ length: 16 }, (_, w) => writer(w)));
+    writing = false;
+    await reader;
+
+    const seenIds = seen.map((e) => e.id);
+    assert.equal(new Set(seenIds).size, seenIds.length, 'no event twice');
+    assert.deepEqual(new Set(seenIds), committed, 'exactly the committed events');
+    assert.equal(committed.size + rolledBack.size, 400, 'every write either committed or rolled back');
+    assert.ok(rolledBack.size > 0 || committed.size === 400, 'some rollbacks happened');
+    for (const stream of streams) {
+      const versions = seen.filter((e) => e.stream === stream).map((e) => e.streamPosition);
+      assert.deepEqual(versions, [...versions].sort((a, b) => a - b), `${stream} in version order`);
+    }
+  });
+
+  it('16 writers racing on one stream: exactly one wins each version', async () => {
+    const stream = `run-${randomUUID()}`;
+    const wins = new Map<number, number>();
+    let conflicts = 0;
+    const writer = async (w: number) => {
+      for (let i = 0; i < 15; i++) {
+        const { version } = await store.aggregate(stream, (n: number) => n, 0);
+        try {
+          const result = await store.append([{ stream, expected: version, events: [runFailed(randomUUID(), `writer ${w}`)] }], systemMeta());
+          const v = result.streams[0]!.version;
+          assert.equal(v, version + 1);
+          wins.set(v, (wins.get(v) ?? 0) + 1);
+        } catch (error) {
+          if (!(error instanceof ConcurrencyError)) throw error;
+          conflicts++;
+        }
+      }
+    };
+    await Promise.all(Array.from({ length: 16 }, (_, w) => writer(w)));
+    const events = await store.readStream(stream);
+    assert.deepEqual(events.map((e) => e.streamPosition), Array.from({ length: events.length }, (_, i) => i + 1), 'versions are contiguous');
+    assert.equal(events.length, wins.size);
+    for (const [version, count] of wins) assert.equal(count, 1, `version ${version} won once`);
+    assert.ok(conflicts > 0, 'the writers did race');
+  });
+
+  it("'any' appends racing on one stream all land, in order", async () => {
+    const stream = `run-${randomUUID()}`;
+    await Promise.all(Array.from({ length: 40 }, () => store.append([{ stream, expected: 'any', events: [runFailed(randomUUID())] }], systemMeta())));
+    const events = await store.readStream(stream);
+    assert.deepEqual(events.map((e) => e.streamPosition), Array.from({ length: 40 }, (_, i) => i + 1));
+  });
+});
+
+describe('epochs keep the order after a logical restore', () => {
+  it('an event restored with a tx_id ahead of the cluster is seen once migrate moves to a new epoch, and new events follow it', async () => {
+    const start = await store.headPosition();
+    const restored = `run-${randomUUID()}`;
+    // What pg_restore into a fresh cluster leaves: a row whose tx_id is ahead of the cluster's counter.
+    await db.pools.primary.query(
+      `INSERT INTO flow_events (tx_id, id, stream_id, stream_position, correlation_id, actor_type, actor_id, event_type, payload)
+       VALUES ((pg_current_xact_id()::text::bigint + 1000000)::text::xid8, gen_random_uuid(), $1, 1, 'c', 'system', 't', 'RunRequested', $2)`,
+      [restored, JSON.stringify(runRequested().data)],
+    );
+    assert.equal((await store.readAllRaw(start, 100)).length, 0, 'invisible: it looks like a running transaction');
+    const { migrate } = await import('../adapters/postgres/migrate.js');
+    const result = await migrate(db.primaryUrl);
+    assert.equal(result.epochBumpedTo, 2);
+    const after = `run-${randomUUID()}`;
+    await store.append([{ stream: after, expected: 'no_stream', events: [runRequested()] }], systemMeta());
+    const seen = await store.readAllRaw(start, 100);
+    assert.deepEqual(seen.map((e) => e.stream), [restored, after]);
+    assert.deepEqual(seen.map((e) => e.position.epoch), [1, 2]);
+    assert.equal((await migrate(db.primaryUrl)).epochBumpedTo, undefined, 'a second migrate does not bump again');
+  });
+});

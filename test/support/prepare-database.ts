@@ -1,0 +1,22 @@
+/**
+ * Run by `npm test` before the test files: brings the local primary + replica up (installing
+ * PostgreSQL and pgvector on a fresh machine), migrates a template database that every test file
+ * copies, and drops databases that earlier runs left behind.
+ */
+import { up, urlFor } from '../../adapters/postgres/local-cluster.js';
+import { migrate } from '../../adapters/postgres/migrate.js';
+import { cluster, TEMPLATE_DATABASE, TEST_DATABASE_PREFIX, withAdmin } from './cluster.js';
+
+const say = (line: string) => process.stderr.write(`test setup: ${line}\n`);
+const started = Date.now();
+await up(cluster, say);
+await withAdmin(async (db) => {
+  const { rows } = await db.query<{ datname: string }>(
+    `SELECT datname FROM pg_database WHERE datname LIKE $1 OR datname = $2`,
+    [`${TEST_DATABASE_PREFIX}%`, TEMPLATE_DATABASE],
+  );
+  for (const { datname } of rows) await db.query(`DROP DATABASE ${datname} WITH (FORCE)`);
+  await db.query(`CREATE DATABASE ${TEMPLATE_DATABASE} OWNER codexk8s`);
+});
+const result = await migrate(urlFor(cluster.primary.port, TEMPLATE_DATABASE));
+say(`database ready in ${Date.now() - started} ms (migrations: ${result.applied.length})`);
