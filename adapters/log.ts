@@ -21,7 +21,11 @@ export function scrub(value: unknown, depth = 0): unknown {
   if (typeof value === 'string') return scrubText(value);
   if (depth > 8 || value === null || typeof value !== 'object') return value;
   if (value instanceof Error) {
-    return { type: value.name, message: scrubText(value.message), code: (value as { code?: unknown }).code };
+    // Stay an Error, so pino's error serializer still names its type and keeps its stack.
+    const copy = new Error(scrubText(value.message));
+    copy.name = value.name;
+    copy.stack = scrubText(value.stack ?? '');
+    return Object.assign(copy, 'code' in value ? { code: value.code } : {});
   }
   if (Array.isArray(value)) return value.map((v) => scrub(v, depth + 1));
   const out: Record<string, unknown> = {};
