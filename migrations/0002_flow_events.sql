@@ -16,7 +16,8 @@ CREATE TABLE flow_events (
   tx_id xid8 NOT NULL DEFAULT pg_current_xact_id(),
   position bigint GENERATED ALWAYS AS IDENTITY,
   id uuid NOT NULL,
-  stream_id text NOT NULL CHECK (stream_id ~ '^[a-z][a-z0-9_]*-.+$' AND length(stream_id) <= 512),
+  -- category-id; the full pattern is checked by the event store (a regex here costs ~10% of append throughput)
+  stream_id text COLLATE "C" NOT NULL CHECK (strpos(stream_id, '-') > 1 AND length(stream_id) <= 512),
   stream_position bigint NOT NULL CHECK (stream_position > 0),
   correlation_id text NOT NULL CHECK (length(correlation_id) <= 256),
   actor_type text NOT NULL CHECK (actor_type IN ('human', 'agent', 'system')),
@@ -31,7 +32,53 @@ CREATE TABLE flow_events (
   UNIQUE (stream_id, stream_position)
 );
 CREATE INDEX flow_events_global_order ON flow_events (epoch, tx_id, position);
-CREATE INDEX flow_events_correlation ON flow_events (correlation_id);
+
+-- The append statement calls this for a stream whose version is not the expected one: raising
+-- aborts the whole statement, so an append writes all of its streams or none.
+CREATE FUNCTION flow_events_version_conflict(stream text, expected bigint, actual bigint) RETURNS bigint
+LANGUAGE plpgsql AS $$
+BEGIN
+  RAISE EXCEPTION 'stream % is at version %, expected %', stream, actual, expected
+    USING ERRCODE = 'CK409', DETAIL = json_build_object('stream', stream, 'expected', expected, 'actual', actual)::text;
+END $$;
+
+-- The append: one statement for any number of streams and events. Each event's version is its
+-- stream's current version plus its place in the append; a stream whose version is not the
+-- expected one (NULL: any) raises CK409 and so aborts the whole statement: all streams or none.
+-- The arrays come one entry per stream (p_streams, p_expected) and one per event (the rest);
+-- the payloads come as one JSON array (one parse, instead of one per element of a jsonb[]); the
+-- metadata (causation and request ids) is the append's, shared by its events.
+-- A generic plan is forced: the planner's row guesses for unnest($n) make it re-plan every call
+-- otherwise, which costs more than the insert itself. Sequential scans are ruled out because that
+-- cached plan may have been made while the log was small (or freshly analysed empty), and a seq
+-- scan for a stream's version would then stay in it as the log grows.
+CREATE FUNCTION flow_events_append(
+  p_streams text[], p_expected bigint[], p_stream_ord int[], p_n int[], p_ids uuid[], p_types text[],
+  p_schema_versions int[], p_payloads jsonb, p_metadata jsonb,
+  p_correlation_id text, p_actor_type text, p_actor_id text)
+RETURNS TABLE (epoch integer, tx_id text, "position" text, stream_id text, stream_position text)
+LANGUAGE plpgsql SET plan_cache_mode = force_generic_plan SET enable_seqscan = off AS $$
+BEGIN
+  RETURN QUERY
+  -- MATERIALIZED: each stream's version is looked up once, not once per event.
+  WITH streams AS MATERIALIZED (
+    SELECT s.ord, s.stream_id, s.expected,
+           (SELECT COALESCE(max(f.stream_position), 0) FROM flow_events f WHERE f.stream_id = s.stream_id) AS current
+      FROM unnest(p_streams, p_expected) WITH ORDINALITY AS s(stream_id, expected, ord)
+  ), inserted AS (
+    INSERT INTO flow_events (id, stream_id, stream_position, correlation_id, actor_type, actor_id,
+                             event_type, schema_version, payload, metadata)
+    SELECT e.id, s.stream_id,
+           CASE WHEN s.expected IS NULL OR s.expected = s.current THEN s.current + e.n
+                ELSE flow_events_version_conflict(s.stream_id, s.expected, s.current) END,
+           p_correlation_id, p_actor_type, p_actor_id, e.event_type, e.schema_version, e.payload, p_metadata
+      FROM ROWS FROM (unnest(p_stream_ord, p_n, p_ids, p_types, p_schema_versions), jsonb_array_elements(p_payloads))
+           WITH ORDINALITY AS e(stream_ord, n, id, event_type, schema_version, payload, ord)
+      JOIN streams s ON s.ord = e.stream_ord
+     ORDER BY e.ord
+    RETURNING flow_events.epoch, flow_events.tx_id, flow_events.position, flow_events.stream_id, flow_events.stream_position)
+  SELECT i.epoch, i.tx_id::text, i.position::text, i.stream_id, i.stream_position::text FROM inserted i ORDER BY i.position;
+END $$;
 
 -- Append-only, enforced here rather than trusted to every caller.
 CREATE FUNCTION flow_events_refuse_change() RETURNS trigger LANGUAGE plpgsql AS $$

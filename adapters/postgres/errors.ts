@@ -1,6 +1,8 @@
 /** PostgreSQL SQLSTATE codes the adapters act on. */
 export const pgCode = {
   uniqueViolation: '23505',
+  /** Raised by flow_events_version_conflict(): an append's expected version did not match. */
+  versionConflict: 'CK409',
   serializationFailure: '40001',
   insufficientPrivilege: '42501',
   undefinedTable: '42P01',

@@ -75,28 +75,9 @@ const streamIdPattern = /^[a-z][a-z0-9_]*-.+$/;
 const NOTIFY_CHANNEL = 'codexk8s_events';
 export const eventLogChannel = NOTIFY_CHANNEL;
 
-// One statement: check every stream's version, then insert every event, or insert nothing. Being a
-// single INSERT, it is the first write of its transaction, so ordering by tx_id keeps streams in order.
-const appendSql = `
-WITH streams AS (
-  SELECT s.ord, s.stream_id, s.expected,
-         COALESCE((SELECT f.stream_position FROM flow_events f
-                    WHERE f.stream_id = s.stream_id ORDER BY f.stream_position DESC LIMIT 1), 0) AS current
-    FROM unnest($1::text[], $2::bigint[]) WITH ORDINALITY AS s(stream_id, expected, ord)
-), verdict AS (
-  SELECT bool_and(expected IS NULL OR expected = current) AS ok FROM streams
-), events AS (
-  SELECT e.*, row_number() OVER (PARTITION BY e.stream_ord ORDER BY e.ord) AS n
-    FROM unnest($3::int[], $4::uuid[], $5::text[], $6::int[], $7::jsonb[], $8::jsonb[])
-         WITH ORDINALITY AS e(stream_ord, id, event_type, schema_version, payload, metadata, ord)
-)
-INSERT INTO flow_events (id, stream_id, stream_position, correlation_id, actor_type, actor_id,
-                         event_type, schema_version, payload, metadata)
-SELECT e.id, s.stream_id, s.current + e.n, $9, $10, $11, e.event_type, e.schema_version, e.payload, e.metadata
-  FROM events e JOIN streams s ON s.ord = e.stream_ord CROSS JOIN verdict
- WHERE verdict.ok
- ORDER BY e.ord
-RETURNING epoch, tx_id::text, position::text, stream_id, stream_position::text`;
+// One statement (see flow_events_append in migrations/0002), so it is the first write of its
+// transaction and ordering by tx_id keeps every stream in version order.
+const appendSql = 'SELECT epoch, tx_id, position, stream_id, stream_position FROM flow_events_append($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)';
 
 // Qualified, so that ORDER BY below sorts the columns and not these text renderings of them.
 const columns = `f.epoch, f.tx_id::text AS tx_id, f.position::text AS position, f.id::text AS id, f.stream_id,
@@ -201,6 +182,15 @@ export function createEventStore<R extends EventCodecs = typeof eventCodecs>(poo
       });
   }
 
+  /** The statement's own verdict (SQLSTATE CK409) on a stream whose version was not the expected one. */
+  function versionConflict(error: unknown, appends: StreamAppend<E>[]): ConcurrencyError | undefined {
+    if (sqlState(error) !== pgCode.versionConflict) return undefined;
+    const detail = JSON.parse(String((error as { detail?: string }).detail ?? '{}')) as { stream?: string; actual?: number };
+    const stream = detail.stream ?? appends[0]!.stream;
+    const wanted = appends.find((a) => a.stream === stream)?.expected ?? 'any';
+    return new ConcurrencyError(stream, wanted, Number(detail.actual ?? -1));
+  }
+
   async function currentVersion(db: pg.Pool | pg.PoolClient, stream: string): Promise<number> {
     const { rows } = await db.query<{ v: string | null }>(
       'SELECT max(stream_position)::text AS v FROM flow_events WHERE stream_id = $1',
@@ -210,45 +200,36 @@ export function createEventStore<R extends EventCodecs = typeof eventCodecs>(poo
   }
 
   async function appendOnce(db: pg.Pool | pg.PoolClient, appends: StreamAppend<E>[], meta: EventMeta): Promise<AppendResult> {
+    // One array entry per stream, and one per event: the statement unnests them side by side.
     const streams: string[] = [];
     const expected: (string | null)[] = [];
     const streamOrd: number[] = [];
+    const offsets: number[] = [];
     const ids: string[] = [];
     const types: string[] = [];
     const versions: number[] = [];
-    const payloads: string[] = [];
-    const metadatas: string[] = [];
+    const payloads: unknown[] = [];
     const metadata = JSON.stringify({
       ...(meta.causationId ? { causationId: meta.causationId } : {}),
       ...(meta.requestId ? { requestId: meta.requestId } : {}),
     });
-    appends.forEach((a, i) => {
+    appends.forEach((a, s) => {
       streams.push(a.stream);
       expected.push(a.expected === 'any' ? null : a.expected === 'no_stream' ? '0' : String(a.expected));
-      for (const event of a.events) {
-        streamOrd.push(i + 1);
+      a.events.forEach((event, i) => {
+        streamOrd.push(s + 1);
+        offsets.push(i + 1);
         ids.push(event.id ?? randomUUID());
         types.push(event.type);
         versions.push(schemaVersionOf(event.type));
-        payloads.push(JSON.stringify(encode(event)));
-        metadatas.push(metadata);
-      }
+        payloads.push(encode(event));
+      });
     });
     const { rows } = await db.query<{ epoch: number; tx_id: string; position: string; stream_id: string; stream_position: string }>({
       name: 'codexk8s_append',
       text: appendSql,
-      values: [streams, expected, streamOrd, ids, types, versions, payloads, metadatas, meta.correlationId, meta.actor.type, meta.actor.id],
+      values: [streams, expected, streamOrd, offsets, ids, types, versions, JSON.stringify(payloads), metadata, meta.correlationId, meta.actor.type, meta.actor.id],
     });
-    if (rows.length !== ids.length) {
-      // Nothing was written; say which stream did not match.
-      for (const a of appends) {
-        if (a.expected === 'any') continue;
-        const actual = await currentVersion(db, a.stream);
-        const want = a.expected === 'no_stream' ? 0 : a.expected;
-        if (actual !== want) throw new ConcurrencyError(a.stream, a.expected, actual);
-      }
-      throw new ConcurrencyError(appends[0]!.stream, appends[0]!.expected, -1);
-    }
     const last = rows[rows.length - 1]!;
     const versionsByStream = new Map<string, number>();
     for (const r of rows) versionsByStream.set(r.stream_id, Math.max(versionsByStream.get(r.stream_id) ?? 0, Number(r.stream_position)));
@@ -292,6 +273,8 @@ export function createEventStore<R extends EventCodecs = typeof eventCodecs>(poo
         if (!tx) notifyAppended();
         return result;
       } catch (error) {
+        const conflict = versionConflict(error, appends);
+        if (conflict) throw conflict;
         if (sqlState(error) === pgCode.uniqueViolation && constraintOf(error) === 'flow_events_stream_id_stream_position_key') {
           // A concurrent writer took the version first.
           if (retryAny && attempt < 100) {

@@ -1,0 +1,54 @@
+import { spawnSync } from 'node:child_process';
+import pg from 'pg';
+import { localCluster, up, urlFor } from '../adapters/postgres/local-cluster.js';
+import { migrate } from '../adapters/postgres/migrate.js';
+import { projectRoot } from '../adapters/paths.js';
+
+export const say = (line: string) => process.stderr.write(`bench: ${line}\n`);
+export const seconds = Number(process.env.BENCH_SECONDS ?? 5);
+
+/** A fresh, migrated database on the local primary (brought up if needed), for one benchmark. */
+export async function benchDatabase(name: string): Promise<{ url: string; replicaUrl: string; port: number; checkpoint: () => Promise<void> }> {
+  const cluster = localCluster(projectRoot);
+  await up(cluster, say);
+  const admin = new pg.Client({ connectionString: urlFor(cluster.primary.port, 'postgres') });
+  await admin.connect();
+  await admin.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`);
+  await admin.query(`CREATE DATABASE ${name} OWNER codexk8s`);
+  await admin.end();
+  const url = urlFor(cluster.primary.port, name);
+  await migrate(url);
+  // Each phase starts from a clean checkpoint, so none pays for the previous one's dirty pages.
+  const checkpoint = async () => {
+    const db = new pg.Client({ connectionString: urlFor(cluster.primary.port, name, 'postgres') });
+    await db.connect();
+    await db.query('VACUUM ANALYZE');
+    await db.query('CHECKPOINT');
+    await db.end();
+  };
+  return { url, replicaUrl: urlFor(cluster.replica.port, name), port: cluster.primary.port, checkpoint };
+}
+
+const pgbench = '/usr/lib/postgresql/15/bin/pgbench';
+
+export function pgbenchInit(url: string): void {
+  const init = spawnSync(pgbench, ['-i', '-q', '-s', '10', url], { encoding: 'utf8' });
+  if (init.status !== 0) throw new Error(`pgbench -i failed: ${init.stderr}`);
+}
+
+/**
+ * The reference: `pgbench -N` (TPC-B without the two contended updates; its default, simple query
+ * protocol) with `clients` clients on the same database, measured in the same run.
+ */
+export const pgbenchCommand = (clients: number) => `pgbench -N -c ${clients} -j 2`;
+
+export function pgbenchTps(url: string, clients: number, durationSeconds = seconds): number {
+  say(`${pgbenchCommand(clients)} -T ${durationSeconds}`);
+  const run = spawnSync(pgbench, ['-N', '-c', String(clients), '-j', '2', '-T', String(durationSeconds), url], { encoding: 'utf8' });
+  if (run.status !== 0) throw new Error(`pgbench failed: ${run.stderr}`);
+  const m = /tps = ([\d.]+) \(without initial connection time\)/.exec(run.stdout);
+  if (!m) throw new Error(`cannot read tps from pgbench: ${run.stdout}`);
+  return Number(m[1]);
+}
+
+export const round = (n: number, digits = 0) => Number(n.toFixed(digits));
