@@ -32,11 +32,14 @@ export type Say = (line: string) => void;
 export function localCluster(root: string): LocalCluster {
   const base = Number(process.env.CODEXK8S_LOCAL_PG_PORT) || 20000 + (createHash('sha256').update(realpathSync(root)).digest().readUInt16BE(0) % 20000) * 2;
   const dataDir = join(root, '.codexk8s', 'pg');
+  // The servers get the real path: when .codexk8s/pg links elsewhere, the postgres user may not be
+  // able to pass through the checkout to follow the link.
+  const serverDir = existsSync(dataDir) ? realpathSync(dataDir) : dataDir;
   return {
     root,
     dataDir,
-    primary: { dir: join(dataDir, 'primary'), port: base },
-    replica: { dir: join(dataDir, 'replica'), port: base + 1 },
+    primary: { dir: join(serverDir, 'primary'), port: base },
+    replica: { dir: join(serverDir, 'replica'), port: base + 1 },
   };
 }
 
@@ -284,10 +287,11 @@ async function waitForStreaming(c: LocalCluster): Promise<void> {
 }
 
 /** Brings the primary and replica up, installing and initialising what is missing. Idempotent. */
-export async function up(c: LocalCluster, say: Say): Promise<void> {
+export async function up(cluster: LocalCluster, say: Say): Promise<void> {
   const binDir = ensureServer(say);
   ensurePgvector(say);
-  ensureDataDir(c, say);
+  ensureDataDir(cluster, say);
+  const c = localCluster(cluster.root);
   initPrimary(binDir, c, say);
   start(binDir, c.primary.dir, `primary on port ${c.primary.port}`, say);
   await ensureRoleAndDatabase(c);
