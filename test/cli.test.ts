@@ -1,18 +1,13 @@
-import { after, before, describe, it } from 'node:test';
+import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
 import { createEventStore } from '../adapters/postgres/event-store.js';
-import { createTestDatabase, type TestDatabase } from './support/cluster.js';
+import { useTestDatabase, type TestDatabase } from './support/cluster.js';
 import { runCli } from './support/cli.js';
 import { runRequested, systemMeta } from './support/events.js';
 
 let db: TestDatabase;
-before(async () => {
-  db = await createTestDatabase();
-});
-after(async () => {
-  await db.drop();
-});
+useTestDatabase((created) => (db = created));
 
 describe('codex-k8s db', () => {
   it('status shows the primary and the streaming replica', async () => {

@@ -1,4 +1,4 @@
-import { after, before, describe, it } from 'node:test';
+import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
 import {
@@ -10,18 +10,14 @@ import {
 } from '../adapters/postgres/event-store.js';
 import { GlobalPosition } from '../adapters/postgres/position.js';
 import { ValidationError } from '../domain/shared/codec.js';
-import { createTestDatabase, type TestDatabase } from './support/cluster.js';
+import { useTestDatabase, type TestDatabase } from './support/cluster.js';
 import { runFailed, runRequested, systemMeta } from './support/events.js';
 
 let db: TestDatabase;
 let store: EventStore;
-
-before(async () => {
-  db = await createTestDatabase();
+useTestDatabase((created) => {
+  db = created;
   store = createEventStore(db.pools.primary);
-});
-after(async () => {
-  await db.drop();
 });
 
 async function readEverything(from = GlobalPosition.start): Promise<RawEvent[]> {

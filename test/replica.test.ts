@@ -1,17 +1,12 @@
-import { after, before, describe, it } from 'node:test';
+import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
 import { createEventStore } from '../adapters/postgres/event-store.js';
-import { createTestDatabase, type TestDatabase } from './support/cluster.js';
+import { useTestDatabase, type TestDatabase } from './support/cluster.js';
 import { runRequested, systemMeta } from './support/events.js';
 
 let db: TestDatabase;
-before(async () => {
-  db = await createTestDatabase();
-});
-after(async () => {
-  await db.drop();
-});
+useTestDatabase((created) => (db = created));
 
 describe('the asynchronous streaming replica', () => {
   it('is a standby, and a row written on the primary is read on the replica', async () => {

@@ -1,20 +1,16 @@
-import { after, before, describe, it } from 'node:test';
+import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
 import { createEventStore, type EventStore, type RawEvent } from '../adapters/postgres/event-store.js';
 import { createWaker, pollingOnly, subscribe, type Waker } from '../adapters/postgres/subscription.js';
-import { createTestDatabase, type TestDatabase } from './support/cluster.js';
+import { useTestDatabase, type TestDatabase } from './support/cluster.js';
 import { runRequested, systemMeta } from './support/events.js';
 
 let db: TestDatabase;
 let store: EventStore;
-
-before(async () => {
-  db = await createTestDatabase();
+useTestDatabase((created) => {
+  db = created;
   store = createEventStore(db.pools.primary);
-});
-after(async () => {
-  await db.drop();
 });
 
 async function firstDelivery(waker: Waker, backoff: { minMs: number; maxMs: number }, writer: EventStore): Promise<number> {

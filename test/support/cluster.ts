@@ -1,3 +1,4 @@
+import { after, before } from 'node:test';
 import pg from 'pg';
 import { randomBytes } from 'node:crypto';
 import { localCluster, urlFor } from '../../adapters/postgres/local-cluster.js';
@@ -67,4 +68,16 @@ async function waitForReplica(url: string): Promise<void> {
       await new Promise((r) => setTimeout(r, 50));
     }
   }
+}
+
+/** Registers before/after hooks that give the calling test file its own database. */
+export function useTestDatabase(ready: (db: TestDatabase) => void): void {
+  let db: TestDatabase | undefined;
+  before(async () => {
+    db = await createTestDatabase();
+    ready(db);
+  });
+  after(async () => {
+    await db?.drop();
+  });
 }
