@@ -53,3 +53,16 @@ export function databaseConfig(env: Env = process.env): DatabaseConfig {
     .map((u) => postgresUrl('CODEXK8S_DATABASE_REPLICA_URLS', u));
   return { primaryUrl, replicaUrls, poolSize: integer(env, 'CODEXK8S_DATABASE_POOL_SIZE', 10, 1, 500) };
 }
+
+export interface ReadConfig {
+  /** When no replica is healthy: `primary` reads the primary's copy of the models, `fail` answers 503. */
+  policy: 'fail' | 'primary';
+  /** How long a query with X-Codex-Min-Position waits for the replica's projections. */
+  maxWaitMs: number;
+}
+
+export function readConfig(env: Env = process.env): ReadConfig {
+  const policy = env.CODEXK8S_READ_FALLBACK?.trim() || 'primary';
+  if (policy !== 'fail' && policy !== 'primary') throw new ConfigError('CODEXK8S_READ_FALLBACK must be "primary" or "fail"');
+  return { policy, maxWaitMs: integer(env, 'CODEXK8S_READ_WAIT_MS', 2000, 0, 60_000) };
+}

@@ -1,5 +1,9 @@
 import type * as t from 'io-ts';
+import { learningEventCodecs } from './learning/events.js';
+import { projectEventCodecs } from './projects/events.js';
 import { runEventCodecs } from './runs/events.js';
+import { slotEventCodecs } from './slots/events.js';
+import { userEventCodecs } from './users/events.js';
 
 /**
  * Every event type the platform records, with the codec of its payload. The event store refuses to
@@ -7,6 +11,10 @@ import { runEventCodecs } from './runs/events.js';
  */
 export const eventCodecs = {
   ...runEventCodecs,
+  ...slotEventCodecs,
+  ...userEventCodecs,
+  ...projectEventCodecs,
+  ...learningEventCodecs,
 } as const;
 
 export type EventCodecs = Record<string, t.Mixed>;

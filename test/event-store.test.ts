@@ -48,7 +48,7 @@ describe('append and read a stream', () => {
 
     const events = await store.readStream(stream);
     assert.deepEqual(events.map((e) => [e.streamPosition, e.type]), [[1, 'RunRequested'], [2, 'RunFailed'], [3, 'RunFailed']]);
-    assert.equal(events[2]!.data.runId, runId);
+    assert.equal((events[2]!.data as { runId: string }).runId, runId);
     assert.deepEqual(await store.aggregate(stream, (n: number) => n + 1, 0), { state: 3, version: 3 });
   });
 

@@ -3,11 +3,12 @@ import { ConfigError } from '../config.js';
 import { LocalClusterError } from '../postgres/local-cluster.js';
 import { ConcurrencyError, EventDecodeError } from '../postgres/event-store.js';
 import { ValidationError } from '../../domain/shared/codec.js';
+import { RebuildError } from '../../projections/rebuild.js';
 import { scrubText } from '../log.js';
 import { CliError } from './errors.js';
 import { buildProgram } from './program.js';
 
-const expected = [CliError, ConfigError, LocalClusterError, ValidationError, ConcurrencyError, EventDecodeError, RangeError];
+const expected = [CliError, ConfigError, LocalClusterError, ValidationError, ConcurrencyError, EventDecodeError, RebuildError, RangeError];
 
 try {
   await buildProgram().parseAsync(process.argv);

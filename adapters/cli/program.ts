@@ -1,6 +1,8 @@
 import { Command } from 'commander';
 import { registerDbCommands } from './db.js';
 import { registerEventCommands } from './events.js';
+import { registerProjectionCommands } from './projections.js';
+import { registerServeCommand } from './serve.js';
 
 export function buildProgram(): Command {
   const program = new Command('codex-k8s')
@@ -9,5 +11,7 @@ export function buildProgram(): Command {
     .exitOverride();
   registerDbCommands(program);
   registerEventCommands(program);
+  registerProjectionCommands(program);
+  registerServeCommand(program);
   return program;
 }

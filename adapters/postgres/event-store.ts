@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import type pg from 'pg';
 import { decodeOrThrow, ValidationError } from '../../domain/shared/codec.js';
-import { eventCodecs, schemaVersionOf, type EventCodecs, type EventOf } from '../../domain/events.js';
+import { eventCodecs, schemaVersionOf, type DomainEvent, type EventCodecs } from '../../domain/events.js';
 import { constraintOf, pgCode, sqlState } from './errors.js';
 import { GlobalPosition } from './position.js';
 
@@ -32,13 +32,12 @@ export interface AppendResult {
   streams: { stream: string; version: number }[];
 }
 
-export interface RecordedEvent<E = { type: string; data: unknown }> {
+/** What the log adds to every event. */
+export interface EventEnvelope {
   id: string;
   stream: string;
   streamPosition: number;
   position: GlobalPosition;
-  type: E extends { type: infer T } ? T : string;
-  data: E extends { data: infer D } ? D : unknown;
   schemaVersion: number;
   correlationId: string;
   actor: { type: ActorType; id: string };
@@ -46,7 +45,13 @@ export interface RecordedEvent<E = { type: string; data: unknown }> {
   createdAt: Date;
 }
 
-export type RawEvent = RecordedEvent<{ type: string; data: unknown }>;
+/** A stored event: a discriminated union over E's types, so narrowing on `type` narrows `data`. */
+export type RecordedEvent<E extends { type: string; data: unknown } = { type: string; data: unknown }> = E extends unknown
+  ? EventEnvelope & E
+  : never;
+
+export type RawEvent = EventEnvelope & { type: string; data: unknown };
+
 
 /** The expected version did not match: nothing of the append was written. */
 export class ConcurrencyError extends Error {
@@ -77,7 +82,7 @@ export const eventLogChannel = NOTIFY_CHANNEL;
 
 // One statement (see flow_events_append in migrations/0002), so it is the first write of its
 // transaction and ordering by tx_id keeps every stream in version order.
-const appendSql = 'SELECT epoch, tx_id, position, stream_id, stream_position FROM flow_events_append($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)';
+const appendSql = 'SELECT epoch, tx_id, position, stream_id, stream_position FROM flow_events_append($1::text[], $2::bigint[], $3::int[], $4::int[], $5::uuid[], $6::text[], $7::int[], $8::jsonb, $9::jsonb, $10::text, $11::text, $12::text)';
 
 // Qualified, so that ORDER BY below sorts the columns and not these text renderings of them.
 const columns = `f.epoch, f.tx_id::text AS tx_id, f.position::text AS position, f.id::text AS id, f.stream_id,
@@ -130,17 +135,17 @@ const toRaw = (row: Row): RawEvent => ({
   createdAt: row.created_at,
 });
 
-export interface EventStoreOptions<R extends EventCodecs> {
-  codecs?: R;
+export interface EventStoreOptions {
   /** Wakes subscribers in this and other processes after a commit; see `notifyAppended`. */
   notify?: boolean;
 }
 
-export type EventStore<R extends EventCodecs = typeof eventCodecs> = ReturnType<typeof createEventStore<R>>;
+export type EventStore = ReturnType<typeof createEventStore>;
 
-export function createEventStore<R extends EventCodecs = typeof eventCodecs>(pool: pg.Pool, options: EventStoreOptions<R> = {}) {
-  const codecs = (options.codecs ?? eventCodecs) as R;
-  type E = EventOf<R>;
+/** The event store over the domain's event codecs (domain/events.ts). */
+export function createEventStore(pool: pg.Pool, options: EventStoreOptions = {}) {
+  const codecs: EventCodecs = eventCodecs;
+  type E = DomainEvent;
   const notifyEnabled = options.notify ?? true;
 
   function decode(raw: RawEvent): RecordedEvent<E> {
@@ -337,6 +342,15 @@ export function createEventStore<R extends EventCodecs = typeof eventCodecs>(poo
     return (await readAllRaw(after, limit)).map(decode);
   }
 
+  /** Particular events by id, in log order (for example parked ones being retried). */
+  async function readByIds(ids: string[], db: pg.Pool | pg.PoolClient = pool): Promise<RawEvent[]> {
+    const { rows } = await db.query<Row>(
+      `SELECT ${columns} FROM flow_events f WHERE f.id = ANY($1::uuid[]) ORDER BY f.epoch, f.tx_id, f.position`,
+      [ids],
+    );
+    return rows.map(toRaw);
+  }
+
   /** The position of the newest event a reader may see now. */
   async function headPosition(db: pg.Pool | pg.PoolClient = pool): Promise<GlobalPosition> {
     const { rows } = await db.query<{ epoch: number; tx_id: string; position: string }>(`
@@ -347,5 +361,5 @@ export function createEventStore<R extends EventCodecs = typeof eventCodecs>(poo
     return r ? new GlobalPosition(r.epoch, BigInt(r.tx_id), BigInt(r.position)) : GlobalPosition.start;
   }
 
-  return { append, transaction, notifyAppended, readStream, aggregate, readAll, readAllRaw, headPosition, decode, pool };
+  return { append, transaction, notifyAppended, readStream, aggregate, readAll, readAllRaw, readByIds, headPosition, decode, pool };
 }

@@ -1,0 +1,45 @@
+import type { Command } from 'commander';
+import { databaseConfig } from '../config.js';
+import { createLogger } from '../log.js';
+import { createEventStore } from '../postgres/event-store.js';
+import { createPools } from '../postgres/pools.js';
+import { createWaker } from '../postgres/subscription.js';
+import { allProjections } from '../../projections/index.js';
+import { runProjection } from '../../projections/runner.js';
+import { CliError } from './errors.js';
+
+export function registerServeCommand(program: Command): void {
+  program
+    .command('serve')
+    .description('run the platform: --role worker runs the projections (the API joins with the webhook ingress)')
+    .option('--role <role>', 'api, worker or all', 'all')
+    .option('--only <names>', 'comma-separated projections to run (default: all)')
+    .action(async (options: { role: string; only?: string }) => {
+      if (!['api', 'worker', 'all'].includes(options.role)) throw new CliError('--role must be api, worker or all');
+      const config = databaseConfig();
+      const only = options.only?.split(',').map((s) => s.trim()).filter(Boolean);
+      const unknown = only?.filter((n) => !allProjections.some((p) => p.name === n)) ?? [];
+      if (unknown.length > 0) throw new CliError(`unknown projection ${unknown.join(', ')}`);
+      const log = createLogger();
+      const pools = createPools(config, `codex-k8s-${options.role}`);
+      const store = createEventStore(pools.primary);
+      const waker = await createWaker(config.primaryUrl);
+      const controller = new AbortController();
+      const stop = () => {
+        log.info('stopping');
+        controller.abort();
+      };
+      process.once('SIGINT', stop);
+      process.once('SIGTERM', stop);
+      const tasks: Promise<void>[] = [];
+      if (options.role !== 'api') {
+        for (const projection of allProjections.filter((p) => !only || only.includes(p.name))) {
+          tasks.push(runProjection(projection, { pool: pools.primary, store, waker, signal: controller.signal, log }));
+        }
+        log.info({ projections: tasks.length }, 'worker started');
+      }
+      await Promise.all(tasks);
+      await waker.close();
+      await pools.end();
+    });
+}

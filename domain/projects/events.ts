@@ -1,0 +1,52 @@
+import * as t from 'io-ts';
+import { IsoTime, NonEmptyString, Uuid } from '../shared/codec.js';
+
+export const ProjectRole = t.keyof({ read: null, read_write: null, admin: null });
+export type ProjectRole = t.TypeOf<typeof ProjectRole>;
+
+export const ProjectCreated = t.type({
+  projectId: Uuid,
+  key: NonEmptyString,
+  name: NonEmptyString,
+  createdAt: IsoTime,
+});
+export const ProjectLearningModeSet = t.type({ projectId: Uuid, learningMode: t.union([t.boolean, t.null]) });
+export const ProjectDeleted = t.type({ projectId: Uuid, deletedAt: IsoTime });
+
+export const MemberAdded = t.type({
+  projectId: Uuid,
+  userId: Uuid,
+  role: ProjectRole,
+  addedAt: IsoTime,
+});
+export const MemberRoleChanged = t.type({ projectId: Uuid, userId: Uuid, role: ProjectRole });
+/** The member's own learning-mode override in this project; null clears it. */
+export const MemberLearningModeSet = t.type({ projectId: Uuid, userId: Uuid, learningMode: t.union([t.boolean, t.null]) });
+export const MemberRemoved = t.type({ projectId: Uuid, userId: Uuid });
+
+/**
+ * A repository token is only ever recorded encrypted (AES-256-GCM, key id inside the ciphertext,
+ * the repository id as associated data): the log and the read model never hold it in plaintext.
+ */
+export const RepositoryConnected = t.type({
+  repositoryId: Uuid,
+  projectId: Uuid,
+  provider: t.literal('github'),
+  owner: NonEmptyString,
+  name: NonEmptyString,
+  tokenCiphertext: t.union([NonEmptyString, t.null]),
+  connectedAt: IsoTime,
+});
+export const RepositoryDisconnected = t.type({ repositoryId: Uuid, projectId: Uuid });
+
+export const projectEventCodecs = {
+  ProjectCreated,
+  ProjectLearningModeSet,
+  ProjectDeleted,
+  MemberAdded,
+  MemberRoleChanged,
+  MemberLearningModeSet,
+  MemberRemoved,
+  RepositoryConnected,
+  RepositoryDisconnected,
+};

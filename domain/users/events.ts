@@ -1,0 +1,24 @@
+import * as t from 'io-ts';
+import { IsoTime, NonEmptyString, Uuid } from '../shared/codec.js';
+
+/**
+ * People the platform lets in. No e-mail is ever stored in an event: the allow-list keeps a keyed
+ * hash of the normalised address, which is what a first OAuth login is matched against.
+ */
+export const PlatformRole = t.union([t.literal('owner'), t.literal('admin'), t.null]);
+export type PlatformRole = t.TypeOf<typeof PlatformRole>;
+
+export const EmailHash = t.refinement(t.string, (s) => /^[0-9a-f]{64}$/.test(s), 'EmailHash');
+
+export const UserAllowed = t.type({
+  userId: Uuid,
+  emailHash: EmailHash,
+  githubLogin: t.union([NonEmptyString, t.null]),
+  platformRole: PlatformRole,
+  allowedAt: IsoTime,
+});
+export const UserPlatformRoleChanged = t.type({ userId: Uuid, platformRole: PlatformRole });
+/** null clears the override: the project's setting, then the platform default, decide. */
+export const UserLearningModeSet = t.type({ userId: Uuid, learningMode: t.union([t.boolean, t.null]) });
+
+export const userEventCodecs = { UserAllowed, UserPlatformRoleChanged, UserLearningModeSet };

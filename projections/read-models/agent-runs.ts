@@ -1,0 +1,141 @@
+import { projection, type ProjectedEvent } from '../projection.js';
+
+/** A run's columns as this batch leaves them; undefined: not touched by the batch. */
+interface RunChange {
+  id: string;
+  created: boolean;
+  correlation_id?: string;
+  project_id?: string;
+  agent?: string;
+  status?: string;
+  run_payload?: unknown;
+  learning_mode?: boolean;
+  slot?: number;
+  namespace?: string;
+  job?: string;
+  reason?: string;
+  created_at?: string;
+  scheduled_at?: string;
+  started_at?: string;
+  finished_at?: string;
+  updated_at: string;
+}
+
+/** Folds a batch in memory: one change per run, in commit order, so the SQL is one statement per kind. */
+function changesOf(events: ProjectedEvent[]): RunChange[] {
+  const runs = new Map<string, RunChange>();
+  const touch = (id: string, at: Date) => {
+    let run = runs.get(id);
+    if (!run) runs.set(id, (run = { id, created: false, updated_at: at.toISOString() }));
+    run.updated_at = at.toISOString();
+    return run;
+  };
+  for (const e of events) {
+    switch (e.type) {
+      case 'RunRequested': {
+        const run = touch(e.data.runId, e.createdAt);
+        Object.assign(run, {
+          created: true,
+          correlation_id: e.correlationId,
+          project_id: e.data.projectId,
+          agent: e.data.agent,
+          status: 'pending',
+          run_payload: { repository: e.data.repository, subject: e.data.subject, agent: e.data.agent },
+          learning_mode: e.data.learningMode,
+          created_at: e.data.requestedAt,
+        });
+        break;
+      }
+      case 'RunScheduled':
+        Object.assign(touch(e.data.runId, e.createdAt), { status: 'scheduled', slot: e.data.slot, scheduled_at: e.data.scheduledAt });
+        break;
+      case 'JobStarted':
+        Object.assign(touch(e.data.runId, e.createdAt), { status: 'running', namespace: e.data.namespace, job: e.data.job, started_at: e.data.startedAt });
+        break;
+      case 'RunSucceeded':
+        Object.assign(touch(e.data.runId, e.createdAt), { status: 'succeeded', finished_at: e.data.finishedAt });
+        break;
+      case 'RunFailed':
+      case 'RunCanceled':
+        Object.assign(touch(e.data.runId, e.createdAt), {
+          status: e.type === 'RunFailed' ? 'failed' : 'canceled',
+          reason: e.data.reason,
+          finished_at: e.data.finishedAt,
+        });
+        break;
+      default:
+        break;
+    }
+  }
+  return [...runs.values()];
+}
+
+const recordset = `jsonb_to_recordset($1) AS c(id uuid, correlation_id text, project_id uuid, agent text, status text,
+  run_payload jsonb, learning_mode boolean, slot int, namespace text, job text, reason text, created_at timestamptz,
+  scheduled_at timestamptz, started_at timestamptz, finished_at timestamptz, updated_at timestamptz)`;
+
+/**
+ * agent_runs, and project_run_counts beside it (runs per project and status). Set-based: a batch is
+ * one INSERT for new runs, one UPDATE for the rest and one upsert of the count deltas.
+ */
+export const agentRuns = projection({
+  name: 'agent_runs',
+  tables: ['agent_runs', 'project_run_counts'],
+  handles: ['RunRequested', 'RunScheduled', 'JobStarted', 'RunSucceeded', 'RunFailed', 'RunCanceled'],
+  onFailure: 'dead-letter',
+  async apply(events, { tx, table }) {
+    const changes = changesOf(events);
+    const created = changes.filter((c) => c.created);
+    const updated = changes.filter((c) => !c.created);
+    const deltas = new Map<string, number>();
+    const count = (project: string, status: string, d: number) => {
+      const key = `${project}\u0000${status}`;
+      deltas.set(key, (deltas.get(key) ?? 0) + d);
+    };
+    if (created.length > 0) {
+      await tx.query(
+        `INSERT INTO ${table('agent_runs')} (id, correlation_id, project_id, agent, status, run_payload, learning_mode, slot,
+                namespace, job, reason, created_at, scheduled_at, started_at, finished_at, updated_at)
+         SELECT id, correlation_id, project_id, agent, status, run_payload, learning_mode, slot, namespace, job, reason,
+                created_at, scheduled_at, started_at, finished_at, updated_at FROM ${recordset}`,
+        [JSON.stringify(created)],
+      );
+      for (const c of created) count(c.project_id!, c.status!, 1);
+    }
+    if (updated.length > 0) {
+      const { rows } = await tx.query<{ project_id: string; old_status: string; status: string }>(
+        `UPDATE ${table('agent_runs')} r
+            SET status = COALESCE(c.status, r.status), slot = COALESCE(c.slot, r.slot),
+                namespace = COALESCE(c.namespace, r.namespace), job = COALESCE(c.job, r.job),
+                reason = COALESCE(c.reason, r.reason), scheduled_at = COALESCE(c.scheduled_at, r.scheduled_at),
+                started_at = COALESCE(c.started_at, r.started_at), finished_at = COALESCE(c.finished_at, r.finished_at),
+                updated_at = c.updated_at
+           FROM ${recordset}, ${table('agent_runs')} prev
+          WHERE r.id = c.id AND prev.id = c.id
+      RETURNING r.project_id::text, prev.status AS old_status, r.status`,
+        [JSON.stringify(updated)],
+      );
+      if (rows.length !== updated.length) {
+        const known = rows.length;
+        throw new Error(`${updated.length - known} event(s) for a run that was never requested`);
+      }
+      for (const r of rows) {
+        if (r.old_status === r.status) continue;
+        count(r.project_id, r.old_status, -1);
+        count(r.project_id, r.status, 1);
+      }
+    }
+    const nonZero = [...deltas].filter(([, d]) => d !== 0).map(([key, d]) => {
+      const [project_id, status] = key.split('\u0000');
+      return { project_id, status, d };
+    });
+    if (nonZero.length > 0) {
+      await tx.query(
+        `INSERT INTO ${table('project_run_counts')} (project_id, status, runs)
+         SELECT project_id, status, d FROM jsonb_to_recordset($1) AS x(project_id uuid, status text, d bigint)
+         ON CONFLICT (project_id, status) DO UPDATE SET runs = ${table('project_run_counts')}.runs + EXCLUDED.runs`,
+        [JSON.stringify(nonZero)],
+      );
+    }
+  },
+});

@@ -1,0 +1,130 @@
+import { projection } from '../projection.js';
+
+// The models authorisation reads. They stop on an event they cannot apply: an authorisation
+// event is never skipped.
+
+export const users = projection({
+  name: 'users',
+  tables: ['users'],
+  handles: ['UserAllowed', 'UserPlatformRoleChanged', 'UserLearningModeSet'],
+  onFailure: 'stop',
+  async apply(events, { tx, table }) {
+    for (const e of events) {
+      const at = e.createdAt;
+      switch (e.type) {
+        case 'UserAllowed':
+          await tx.query(
+            `INSERT INTO ${table('users')} (id, email_hash, github_login, platform_role, created_at, updated_at)
+             VALUES ($1, $2, $3, $4, $5, $6)`,
+            [e.data.userId, e.data.emailHash, e.data.githubLogin, e.data.platformRole, e.data.allowedAt, at],
+          );
+          break;
+        case 'UserPlatformRoleChanged':
+          await updateOne(tx, `UPDATE ${table('users')} SET platform_role = $2, updated_at = $3 WHERE id = $1`, [e.data.userId, e.data.platformRole, at]);
+          break;
+        case 'UserLearningModeSet':
+          await updateOne(tx, `UPDATE ${table('users')} SET learning_mode = $2, updated_at = $3 WHERE id = $1`, [e.data.userId, e.data.learningMode, at]);
+          break;
+        default:
+          break;
+      }
+    }
+  },
+});
+
+export const projects = projection({
+  name: 'projects',
+  tables: ['projects'],
+  handles: ['ProjectCreated', 'ProjectLearningModeSet', 'ProjectDeleted'],
+  onFailure: 'stop',
+  async apply(events, { tx, table }) {
+    for (const e of events) {
+      switch (e.type) {
+        case 'ProjectCreated':
+          await tx.query(
+            `INSERT INTO ${table('projects')} (id, key, name, created_at, updated_at) VALUES ($1, $2, $3, $4, $5)`,
+            [e.data.projectId, e.data.key, e.data.name, e.data.createdAt, e.createdAt],
+          );
+          break;
+        case 'ProjectLearningModeSet':
+          await updateOne(tx, `UPDATE ${table('projects')} SET learning_mode = $2, updated_at = $3 WHERE id = $1`, [e.data.projectId, e.data.learningMode, e.createdAt]);
+          break;
+        case 'ProjectDeleted':
+          await updateOne(tx, `DELETE FROM ${table('projects')} WHERE id = $1`, [e.data.projectId]);
+          break;
+        default:
+          break;
+      }
+    }
+  },
+});
+
+export const projectMembers = projection({
+  name: 'project_members',
+  tables: ['project_members'],
+  handles: ['MemberAdded', 'MemberRoleChanged', 'MemberLearningModeSet', 'MemberRemoved', 'ProjectDeleted'],
+  onFailure: 'stop',
+  async apply(events, { tx, table }) {
+    for (const e of events) {
+      switch (e.type) {
+        case 'MemberAdded':
+          await tx.query(
+            `INSERT INTO ${table('project_members')} (project_id, user_id, role, created_at, updated_at) VALUES ($1, $2, $3, $4, $5)`,
+            [e.data.projectId, e.data.userId, e.data.role, e.data.addedAt, e.createdAt],
+          );
+          break;
+        case 'MemberRoleChanged':
+          await updateOne(tx, `UPDATE ${table('project_members')} SET role = $3, updated_at = $4 WHERE project_id = $1 AND user_id = $2`, [e.data.projectId, e.data.userId, e.data.role, e.createdAt]);
+          break;
+        case 'MemberLearningModeSet':
+          await updateOne(tx, `UPDATE ${table('project_members')} SET learning_mode = $3, updated_at = $4 WHERE project_id = $1 AND user_id = $2`, [e.data.projectId, e.data.userId, e.data.learningMode, e.createdAt]);
+          break;
+        case 'MemberRemoved':
+          await updateOne(tx, `DELETE FROM ${table('project_members')} WHERE project_id = $1 AND user_id = $2`, [e.data.projectId, e.data.userId]);
+          break;
+        case 'ProjectDeleted':
+          await tx.query(`DELETE FROM ${table('project_members')} WHERE project_id = $1`, [e.data.projectId]);
+          break;
+        default:
+          break;
+      }
+    }
+  },
+});
+
+/** The key id is the part of the ciphertext before the first '.': which key encrypted it, never the token. */
+const keyIdOf = (ciphertext: string | null) => (ciphertext ? (ciphertext.split('.')[0] ?? null) : null);
+
+export const repositories = projection({
+  name: 'repositories',
+  tables: ['repositories'],
+  handles: ['RepositoryConnected', 'RepositoryDisconnected', 'ProjectDeleted'],
+  onFailure: 'stop',
+  async apply(events, { tx, table }) {
+    for (const e of events) {
+      switch (e.type) {
+        case 'RepositoryConnected':
+          await tx.query(
+            `INSERT INTO ${table('repositories')} (id, project_id, provider, owner, name, has_token, token_key_id, created_at, updated_at)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)`,
+            [e.data.repositoryId, e.data.projectId, e.data.provider, e.data.owner, e.data.name, e.data.tokenCiphertext !== null, keyIdOf(e.data.tokenCiphertext), e.data.connectedAt, e.createdAt],
+          );
+          break;
+        case 'RepositoryDisconnected':
+          await updateOne(tx, `DELETE FROM ${table('repositories')} WHERE id = $1`, [e.data.repositoryId]);
+          break;
+        case 'ProjectDeleted':
+          await tx.query(`DELETE FROM ${table('repositories')} WHERE project_id = $1`, [e.data.projectId]);
+          break;
+        default:
+          break;
+      }
+    }
+  },
+});
+
+/** An update of a row that must exist: a missing one means the log and the model disagree. */
+async function updateOne(tx: { query: (text: string, values: unknown[]) => Promise<{ rowCount: number | null }> }, text: string, values: unknown[]) {
+  const { rowCount } = await tx.query(text, values);
+  if (rowCount !== 1) throw new Error(`expected to change one row, changed ${rowCount ?? 0}`);
+}

@@ -1,0 +1,158 @@
+import { hostname } from 'node:os';
+import type pg from 'pg';
+import type { EventStore, RawEvent } from '../adapters/postgres/event-store.js';
+import type { Logger } from '../adapters/log.js';
+import { defaultBackoff, type PollingBackoff, type Waker } from '../adapters/postgres/subscription.js';
+import { ensureCheckpoint, readCheckpoint, advanceCheckpoint, stopAt, setHolder, type Checkpoint } from './checkpoints.js';
+import { foldBatch, isTransient, type FoldResult } from './fold.js';
+import type { ProjectedEvent, Projection } from './projection.js';
+
+export interface RunnerOptions {
+  pool: pg.Pool;
+  store: Pick<EventStore, 'readAllRaw' | 'decode'>;
+  waker: Waker;
+  signal: AbortSignal;
+  log: Logger;
+  batchSize?: number;
+  backoff?: PollingBackoff;
+  /** How often a runner without the lease asks for it again. */
+  leaseRetryMs?: number;
+  /** Told after each committed batch (metrics, the live-lag benchmark). */
+  onCommitted?: (batch: RawEvent[], result: FoldResult) => void;
+}
+
+export const holderName = () => `${hostname()}:${process.pid}`;
+
+/** The advisory-lock key of a projection's lease: one runner per projection across all pods. */
+const leaseSql = `SELECT pg_try_advisory_lock(hashtextextended('codexk8s.projection.' || $1, 0)) AS held`;
+
+const sleep = (ms: number, signal: AbortSignal) =>
+  new Promise<void>((resolve) => {
+    const timer = setTimeout(done, ms);
+    function done() {
+      clearTimeout(timer);
+      signal.removeEventListener('abort', done);
+      resolve();
+    }
+    signal.addEventListener('abort', done, { once: true });
+  });
+
+/**
+ * Runs one projection live until `signal` aborts: waits for its lease (a session advisory lock held
+ * on a connection of its own, so it is released when the process dies and another runner takes
+ * over), then folds the log batch by batch. Each batch commits its rows and the checkpoint together,
+ * after checking under a row lock that the checkpoint is still the one it read from, so no batch is
+ * ever applied twice even if two runners met.
+ */
+export async function runProjection(projection: Projection, options: RunnerOptions): Promise<void> {
+  const { pool, signal, log } = options;
+  const leaseRetryMs = options.leaseRetryMs ?? 1000;
+  while (!signal.aborted) {
+    let lease: pg.PoolClient | undefined;
+    try {
+      lease = await pool.connect();
+      const { rows } = await lease.query<{ held: boolean }>(leaseSql, [projection.name]);
+      if (!rows[0]?.held) {
+        lease.release();
+        lease = undefined;
+        await sleep(leaseRetryMs, signal);
+        continue;
+      }
+      log.info({ projection: projection.name }, 'projection lease acquired');
+      await ensureCheckpoint(pool, projection.name);
+      await setHolder(pool, projection.name, holderName());
+      await follow(projection, options, lease);
+    } catch (error) {
+      if (signal.aborted) break;
+      log.warn({ projection: projection.name, err: error }, 'projection runner interrupted; retrying');
+      await sleep(leaseRetryMs, signal);
+    } finally {
+      if (lease) {
+        // Ending the session releases the advisory lock; a broken client must not go back to the pool.
+        await setHolder(pool, projection.name, null).catch(() => {});
+        lease.release(true);
+      }
+    }
+  }
+}
+
+async function follow(projection: Projection, options: RunnerOptions, lease: pg.PoolClient): Promise<void> {
+  const { pool, store, signal, log } = options;
+  const backoff = options.backoff ?? defaultBackoff;
+  const batchSize = options.batchSize ?? 1000;
+  let leaseLost: Error | undefined;
+  lease.on('error', (error) => (leaseLost = error));
+  let checkpoint = (await readCheckpoint(pool, projection.name))!;
+  let idle = backoff.minMs;
+  while (!signal.aborted) {
+    if (leaseLost) throw leaseLost;
+    if (checkpoint.state === 'stopped') {
+      // Waits for `projections reset` after a fix.
+      await sleep(1000, signal);
+      checkpoint = (await readCheckpoint(pool, projection.name))!;
+      continue;
+    }
+    const batch = await store.readAllRaw(checkpoint.position, batchSize);
+    if (batch.length === 0) {
+      await options.waker.sleep(idle, signal);
+      idle = Math.min(idle * 2, backoff.maxMs);
+      // A rebuild may have swapped the tables and moved the checkpoint meanwhile.
+      checkpoint = (await readCheckpoint(pool, projection.name))!;
+      continue;
+    }
+    idle = backoff.minMs;
+    const outcome = await commitBatch(projection, batch, checkpoint, options);
+    if (outcome.kind === 'moved') {
+      checkpoint = outcome.checkpoint;
+      continue;
+    }
+    if (outcome.result.stopped) {
+      log.error({ projection: projection.name, event_id: outcome.result.stopped.event.id, error: outcome.result.stopped.error }, 'projection stopped');
+    }
+    for (const parked of outcome.result.parked) {
+      log.warn({ projection: projection.name, event_id: parked.event.id, error: parked.error }, 'event parked as a dead letter');
+    }
+    options.onCommitted?.(batch, outcome.result);
+    checkpoint = outcome.checkpoint;
+  }
+}
+
+type BatchOutcome = { kind: 'moved'; checkpoint: Checkpoint } | { kind: 'committed'; checkpoint: Checkpoint; result: FoldResult };
+
+async function commitBatch(projection: Projection, batch: RawEvent[], from: Checkpoint, options: RunnerOptions): Promise<BatchOutcome> {
+  const { pool, store } = options;
+  const tx = await pool.connect();
+  let broken = false;
+  try {
+    await tx.query('BEGIN');
+    const current = (await readCheckpoint(tx, projection.name, { lock: true }))!;
+    if (current.generation !== from.generation || current.state !== from.state || current.position.compare(from.position) !== 0) {
+      await tx.query('ROLLBACK');
+      return { kind: 'moved', checkpoint: current };
+    }
+    const result = await foldBatch(projection, batch, tx, (t) => t, (raw) => store.decode(raw) as ProjectedEvent);
+    if (result.parked.length > 0) {
+      await tx.query(
+        `INSERT INTO projection_dead_letters (projection, event_id, epoch, tx_id, position, event_type, error)
+         SELECT $1, p.event_id, p.epoch, p.tx_id::xid8, p.position, p.event_type, p.error
+           FROM jsonb_to_recordset($2) AS p(event_id uuid, epoch int, tx_id text, position bigint, event_type text, error text)
+         ON CONFLICT (projection, event_id) DO UPDATE SET error = EXCLUDED.error, parked_at = now()`,
+        [projection.name, JSON.stringify(result.parked.map((p) => ({
+          event_id: p.event.id, epoch: p.event.position.epoch, tx_id: p.event.position.txId.toString(),
+          position: p.event.position.seq.toString(), event_type: p.event.type, error: p.error,
+        })))],
+      );
+    }
+    if (result.checkpoint) await advanceCheckpoint(tx, projection.name, result.checkpoint, result.applied, result.lastEventAt!);
+    if (result.stopped) await stopAt(tx, projection.name, result.stopped.error, result.stopped.event.id);
+    const next = (await readCheckpoint(tx, projection.name))!;
+    await tx.query('COMMIT');
+    return { kind: 'committed', checkpoint: next, result };
+  } catch (error) {
+    broken = isTransient(error);
+    await tx.query('ROLLBACK').catch(() => (broken = true));
+    throw error;
+  } finally {
+    tx.release(broken);
+  }
+}
