@@ -106,7 +106,7 @@ CREATE INDEX agent_runs_by_subject ON agent_runs ((run_payload->>'repository'), 
 CREATE TABLE project_run_counts (
   project_id uuid NOT NULL,
   status text NOT NULL,
-  runs bigint NOT NULL CHECK (runs >= 0),
+  runs bigint NOT NULL, -- no CHECK (runs >= 0): an upsert checks the proposed row, whose delta may be negative
   PRIMARY KEY (project_id, status)
 );
 

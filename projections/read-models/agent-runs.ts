@@ -136,6 +136,12 @@ export const agentRuns = projection({
          ON CONFLICT (project_id, status) DO UPDATE SET runs = ${table('project_run_counts')}.runs + EXCLUDED.runs`,
         [JSON.stringify(nonZero)],
       );
+      // A status no run is in any more has no row, whichever batches the runs passed through it in.
+      await tx.query(
+        `DELETE FROM ${table('project_run_counts')} c USING jsonb_to_recordset($1) AS x(project_id uuid, status text)
+          WHERE c.project_id = x.project_id AND c.status = x.status AND c.runs = 0`,
+        [JSON.stringify(nonZero)],
+      );
     }
   },
 });

@@ -11,7 +11,7 @@ export const TEMPLATE_DATABASE = 'codexk8s_test_template';
 export const TEST_DATABASE_PREFIX = 'codexk8s_t_';
 
 export async function withAdmin<T>(work: (db: pg.Client) => Promise<T>, database = 'postgres'): Promise<T> {
-  const client = new pg.Client({ connectionString: urlFor(cluster.primary.port, database) });
+  const client = new pg.Client({ connectionString: urlFor(cluster.primary.port, database, 'postgres') });
   await client.connect();
   try {
     return await work(client);

@@ -1,0 +1,241 @@
+import { describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { randomUUID } from 'node:crypto';
+import { createEventStore, type EventStore } from '../adapters/postgres/event-store.js';
+import { pollingOnly } from '../adapters/postgres/subscription.js';
+import { readCheckpoint, resume } from '../projections/checkpoints.js';
+import { projection, type Projection } from '../projections/projection.js';
+import { agentRuns } from '../projections/read-models/agent-runs.js';
+import { users } from '../projections/read-models/rbac.js';
+import { rebuild } from '../projections/rebuild.js';
+import { retryParked } from '../projections/retry.js';
+import { runProjection } from '../projections/runner.js';
+import { useTestDatabase, type TestDatabase } from './support/cluster.js';
+import { systemMeta } from './support/events.js';
+import { appendRuns, caughtUp, contentHash, quietLog, runLife } from './support/projections.js';
+
+let db: TestDatabase;
+let store: EventStore;
+useTestDatabase((created) => {
+  db = created;
+  store = createEventStore(db.pools.primary);
+});
+
+function start(p: Projection, options: { leaseRetryMs?: number; batchSize?: number } = {}) {
+  const controller = new AbortController();
+  const done = runProjection(p, {
+    pool: db.pools.primary,
+    store,
+    waker: pollingOnly,
+    signal: controller.signal,
+    log: quietLog,
+    backoff: { minMs: 5, maxMs: 50 },
+    ...options,
+  });
+  return { stop: async () => (controller.abort(), await done) };
+}
+
+const counts = async (projectId: string) =>
+  Object.fromEntries(
+    (await db.pools.primary.query<{ status: string; runs: string }>('SELECT status, runs::text FROM project_run_counts WHERE project_id = $1', [projectId])).rows.map((r) => [r.status, Number(r.runs)]),
+  );
+
+describe('the projection runner', () => {
+  it('folds runs into agent_runs and project_run_counts, and its checkpoint passes events it ignores', async () => {
+    const projectId = randomUUID();
+    const runner = start(agentRuns);
+    try {
+      const [first] = await appendRuns(store, projectId, 30, 7);
+      // Events agent_runs does not handle still move its checkpoint.
+      await store.append([{ stream: `slot-${projectId}-1`, expected: 'any', events: [{ type: 'SlotLeased', data: { projectId, slot: 1, runId: first!, leaseExpiresAt: '2026-11-27T10:00:00.000Z' } }] as never }], systemMeta());
+      await caughtUp(db.pools.primary, store, 'agent_runs');
+    } finally {
+      await runner.stop();
+    }
+    assert.deepEqual(await counts(projectId), { failed: 30});
+    const { rows } = await db.pools.primary.query('SELECT status, slot, reason FROM agent_runs WHERE project_id = $1 LIMIT 1', [projectId]);
+    assert.deepEqual(rows[0], { status: 'failed', slot: 1, reason: 'timeout' });
+  });
+
+  it('dead-letter: parks an event it cannot apply, goes on, and replays it on retry after the fix', async () => {
+    const projectId = randomUUID();
+    const orphan = randomUUID();
+    const runner = start(agentRuns);
+    try {
+      // A RunFailed for a run the model has never seen cannot be applied.
+      await store.append([{ stream: `run-${orphan}`, expected: 'no_stream', events: [runLife(orphan, projectId)[2]!] }], systemMeta());
+      await appendRuns(store, projectId, 5);
+      await caughtUp(db.pools.primary, store, 'agent_runs');
+      const parked = await db.pools.primary.query<{ event_type: string; error: string }>("SELECT event_type, error FROM projection_dead_letters WHERE projection = 'agent_runs'");
+      assert.equal(parked.rows.length, 1, JSON.stringify(parked.rows));
+      assert.equal(parked.rows[0]!.event_type, 'RunFailed');
+      assert.match(parked.rows[0]!.error, /never requested/);
+      assert.deepEqual(await counts(projectId), { failed: 5}, 'the others went on');
+
+      // The fix: the run now exists in the model; the parked event applies on retry.
+      await store.append([{ stream: `run-${orphan}-requested`, expected: 'no_stream', events: [runLife(orphan, projectId)[0]!] }], systemMeta());
+      await caughtUp(db.pools.primary, store, 'agent_runs');
+      assert.deepEqual(await retryParked(agentRuns, { pool: db.pools.primary, store }), { retried: 1, applied: 1, stillParked: 0 });
+    } finally {
+      await runner.stop();
+    }
+    const { rows } = await db.pools.primary.query('SELECT status FROM agent_runs WHERE id = $1', [orphan]);
+    assert.equal(rows[0]!.status, 'failed');
+    assert.deepEqual(await counts(projectId), { failed: 6});
+  });
+
+  it('stop: an authorisation event that cannot be applied stops that projection, with its error, and no other', async () => {
+    const userId = randomUUID();
+    const usersRunner = start(users);
+    const runsRunner = start(agentRuns);
+    const projectId = randomUUID();
+    try {
+      await store.append([{ stream: `user-${userId}`, expected: 'any', events: [{ type: 'UserPlatformRoleChanged', data: { userId, platformRole: 'admin' } }] as never }], systemMeta());
+      await appendRuns(store, projectId, 3);
+      await caughtUp(db.pools.primary, store, 'agent_runs');
+      let checkpoint = await readCheckpoint(db.pools.primary, 'users');
+      for (let i = 0; i < 100 && checkpoint?.state !== 'stopped'; i++) {
+        await new Promise((r) => setTimeout(r, 20));
+        checkpoint = await readCheckpoint(db.pools.primary, 'users');
+      }
+      assert.equal(checkpoint?.state, 'stopped');
+      assert.match(checkpoint!.error!, /expected to change one row/);
+      assert.ok(checkpoint!.errorEventId);
+      assert.deepEqual(await counts(projectId), { failed: 3}, 'agent_runs went on');
+    } finally {
+      await usersRunner.stop();
+      await runsRunner.stop();
+    }
+  });
+
+  it('a stopped projection resumes from where it stopped after the fix, and never skips the event', async () => {
+    await db.pools.primary.query('CREATE TABLE IF NOT EXISTS test_fixable (run_id uuid PRIMARY KEY, project_id uuid NOT NULL)');
+    let fixed = false;
+    const projectId = randomUUID();
+    const fixable = projection({
+      name: 'test_fixable',
+      tables: ['test_fixable'],
+      handles: ['RunRequested'],
+      onFailure: 'stop',
+      async apply(events, { tx, table }) {
+        for (const e of events) {
+          if (e.type !== 'RunRequested') continue;
+          if (e.data.projectId !== projectId) continue;
+          if (!fixed && e.data.subject.number === 13) throw new Error('bug: 13 is unlucky');
+          await tx.query(`INSERT INTO ${table('test_fixable')} VALUES ($1, $2)`, [e.data.runId, e.data.projectId]);
+        }
+      },
+    });
+    const runner = start(fixable);
+    try {
+      const ids = await appendRuns(store, projectId, 20, 1); // subject numbers 0..19, in order
+      let checkpoint = await readCheckpoint(db.pools.primary, 'test_fixable');
+      for (let i = 0; i < 200 && checkpoint?.state !== 'stopped'; i++) {
+        await new Promise((r) => setTimeout(r, 20));
+        checkpoint = await readCheckpoint(db.pools.primary, 'test_fixable');
+      }
+      assert.equal(checkpoint?.state, 'stopped');
+      assert.match(checkpoint!.error!, /unlucky/);
+      const before = await db.pools.primary.query('SELECT run_id FROM test_fixable');
+      assert.equal(before.rowCount, 13, 'the events before the failing one were applied');
+
+      fixed = true;
+      assert.equal(await resume(db.pools.primary, 'test_fixable'), true);
+      await caughtUp(db.pools.primary, store, 'test_fixable');
+      const after = await db.pools.primary.query<{ run_id: string }>('SELECT run_id FROM test_fixable');
+      assert.deepEqual(new Set(after.rows.map((r) => r.run_id)), new Set(ids));
+    } finally {
+      await runner.stop();
+    }
+  });
+
+  it('two runners race: only one holds the lease and applies; the other takes over when it stops', async () => {
+    const projectId = randomUUID();
+    const a = start(agentRuns, { leaseRetryMs: 100 });
+    const b = start(agentRuns, { leaseRetryMs: 100 });
+    let bStopped = false;
+    try {
+      await appendRuns(store, projectId, 40, 5);
+      await caughtUp(db.pools.primary, store, 'agent_runs');
+      const holder = (await readCheckpoint(db.pools.primary, 'agent_runs'))!.holder;
+      assert.ok(holder, 'someone holds it');
+      const { rows } = await db.pools.primary.query<{ n: number }>(
+        "SELECT count(*)::int AS n FROM pg_locks WHERE locktype = 'advisory' AND granted AND objid = (hashtextextended('codexk8s.projection.agent_runs', 0) & 4294967295)::oid",
+      );
+      assert.equal(rows[0]!.n, 1, 'exactly one lease');
+      // Stop one (whichever holds the lease, the other must carry on).
+      await a.stop();
+      await appendRuns(store, projectId, 10);
+      await caughtUp(db.pools.primary, store, 'agent_runs', 10_000);
+      await b.stop();
+      bStopped = true;
+    } finally {
+      if (!bStopped) await b.stop();
+    }
+    assert.deepEqual(await counts(projectId), { failed: 50}, 'no run counted twice');
+  });
+});
+
+describe('rebuild', () => {
+  it('while writes keep coming, ends identical to a fresh fold, and reads on the replica never fail', async () => {
+    const projectId = randomUUID();
+    await appendRuns(store, projectId, 300);
+    const live = start(agentRuns);
+    let writing = true;
+    let written = 300;
+    const writer = (async () => {
+      while (writing) {
+        await appendRuns(store, projectId, 10);
+        written += 10;
+      }
+    })();
+    let reads = 0;
+    const readFailures: unknown[] = [];
+    const reader = (async () => {
+      while (writing) {
+        try {
+          await db.pools.replicas[0]!.query('SELECT count(*) FROM agent_runs WHERE project_id = $1', [projectId]);
+          reads++;
+        } catch (error) {
+          readFailures.push(error);
+        }
+      }
+    })();
+    try {
+      await new Promise((r) => setTimeout(r, 300));
+      const result = await rebuild(agentRuns, { pool: db.pools.primary, store, batchSize: 200 });
+      assert.ok(result.events > 0);
+      await new Promise((r) => setTimeout(r, 300));
+    } finally {
+      writing = false;
+      await writer;
+      await reader;
+    }
+    await caughtUp(db.pools.primary, store, 'agent_runs');
+    await live.stop();
+    assert.deepEqual(readFailures, []);
+    assert.ok(reads > 10, `reads went on during the rebuild (${reads})`);
+    assert.deepEqual(await counts(projectId), { failed: written});
+
+    const runsHash = await contentHash(db.pools.primary, 'agent_runs', 't.id');
+    const countsHash = await contentHash(db.pools.primary, 'project_run_counts', 't.project_id, t.status');
+    // A fresh fold of the same log, with nothing else running, gives the same content.
+    await rebuild(agentRuns, { pool: db.pools.primary, store });
+    assert.equal(await contentHash(db.pools.primary, 'agent_runs', 't.id'), runsHash);
+    assert.equal(await contentHash(db.pools.primary, 'project_run_counts', 't.project_id, t.status'), countsHash);
+    const shadows = await db.pools.primary.query("SELECT 1 FROM pg_tables WHERE tablename LIKE '%\\_\\_rebuild' OR tablename LIKE '%\\_\\_old'");
+    assert.equal(shadows.rowCount, 0, 'no shadow table left behind');
+  });
+
+  it('interrupted, leaves the live model untouched; run again, completes', async () => {
+    const before = await contentHash(db.pools.primary, 'agent_runs', 't.id');
+    const controller = new AbortController();
+    await assert.rejects(
+      rebuild(agentRuns, { pool: db.pools.primary, store, batchSize: 100, signal: controller.signal, onProgress: (p) => p.events >= 200 && controller.abort() }),
+      /interrupted; the live model is untouched/,
+    );
+    assert.equal(await contentHash(db.pools.primary, 'agent_runs', 't.id'), before);
+    await rebuild(agentRuns, { pool: db.pools.primary, store });
+    assert.equal(await contentHash(db.pools.primary, 'agent_runs', 't.id'), before);
+  });
+});
