@@ -1,7 +1,7 @@
 import type pg from 'pg';
 import type { RawEvent } from '../adapters/postgres/event-store.js';
 import type { GlobalPosition } from '../adapters/postgres/position.js';
-import { sqlState } from '../adapters/postgres/errors.js';
+import { isConnectionFailure, sqlState } from '../adapters/postgres/errors.js';
 import type { ApplyContext, ProjectedEvent, Projection } from './projection.js';
 
 export interface ParkedEvent {
@@ -23,13 +23,11 @@ export interface FoldResult {
 
 /**
  * Errors of the connection or the transaction, not of the event: the batch is retried as a whole
- * and no event is blamed (class 08 connection, 40 rollback, 53 resources, 57 operator intervention).
+ * and no event is blamed (connection failures, 40 rollback, 53 resources, 57 operator intervention).
  */
 export function isTransient(error: unknown): boolean {
   const code = sqlState(error);
-  if (code) return /^(08|40|53|57)/.test(code);
-  const message = error instanceof Error ? error.message : '';
-  return /ECONNRESET|ECONNREFUSED|EPIPE|Connection terminated|Client has encountered a connection error|timeout/i.test(message);
+  return isConnectionFailure(error) || (code !== undefined && /^(40|53|57)/.test(code));
 }
 
 const describe = (error: unknown) => (error instanceof Error ? `${error.name}: ${error.message}` : String(error)).slice(0, 2000);

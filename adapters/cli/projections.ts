@@ -85,7 +85,7 @@ export function registerProjectionCommands(program: Command): void {
       const interrupt = () => controller.abort();
       process.once('SIGINT', interrupt);
       const bar = new cliProgress.SingleBar(
-        { format: `${projection.name} |{bar}| {percentage}% {value}/{total} events | {speed} events/s | ETA {eta_formatted} | {phase}`, stream: process.stderr, etaBuffer: 50 },
+        { format: `${projection.name} |{bar}| {percentage}% {value}/{total} events | {speed} events/s | ETA {eta_formatted} | {phase}`, stream: process.stderr, etaBuffer: 50, noTTYOutput: true, notTTYSchedule: 2000 },
         cliProgress.Presets.shades_classic,
       );
       const started = performance.now();

@@ -1,5 +1,5 @@
 import type { Command } from 'commander';
-import { databaseConfig } from '../config.js';
+import { databaseConfig, integer } from '../config.js';
 import { createLogger } from '../log.js';
 import { createEventStore } from '../postgres/event-store.js';
 import { createPools } from '../postgres/pools.js';
@@ -20,6 +20,7 @@ export function registerServeCommand(program: Command): void {
       const only = options.only?.split(',').map((s) => s.trim()).filter(Boolean);
       const unknown = only?.filter((n) => !allProjections.some((p) => p.name === n)) ?? [];
       if (unknown.length > 0) throw new CliError(`unknown projection ${unknown.join(', ')}`);
+      const batchSize = integer(process.env, 'CODEXK8S_PROJECTION_BATCH_SIZE', 1000, 1, 100_000);
       const log = createLogger();
       const pools = createPools(config, `codex-k8s-${options.role}`);
       const store = createEventStore(pools.primary);
@@ -34,7 +35,7 @@ export function registerServeCommand(program: Command): void {
       const tasks: Promise<void>[] = [];
       if (options.role !== 'api') {
         for (const projection of allProjections.filter((p) => !only || only.includes(p.name))) {
-          tasks.push(runProjection(projection, { pool: pools.primary, store, waker, signal: controller.signal, log }));
+          tasks.push(runProjection(projection, { pool: pools.primary, store, waker, signal: controller.signal, log, batchSize }));
         }
         log.info({ projections: tasks.length }, 'worker started');
       }

@@ -1,5 +1,5 @@
 import type pg from 'pg';
-import { sqlState } from './errors.js';
+import { isConnectionFailure } from './errors.js';
 import type { Pools } from './pools.js';
 import { GlobalPosition } from './position.js';
 
@@ -26,10 +26,6 @@ export interface ReadOptions {
   projections: readonly string[];
 }
 
-const unreachable = (error: unknown) => {
-  const code = sqlState(error);
-  return code ? /^(08|57P0[1-3])/.test(code) : error instanceof Error && /ECONNREFUSED|ECONNRESET|Connection terminated|timeout/i.test(error.message);
-};
 
 /**
  * Every query path reads through here: from the replicas (round-robin over the healthy ones), or
@@ -87,7 +83,7 @@ export function createReplicaReads(pools: Pools, options: { policy: NoReplicaPol
       try {
         return await attempt(db, work, read);
       } catch (error) {
-        if (!unreachable(error)) throw error;
+        if (!isConnectionFailure(error)) throw error;
         downUntil.set(db, Date.now() + quarantineMs);
       }
     }

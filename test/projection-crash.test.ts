@@ -1,0 +1,63 @@
+import { describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawn, type ChildProcess } from 'node:child_process';
+import { randomUUID } from 'node:crypto';
+import { join } from 'node:path';
+import { createEventStore, type EventStore } from '../adapters/postgres/event-store.js';
+import { projectRoot } from '../adapters/paths.js';
+import { readCheckpoint } from '../projections/checkpoints.js';
+import { useTestDatabase, type TestDatabase } from './support/cluster.js';
+import { appendRuns, caughtUp } from './support/projections.js';
+
+let db: TestDatabase;
+let store: EventStore;
+useTestDatabase((created) => {
+  db = created;
+  store = createEventStore(db.pools.primary);
+});
+
+function serveWorker(): ChildProcess {
+  return spawn(process.execPath, [join(projectRoot, 'bin', 'codex-k8s.js'), 'serve', '--role', 'worker', '--only', 'agent_runs'], {
+    env: { ...process.env, ...db.env, CODEXK8S_PROJECTION_BATCH_SIZE: '60', CODEXK8S_LOG_LEVEL: 'warn' },
+    stdio: 'ignore',
+  });
+}
+
+const exited = (child: ChildProcess) => new Promise<void>((resolve) => (child.exitCode !== null || child.signalCode !== null ? resolve() : child.once('exit', () => resolve())));
+
+describe('a worker killed in the middle of a batch', () => {
+  it('replays after restart without counting anything twice', async () => {
+    const projectId = randomUUID();
+    const runs = 1500;
+    await appendRuns(store, projectId, runs);
+    const first = serveWorker();
+    // Kill it (SIGKILL: no cleanup) once it has applied some batches but not all.
+    let applied = 0;
+    for (let i = 0; i < 2000; i++) {
+      applied = (await readCheckpoint(db.pools.primary, 'agent_runs'))?.eventsApplied ?? 0;
+      if (applied >= 600) break;
+      await new Promise((r) => setTimeout(r, 5));
+    }
+    first.kill('SIGKILL');
+    await exited(first);
+    const atKill = (await readCheckpoint(db.pools.primary, 'agent_runs'))!;
+    assert.ok(atKill.eventsApplied > 0 && atKill.eventsApplied < runs * 3, `killed midway (${atKill.eventsApplied} of ${runs * 3} applied)`);
+    const partial = await db.pools.primary.query<{ n: string }>('SELECT count(*)::text AS n FROM agent_runs WHERE project_id = $1', [projectId]);
+    assert.ok(Number(partial.rows[0]!.n) < runs, 'the model was left part-way');
+
+    const second = serveWorker();
+    try {
+      await caughtUp(db.pools.primary, store, 'agent_runs', 60_000);
+    } finally {
+      second.kill('SIGTERM');
+      await exited(second);
+    }
+    const { rows } = await db.pools.primary.query<{ status: string; runs: string }>('SELECT status, runs::text FROM project_run_counts WHERE project_id = $1', [projectId]);
+    assert.deepEqual(rows.map((r) => [r.status, Number(r.runs)]), [['failed', runs]]);
+    const total = await db.pools.primary.query<{ n: string }>('SELECT count(*)::text AS n FROM agent_runs WHERE project_id = $1', [projectId]);
+    assert.equal(Number(total.rows[0]!.n), runs);
+    const checkpoint = (await readCheckpoint(db.pools.primary, 'agent_runs'))!;
+    assert.equal(checkpoint.eventsApplied, runs * 3, 'each event applied exactly once');
+    assert.equal(checkpoint.holder, null, 'the stopped worker let go of its lease');
+  });
+});
