@@ -153,26 +153,29 @@ describe('the projection runner', () => {
     const projectId = randomUUID();
     const a = start(agentRuns, { leaseRetryMs: 100 });
     const b = start(agentRuns, { leaseRetryMs: 100 });
-    let bStopped = false;
+    let aRunning = true;
     try {
       await appendRuns(store, projectId, 40, 5);
       await caughtUp(db.pools.primary, store, 'agent_runs');
       const holder = (await readCheckpoint(db.pools.primary, 'agent_runs'))!.holder;
       assert.ok(holder, 'someone holds it');
+      // Advisory locks are per database; other test files run their own runners in theirs.
       const { rows } = await db.pools.primary.query<{ n: number }>(
-        "SELECT count(*)::int AS n FROM pg_locks WHERE locktype = 'advisory' AND granted AND objid = (hashtextextended('codexk8s.projection.agent_runs', 0) & 4294967295)::oid",
+        `SELECT count(*)::int AS n FROM pg_locks
+          WHERE locktype = 'advisory' AND granted AND database = (SELECT oid FROM pg_database WHERE datname = current_database())
+            AND objid = (hashtextextended('codexk8s.projection.agent_runs', 0) & 4294967295)::oid`,
       );
       assert.equal(rows[0]!.n, 1, 'exactly one lease');
       // Stop one (whichever holds the lease, the other must carry on).
       await a.stop();
+      aRunning = false;
       await appendRuns(store, projectId, 10);
       await caughtUp(db.pools.primary, store, 'agent_runs', 10_000);
-      await b.stop();
-      bStopped = true;
     } finally {
-      if (!bStopped) await b.stop();
+      if (aRunning) await a.stop();
+      await b.stop();
     }
-    assert.deepEqual(await counts(projectId), { failed: 50}, 'no run counted twice');
+    assert.deepEqual(await counts(projectId), { failed: 50 }, 'no run counted twice');
   });
 });
 

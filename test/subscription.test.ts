@@ -16,6 +16,7 @@ useTestDatabase((created) => {
 async function firstDelivery(waker: Waker, backoff: { minMs: number; maxMs: number }, writer: EventStore): Promise<number> {
   const from = await writer.headPosition();
   const controller = new AbortController();
+  const stream = `run-${randomUUID()}`;
   const received: RawEvent[] = [];
   let arrived = 0;
   const subscription = subscribe(writer, {
@@ -24,7 +25,9 @@ async function firstDelivery(waker: Waker, backoff: { minMs: number; maxMs: numb
     signal: controller.signal,
     backoff,
     onBatch: async (batch) => {
-      received.push(...batch);
+      // Only ours: the cluster-wide read horizon may release older events of this file late.
+      received.push(...batch.filter((e) => e.stream === stream));
+      if (received.length === 0) return;
       arrived = performance.now();
       controller.abort();
     },
@@ -32,7 +35,6 @@ async function firstDelivery(waker: Waker, backoff: { minMs: number; maxMs: numb
   // Let the subscriber go idle and fall asleep on its long interval first.
   await new Promise((r) => setTimeout(r, 300));
   const sent = performance.now();
-  const stream = `run-${randomUUID()}`;
   await writer.append([{ stream, expected: 'no_stream', events: [runRequested()] }], systemMeta());
   await subscription.done;
   assert.deepEqual(received.map((e) => e.stream), [stream]);
@@ -68,11 +70,11 @@ describe('subscribers', () => {
       signal: controller.signal,
       batchSize: 2,
       onBatch: async (batch) => {
-        seen.push(...batch.map((e) => e.stream));
+        seen.push(...batch.map((e) => e.stream).filter((s) => streams.includes(s)));
         if (seen.length >= 4) throw new Error('handler broke');
       },
     });
     await assert.rejects(subscription.done, /handler broke/);
-    assert.deepEqual(seen, streams.slice(0, 4));
+    assert.deepEqual(seen.slice(0, 4), streams.slice(0, 4));
   });
 });
