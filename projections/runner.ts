@@ -2,7 +2,7 @@ import { hostname } from 'node:os';
 import type pg from 'pg';
 import type { EventStore, RawEvent } from '../adapters/postgres/event-store.js';
 import type { Logger } from '../adapters/log.js';
-import { defaultBackoff, type PollingBackoff, type Waker } from '../adapters/postgres/subscription.js';
+import { idleWaits, type PollingBackoff, type Waker } from '../adapters/postgres/subscription.js';
 import { ensureCheckpoint, readCheckpoint, advanceCheckpoint, stopAt, setHolder, type Checkpoint } from './checkpoints.js';
 import { foldBatch, isTransient, type FoldResult } from './fold.js';
 import type { ProjectedEvent, Projection } from './projection.js';
@@ -78,12 +78,11 @@ export async function runProjection(projection: Projection, options: RunnerOptio
 
 async function follow(projection: Projection, options: RunnerOptions, lease: pg.PoolClient): Promise<void> {
   const { pool, store, signal, log } = options;
-  const backoff = options.backoff ?? defaultBackoff;
+  const waits = idleWaits(options.waker, options.backoff);
   const batchSize = options.batchSize ?? 1000;
   let leaseLost: Error | undefined;
   lease.on('error', (error) => (leaseLost = error));
   let checkpoint = (await readCheckpoint(pool, projection.name))!;
-  let idle = backoff.minMs;
   while (!signal.aborted) {
     if (leaseLost) throw leaseLost;
     if (checkpoint.state === 'stopped') {
@@ -94,13 +93,12 @@ async function follow(projection: Projection, options: RunnerOptions, lease: pg.
     }
     const batch = await store.readAllRaw(checkpoint.position, batchSize);
     if (batch.length === 0) {
-      await options.waker.sleep(idle, signal);
-      idle = Math.min(idle * 2, backoff.maxMs);
+      await waits.wait(signal);
       // A rebuild may have swapped the tables and moved the checkpoint meanwhile.
       checkpoint = (await readCheckpoint(pool, projection.name))!;
       continue;
     }
-    idle = backoff.minMs;
+    waits.found();
     const outcome = await commitBatch(projection, batch, checkpoint, options);
     if (outcome.kind === 'moved') {
       checkpoint = outcome.checkpoint;

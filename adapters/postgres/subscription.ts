@@ -11,8 +11,8 @@ import { GlobalPosition } from './position.js';
  * serves every subscription of a process. Notifications are only a hint: readers poll as well.
  */
 export interface Waker {
-  /** Resolves after `ms`, or sooner when the log has news. */
-  sleep(ms: number, signal?: AbortSignal): Promise<void>;
+  /** Resolves after `ms` (false), or sooner when the log has news (true). */
+  sleep(ms: number, signal?: AbortSignal): Promise<boolean>;
   close(): Promise<void>;
 }
 
@@ -22,9 +22,9 @@ export async function createWaker(databaseUrl: string): Promise<Waker> {
     // Keep reconnecting for as long as the process lives; polling covers the time without LISTEN.
     { retryInterval: (attempt: number) => Math.min(500 * attempt, 5000), retryTimeout: Number.MAX_SAFE_INTEGER, paranoidChecking: 10_000 },
   );
-  const sleepers = new Set<() => void>();
+  const sleepers = new Set<(notified: boolean) => void>();
   subscriber.notifications.on(eventLogChannel, () => {
-    for (const wake of [...sleepers]) wake();
+    for (const wake of [...sleepers]) wake(true);
   });
   subscriber.events.on('error', () => {}); // pg-listen reconnects; polling covers the gap
   await subscriber.connect();
@@ -41,17 +41,18 @@ export const pollingOnly: Waker = {
   close: async () => {},
 };
 
-function sleepFor(ms: number, signal: AbortSignal | undefined, sleepers: Set<() => void>): Promise<void> {
+function sleepFor(ms: number, signal: AbortSignal | undefined, sleepers: Set<(notified: boolean) => void>): Promise<boolean> {
   return new Promise((resolve) => {
-    const done = () => {
+    const done = (notified: boolean) => {
       clearTimeout(timer);
       sleepers.delete(done);
-      signal?.removeEventListener('abort', done);
-      resolve();
+      signal?.removeEventListener('abort', aborted);
+      resolve(notified);
     };
-    const timer = setTimeout(done, ms);
+    const aborted = () => done(false);
+    const timer = setTimeout(() => done(false), ms);
     sleepers.add(done);
-    signal?.addEventListener('abort', done, { once: true });
+    signal?.addEventListener('abort', aborted, { once: true });
   });
 }
 
@@ -62,6 +63,40 @@ export interface PollingBackoff {
 }
 
 export const defaultBackoff: PollingBackoff = { minMs: 20, maxMs: 500 };
+
+/**
+ * How a reader waits when the log had nothing new: adaptively longer while idle, woken by a
+ * notification. After one, it keeps looking quickly for a few seconds even if the first read
+ * finds nothing: the read horizon is cluster-wide, so a transaction elsewhere can keep a committed
+ * event out of sight for a moment after its NOTIFY arrived.
+ */
+export function idleWaits(waker: Waker, backoff: PollingBackoff = defaultBackoff) {
+  let idle = backoff.minMs;
+  let chase = 0;
+  let chaseUntil = 0;
+  return {
+    /** The last read returned events. */
+    found(): void {
+      idle = backoff.minMs;
+      chaseUntil = 0;
+      chase = 0;
+    },
+    /** The last read returned nothing: wait before the next. */
+    async wait(signal: AbortSignal): Promise<void> {
+      if (Date.now() < chaseUntil) {
+        chase = Math.min(chase === 0 ? 5 : chase * 2, 100);
+        if (await waker.sleep(Math.min(chase, idle), signal)) chaseUntil = Date.now() + 5000;
+        return;
+      }
+      if (await waker.sleep(idle, signal)) {
+        chaseUntil = Date.now() + 5000;
+        chase = 0;
+      } else {
+        idle = Math.min(idle * 2, backoff.maxMs);
+      }
+    },
+  };
+}
 
 export interface Subscription {
   /** Resolves once the loop has stopped (after `abort`), rejects with the handler's error. */
@@ -85,19 +120,17 @@ export function subscribe(
   },
 ): Subscription {
   let position = options.from;
-  const backoff = options.backoff ?? defaultBackoff;
+  const waits = idleWaits(options.waker, options.backoff);
   const done = (async () => {
-    let idle = backoff.minMs;
     while (!options.signal.aborted) {
       const events = await store.readAllRaw(position, options.batchSize ?? 1000);
       if (events.length > 0) {
         await options.onBatch(events);
         position = events[events.length - 1]!.position;
-        idle = backoff.minMs;
+        waits.found();
         continue;
       }
-      await options.waker.sleep(idle, options.signal);
-      idle = Math.min(idle * 2, backoff.maxMs);
+      await waits.wait(options.signal);
     }
   })();
   return { done, position: () => position };

@@ -5,6 +5,7 @@ import type { DomainEvent } from '../../domain/events.js';
 import type { EventStore } from '../../adapters/postgres/event-store.js';
 import { createLogger } from '../../adapters/log.js';
 import { readCheckpoint } from '../../projections/checkpoints.js';
+import { GlobalPosition } from '../../adapters/postgres/position.js';
 
 /** A logger that keeps quiet (tests assert on state, not on log lines). */
 export const quietLog = createLogger({ destination: new Writable({ write: (_c, _e, done) => done() }) });
@@ -42,11 +43,23 @@ export async function appendRuns(store: EventStore, projectId: string, runs: num
   return ids;
 }
 
-/** Waits until a projection's checkpoint on `db` has reached the head of the log. */
-export async function caughtUp(db: pg.Pool, store: EventStore, name: string, timeoutMs = 20_000): Promise<void> {
+/**
+ * The newest committed event, whether or not readers may take it yet: the read horizon is
+ * cluster-wide, so another database's transaction can hold headPosition() behind our own writes.
+ */
+async function committedHead(db: pg.Pool): Promise<GlobalPosition> {
+  const { rows } = await db.query<{ epoch: number; tx_id: string; position: string }>(
+    'SELECT epoch, tx_id::text AS tx_id, position::text AS position FROM flow_events ORDER BY epoch DESC, tx_id DESC, position DESC LIMIT 1',
+  );
+  const r = rows[0];
+  return r ? new GlobalPosition(r.epoch, BigInt(r.tx_id), BigInt(r.position)) : GlobalPosition.start;
+}
+
+/** Waits until a projection's checkpoint on `db` has passed every event committed so far. */
+export async function caughtUp(db: pg.Pool, _store: EventStore, name: string, timeoutMs = 20_000): Promise<void> {
   const deadline = Date.now() + timeoutMs;
+  const head = await committedHead(db);
   for (;;) {
-    const head = await store.headPosition();
     const checkpoint = await readCheckpoint(db, name);
     if (checkpoint && checkpoint.position.isAtOrAfter(head)) return;
     if (Date.now() > deadline) throw new Error(`${name} did not catch up: at ${checkpoint?.position} of ${head}`);
