@@ -10,7 +10,7 @@ import { createReplicaReads, type NoReplicaPolicy } from '../adapters/postgres/r
 import { pollingOnly } from '../adapters/postgres/subscription.js';
 import { GlobalPosition } from '../adapters/postgres/position.js';
 import { errorModel, notFound } from '../adapters/http/errors.js';
-import { minPositionHeader, minPositionOf } from '../adapters/http/consistency.js';
+import { answerWithPosition, minPositionHeader, minPositionOf, positionHeader } from '../adapters/http/consistency.js';
 import { agentRuns } from '../projections/read-models/agent-runs.js';
 import { runProjection } from '../projections/runner.js';
 import { runQueries } from '../queries/runs.js';
@@ -39,6 +39,15 @@ function app(replicas: pg.Pool[], policy: NoReplicaPolicy = 'fail', maxWaitMs = 
   const reads = createReplicaReads({ primary: db.pools.primary, replicas, end: async () => {} }, { policy, maxWaitMs });
   const runs = runQueries(reads);
   const router = new Router();
+  // A command: it appends and answers with the position it wrote.
+  router.post('/projects/:projectId/runs', async (ctx) => {
+    const runId = randomUUID();
+    const { position } = await store.append([{ stream: `run-${runId}`, expected: 'no_stream', events: runLife(runId, ctx.params.projectId!).slice(0, 1) }], {
+      correlationId: `delivery-${runId}`,
+      actor: { type: 'human', id: 'test' },
+    });
+    answerWithPosition(ctx, 202, { run_id: runId }, position);
+  });
   router.get('/runs/:id', async (ctx) => {
     const run = await runs.byId(ctx.params.id!, minPositionOf(ctx));
     if (!run) throw notFound('run');
@@ -66,6 +75,19 @@ async function requestRun(projectId = randomUUID()) {
 }
 
 describe('read-your-writes through the asynchronous replica', () => {
+  it('a command answers with its position in the body and X-Codex-Position; a query that sends it back sees the write', async () => {
+    const server = app([db.pools.replicas[0]!]);
+    for (let i = 0; i < 10; i++) {
+      const created = await request(server).post(`/projects/${randomUUID()}/runs`);
+      assert.equal(created.status, 202);
+      assert.match(created.body.position, /^\d+:\d+:\d+$/);
+      assert.equal(created.headers[positionHeader.toLowerCase()], created.body.position);
+      const read = await request(server).get(`/runs/${created.body.run_id}`).set(minPositionHeader, created.body.position);
+      assert.equal(read.status, 200);
+      assert.equal(read.body.id, created.body.run_id);
+    }
+  });
+
   it('a query with X-Codex-Min-Position sees the write, every time', async () => {
     const server = app([db.pools.replicas[0]!]);
     for (let i = 0; i < 15; i++) {
