@@ -1,0 +1,101 @@
+import type { ProjectRole } from '../projects/events.js';
+import type { PlatformRole } from '../users/events.js';
+import { can, learningModeFor } from '../access/permissions.js';
+
+/** A label that starts a run: which agent, on which kind of subject, in which mode. */
+export interface TriggerLabel {
+  agent: string;
+  on: 'issue' | 'pull_request';
+  mode: 'run' | 'revise';
+}
+
+/** Label → agent map: configuration, so more stages need no code. */
+export type TriggerConfig = Readonly<Record<string, TriggerLabel>>;
+
+export const defaultTriggers: TriggerConfig = {
+  'run:dev': { agent: 'dev', on: 'issue', mode: 'run' },
+  'run:dev:revise': { agent: 'dev', on: 'pull_request', mode: 'revise' },
+};
+
+/** What the policy needs to know of a delivery: safe context only. */
+export interface DeliveryFacts {
+  event: string;
+  action: string | null;
+  repository: { owner: string; name: string } | null;
+  subject: { kind: 'issue' | 'pull_request'; number: number; labels: readonly string[] } | null;
+  /** The label added or removed, for labeled/unlabeled. */
+  label: string | null;
+  sender: { login: string; type: string } | null;
+}
+
+/** What the platform knows of the repository and the sender, read before deciding. */
+export interface DeliveryContext {
+  repository: { projectId: string; repositoryId: string; projectLearningMode: boolean | null } | null;
+  sender: { userId: string; platformRole: PlatformRole; projectRole: ProjectRole | null; userLearningMode: boolean | null; memberLearningMode: boolean | null } | null;
+  /** Active (pending, scheduled or running) runs on this issue or PR. */
+  activeRuns: readonly string[];
+  learningModeDefault: boolean;
+}
+
+export type IgnoreReason =
+  | 'not_a_trigger'
+  | 'repository_not_connected'
+  | 'sender_not_allowed'
+  | 'sender_is_bot'
+  | 'conflicting_trigger_labels'
+  | 'wrong_subject_kind'
+  | 'nothing_to_cancel';
+
+export type Decision =
+  | { kind: 'start'; agent: string; mode: 'run' | 'revise'; label: string; learningMode: boolean; projectId: string; repositoryId: string; senderId: string }
+  | { kind: 'cancel'; runIds: readonly string[]; reason: 'trigger_label_removed' | 'issue_closed' | 'pull_request_closed' }
+  | { kind: 'ignore'; reason: IgnoreReason };
+
+const ignore = (reason: IgnoreReason): Decision => ({ kind: 'ignore', reason });
+
+/**
+ * The trigger policy: pure, from the delivery's facts and what the platform knows, to one decision
+ * with a machine-readable reason. Every delivery gets one.
+ */
+export function decideTrigger(facts: DeliveryFacts, context: DeliveryContext, triggers: TriggerConfig = defaultTriggers): Decision {
+  const isTriggerLabel = (l: string | null) => l !== null && Object.hasOwn(triggers, l);
+
+  // Cancellations: the trigger label taken off, or the issue/PR closed.
+  const closing = facts.action === 'closed' && (facts.event === 'issues' || facts.event === 'pull_request');
+  const unlabeled = facts.event === 'issues' && facts.action === 'unlabeled' && isTriggerLabel(facts.label);
+  if (closing || unlabeled) {
+    if (!context.repository) return ignore('repository_not_connected');
+    if (context.activeRuns.length === 0) return ignore('nothing_to_cancel');
+    return {
+      kind: 'cancel',
+      runIds: context.activeRuns,
+      reason: unlabeled ? 'trigger_label_removed' : facts.event === 'issues' ? 'issue_closed' : 'pull_request_closed',
+    };
+  }
+
+  const labeled = (facts.event === 'issues' || facts.event === 'pull_request') && facts.action === 'labeled';
+  if (!labeled || !isTriggerLabel(facts.label) || !facts.subject) return ignore('not_a_trigger');
+  const trigger = triggers[facts.label!]!;
+  if (trigger.on !== facts.subject.kind) return ignore('wrong_subject_kind');
+  const triggerLabelsOnSubject = new Set([...facts.subject.labels, facts.label!].filter((l) => isTriggerLabel(l) && l.startsWith('run:')));
+  if (triggerLabelsOnSubject.size > 1) return ignore('conflicting_trigger_labels');
+  if (!facts.sender || facts.sender.type !== 'User') return ignore('sender_is_bot');
+  if (!context.repository) return ignore('repository_not_connected');
+  if (!context.sender || !can(context.sender, 'write')) return ignore('sender_not_allowed');
+
+  return {
+    kind: 'start',
+    agent: trigger.agent,
+    mode: trigger.mode,
+    label: facts.label!,
+    projectId: context.repository.projectId,
+    repositoryId: context.repository.repositoryId,
+    senderId: context.sender.userId,
+    learningMode: learningModeFor({
+      member: context.sender.memberLearningMode,
+      user: context.sender.userLearningMode,
+      project: context.repository.projectLearningMode,
+      platformDefault: context.learningModeDefault,
+    }),
+  };
+}
