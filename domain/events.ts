@@ -2,6 +2,7 @@ import type * as t from 'io-ts';
 import { learningEventCodecs } from './learning/events.js';
 import { projectEventCodecs } from './projects/events.js';
 import { runEventCodecs } from './runs/events.js';
+import { reservationEventCodecs } from './shared/reservations.js';
 import { slotEventCodecs } from './slots/events.js';
 import { userEventCodecs } from './users/events.js';
 
@@ -15,6 +16,7 @@ export const eventCodecs = {
   ...userEventCodecs,
   ...projectEventCodecs,
   ...learningEventCodecs,
+  ...reservationEventCodecs,
 } as const;
 
 export type EventCodecs = Record<string, t.Mixed>;

@@ -4,11 +4,13 @@ import { LocalClusterError } from '../postgres/local-cluster.js';
 import { ConcurrencyError, EventDecodeError } from '../postgres/event-store.js';
 import { ValidationError } from '../../domain/shared/codec.js';
 import { RebuildError } from '../../projections/rebuild.js';
+import { DomainError } from '../../domain/projects/project.js';
+import { TokenCipherError } from '../crypto/token-cipher.js';
 import { scrubText } from '../log.js';
 import { CliError } from './errors.js';
 import { buildProgram } from './program.js';
 
-const expected = [CliError, ConfigError, LocalClusterError, ValidationError, ConcurrencyError, EventDecodeError, RebuildError, RangeError];
+const expected = [CliError, ConfigError, LocalClusterError, ValidationError, ConcurrencyError, EventDecodeError, RebuildError, DomainError, TokenCipherError, RangeError];
 
 try {
   await buildProgram().parseAsync(process.argv);

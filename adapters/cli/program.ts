@@ -3,6 +3,7 @@ import { registerDbCommands } from './db.js';
 import { registerEventCommands } from './events.js';
 import { registerProjectionCommands } from './projections.js';
 import { registerServeCommand } from './serve.js';
+import { registerSetupCommands } from './setup.js';
 
 export function buildProgram(): Command {
   const program = new Command('codex-k8s')
@@ -13,5 +14,6 @@ export function buildProgram(): Command {
   registerEventCommands(program);
   registerProjectionCommands(program);
   registerServeCommand(program);
+  registerSetupCommands(program);
   return program;
 }

@@ -1,0 +1,36 @@
+import { describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { randomBytes } from 'node:crypto';
+import { parseKeyRing } from '../adapters/crypto/keys.js';
+import { tokenCipher } from '../adapters/crypto/token-cipher.js';
+
+const key = () => randomBytes(32).toString('base64');
+
+describe('repository token encryption', () => {
+  it('round-trips, names its key, and binds the repository id', () => {
+    const ring = parseKeyRing('CODEXK8S_TOKEN_ENCRYPTION_KEYS', `new:${key()},old:${key()}`, { exactBytes: 32 });
+    const cipher = tokenCipher(ring);
+    const sealed = cipher.encrypt('ghp_secret', 'repo-1');
+    assert.match(sealed, /^new\.[A-Za-z0-9_-]+$/);
+    assert.ok(!sealed.includes('ghp_secret'));
+    assert.equal(cipher.decrypt(sealed, 'repo-1'), 'ghp_secret');
+    assert.throws(() => cipher.decrypt(sealed, 'repo-2'), /does not decrypt for this repository/);
+    assert.notEqual(cipher.encrypt('ghp_secret', 'repo-1'), sealed, 'a fresh IV each time');
+  });
+
+  it('decrypts with any listed key after a rotation, and refuses unknown ones', () => {
+    const oldKey = key();
+    const before = tokenCipher(parseKeyRing('K', `old:${oldKey}`, { exactBytes: 32 })).encrypt('t', 'r');
+    const rotated = tokenCipher(parseKeyRing('K', `new:${key()},old:${oldKey}`, { exactBytes: 32 }));
+    assert.equal(rotated.decrypt(before, 'r'), 't');
+    const dropped = tokenCipher(parseKeyRing('K', `new:${key()}`, { exactBytes: 32 }));
+    assert.throws(() => dropped.decrypt(before, 'r'), /a key this platform does not have/);
+  });
+
+  it('refuses malformed key lists, naming the variable', () => {
+    assert.throws(() => parseKeyRing('CODEXK8S_TOKEN_ENCRYPTION_KEYS', '', { exactBytes: 32 }), /CODEXK8S_TOKEN_ENCRYPTION_KEYS is not set/);
+    assert.throws(() => parseKeyRing('CODEXK8S_TOKEN_ENCRYPTION_KEYS', `k1:${randomBytes(16).toString('base64')}`, { exactBytes: 32 }), /exactly 32 bytes/);
+    assert.throws(() => parseKeyRing('CODEXK8S_TOKEN_ENCRYPTION_KEYS', 'nocolon', { exactBytes: 32 }), /kid:base64/);
+    assert.throws(() => parseKeyRing('K', `a:${key()},a:${key()}`, { exactBytes: 32 }), /appears twice/);
+  });
+});
