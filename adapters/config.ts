@@ -66,3 +66,22 @@ export function readConfig(env: Env = process.env): ReadConfig {
   if (policy !== 'fail' && policy !== 'primary') throw new ConfigError('CODEXK8S_READ_FALLBACK must be "primary" or "fail"');
   return { policy, maxWaitMs: integer(env, 'CODEXK8S_READ_WAIT_MS', 2000, 0, 60_000) };
 }
+
+export interface HttpConfig {
+  port: number;
+  /** The current secret first, then previous ones still accepted during a rotation. */
+  webhookSecrets: string[];
+  learningModeDefault: boolean;
+}
+
+export function httpConfig(env: Env = process.env, parseLearningMode: (raw: string | undefined) => boolean): HttpConfig {
+  const current = required(env, 'CODEXK8S_GITHUB_WEBHOOK_SECRET');
+  const previous = (env.CODEXK8S_GITHUB_WEBHOOK_PREVIOUS_SECRETS ?? '').split(',').map((s) => s.trim()).filter(Boolean);
+  let learningModeDefault: boolean;
+  try {
+    learningModeDefault = parseLearningMode(env.CODEXK8S_LEARNING_MODE_DEFAULT);
+  } catch (error) {
+    throw new ConfigError((error as Error).message);
+  }
+  return { port: integer(env, 'CODEXK8S_HTTP_PORT', 8080, 0, 65535), webhookSecrets: [current, ...previous], learningModeDefault };
+}

@@ -5,6 +5,7 @@ import { runEventCodecs } from './runs/events.js';
 import { reservationEventCodecs } from './shared/reservations.js';
 import { slotEventCodecs } from './slots/events.js';
 import { userEventCodecs } from './users/events.js';
+import { webhookEventCodecs } from './webhooks/events.js';
 
 /**
  * Every event type the platform records, with the codec of its payload. The event store refuses to
@@ -17,6 +18,7 @@ export const eventCodecs = {
   ...projectEventCodecs,
   ...learningEventCodecs,
   ...reservationEventCodecs,
+  ...webhookEventCodecs,
 } as const;
 
 export type EventCodecs = Record<string, t.Mixed>;

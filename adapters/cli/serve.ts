@@ -1,5 +1,11 @@
 import type { Command } from 'commander';
-import { databaseConfig, integer } from '../config.js';
+import { databaseConfig, httpConfig, integer } from '../config.js';
+import { createApp } from '../http/server.js';
+import { createMetrics } from '../http/metrics.js';
+import { githubWebhook } from '../http/webhook.js';
+import { parseLearningModeDefault } from '../../domain/access/permissions.js';
+import { defaultTriggers } from '../../domain/webhooks/trigger-policy.js';
+import type { Server } from 'node:http';
 import { createLogger } from '../log.js';
 import { createEventStore } from '../postgres/event-store.js';
 import { createPools } from '../postgres/pools.js';
@@ -33,6 +39,23 @@ export function registerServeCommand(program: Command): void {
       process.once('SIGINT', stop);
       process.once('SIGTERM', stop);
       const tasks: Promise<void>[] = [];
+      let server: Server | undefined;
+      if (options.role !== 'worker') {
+        const http = httpConfig(process.env, parseLearningModeDefault);
+        const metrics = createMetrics();
+        const app = createApp({
+          primary: pools.primary,
+          metrics,
+          log,
+          mount: (router) => {
+            router.post('/api/v1/webhooks/github', githubWebhook({ store, primary: pools.primary, triggers: defaultTriggers, learningModeDefault: http.learningModeDefault, secrets: http.webhookSecrets, metrics }));
+          },
+        });
+        server = app.listen(http.port);
+        await new Promise<void>((resolve) => server!.once('listening', () => resolve()));
+        log.info({ port: http.port }, 'http listening');
+        tasks.push(new Promise<void>((resolve) => controller.signal.addEventListener('abort', () => server!.close(() => resolve()), { once: true })));
+      }
       if (options.role !== 'api') {
         for (const projection of allProjections.filter((p) => !only || only.includes(p.name))) {
           tasks.push(runProjection(projection, { pool: pools.primary, store, waker, signal: controller.signal, log, batchSize }));

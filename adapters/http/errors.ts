@@ -1,5 +1,6 @@
 import type { Context, Next } from 'koa';
 import { ValidationError } from '../../domain/shared/codec.js';
+import { DomainError } from '../../domain/projects/project.js';
 import { ConcurrencyError } from '../postgres/event-store.js';
 import { NoHealthyReplicaError, NotYetConsistentError } from '../postgres/replica-reads.js';
 import type { Logger } from '../log.js';
@@ -25,6 +26,10 @@ export const notFound = (what: string) => new ApiError(404, 'not_found', `${what
 function toApiError(error: unknown): ApiError | undefined {
   if (error instanceof ApiError) return error;
   if (error instanceof ValidationError) return new ApiError(400, 'invalid_argument', error.message);
+  if (error instanceof DomainError) {
+    const status = { invalid_argument: 400, not_found: 404, conflict: 409, failed_precondition: 412 }[error.code];
+    return new ApiError(status, error.code, error.message);
+  }
   if (error instanceof ConcurrencyError) return new ApiError(409, 'conflict', error.message);
   if (error instanceof NotYetConsistentError) return new ApiError(503, 'unavailable', error.message, { 'Retry-After': '1' });
   if (error instanceof NoHealthyReplicaError) return new ApiError(503, 'unavailable', error.message, { 'Retry-After': '5' });

@@ -14,7 +14,14 @@ export class DomainError extends Error {
 
 export type Project =
   | { status: 'none' }
-  | { status: 'active'; projectId: string; key: string; members: Readonly<Record<string, ProjectRole>>; repositories: readonly string[] }
+  | {
+      status: 'active';
+      projectId: string;
+      key: string;
+      learningMode: boolean | null;
+      members: Readonly<Record<string, { role: ProjectRole; learningMode: boolean | null }>>;
+      repositories: readonly { id: string; owner: string; name: string }[];
+    }
   | { status: 'deleted' };
 
 export const initialProject: Project = { status: 'none' };
@@ -27,19 +34,30 @@ export type ProjectCommand =
 export function evolveProject(state: Project, event: DomainEvent): Project {
   switch (event.type) {
     case 'ProjectCreated':
-      return { status: 'active', projectId: event.data.projectId, key: event.data.key, members: {}, repositories: [] };
+      return { status: 'active', projectId: event.data.projectId, key: event.data.key, learningMode: null, members: {}, repositories: [] };
+    case 'ProjectLearningModeSet':
+      return state.status === 'active' ? { ...state, learningMode: event.data.learningMode } : state;
     case 'MemberAdded':
+      return state.status === 'active' ? { ...state, members: { ...state.members, [event.data.userId]: { role: event.data.role, learningMode: null } } } : state;
     case 'MemberRoleChanged':
-      return state.status === 'active' ? { ...state, members: { ...state.members, [event.data.userId]: event.data.role } } : state;
+    case 'MemberLearningModeSet': {
+      if (state.status !== 'active') return state;
+      const member = state.members[event.data.userId];
+      if (!member) return state;
+      const changed = event.type === 'MemberRoleChanged' ? { ...member, role: event.data.role } : { ...member, learningMode: event.data.learningMode };
+      return { ...state, members: { ...state.members, [event.data.userId]: changed } };
+    }
     case 'MemberRemoved': {
       if (state.status !== 'active') return state;
       const { [event.data.userId]: _removed, ...members } = state.members;
       return { ...state, members };
     }
     case 'RepositoryConnected':
-      return state.status === 'active' ? { ...state, repositories: [...state.repositories, event.data.repositoryId] } : state;
+      return state.status === 'active'
+        ? { ...state, repositories: [...state.repositories, { id: event.data.repositoryId, owner: event.data.owner, name: event.data.name }] }
+        : state;
     case 'RepositoryDisconnected':
-      return state.status === 'active' ? { ...state, repositories: state.repositories.filter((r) => r !== event.data.repositoryId) } : state;
+      return state.status === 'active' ? { ...state, repositories: state.repositories.filter((r) => r.id !== event.data.repositoryId) } : state;
     case 'ProjectDeleted':
       return { status: 'deleted' };
     default:
@@ -58,7 +76,7 @@ export function decideProject(command: ProjectCommand, state: Project): DomainEv
       return [{ type: 'ProjectCreated', data: { projectId: command.projectId, key: command.key, name: command.name, createdAt: command.now } } as DomainEvent];
     case 'AddMember': {
       if (state.status !== 'active') throw new DomainError('not_found', 'project not found');
-      const current = state.members[command.userId];
+      const current = state.members[command.userId]?.role;
       if (current === command.role) return [];
       if (current) return [{ type: 'MemberRoleChanged', data: { projectId: state.projectId, userId: command.userId, role: command.role } } as DomainEvent];
       return [{ type: 'MemberAdded', data: { projectId: state.projectId, userId: command.userId, role: command.role, addedAt: command.now } } as DomainEvent];

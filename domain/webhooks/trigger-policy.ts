@@ -26,6 +26,8 @@ export interface DeliveryFacts {
   /** The label added or removed, for labeled/unlabeled. */
   label: string | null;
   sender: { login: string; type: string } | null;
+  /** When the label was applied, if the payload says (GitHub's issue updated_at): part of the run key. */
+  labeledAt?: string | null;
 }
 
 /** What the platform knows of the repository and the sender, read before deciding. */

@@ -1,0 +1,32 @@
+import type { DeliveryFacts } from '../../domain/webhooks/trigger-policy.js';
+
+type Json = Record<string, unknown>;
+const obj = (v: unknown): Json | undefined => (v !== null && typeof v === 'object' && !Array.isArray(v) ? (v as Json) : undefined);
+const str = (v: unknown): string | null => (typeof v === 'string' && v.length <= 1024 ? v : null);
+
+/**
+ * The safe facts of a GitHub delivery that the trigger policy needs: never the whole payload, and
+ * nothing of it beyond names and numbers. Anything missing or of the wrong shape is simply absent.
+ */
+export function deliveryFacts(event: string, payload: unknown): DeliveryFacts {
+  const body = obj(payload) ?? {};
+  const repository = obj(body.repository);
+  const owner = str(obj(repository?.owner)?.login);
+  const name = str(repository?.name);
+  const issue = obj(body.issue);
+  const pull = obj(body.pull_request);
+  const subjectJson = event === 'pull_request' ? pull : event === 'issues' ? issue : undefined;
+  const number = typeof subjectJson?.number === 'number' ? subjectJson.number : null;
+  const labels = Array.isArray(subjectJson?.labels) ? subjectJson.labels.map((l) => str(obj(l)?.name)).filter((l): l is string => l !== null) : [];
+  const sender = obj(body.sender);
+  const login = str(sender?.login);
+  return {
+    event,
+    action: str(body.action),
+    repository: owner && name ? { owner, name } : null,
+    subject: subjectJson && number !== null ? { kind: event === 'pull_request' ? 'pull_request' : 'issue', number, labels } : null,
+    label: str(obj(body.label)?.name),
+    sender: login ? { login, type: str(sender?.type) ?? 'User' } : null,
+    labeledAt: str(subjectJson?.updated_at),
+  };
+}

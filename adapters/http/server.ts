@@ -1,0 +1,34 @@
+import Koa from 'koa';
+import Router from '@koa/router';
+import type pg from 'pg';
+import type { Logger } from '../log.js';
+import { errorModel } from './errors.js';
+import type { Metrics } from './metrics.js';
+
+/** The HTTP surface: health, readiness, metrics, and the routes the caller mounts. */
+export function createApp(deps: { primary: pg.Pool; metrics: Metrics; log: Logger; mount: (router: Router) => void }) {
+  const router = new Router();
+  router.get('/healthz', (ctx) => {
+    ctx.body = { status: 'ok' };
+  });
+  router.get('/readyz', async (ctx) => {
+    try {
+      // Reachable, and migrated: the read-model tables exist.
+      await deps.primary.query('SELECT 1 FROM projection_checkpoints LIMIT 1');
+      ctx.body = { status: 'ready' };
+    } catch {
+      ctx.status = 503;
+      ctx.body = { status: 'not_ready' };
+    }
+  });
+  router.get('/metrics', async (ctx) => {
+    ctx.type = deps.metrics.registry.contentType;
+    ctx.body = await deps.metrics.registry.metrics();
+  });
+  deps.mount(router);
+  const app = new Koa();
+  app.use(errorModel(deps.log));
+  app.use(router.routes());
+  app.use(router.allowedMethods());
+  return app;
+}

@@ -1,0 +1,152 @@
+import { describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { createHmac, randomBytes, randomUUID } from 'node:crypto';
+import request from 'supertest';
+import examples from '@octokit/webhooks-examples' with { type: 'json' };
+import { createEventStore, type EventStore } from '../adapters/postgres/event-store.js';
+import { createApp } from '../adapters/http/server.js';
+import { createMetrics } from '../adapters/http/metrics.js';
+import { githubWebhook } from '../adapters/http/webhook.js';
+import { setupCommands } from '../commands/setup.js';
+import { defaultTriggers } from '../domain/webhooks/trigger-policy.js';
+import { useTestDatabase, type TestDatabase } from './support/cluster.js';
+import { quietLog } from './support/projections.js';
+
+let db: TestDatabase;
+let store: EventStore;
+let server: ReturnType<ReturnType<typeof createApp>['callback']>;
+const secret = randomBytes(20).toString('hex');
+const oldSecret = randomBytes(20).toString('hex');
+const metrics = createMetrics();
+
+useTestDatabase((created) => {
+  db = created;
+  store = createEventStore(db.pools.primary);
+  server = createApp({
+    primary: db.pools.primary,
+    metrics,
+    log: quietLog,
+    mount: (router) => router.post('/api/v1/webhooks/github', githubWebhook({ store, primary: db.pools.primary, triggers: defaultTriggers, learningModeDefault: true, secrets: [secret, oldSecret], metrics })),
+  }).callback();
+});
+
+const sign = (body: string, key = secret) => `sha256=${createHmac('sha256', key).update(body).digest('hex')}`;
+const post = (event: string, body: string, headers: Record<string, string> = {}) =>
+  request(server)
+    .post('/api/v1/webhooks/github')
+    .set({ 'Content-Type': 'application/json', 'X-GitHub-Event': event, 'X-GitHub-Delivery': randomUUID(), 'X-Hub-Signature-256': sign(body), ...headers })
+    .send(body);
+
+type Example = { action?: string; [key: string]: unknown };
+const all = examples as unknown as { name: string; examples: Example[] }[];
+const labeledIssue = () => structuredClone(all.find((e) => e.name === 'issues')!.examples.find((e) => e.action === 'labeled')!) as Example & {
+  label: { name: string }; issue: { number: number; labels: { name: string }[]; updated_at: string }; repository: { name: string; owner: { login: string } }; sender: { login: string };
+};
+
+async function connectHelloWorld() {
+  const commands = setupCommands({ store, emailHashKey: randomBytes(32), now: () => new Date().toISOString() });
+  const meta = { correlationId: 'test', actor: { type: 'system' as const, id: 'test' } };
+  await commands.allowUser({ email: 'codertocat@example.com', githubLogin: 'Codertocat', platformRole: null }, meta);
+  await commands.createProject({ key: 'hello', name: 'Hello' }, meta);
+  await commands.addMember({ projectKey: 'hello', email: 'codertocat@example.com', role: 'read_write' }, meta);
+  await commands.connectRepository({ projectKey: 'hello', owner: 'Codertocat', name: 'Hello-World', token: null }, () => '', meta);
+}
+
+describe('POST /api/v1/webhooks/github', () => {
+  it('answers every real example of every event, signed, with 2xx; none starts a run before the repository is connected', async () => {
+    let count = 0;
+    for (const group of all) {
+      for (const example of group.examples) {
+        const res = await post(group.name, JSON.stringify(example));
+        assert.ok(res.status === 202, `${group.name}.${example.action ?? ''}: ${res.status} ${JSON.stringify(res.body)}`);
+        assert.equal(res.body.status, 'ignored');
+        count++;
+      }
+    }
+    assert.ok(count > 300, `${count} examples`);
+  });
+
+  it('a run:dev label by a read_write member starts one run; a redelivery is a duplicate and writes nothing', async () => {
+    await connectHelloWorld();
+    const payload = labeledIssue();
+    payload.label.name = 'run:dev';
+    payload.issue.labels = [{ name: 'run:dev' }];
+    const body = JSON.stringify(payload);
+    const guid = randomUUID();
+    const first = await post('issues', body, { 'X-GitHub-Delivery': guid });
+    assert.equal(first.status, 202, JSON.stringify(first.body));
+    assert.equal(first.body.status, 'accepted');
+    assert.match(first.body.run_id, /^[0-9a-f-]{36}$/);
+    assert.equal(first.headers['x-codex-position'], first.body.position);
+    const before = (await db.pools.primary.query('SELECT count(*)::int AS n FROM flow_events')).rows[0].n;
+    const again = await post('issues', body, { 'X-GitHub-Delivery': guid });
+    assert.equal(again.status, 200);
+    assert.deepEqual(again.body, { status: 'duplicate' });
+    // The same labelling through another hook (another GUID) starts no second run.
+    const other = await post('issues', body);
+    assert.deepEqual([other.status, other.body.status, other.body.reason], [202, 'ignored', 'duplicate_trigger']);
+    const after = (await db.pools.primary.query('SELECT count(*)::int AS n FROM flow_events')).rows[0].n;
+    assert.equal(after, before + 1, 'only the second delivery\'s own decision was added');
+    const [run] = await store.readStream(`run-${first.body.run_id}`);
+    assert.equal(run!.type, 'RunRequested');
+    assert.equal((run!.data as { learningMode: boolean }).learningMode, true, 'the platform default');
+  });
+
+  it('50 copies of one delivery at the same instant: one decision, 49 duplicates', async () => {
+    const payload = labeledIssue();
+    payload.label.name = 'run:dev';
+    payload.issue.labels = [{ name: 'run:dev' }];
+    payload.issue.updated_at = new Date().toISOString();
+    const body = JSON.stringify(payload);
+    const guid = randomUUID();
+    const answers = await Promise.all(Array.from({ length: 50 }, () => post('issues', body, { 'X-GitHub-Delivery': guid })));
+    const statuses = answers.map((a) => a.body.status).sort();
+    assert.deepEqual(statuses.filter((s) => s !== 'duplicate'), ['accepted']);
+    assert.equal(statuses.filter((s) => s === 'duplicate').length, 49);
+    const events = await store.readStream(`delivery-${guid}`);
+    assert.equal(events.length, 1);
+  });
+
+  it('verifies with a previous secret during a rotation, and counts which one', async () => {
+    const body = JSON.stringify(labeledIssue());
+    const res = await post('issues', body, { 'X-Hub-Signature-256': sign(body, oldSecret) });
+    assert.equal(res.status, 202);
+    const text = await metrics.registry.getSingleMetricAsString('codexk8s_webhook_verified_by_secret_total');
+    assert.match(text, /secret="1"\} [1-9]/);
+  });
+
+  it('refuses bad input and stores nothing of it', async () => {
+    const body = JSON.stringify(labeledIssue());
+    const before = (await db.pools.primary.query('SELECT count(*)::int AS n FROM flow_events')).rows[0].n;
+    const cases: [string, () => request.Test, number, string][] = [
+      ['no delivery header', () => post('issues', body, { 'X-GitHub-Delivery': '' }), 400, 'invalid_argument'],
+      ['no event header', () => post('issues', body, { 'X-GitHub-Event': '' }), 400, 'invalid_argument'],
+      ['no signature', () => post('issues', body, { 'X-Hub-Signature-256': '' }), 401, 'unauthorized'],
+      ['a wrong signature', () => post('issues', body, { 'X-Hub-Signature-256': sign(body, 'not-the-secret') }), 401, 'unauthorized'],
+      ['a sha1 signature', () => post('issues', body, { 'X-Hub-Signature-256': `sha1=${'a'.repeat(40)}` }), 401, 'unauthorized'],
+      ['not JSON', () => post('issues', 'not json'), 400, 'invalid_argument'],
+    ];
+    for (const [name, send, status, code] of cases) {
+      const res = await send();
+      assert.equal(res.status, status, name);
+      assert.equal(res.body.error.code, code, name);
+      assert.ok(!JSON.stringify(res.body).includes(secret), name);
+    }
+    const after = (await db.pools.primary.query('SELECT count(*)::int AS n FROM flow_events')).rows[0].n;
+    assert.equal(after, before);
+  });
+
+  it('refuses a body over 25 MiB with 413', async () => {
+    const huge = Buffer.alloc(25 * 1024 * 1024 + 10, 'a').toString();
+    const res = await post('issues', huge, { 'X-Hub-Signature-256': `sha256=${'0'.repeat(64)}` });
+    assert.equal(res.status, 413);
+  });
+
+  it('serves health, readiness and metrics', async () => {
+    assert.equal((await request(server).get('/healthz')).status, 200);
+    assert.deepEqual((await request(server).get('/readyz')).body, { status: 'ready' });
+    const m = await request(server).get('/metrics');
+    assert.match(m.text, /codexk8s_webhook_deliveries_total\{event="issues",result="accepted"\}/);
+    assert.match(m.text, /codexk8s_webhook_signature_failures_total\{reason="bad_signature"\}/);
+  });
+});
