@@ -72,6 +72,10 @@ export interface HttpConfig {
   /** The current secret first, then previous ones still accepted during a rotation. */
   webhookSecrets: string[];
   learningModeDefault: boolean;
+  /** Deliveries per second the ingress accepts before answering 429. */
+  webhookRateLimit: number;
+  /** Label → agent map (JSON); the default is run:dev on issues and run:dev:revise on PRs. */
+  triggerLabels: string | undefined;
 }
 
 export function httpConfig(env: Env = process.env, parseLearningMode: (raw: string | undefined) => boolean): HttpConfig {
@@ -83,5 +87,11 @@ export function httpConfig(env: Env = process.env, parseLearningMode: (raw: stri
   } catch (error) {
     throw new ConfigError((error as Error).message);
   }
-  return { port: integer(env, 'CODEXK8S_HTTP_PORT', 8080, 0, 65535), webhookSecrets: [current, ...previous], learningModeDefault };
+  return {
+    port: integer(env, 'CODEXK8S_HTTP_PORT', 8080, 0, 65535),
+    webhookSecrets: [current, ...previous],
+    learningModeDefault,
+    webhookRateLimit: integer(env, 'CODEXK8S_WEBHOOK_RATE_LIMIT', 2000, 1, 1_000_000),
+    triggerLabels: env.CODEXK8S_TRIGGER_LABELS?.trim() || undefined,
+  };
 }

@@ -6,7 +6,9 @@ import examples from '@octokit/webhooks-examples' with { type: 'json' };
 import { createEventStore, type EventStore } from '../adapters/postgres/event-store.js';
 import { createApp } from '../adapters/http/server.js';
 import { createMetrics } from '../adapters/http/metrics.js';
-import { githubWebhook } from '../adapters/http/webhook.js';
+import { githubWebhook, ingressLimit } from '../adapters/http/webhook.js';
+import fc from 'fast-check';
+import { runCli } from './support/cli.js';
 import { setupCommands } from '../commands/setup.js';
 import { defaultTriggers } from '../domain/webhooks/trigger-policy.js';
 import { useTestDatabase, type TestDatabase } from './support/cluster.js';
@@ -140,6 +142,70 @@ describe('POST /api/v1/webhooks/github', () => {
     const huge = Buffer.alloc(25 * 1024 * 1024 + 10, 'a').toString();
     const res = await post('issues', huge, { 'X-Hub-Signature-256': `sha256=${'0'.repeat(64)}` });
     assert.equal(res.status, 413);
+  });
+
+  it('answers 429 with Retry-After over the ingress rate limit', async () => {
+    const limited = createApp({
+      primary: db.pools.primary,
+      metrics: createMetrics(),
+      log: quietLog,
+      mount: (router) => router.post('/api/v1/webhooks/github', ingressLimit(3), githubWebhook({ store, primary: db.pools.primary, triggers: defaultTriggers, learningModeDefault: false, secrets: [secret], metrics })),
+    }).callback();
+    const body = JSON.stringify(labeledIssue());
+    const statuses: number[] = [];
+    let retryAfter: string | undefined;
+    for (let i = 0; i < 5; i++) {
+      const res = await request(limited).post('/api/v1/webhooks/github')
+        .set({ 'Content-Type': 'application/json', 'X-GitHub-Event': 'issues', 'X-GitHub-Delivery': randomUUID(), 'X-Hub-Signature-256': sign(body) }).send(body);
+      statuses.push(res.status);
+      if (res.status === 429) {
+        retryAfter = res.headers['retry-after'];
+        assert.equal(res.body.error.code, 'unavailable');
+      }
+    }
+    assert.deepEqual(statuses, [202, 202, 202, 429, 429]);
+    assert.match(retryAfter ?? '', /^\d+$/);
+  });
+
+  it('fuzz: random bodies and headers never get a 5xx', async () => {
+    const headerValue = fc.oneof(fc.string({ maxLength: 80 }), fc.constantFrom('issues', 'pull_request', randomUUID(), `sha256=${'0'.repeat(64)}`));
+    await fc.assert(
+      fc.asyncProperty(
+        fc.oneof(fc.string({ maxLength: 2000 }), fc.json({ maxDepth: 4 }), fc.constant(JSON.stringify(labeledIssue()))),
+        fc.record({ event: headerValue, guid: headerValue, signature: fc.oneof(headerValue, fc.constant('valid')) }),
+        async (body, h) => {
+          const headers: Record<string, string> = {};
+          const clean = (v: string) => v.replace(/[^\x20-\x7e]/g, '');
+          headers['X-GitHub-Event'] = clean(h.event);
+          headers['X-GitHub-Delivery'] = clean(h.guid);
+          headers['X-Hub-Signature-256'] = h.signature === 'valid' ? sign(body) : clean(h.signature);
+          const res = await post('issues', body, headers);
+          assert.ok(res.status < 500, `${res.status} ${JSON.stringify(res.body)}`);
+        },
+      ),
+      { numRuns: 150 },
+    );
+  });
+
+  it('deliveries list and show explain each decision', async () => {
+    const payload = labeledIssue();
+    payload.label.name = 'run:dev';
+    payload.issue.labels = [{ name: 'run:dev' }, { name: 'run:dev:revise' }];
+    const guid = randomUUID();
+    const res = await post('issues', JSON.stringify(payload), { 'X-GitHub-Delivery': guid });
+    assert.equal(res.body.reason, 'conflicting_trigger_labels');
+    const shown = await runCli(['deliveries', 'show', guid, '--json'], db.env);
+    assert.equal(shown.code, 0, shown.stderr);
+    const delivery = JSON.parse(shown.stdout);
+    assert.deepEqual([delivery.decision, delivery.reason, delivery.repository, delivery.number, delivery.sender], ['ignored', 'conflicting_trigger_labels', 'Codertocat/Hello-World', 1, 'Codertocat']);
+    assert.ok(!('signature' in delivery) && !shown.stdout.includes(secret));
+    const listed = await runCli(['deliveries', 'list', '--limit', '5'], db.env);
+    assert.match(listed.stdout, new RegExp(`${guid}\\s+issues\\.labeled\\s+Codertocat/Hello-World#1\\s+run:dev\\s+Codertocat\\s+ignored\\s+conflicting_trigger_labels`));
+    const missing = await runCli(['deliveries', 'show', randomUUID()], db.env);
+    assert.equal(missing.code, 1);
+    assert.match(missing.stderr, /no delivery/);
+    const bad = await runCli(['deliveries', 'show', 'x'.repeat(500)], db.env);
+    assert.match(bad.stderr, /not a delivery GUID/);
   });
 
   it('serves health, readiness and metrics', async () => {

@@ -4,6 +4,7 @@ import { registerEventCommands } from './events.js';
 import { registerProjectionCommands } from './projections.js';
 import { registerServeCommand } from './serve.js';
 import { registerSetupCommands } from './setup.js';
+import { registerDeliveryCommands } from './deliveries.js';
 
 export function buildProgram(): Command {
   const program = new Command('codex-k8s')
@@ -15,5 +16,6 @@ export function buildProgram(): Command {
   registerProjectionCommands(program);
   registerServeCommand(program);
   registerSetupCommands(program);
+  registerDeliveryCommands(program);
   return program;
 }

@@ -2,9 +2,9 @@ import type { Command } from 'commander';
 import { databaseConfig, httpConfig, integer } from '../config.js';
 import { createApp } from '../http/server.js';
 import { createMetrics } from '../http/metrics.js';
-import { githubWebhook } from '../http/webhook.js';
+import { githubWebhook, ingressLimit } from '../http/webhook.js';
 import { parseLearningModeDefault } from '../../domain/access/permissions.js';
-import { defaultTriggers } from '../../domain/webhooks/trigger-policy.js';
+import { parseTriggers } from '../../domain/webhooks/trigger-policy.js';
 import type { Server } from 'node:http';
 import { createLogger } from '../log.js';
 import { createEventStore } from '../postgres/event-store.js';
@@ -42,13 +42,19 @@ export function registerServeCommand(program: Command): void {
       let server: Server | undefined;
       if (options.role !== 'worker') {
         const http = httpConfig(process.env, parseLearningModeDefault);
+        let triggers;
+        try {
+          triggers = parseTriggers(http.triggerLabels);
+        } catch (error) {
+          throw new CliError((error as Error).message);
+        }
         const metrics = createMetrics();
         const app = createApp({
           primary: pools.primary,
           metrics,
           log,
           mount: (router) => {
-            router.post('/api/v1/webhooks/github', githubWebhook({ store, primary: pools.primary, triggers: defaultTriggers, learningModeDefault: http.learningModeDefault, secrets: http.webhookSecrets, metrics }));
+            router.post('/api/v1/webhooks/github', ingressLimit(http.webhookRateLimit), githubWebhook({ store, primary: pools.primary, triggers, learningModeDefault: http.learningModeDefault, secrets: http.webhookSecrets, metrics }));
           },
         });
         server = app.listen(http.port);

@@ -34,6 +34,10 @@ function toApiError(error: unknown): ApiError | undefined {
   if (error instanceof NotYetConsistentError) return new ApiError(503, 'unavailable', error.message, { 'Retry-After': '1' });
   if (error instanceof NoHealthyReplicaError) return new ApiError(503, 'unavailable', error.message, { 'Retry-After': '5' });
   const status = (error as { status?: unknown }).status;
+  if (status === 429) {
+    const headers = (error as { headers?: Record<string, string> }).headers ?? {};
+    return new ApiError(429, 'unavailable', 'too many requests', { 'Retry-After': headers['Retry-After'] ?? '1' });
+  }
   if (typeof status === 'number' && status >= 400 && status < 500) {
     // koa's own client errors (body too large, malformed JSON, …)
     const code: ErrorCode = status === 401 ? 'unauthorized' : status === 403 ? 'forbidden' : status === 404 ? 'not_found' : 'invalid_argument';

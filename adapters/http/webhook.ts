@@ -1,12 +1,21 @@
 import { createHash } from 'node:crypto';
 import type { Context } from 'koa';
 import getRawBody from 'raw-body';
+import ratelimit from 'koa-ratelimit';
 import { Webhooks } from '@octokit/webhooks';
 import { receiveDelivery, type DeliveryDeps } from '../../commands/receive-delivery.js';
 import { deliveryFacts } from '../github/delivery-facts.js';
 import { ApiError, invalidArgument } from './errors.js';
 import { answerWithPosition } from './consistency.js';
 import type { Metrics } from './metrics.js';
+
+/**
+ * The ingress limit: one shared window for all senders (GitHub's deliveries come from a few
+ * addresses). Over it: 429 with Retry-After, before anything is read or stored.
+ */
+export function ingressLimit(perSecond: number) {
+  return ratelimit({ driver: 'memory', db: new Map(), duration: 1000, max: perSecond, id: () => 'webhooks', throw: true, headers: { remaining: 'X-RateLimit-Remaining', reset: 'X-RateLimit-Reset', total: 'X-RateLimit-Limit' } });
+}
 
 /** GitHub's own cap on a webhook payload. */
 export const MAX_WEBHOOK_BYTES = 25 * 1024 * 1024;

@@ -17,6 +17,26 @@ export const defaultTriggers: TriggerConfig = {
   'run:dev:revise': { agent: 'dev', on: 'pull_request', mode: 'revise' },
 };
 
+/** Reads a label → agent map (CODEXK8S_TRIGGER_LABELS), refusing anything malformed. */
+export function parseTriggers(json: string | undefined): TriggerConfig {
+  if (json === undefined) return defaultTriggers;
+  let value: unknown;
+  try {
+    value = JSON.parse(json);
+  } catch {
+    throw new RangeError('CODEXK8S_TRIGGER_LABELS is not JSON');
+  }
+  if (value === null || typeof value !== 'object' || Array.isArray(value)) throw new RangeError('CODEXK8S_TRIGGER_LABELS must map labels to {agent, on, mode}');
+  const out: Record<string, TriggerLabel> = {};
+  for (const [label, t] of Object.entries(value as Record<string, Partial<TriggerLabel>>)) {
+    if (!label.startsWith('run:') || typeof t?.agent !== 'string' || !/^[a-z][a-z0-9-]{0,30}$/.test(t.agent) || (t.on !== 'issue' && t.on !== 'pull_request') || (t.mode !== 'run' && t.mode !== 'revise')) {
+      throw new RangeError(`CODEXK8S_TRIGGER_LABELS: ${JSON.stringify(label).slice(0, 40)} needs a run:* label and {agent, on: issue|pull_request, mode: run|revise}`);
+    }
+    out[label] = { agent: t.agent, on: t.on, mode: t.mode };
+  }
+  return out;
+}
+
 /** What the policy needs to know of a delivery: safe context only. */
 export interface DeliveryFacts {
   event: string;

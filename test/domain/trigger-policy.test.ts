@@ -1,6 +1,6 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { decideTrigger, type Decision, type DeliveryContext, type DeliveryFacts } from '../../domain/webhooks/trigger-policy.js';
+import { decideTrigger, defaultTriggers, parseTriggers, type Decision, type DeliveryContext, type DeliveryFacts } from '../../domain/webhooks/trigger-policy.js';
 
 const labeled = (label: string, labels: string[] = [label], kind: 'issue' | 'pull_request' = 'issue'): DeliveryFacts => ({
   event: kind === 'issue' ? 'issues' : 'pull_request',
@@ -82,5 +82,14 @@ describe('learning mode of a started run', () => {
       assert.equal(decision.kind, 'start');
       assert.equal((decision as Extract<Decision, { kind: 'start' }>).learningMode, expected);
     });
+  }
+});
+
+describe('CODEXK8S_TRIGGER_LABELS', () => {
+  it('defaults to run:dev and run:dev:revise', () => assert.deepEqual(parseTriggers(undefined), defaultTriggers));
+  it('reads a label map', () =>
+    assert.deepEqual(parseTriggers('{"run:qa":{"agent":"qa","on":"pull_request","mode":"run"}}'), { 'run:qa': { agent: 'qa', on: 'pull_request', mode: 'run' } }));
+  for (const bad of ['not json', '[]', '{"qa":{"agent":"qa","on":"issue","mode":"run"}}', '{"run:qa":{"agent":"QA!","on":"issue","mode":"run"}}', '{"run:qa":{"agent":"qa","on":"commit","mode":"run"}}']) {
+    it(`refuses ${bad}`, () => assert.throws(() => parseTriggers(bad), /CODEXK8S_TRIGGER_LABELS/));
   }
 });
