@@ -1,0 +1,94 @@
+/**
+ * npm run bench:webhooks — signed real issues.labeled deliveries (distinct GUIDs, each a new
+ * labelling, so each starts a run) against `codex-k8s serve --role api`, with autocannon; beside
+ * `pgbench -N` on the same database.
+ */
+import { spawn } from 'node:child_process';
+import { createHmac, randomBytes, randomUUID } from 'node:crypto';
+import { join } from 'node:path';
+import autocannon from 'autocannon';
+import examples from '@octokit/webhooks-examples' with { type: 'json' };
+import { createEventStore } from '../adapters/postgres/event-store.js';
+import { createPool } from '../adapters/postgres/pools.js';
+import { projectRoot } from '../adapters/paths.js';
+import { setupCommands } from '../commands/setup.js';
+import { benchDatabase, pgbenchCommand, pgbenchInit, pgbenchTps, round, say, seconds } from './support.js';
+
+const secret = randomBytes(20).toString('hex');
+const port = 20000 + Math.floor(Math.random() * 20000);
+const { url, replicaUrl, checkpoint } = await benchDatabase('codexk8s_bench_webhooks');
+
+const pool = createPool(url, 2, 'codex-k8s-bench');
+const commands = setupCommands({ store: createEventStore(pool), emailHashKey: randomBytes(32), now: () => new Date().toISOString() });
+const meta = { correlationId: 'bench', actor: { type: 'system' as const, id: 'bench' } };
+await commands.allowUser({ email: 'codertocat@example.com', githubLogin: 'Codertocat', platformRole: null }, meta);
+await commands.createProject({ key: 'hello', name: 'Hello' }, meta);
+await commands.addMember({ projectKey: 'hello', email: 'codertocat@example.com', role: 'read_write' }, meta);
+await commands.connectRepository({ projectKey: 'hello', owner: 'Codertocat', name: 'Hello-World', token: null }, () => '', meta);
+await pool.end();
+
+const server = spawn(process.execPath, [join(projectRoot, 'bin', 'codex-k8s.js'), 'serve', '--role', 'api'], {
+  env: { ...process.env, CODEXK8S_DATABASE_URL: url, CODEXK8S_DATABASE_REPLICA_URLS: replicaUrl, CODEXK8S_GITHUB_WEBHOOK_SECRET: secret, CODEXK8S_HTTP_PORT: String(port), CODEXK8S_WEBHOOK_RATE_LIMIT: '1000000', CODEXK8S_LOG_LEVEL: 'warn', CODEXK8S_DATABASE_POOL_SIZE: '16' },
+  stdio: ['ignore', 'ignore', 'inherit'],
+});
+for (let i = 0; ; i++) {
+  try {
+    if ((await fetch(`http://127.0.0.1:${port}/readyz`)).ok) break;
+  } catch {
+    if (i > 100) throw new Error('serve did not start');
+  }
+  await new Promise((r) => setTimeout(r, 100));
+}
+
+type Labeled = { action: string; label: { name: string }; issue: { labels: { name: string }[]; updated_at: string } };
+const all = examples as unknown as { name: string; examples: Labeled[] }[];
+const template = structuredClone(all.find((e) => e.name === 'issues')!.examples.find((e) => e.action === 'labeled')!);
+template.label.name = 'run:dev';
+template.issue.labels = [{ name: 'run:dev' }];
+
+await checkpoint();
+say(`autocannon: 8 connections, ${seconds * 2} s, against serve on port ${port}`);
+const result = await autocannon({
+  url: `http://127.0.0.1:${port}/api/v1/webhooks/github`,
+  connections: 8,
+  duration: seconds * 2,
+  requests: [
+    {
+      method: 'POST',
+      setupRequest: (req) => {
+        template.issue.updated_at = new Date(Date.now() + Math.random() * 1e9).toISOString();
+        const body = JSON.stringify(template);
+        return {
+          ...req,
+          body,
+          headers: {
+            'content-type': 'application/json',
+            'x-github-event': 'issues',
+            'x-github-delivery': randomUUID(),
+            'x-hub-signature-256': `sha256=${createHmac('sha256', secret).update(body).digest('hex')}`,
+          },
+        };
+      },
+    },
+  ],
+});
+server.kill('SIGTERM');
+const accepted = result['2xx'];
+if (result.non2xx > 0 || result.errors > 0) say(`non-2xx ${result.non2xx}, errors ${result.errors}`);
+const perSecond = accepted / (seconds * 2);
+say(`deliveries: ${round(perSecond)}/s, p50 ${result.latency.p50} ms, p99 ${result.latency.p99} ms`);
+pgbenchInit(url);
+await checkpoint();
+const reference = pgbenchTps(url, 8);
+console.log(
+  JSON.stringify({
+    bench: 'webhooks',
+    deliveries_per_s: round(perSecond),
+    latency_p50_ms: result.latency.p50,
+    latency_p99_ms: result.latency.p99,
+    non_2xx: result.non2xx,
+    reference: `${pgbenchCommand(8)} tps`,
+    reference_value: round(reference),
+    ratio: round(perSecond / reference, 2),
+  }),
+);
