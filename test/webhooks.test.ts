@@ -94,6 +94,18 @@ describe('POST /api/v1/webhooks/github', () => {
     assert.equal((run!.data as { learningMode: boolean }).learningMode, true, 'the platform default');
   });
 
+  it('with the repository connected and its sender a member, no example but a trigger label starts a run', async () => {
+    const accepted: string[] = [];
+    for (const group of all) {
+      for (const example of group.examples) {
+        const res = await post(group.name, JSON.stringify(example));
+        assert.ok(res.status === 202, `${group.name}.${example.action ?? ''}: ${res.status}`);
+        if (res.body.status === 'accepted') accepted.push(`${group.name}.${example.action}`);
+      }
+    }
+    assert.deepEqual(accepted, []);
+  });
+
   it('50 copies of one delivery at the same instant: one decision, 49 duplicates', async () => {
     const payload = labeledIssue();
     payload.label.name = 'run:dev';
