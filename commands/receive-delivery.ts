@@ -6,6 +6,7 @@ import type { DomainEvent } from '../domain/events.js';
 import { evolveProject, initialProject } from '../domain/projects/project.js';
 import { reservationStream } from '../domain/shared/reservations.js';
 import { evolveUser, initialUser } from '../domain/users/user.js';
+import { ownerOf } from './reservations.js';
 import { decideTrigger, type DeliveryContext, type DeliveryFacts, type TriggerConfig } from '../domain/webhooks/trigger-policy.js';
 
 export interface Delivery {
@@ -28,11 +29,6 @@ export interface DeliveryDeps {
   primary: pg.Pool;
   triggers: TriggerConfig;
   learningModeDefault: boolean;
-}
-
-async function ownerOf(store: EventStore, kind: Parameters<typeof reservationStream>[0], name: string): Promise<string | undefined> {
-  const [first] = await store.readStream(reservationStream(kind, name), { limit: 1 });
-  return first?.type === 'NameReserved' ? first.data.owner : undefined;
 }
 
 /** What the platform knows of the delivery's repository and sender, from the log (and agent_runs). */

@@ -5,6 +5,7 @@ import type { DomainEvent } from '../domain/events.js';
 import { decideProject, DomainError, evolveProject, initialProject } from '../domain/projects/project.js';
 import type { ProjectRole } from '../domain/projects/events.js';
 import { reservationStream, type ReservationKind } from '../domain/shared/reservations.js';
+import { ownerOf } from './reservations.js';
 import { decideUser, evolveUser, initialUser } from '../domain/users/user.js';
 import type { PlatformRole } from '../domain/users/events.js';
 
@@ -40,12 +41,6 @@ async function claiming<T>(work: () => Promise<T>, conflict: (stream: string) =>
     if (error instanceof ConcurrencyError) throw new DomainError('conflict', conflict(error.stream));
     throw error;
   }
-}
-
-/** The owner of a reserved name: `<kind>-<uuid>` streams, found without a read model. */
-async function ownerOf(store: EventStore, kind: ReservationKind, name: string): Promise<string | undefined> {
-  const [first] = await store.readStream(reservationStream(kind, name), { limit: 1 });
-  return first?.type === 'NameReserved' ? first.data.owner : undefined;
 }
 
 export function setupCommands(deps: SetupDeps) {
