@@ -53,6 +53,18 @@ describe('a worker killed in the middle of a batch', () => {
       await exited(second);
     }
     const { rows } = await db.pools.primary.query<{ status: string; runs: string }>('SELECT status, runs::text FROM project_run_counts WHERE project_id = $1', [projectId]);
+    const diagnosis = async () => {
+      const q = async (sql: string) => JSON.stringify((await db.pools.primary.query(sql)).rows);
+      return [
+        `checkpoint ${JSON.stringify(await readCheckpoint(db.pools.primary, 'agent_runs'))}`,
+        `at kill ${JSON.stringify(atKill)}`,
+        `head ${await q('SELECT epoch, tx_id::text, position::text FROM flow_events ORDER BY epoch DESC, tx_id DESC, position DESC LIMIT 1')}`,
+        `dead letters ${await q('SELECT count(*), min(error) FROM projection_dead_letters')}`,
+        `missing ${await q("SELECT min(f.tx_id::text), max(f.tx_id::text), min(f.position), max(f.position), count(*) FROM flow_events f WHERE f.event_type = 'RunRequested' AND NOT EXISTS (SELECT 1 FROM agent_runs r WHERE r.id = (f.payload->>'runId')::uuid)")}`,
+        `present ${await q("SELECT min(f.tx_id::text), max(f.tx_id::text), min(f.position), max(f.position), count(*) FROM flow_events f WHERE f.event_type = 'RunRequested' AND EXISTS (SELECT 1 FROM agent_runs r WHERE r.id = (f.payload->>'runId')::uuid)")}`,
+      ].join('\n');
+    };
+    if (Number(rows[0]?.runs) !== runs) assert.fail(`runs counted ${JSON.stringify(rows)} of ${runs}:\n${await diagnosis()}`);
     assert.deepEqual(rows.map((r) => [r.status, Number(r.runs)]), [['failed', runs]]);
     const total = await db.pools.primary.query<{ n: string }>('SELECT count(*)::text AS n FROM agent_runs WHERE project_id = $1', [projectId]);
     assert.equal(Number(total.rows[0]!.n), runs);

@@ -139,6 +139,7 @@ describe('POST /api/v1/webhooks/github', () => {
       ['a wrong signature', () => post('issues', body, { 'X-Hub-Signature-256': sign(body, 'not-the-secret') }), 401, 'unauthorized'],
       ['a sha1 signature', () => post('issues', body, { 'X-Hub-Signature-256': `sha1=${'a'.repeat(40)}` }), 401, 'unauthorized'],
       ['not JSON', () => post('issues', 'not json'), 400, 'invalid_argument'],
+      ['an empty body', () => post('issues', ''), 400, 'invalid_argument'],
     ];
     for (const [name, send, status, code] of cases) {
       const res = await send();

@@ -51,9 +51,10 @@ export function githubWebhook(deps: DeliveryDeps & { secrets: readonly string[];
     }
     if (!/^sha256=[0-9a-f]{64}$/.test(signature)) throw reject(new ApiError(401, 'unauthorized', 'missing or malformed X-Hub-Signature-256'), 'missing_signature');
     const text = raw.toString('utf8');
+    if (text.length === 0) throw reject(invalidArgument('the body is empty'), 'empty_body');
     let verifiedBy = -1;
     for (const [i, verifier] of verifiers.entries()) {
-      if (await verifier.verify(text, signature)) {
+      if (await verifier.verify(text, signature).catch(() => false)) {
         verifiedBy = i;
         break;
       }
