@@ -58,10 +58,10 @@ describe('a worker killed in the middle of a batch', () => {
       return [
         `checkpoint ${JSON.stringify(await readCheckpoint(db.pools.primary, 'agent_runs'))}`,
         `at kill ${JSON.stringify(atKill)}`,
-        `head ${await q('SELECT epoch, tx_id::text, position::text FROM flow_events ORDER BY epoch DESC, tx_id DESC, position DESC LIMIT 1')}`,
+        `head ${await q('SELECT f.epoch, f.tx_id::text AS tx, f.position::text AS pos FROM flow_events f ORDER BY f.epoch DESC, f.tx_id DESC, f.position DESC LIMIT 1')}`,
         `dead letters ${await q('SELECT count(*), min(error) FROM projection_dead_letters')}`,
-        `missing ${await q("SELECT min(f.tx_id::text), max(f.tx_id::text), min(f.position), max(f.position), count(*) FROM flow_events f WHERE f.event_type = 'RunRequested' AND NOT EXISTS (SELECT 1 FROM agent_runs r WHERE r.id = (f.payload->>'runId')::uuid)")}`,
-        `present ${await q("SELECT min(f.tx_id::text), max(f.tx_id::text), min(f.position), max(f.position), count(*) FROM flow_events f WHERE f.event_type = 'RunRequested' AND EXISTS (SELECT 1 FROM agent_runs r WHERE r.id = (f.payload->>'runId')::uuid)")}`,
+        `missing ${await q("SELECT min(f.tx_id)::text AS min_tx, max(f.tx_id)::text AS max_tx, min(f.position) AS min_pos, max(f.position) AS max_pos, count(*) FROM flow_events f WHERE f.event_type = 'RunRequested' AND NOT EXISTS (SELECT 1 FROM agent_runs r WHERE r.id = (f.payload->>'runId')::uuid)")}`,
+        `present ${await q("SELECT min(f.tx_id)::text AS min_tx, max(f.tx_id)::text AS max_tx, min(f.position) AS min_pos, max(f.position) AS max_pos, count(*) FROM flow_events f WHERE f.event_type = 'RunRequested' AND EXISTS (SELECT 1 FROM agent_runs r WHERE r.id = (f.payload->>'runId')::uuid)")}`,
       ].join('\n');
     };
     if (Number(rows[0]?.runs) !== runs) assert.fail(`runs counted ${JSON.stringify(rows)} of ${runs}:\n${await diagnosis()}`);

@@ -49,7 +49,8 @@ export async function appendRuns(store: EventStore, projectId: string, runs: num
  */
 async function committedHead(db: pg.Pool): Promise<GlobalPosition> {
   const { rows } = await db.query<{ epoch: number; tx_id: string; position: string }>(
-    'SELECT epoch, tx_id::text AS tx_id, position::text AS position FROM flow_events ORDER BY epoch DESC, tx_id DESC, position DESC LIMIT 1',
+    // Qualified in ORDER BY: the text aliases would sort '9999' after '10155'.
+    'SELECT f.epoch, f.tx_id::text AS tx_id, f.position::text AS position FROM flow_events f ORDER BY f.epoch DESC, f.tx_id DESC, f.position DESC LIMIT 1',
   );
   const r = rows[0];
   return r ? new GlobalPosition(r.epoch, BigInt(r.tx_id), BigInt(r.position)) : GlobalPosition.start;
