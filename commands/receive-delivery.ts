@@ -31,36 +31,42 @@ export interface DeliveryDeps {
   learningModeDefault: boolean;
 }
 
-/** What the platform knows of the delivery's repository and sender, from the log (and agent_runs). */
+/**
+ * What the platform knows of the delivery's repository and sender, from the log: the reservations
+ * (remembered), then the project's and the user's streams in one read; the active runs (agent_runs,
+ * on the primary) only when the delivery could cancel some.
+ */
 async function contextOf(deps: DeliveryDeps, facts: DeliveryFacts): Promise<DeliveryContext> {
   const context: DeliveryContext = { repository: null, sender: null, activeRuns: [], learningModeDefault: deps.learningModeDefault };
   if (!facts.repository) return context;
-  const projectStream = await ownerOf(deps.store, 'repository', `github/${facts.repository.owner}/${facts.repository.name}`);
+  const [projectStream, userStream] = await Promise.all([
+    ownerOf(deps.store, 'repository', `github/${facts.repository.owner}/${facts.repository.name}`),
+    facts.sender ? ownerOf(deps.store, 'github_login', facts.sender.login) : undefined,
+  ]);
   if (!projectStream) return context;
-  const { state: project } = await deps.store.aggregate(projectStream, evolveProject, initialProject);
+  const streams = await deps.store.readStreams(userStream ? [projectStream, userStream] : [projectStream]);
+  const project = (streams.get(projectStream) ?? []).reduce((s, e) => evolveProject(s, e as DomainEvent), initialProject);
   if (project.status !== 'active') return context;
   const repository = project.repositories.find(
     (r) => r.owner.toLowerCase() === facts.repository!.owner.toLowerCase() && r.name.toLowerCase() === facts.repository!.name.toLowerCase(),
   );
   if (!repository) return context;
   context.repository = { projectId: project.projectId, repositoryId: repository.id, projectLearningMode: project.learningMode };
-  if (facts.sender) {
-    const userStream = await ownerOf(deps.store, 'github_login', facts.sender.login);
-    if (userStream) {
-      const { state: user } = await deps.store.aggregate(userStream, evolveUser, initialUser);
-      if (user.status === 'allowed') {
-        const member = project.members[user.userId];
-        context.sender = {
-          userId: user.userId,
-          platformRole: user.platformRole,
-          projectRole: member?.role ?? null,
-          userLearningMode: user.learningMode,
-          memberLearningMode: member?.learningMode ?? null,
-        };
-      }
+  if (userStream) {
+    const user = (streams.get(userStream) ?? []).reduce((s, e) => evolveUser(s, e as DomainEvent), initialUser);
+    if (user.status === 'allowed') {
+      const member = project.members[user.userId];
+      context.sender = {
+        userId: user.userId,
+        platformRole: user.platformRole,
+        projectRole: member?.role ?? null,
+        userLearningMode: user.learningMode,
+        memberLearningMode: member?.learningMode ?? null,
+      };
     }
   }
-  if (facts.subject) {
+  const couldCancel = facts.action === 'closed' || facts.action === 'unlabeled';
+  if (facts.subject && couldCancel) {
     const { rows } = await deps.primary.query<{ id: string }>(
       `SELECT id::text FROM agent_runs
         WHERE status IN ('pending', 'scheduled', 'running') AND project_id = $1

@@ -13,6 +13,8 @@ import { setupCommands } from '../commands/setup.js';
 import { defaultTriggers } from '../domain/webhooks/trigger-policy.js';
 import { useTestDatabase, type TestDatabase } from './support/cluster.js';
 import { quietLog } from './support/projections.js';
+import { rebuild } from '../projections/rebuild.js';
+import { agentRuns } from '../projections/read-models/agent-runs.js';
 
 let db: TestDatabase;
 let store: EventStore;
@@ -119,6 +121,22 @@ describe('POST /api/v1/webhooks/github', () => {
     assert.equal(statuses.filter((s) => s === 'duplicate').length, 49);
     const events = await store.readStream(`delivery-${guid}`);
     assert.equal(events.length, 1);
+  });
+
+  it('taking the trigger label off cancels the active runs of that issue', async () => {
+    await rebuild(agentRuns, { pool: db.pools.primary, store }); // the model the policy reads active runs from
+    const { rows } = await db.pools.primary.query<{ id: string }>("SELECT id::text FROM agent_runs WHERE status = 'pending'");
+    assert.ok(rows.length >= 1);
+    const payload = labeledIssue();
+    payload.action = 'unlabeled';
+    payload.label.name = 'run:dev';
+    payload.issue.labels = [];
+    const res = await post('issues', JSON.stringify(payload));
+    assert.equal(res.status, 202);
+    assert.equal(res.body.status, 'canceled');
+    assert.deepEqual([...res.body.run_ids].sort(), rows.map((r) => r.id).sort());
+    const events = await store.readStream(`run-${rows[0]!.id}`);
+    assert.equal(events.at(-1)!.type, 'RunCanceled');
   });
 
   it('verifies with a previous secret during a rotation, and counts which one', async () => {

@@ -320,6 +320,18 @@ export function createEventStore(pool: pg.Pool, options: EventStoreOptions = {})
     return rows.map((r) => decode(toRaw(r)));
   }
 
+  /** Several whole streams in one round trip, each in version order. */
+  async function readStreams(streams: string[]): Promise<Map<string, RecordedEvent<E>[]>> {
+    const { rows } = await pool.query<Row>({
+      name: 'codexk8s_read_streams',
+      text: `SELECT ${columns} FROM flow_events f WHERE f.stream_id = ANY($1::text[]) ORDER BY f.stream_id, f.stream_position`,
+      values: [streams],
+    });
+    const out = new Map<string, RecordedEvent<E>[]>(streams.map((s) => [s, []]));
+    for (const row of rows) out.get(row.stream_id)?.push(decode(toRaw(row)));
+    return out;
+  }
+
   /** Folds a stream into state: what a command handler needs to decide. */
   async function aggregate<S>(stream: string, evolve: (state: S, event: E) => S, initial: S): Promise<{ state: S; version: number }> {
     const events = await readStream(stream);
@@ -361,5 +373,5 @@ export function createEventStore(pool: pg.Pool, options: EventStoreOptions = {})
     return r ? new GlobalPosition(r.epoch, BigInt(r.tx_id), BigInt(r.position)) : GlobalPosition.start;
   }
 
-  return { append, transaction, notifyAppended, readStream, aggregate, readAll, readAllRaw, readByIds, headPosition, decode, pool };
+  return { append, transaction, notifyAppended, readStream, readStreams, aggregate, readAll, readAllRaw, readByIds, headPosition, decode, pool };
 }
