@@ -63,10 +63,11 @@ export function registerServeCommand(program: Command): void {
         tasks.push(new Promise<void>((resolve) => controller.signal.addEventListener('abort', () => server!.close(() => resolve()), { once: true })));
       }
       if (options.role !== 'api') {
-        for (const projection of allProjections.filter((p) => !only || only.includes(p.name))) {
+        const running = allProjections.filter((p) => !only || only.includes(p.name));
+        for (const projection of running) {
           tasks.push(runProjection(projection, { pool: pools.primary, store, waker, signal: controller.signal, log, batchSize }));
         }
-        log.info({ projections: tasks.length }, 'worker started');
+        log.info({ projections: running.map((p) => p.name) }, 'worker started');
       }
       await Promise.all(tasks);
       await waker.close();
