@@ -34,8 +34,3 @@ export function projection(definition: Projection): Projection {
 
 /** Quotes an identifier made by the runner (table names are never user input, but stay careful). */
 export const ident = (name: string): string => `"${name.replace(/"/g, '""')}"`;
-
-/** Groups a batch's events by type, keeping commit order inside each group. */
-export function eventsOfType<T extends EventType>(events: ProjectedEvent[], type: T): Extract<ProjectedEvent, { type: T }>[] {
-  return events.filter((e): e is Extract<ProjectedEvent, { type: T }> => e.type === type);
-}

@@ -350,10 +350,6 @@ export function createEventStore(pool: pg.Pool, options: EventStoreOptions = {})
     return rows.map(toRaw);
   }
 
-  async function readAll(after: GlobalPosition, limit = 1000): Promise<RecordedEvent<E>[]> {
-    return (await readAllRaw(after, limit)).map(decode);
-  }
-
   /** Particular events by id, in log order (for example parked ones being retried). */
   async function readByIds(ids: string[], db: pg.Pool | pg.PoolClient = pool): Promise<RawEvent[]> {
     const { rows } = await db.query<Row>(
@@ -373,5 +369,5 @@ export function createEventStore(pool: pg.Pool, options: EventStoreOptions = {})
     return r ? new GlobalPosition(r.epoch, BigInt(r.tx_id), BigInt(r.position)) : GlobalPosition.start;
   }
 
-  return { append, transaction, notifyAppended, readStream, readStreams, aggregate, readAll, readAllRaw, readByIds, headPosition, decode, pool };
+  return { append, transaction, notifyAppended, readStream, readStreams, aggregate, readAllRaw, readByIds, headPosition, decode, pool };
 }
