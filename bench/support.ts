@@ -1,6 +1,5 @@
 import { spawnSync } from 'node:child_process';
-import pg from 'pg';
-import { localCluster, up, urlFor } from '../adapters/postgres/local-cluster.js';
+import { localCluster, up, urlFor, withClient } from '../adapters/postgres/local-cluster.js';
 import { migrate } from '../adapters/postgres/migrate.js';
 import { projectRoot } from '../adapters/paths.js';
 
@@ -11,21 +10,18 @@ export const seconds = Number(process.env.BENCH_SECONDS ?? 5);
 export async function benchDatabase(name: string): Promise<{ url: string; replicaUrl: string; port: number; checkpoint: () => Promise<void> }> {
   const cluster = localCluster(projectRoot);
   await up(cluster, say);
-  const admin = new pg.Client({ connectionString: urlFor(cluster.primary.port, 'postgres') });
-  await admin.connect();
-  await admin.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`);
-  await admin.query(`CREATE DATABASE ${name} OWNER codexk8s`);
-  await admin.end();
+  await withClient(urlFor(cluster.primary.port, 'postgres', 'postgres'), async (admin) => {
+    await admin.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`);
+    await admin.query(`CREATE DATABASE ${name} OWNER codexk8s`);
+  });
   const url = urlFor(cluster.primary.port, name);
   await migrate(url);
   // Each phase starts from a clean checkpoint, so none pays for the previous one's dirty pages.
-  const checkpoint = async () => {
-    const db = new pg.Client({ connectionString: urlFor(cluster.primary.port, name, 'postgres') });
-    await db.connect();
-    await db.query('VACUUM ANALYZE');
-    await db.query('CHECKPOINT');
-    await db.end();
-  };
+  const checkpoint = () =>
+    withClient(urlFor(cluster.primary.port, name, 'postgres'), async (db) => {
+      await db.query('VACUUM ANALYZE');
+      await db.query('CHECKPOINT');
+    });
   return { url, replicaUrl: urlFor(cluster.replica.port, name), port: cluster.primary.port, checkpoint };
 }
 

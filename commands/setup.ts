@@ -6,7 +6,7 @@ import { decideProject, DomainError, evolveProject, initialProject } from '../do
 import type { ProjectRole } from '../domain/projects/events.js';
 import { reservationStream, type ReservationKind } from '../domain/shared/reservations.js';
 import { ownerOf } from './reservations.js';
-import { decideUser, evolveUser, initialUser } from '../domain/users/user.js';
+import { decideUser, initialUser } from '../domain/users/user.js';
 import type { PlatformRole } from '../domain/users/events.js';
 
 /**

@@ -229,7 +229,8 @@ function appendAsServerUser(file: string, text: string): void {
   if (isRoot()) execFileSync('chown', ['postgres:postgres', file]);
 }
 
-async function withClient<T>(url: string, work: (client: pg.Client) => Promise<T>): Promise<T> {
+/** One short-lived connection for an administrative step (setup, status, tests, benchmarks). */
+export async function withClient<T>(url: string, work: (client: pg.Client) => Promise<T>): Promise<T> {
   const client = new pg.Client({ connectionString: url, connectionTimeoutMillis: 5000 });
   await client.connect();
   try {

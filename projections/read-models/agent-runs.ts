@@ -115,10 +115,7 @@ export const agentRuns = projection({
       RETURNING r.project_id::text, prev.status AS old_status, r.status`,
         [JSON.stringify(updated)],
       );
-      if (rows.length !== updated.length) {
-        const known = rows.length;
-        throw new Error(`${updated.length - known} event(s) for a run that was never requested`);
-      }
+      if (rows.length !== updated.length) throw new Error(`${updated.length - rows.length} event(s) for a run that was never requested`);
       for (const r of rows) {
         if (r.old_status === r.status) continue;
         count(r.project_id, r.old_status, -1);

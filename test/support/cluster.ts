@@ -1,7 +1,7 @@
 import { after, before } from 'node:test';
 import pg from 'pg';
 import { randomBytes } from 'node:crypto';
-import { localCluster, urlFor } from '../../adapters/postgres/local-cluster.js';
+import { localCluster, urlFor, withClient } from '../../adapters/postgres/local-cluster.js';
 import { projectRoot } from '../../adapters/paths.js';
 import { createPools, type Pools } from '../../adapters/postgres/pools.js';
 
@@ -11,13 +11,7 @@ export const TEMPLATE_DATABASE = 'codexk8s_test_template';
 export const TEST_DATABASE_PREFIX = 'codexk8s_t_';
 
 export async function withAdmin<T>(work: (db: pg.Client) => Promise<T>, database = 'postgres'): Promise<T> {
-  const client = new pg.Client({ connectionString: urlFor(cluster.primary.port, database, 'postgres') });
-  await client.connect();
-  try {
-    return await work(client);
-  } finally {
-    await client.end();
-  }
+  return withClient(urlFor(cluster.primary.port, database, 'postgres'), work);
 }
 
 export interface TestDatabase {
@@ -57,13 +51,10 @@ export async function createTestDatabase(): Promise<TestDatabase> {
 async function waitForReplica(url: string): Promise<void> {
   const deadline = Date.now() + 15_000;
   for (;;) {
-    const client = new pg.Client({ connectionString: url });
     try {
-      await client.connect();
-      await client.end();
+      await withClient(url, async () => {});
       return;
     } catch (error) {
-      await client.end().catch(() => {});
       if (Date.now() > deadline) throw error;
       await new Promise((r) => setTimeout(r, 50));
     }
