@@ -19,8 +19,9 @@ function event(runId: string): DomainEvent {
 
 async function measure(url: string, batch: number): Promise<number> {
   const pool = createPool(url, WRITERS, 'codex-k8s-bench');
-  // No NOTIFY: nobody listens here, and the reference does not pay for one either.
-  const store = createEventStore(pool, { notify: false });
+  // No NOTIFY: nobody listens here, and the reference does not pay for one either. No group commit:
+  // each append is its own transaction, as each pgbench one is.
+  const store = createEventStore(pool, { notify: false, groupCommit: false });
   const runId = randomUUID();
   const deadline = performance.now() + seconds * 1000;
   let events = 0;

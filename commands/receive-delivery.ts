@@ -3,9 +3,10 @@ import type pg from 'pg';
 import { ConcurrencyError, type EventStore, type StreamAppend } from '../adapters/postgres/event-store.js';
 import type { GlobalPosition } from '../adapters/postgres/position.js';
 import type { DomainEvent } from '../domain/events.js';
-import { evolveProject, initialProject } from '../domain/projects/project.js';
+import { evolveProject, initialProject, type Project } from '../domain/projects/project.js';
 import { reservationStream } from '../domain/shared/reservations.js';
-import { evolveUser, initialUser } from '../domain/users/user.js';
+import { evolveUser, initialUser, type User } from '../domain/users/user.js';
+import type { RememberedStates } from './remembered-states.js';
 import { ownerOf } from './reservations.js';
 import { decideTrigger, type DeliveryContext, type DeliveryFacts, type TriggerConfig } from '../domain/webhooks/trigger-policy.js';
 
@@ -29,41 +30,48 @@ export interface DeliveryDeps {
   primary: pg.Pool;
   triggers: TriggerConfig;
   learningModeDefault: boolean;
+  /** The project and user states a delivery decides on, remembered between deliveries. */
+  states: RememberedStates;
 }
+
+/** A stream a decision was made on, at the version it was read: the append checks it is still there. */
+type Guard = StreamAppend<DomainEvent>;
 
 /**
  * What the platform knows of the delivery's repository and sender, from the log: the reservations
- * (remembered), then the project's and the user's streams in one read; the active runs (agent_runs,
- * on the primary) only when the delivery could cancel some.
+ * and the project's and user's states (remembered, or else read in one round trip), with a guard
+ * per stream read; the active runs (agent_runs, on the primary) only when the delivery could cancel.
  */
-async function contextOf(deps: DeliveryDeps, facts: DeliveryFacts): Promise<DeliveryContext> {
+async function contextOf(deps: DeliveryDeps, facts: DeliveryFacts): Promise<{ context: DeliveryContext; guards: Guard[] }> {
   const context: DeliveryContext = { repository: null, sender: null, activeRuns: [], learningModeDefault: deps.learningModeDefault };
-  if (!facts.repository) return context;
+  if (!facts.repository) return { context, guards: [] };
   const [projectStream, userStream] = await Promise.all([
     ownerOf(deps.store, 'repository', `github/${facts.repository.owner}/${facts.repository.name}`),
     facts.sender ? ownerOf(deps.store, 'github_login', facts.sender.login) : undefined,
   ]);
-  if (!projectStream) return context;
-  const streams = await deps.store.readStreams(userStream ? [projectStream, userStream] : [projectStream]);
-  const project = (streams.get(projectStream) ?? []).reduce((s, e) => evolveProject(s, e as DomainEvent), initialProject);
-  if (project.status !== 'active') return context;
-  const repository = project.repositories.find(
+  if (!projectStream) return { context, guards: [] };
+  const projectFold = { stream: projectStream, evolve: evolveProject, initial: initialProject };
+  const userFold = { stream: userStream ?? '', evolve: evolveUser, initial: initialUser };
+  const [project, user] = userStream
+    ? await deps.states.load<[Project, User]>([projectFold, userFold])
+    : [...(await deps.states.load<[Project]>([projectFold])), undefined];
+  const guards: Guard[] = [{ stream: projectStream, expected: project.version, events: [] }];
+  if (userStream && user) guards.push({ stream: userStream, expected: user.version, events: [] });
+  if (project.state.status !== 'active') return { context, guards };
+  const repository = project.state.repositories.find(
     (r) => r.owner.toLowerCase() === facts.repository!.owner.toLowerCase() && r.name.toLowerCase() === facts.repository!.name.toLowerCase(),
   );
-  if (!repository) return context;
-  context.repository = { projectId: project.projectId, repositoryId: repository.id, projectLearningMode: project.learningMode };
-  if (userStream) {
-    const user = (streams.get(userStream) ?? []).reduce((s, e) => evolveUser(s, e as DomainEvent), initialUser);
-    if (user.status === 'allowed') {
-      const member = project.members[user.userId];
-      context.sender = {
-        userId: user.userId,
-        platformRole: user.platformRole,
-        projectRole: member?.role ?? null,
-        userLearningMode: user.learningMode,
-        memberLearningMode: member?.learningMode ?? null,
-      };
-    }
+  if (!repository) return { context, guards };
+  context.repository = { projectId: project.state.projectId, repositoryId: repository.id, projectLearningMode: project.state.learningMode };
+  if (user?.state.status === 'allowed') {
+    const member = project.state.members[user.state.userId];
+    context.sender = {
+      userId: user.state.userId,
+      platformRole: user.state.platformRole,
+      projectRole: member?.role ?? null,
+      userLearningMode: user.state.learningMode,
+      memberLearningMode: member?.learningMode ?? null,
+    };
   }
   const couldCancel = facts.action === 'closed' || facts.action === 'unlabeled';
   if (facts.subject && couldCancel) {
@@ -71,23 +79,41 @@ async function contextOf(deps: DeliveryDeps, facts: DeliveryFacts): Promise<Deli
       `SELECT id::text FROM agent_runs
         WHERE status IN ('pending', 'scheduled', 'running') AND project_id = $1
           AND run_payload->>'repository' = $2 AND (run_payload->'subject'->>'number')::int = $3`,
-      [project.projectId, `github/${facts.repository.owner}/${facts.repository.name}`, facts.subject.number],
+      [project.state.projectId, `github/${facts.repository.owner}/${facts.repository.name}`, facts.subject.number],
     );
     context.activeRuns = rows.map((r) => r.id);
   }
-  return context;
+  return { context, guards };
 }
+
+// A guard fails only when its project or user changed since it was remembered; deciding again on
+// the fresh state settles it, so a few attempts are plenty.
+const MAX_ATTEMPTS = 5;
 
 /**
  * A verified delivery in, its decision out, recorded in one append: the delivery's own stream
- * (which must not exist yet), and for a start the new run plus a reservation of the labelling
- * itself, so neither a redelivery nor a second delivery of the same labelling starts two runs.
+ * (which must not exist yet), for a start the new run plus a reservation of the labelling itself
+ * (so neither a redelivery nor a second delivery of the same labelling starts two runs), and the
+ * guards of the project and user the decision was made on.
  */
 export async function receiveDelivery(deps: DeliveryDeps, delivery: Delivery): Promise<DeliveryAnswer> {
+  for (let attempt = 1; ; attempt++) {
+    const { context, guards } = await contextOf(deps, delivery.facts);
+    try {
+      return await decideAndRecord(deps, delivery, context, guards);
+    } catch (error) {
+      const stale = error instanceof ConcurrencyError && guards.some((g) => g.stream === error.stream);
+      if (!stale || attempt >= MAX_ATTEMPTS) throw error;
+      deps.states.forget(error.stream);
+    }
+  }
+}
+
+async function decideAndRecord(deps: DeliveryDeps, delivery: Delivery, context: DeliveryContext, guards: Guard[]): Promise<DeliveryAnswer> {
   const { store } = deps;
   const facts = delivery.facts;
   const meta = { correlationId: `delivery-${delivery.guid}`, actor: { type: 'human' as const, id: facts.sender?.login ?? 'github' } };
-  const decision = decideTrigger(facts, await contextOf(deps, facts), deps.triggers);
+  const decision = decideTrigger(facts, context, deps.triggers);
   const recorded = (outcome: 'accepted' | 'canceled' | 'ignored', reason: string | null, runIds: readonly string[]): StreamAppend<DomainEvent> => ({
     stream: `delivery-${delivery.guid}`,
     expected: 'no_stream',
@@ -111,6 +137,7 @@ export async function receiveDelivery(deps: DeliveryDeps, delivery: Delivery): P
       const labelling = `${repository}#${facts.subject!.number}:${decision.label}@${delivery.facts.labeledAt ?? delivery.receivedAt}`;
       try {
         const result = await store.append([
+          ...guards,
           recorded('accepted', null, [runId]),
           {
             stream: `run-${runId}`,
@@ -129,12 +156,13 @@ export async function receiveDelivery(deps: DeliveryDeps, delivery: Delivery): P
         return { status: 'accepted', run_id: runId, position: result.position };
       } catch (error) {
         if (!(error instanceof ConcurrencyError) || !error.stream.startsWith('run_trigger-')) throw error;
-        const result = await store.append([recorded('ignored', 'duplicate_trigger', [])], meta);
+        const result = await store.append([...guards, recorded('ignored', 'duplicate_trigger', [])], meta);
         return { status: 'ignored', reason: 'duplicate_trigger', position: result.position };
       }
     }
     if (decision.kind === 'cancel') {
       const result = await store.append([
+        ...guards,
         recorded('canceled', decision.reason, decision.runIds),
         ...decision.runIds.map((runId) => ({
           stream: `run-${runId}`,
@@ -144,7 +172,7 @@ export async function receiveDelivery(deps: DeliveryDeps, delivery: Delivery): P
       ], meta);
       return { status: 'canceled', run_ids: decision.runIds, position: result.position };
     }
-    const result = await store.append([recorded('ignored', decision.reason, [])], meta);
+    const result = await store.append([...guards, recorded('ignored', decision.reason, [])], meta);
     return { status: 'ignored', reason: decision.reason, position: result.position };
   } catch (error) {
     if (duplicateDelivery(error)) return { status: 'duplicate' };

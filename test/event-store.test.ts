@@ -113,6 +113,48 @@ describe('append and read a stream', () => {
     assert.equal(await countRows('stream_id = $1', [stream]), 2);
   });
 
+  it('a stream given with no events only guards: its version is checked like any other', async () => {
+    const guarded = `project-${randomUUID()}`;
+    await store.append([{ stream: guarded, expected: 'no_stream', events: [runRequested()] }], systemMeta());
+    const runId = randomUUID();
+    const ok = await store.append([{ stream: guarded, expected: 1, events: [] }, { stream: `run-${runId}`, expected: 'no_stream', events: [runRequested(runId)] }], systemMeta());
+    assert.deepEqual(ok.streams, [{ stream: `run-${runId}`, version: 1 }], 'the guard writes nothing');
+    const late = randomUUID();
+    await assert.rejects(
+      store.append([{ stream: guarded, expected: 0, events: [] }, { stream: `run-${late}`, expected: 'no_stream', events: [runRequested(late)] }], systemMeta()),
+      (e: unknown) => e instanceof ConcurrencyError && e.stream === guarded && e.actual === 1,
+    );
+    assert.equal(await countRows('stream_id = $1', [`run-${late}`]), 0);
+    await assert.rejects(store.append([{ stream: guarded, expected: 'any', events: [] }, { stream: `run-${late}`, expected: 'any', events: [runRequested(late)] }], systemMeta()), ValidationError);
+  });
+
+  it('concurrent appends are committed in groups; a conflict fails only its own append', async () => {
+    const grouped = createEventStore(db.pools.primary, { groupCommit: { maxInFlight: 1, maxEvents: 1000 } });
+    const taken = `run-${randomUUID()}`;
+    await grouped.append([{ stream: taken, expected: 'no_stream', events: [runFailed(taken.slice(4))] }], systemMeta());
+    const streams = Array.from({ length: 30 }, () => `run-${randomUUID()}`);
+    const settled = await Promise.allSettled([
+      ...streams.map((stream) => grouped.append([{ stream, expected: 'no_stream', events: [runRequested(stream.slice(4))] }], systemMeta(stream))),
+      grouped.append([{ stream: taken, expected: 'no_stream', events: [runFailed(taken.slice(4))] }], systemMeta()),
+      // The same stream twice at once: never in one statement, so the second is checked after the first.
+      grouped.append([{ stream: streams[0]!, expected: 'any', events: [runFailed(streams[0]!.slice(4))] }], systemMeta()),
+    ]);
+    assert.deepEqual(settled.map((s) => s.status), [...streams.map(() => 'fulfilled'), 'rejected', 'fulfilled']);
+    assert.ok((settled[30] as PromiseRejectedResult).reason instanceof ConcurrencyError);
+    const { rows } = await db.pools.primary.query<{ transactions: number; events: number; correlated: number }>(
+      `SELECT count(DISTINCT tx_id)::int AS transactions, count(*)::int AS events,
+              count(*) FILTER (WHERE correlation_id = stream_id)::int AS correlated
+         FROM flow_events WHERE stream_id = ANY($1)`,
+      [streams],
+    );
+    assert.equal(rows[0]!.events, 31);
+    assert.equal(rows[0]!.correlated, 30, 'each append keeps its own correlation id');
+    assert.ok(rows[0]!.transactions < 30, `${rows[0]!.transactions} transactions for 30 appends`);
+    const positions = settled.filter((s): s is PromiseFulfilledResult<Awaited<ReturnType<EventStore['append']>>> => s.status === 'fulfilled').map((s) => s.value.position.toString());
+    assert.equal(new Set(positions).size, positions.length, 'each append gets the position of its own last event');
+    assert.deepEqual((await grouped.readStream(streams[0]!)).map((e) => e.type), ['RunRequested', 'RunFailed']);
+  });
+
   it('validates payloads with the domain codecs before writing', async () => {
     const stream = `run-${randomUUID()}`;
     const bad = { type: 'RunRequested', data: { runId: 'not-a-uuid' } } as never;

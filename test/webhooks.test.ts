@@ -47,9 +47,13 @@ const labeledIssue = () => structuredClone(all.find((e) => e.name === 'issues')!
   label: { name: string }; issue: { number: number; labels: { name: string }[]; updated_at: string }; repository: { name: string; owner: { login: string } }; sender: { login: string };
 };
 
+const emailHashKey = randomBytes(32);
+const setupMeta = { correlationId: 'test', actor: { type: 'system' as const, id: 'test' } };
+const setup = () => setupCommands({ store, emailHashKey, now: () => new Date().toISOString() });
+
 async function connectHelloWorld() {
-  const commands = setupCommands({ store, emailHashKey: randomBytes(32), now: () => new Date().toISOString() });
-  const meta = { correlationId: 'test', actor: { type: 'system' as const, id: 'test' } };
+  const commands = setup();
+  const meta = setupMeta;
   await commands.allowUser({ email: 'codertocat@example.com', githubLogin: 'Codertocat', platformRole: null }, meta);
   await commands.createProject({ key: 'hello', name: 'Hello' }, meta);
   await commands.addMember({ projectKey: 'hello', email: 'codertocat@example.com', role: 'read_write' }, meta);
@@ -121,6 +125,26 @@ describe('POST /api/v1/webhooks/github', () => {
     assert.equal(statuses.filter((s) => s === 'duplicate').length, 49);
     const events = await store.readStream(`delivery-${guid}`);
     assert.equal(events.length, 1);
+  });
+
+  it('a change to the sender\'s role after a decision is seen by the next delivery (remembered states are guarded)', async () => {
+    const commands = setup();
+    const meta = setupMeta;
+    const labelling = () => {
+      const payload = labeledIssue();
+      payload.label.name = 'run:dev';
+      payload.issue.labels = [{ name: 'run:dev' }];
+      payload.issue.updated_at = new Date(Date.now() + Math.random() * 1e10).toISOString();
+      return JSON.stringify(payload);
+    };
+    assert.equal((await post('issues', labelling())).body.status, 'accepted'); // the project and user are remembered now
+    await commands.addMember({ projectKey: 'hello', email: 'codertocat@example.com', role: 'read' }, meta);
+    const guid = randomUUID();
+    const refused = await post('issues', labelling(), { 'X-GitHub-Delivery': guid });
+    assert.deepEqual([refused.status, refused.body.status, refused.body.reason], [202, 'ignored', 'sender_not_allowed']);
+    assert.equal((await store.readStream(`delivery-${guid}`)).length, 1);
+    await commands.addMember({ projectKey: 'hello', email: 'codertocat@example.com', role: 'read_write' }, meta);
+    assert.equal((await post('issues', labelling())).body.status, 'accepted');
   });
 
   it('taking the trigger label off cancels the active runs of that issue', async () => {

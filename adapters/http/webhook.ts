@@ -4,6 +4,7 @@ import getRawBody from 'raw-body';
 import ratelimit from 'koa-ratelimit';
 import { Webhooks } from '@octokit/webhooks';
 import { receiveDelivery, type DeliveryDeps } from '../../commands/receive-delivery.js';
+import { rememberedStates } from '../../commands/remembered-states.js';
 import { deliveryFacts } from '../github/delivery-facts.js';
 import { ApiError, invalidArgument } from './errors.js';
 import { answerWithPosition } from './consistency.js';
@@ -28,7 +29,8 @@ const eventPattern = /^[a-z0-9_]{1,64}$/;
  * current secret, then the previous ones (rotation); decide and record; acknowledge only after the
  * commit. A rejected delivery leaves nothing but a counter.
  */
-export function githubWebhook(deps: DeliveryDeps & { secrets: readonly string[]; metrics: Metrics }) {
+export function githubWebhook(options: Omit<DeliveryDeps, 'states'> & { secrets: readonly string[]; metrics: Metrics }) {
+  const deps = { ...options, states: rememberedStates(options.store) };
   const verifiers = deps.secrets.map((secret) => new Webhooks({ secret }));
   return async (ctx: Context) => {
     const started = process.hrtime.bigint();

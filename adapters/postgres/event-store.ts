@@ -3,6 +3,7 @@ import type pg from 'pg';
 import { decodeOrThrow, ValidationError } from '../../domain/shared/codec.js';
 import { eventCodecs, schemaVersionOf, type DomainEvent, type EventCodecs } from '../../domain/events.js';
 import { constraintOf, pgCode, sqlState } from './errors.js';
+import { createGroupCommit } from './group-commit.js';
 import { GlobalPosition } from './position.js';
 
 export { GlobalPosition };
@@ -80,9 +81,10 @@ const streamIdPattern = /^[a-z][a-z0-9_]*-.+$/;
 const NOTIFY_CHANNEL = 'codexk8s_events';
 export const eventLogChannel = NOTIFY_CHANNEL;
 
-// One statement (see flow_events_append in migrations/0002), so it is the first write of its
+// One statement (see flow_events_append in migrations/0004), so it is the first write of its
 // transaction and ordering by tx_id keeps every stream in version order.
-const appendSql = 'SELECT epoch, tx_id, position, stream_id, stream_position FROM flow_events_append($1::text[], $2::bigint[], $3::int[], $4::int[], $5::uuid[], $6::text[], $7::int[], $8::jsonb, $9::jsonb, $10::text, $11::text, $12::text)';
+const appendSql = `SELECT epoch, tx_id, position, stream_id, stream_position FROM flow_events_append(
+  $1::text[], $2::bigint[], $3::text[], $4::text[], $5::text[], $6::jsonb, $7::int[], $8::int[], $9::uuid[], $10::text[], $11::int[], $12::jsonb)`;
 
 // Qualified, so that ORDER BY below sorts the columns and not these text renderings of them.
 const columns = `f.epoch, f.tx_id::text AS tx_id, f.position::text AS position, f.id::text AS id, f.stream_id,
@@ -138,6 +140,13 @@ const toRaw = (row: Row): RawEvent => ({
 export interface EventStoreOptions {
   /** Wakes subscribers in this and other processes after a commit; see `notifyAppended`. */
   notify?: boolean;
+  /** Group commit of concurrent appends (group-commit.ts); `false` gives each append its own statement. */
+  groupCommit?: { maxInFlight: number; maxEvents: number } | false;
+}
+
+interface AppendRequest {
+  appends: StreamAppend<DomainEvent>[];
+  meta: EventMeta;
 }
 
 export type EventStore = ReturnType<typeof createEventStore>;
@@ -147,6 +156,7 @@ export function createEventStore(pool: pg.Pool, options: EventStoreOptions = {})
   const codecs: EventCodecs = eventCodecs;
   type E = DomainEvent;
   const notifyEnabled = options.notify ?? true;
+  const groupCommit = options.groupCommit === false ? { maxInFlight: Infinity, maxEvents: 0 } : (options.groupCommit ?? { maxInFlight: 4, maxEvents: 1000 });
 
   function decode(raw: RawEvent): RecordedEvent<E> {
     const codec = codecs[raw.type];
@@ -188,12 +198,13 @@ export function createEventStore(pool: pg.Pool, options: EventStoreOptions = {})
   }
 
   /** The statement's own verdict (SQLSTATE CK409) on a stream whose version was not the expected one. */
-  function versionConflict(error: unknown, appends: StreamAppend<E>[]): ConcurrencyError | undefined {
+  function versionConflict(error: unknown, requests: readonly AppendRequest[]): { conflict: ConcurrencyError; request: number } | undefined {
     if (sqlState(error) !== pgCode.versionConflict) return undefined;
     const detail = JSON.parse(String((error as { detail?: string }).detail ?? '{}')) as { stream?: string; actual?: number };
-    const stream = detail.stream ?? appends[0]!.stream;
-    const wanted = appends.find((a) => a.stream === stream)?.expected ?? 'any';
-    return new ConcurrencyError(stream, wanted, Number(detail.actual ?? -1));
+    const stream = detail.stream ?? requests[0]!.appends[0]!.stream;
+    const request = Math.max(0, requests.findIndex((r) => r.appends.some((a) => a.stream === stream)));
+    const wanted = requests[request]!.appends.find((a) => a.stream === stream)?.expected ?? 'any';
+    return { conflict: new ConcurrencyError(stream, wanted, Number(detail.actual ?? -1)), request };
   }
 
   async function currentVersion(db: pg.Pool | pg.PoolClient, stream: string): Promise<number> {
@@ -204,44 +215,58 @@ export function createEventStore(pool: pg.Pool, options: EventStoreOptions = {})
     return Number(rows[0]?.v ?? 0);
   }
 
-  async function appendOnce(db: pg.Pool | pg.PoolClient, appends: StreamAppend<E>[], meta: EventMeta): Promise<AppendResult> {
-    // One array entry per stream, and one per event: the statement unnests them side by side.
+  /** One statement, one transaction, for one or more independent appends (streams disjoint). */
+  async function appendOnce(db: pg.Pool | pg.PoolClient, requests: readonly AppendRequest[]): Promise<AppendResult[]> {
+    // One array entry per stream (with its append's meta), and one per event: the statement unnests them side by side.
     const streams: string[] = [];
     const expected: (string | null)[] = [];
+    const correlationIds: string[] = [];
+    const actorTypes: string[] = [];
+    const actorIds: string[] = [];
+    const metadata: unknown[] = [];
     const streamOrd: number[] = [];
     const offsets: number[] = [];
     const ids: string[] = [];
     const types: string[] = [];
     const versions: number[] = [];
     const payloads: unknown[] = [];
-    const metadata = JSON.stringify({
-      ...(meta.causationId ? { causationId: meta.causationId } : {}),
-      ...(meta.requestId ? { requestId: meta.requestId } : {}),
-    });
-    appends.forEach((a, s) => {
-      streams.push(a.stream);
-      expected.push(a.expected === 'any' ? null : a.expected === 'no_stream' ? '0' : String(a.expected));
-      a.events.forEach((event, i) => {
-        streamOrd.push(s + 1);
-        offsets.push(i + 1);
-        ids.push(event.id ?? randomUUID());
-        types.push(event.type);
-        versions.push(schemaVersionOf(event.type));
-        payloads.push(encode(event));
-      });
+    const requestOf = new Map<string, number>();
+    requests.forEach(({ appends, meta }, r) => {
+      const shared = {
+        ...(meta.causationId ? { causationId: meta.causationId } : {}),
+        ...(meta.requestId ? { requestId: meta.requestId } : {}),
+      };
+      for (const a of appends) {
+        streams.push(a.stream);
+        requestOf.set(a.stream, r);
+        expected.push(a.expected === 'any' ? null : a.expected === 'no_stream' ? '0' : String(a.expected));
+        correlationIds.push(meta.correlationId);
+        actorTypes.push(meta.actor.type);
+        actorIds.push(meta.actor.id);
+        metadata.push(shared);
+        a.events.forEach((event, i) => {
+          streamOrd.push(streams.length);
+          offsets.push(i + 1);
+          ids.push(event.id ?? randomUUID());
+          types.push(event.type);
+          versions.push(schemaVersionOf(event.type));
+          payloads.push(encode(event));
+        });
+      }
     });
     const { rows } = await db.query<{ epoch: number; tx_id: string; position: string; stream_id: string; stream_position: string }>({
       name: 'codexk8s_append',
       text: appendSql,
-      values: [streams, expected, streamOrd, offsets, ids, types, versions, JSON.stringify(payloads), metadata, meta.correlationId, meta.actor.type, meta.actor.id],
+      values: [streams, expected, correlationIds, actorTypes, actorIds, JSON.stringify(metadata), streamOrd, offsets, ids, types, versions, JSON.stringify(payloads)],
     });
-    const last = rows[rows.length - 1]!;
-    const versionsByStream = new Map<string, number>();
-    for (const r of rows) versionsByStream.set(r.stream_id, Math.max(versionsByStream.get(r.stream_id) ?? 0, Number(r.stream_position)));
-    return {
-      position: new GlobalPosition(last.epoch, BigInt(last.tx_id), BigInt(last.position)),
-      streams: [...versionsByStream].map(([stream, version]) => ({ stream, version })),
-    };
+    // Rows come in log order, so each append's last row is its position.
+    const results = requests.map(() => ({ position: GlobalPosition.start, versions: new Map<string, number>() }));
+    for (const row of rows) {
+      const result = results[requestOf.get(row.stream_id)!]!;
+      result.position = new GlobalPosition(row.epoch, BigInt(row.tx_id), BigInt(row.position));
+      result.versions.set(row.stream_id, Math.max(result.versions.get(row.stream_id) ?? 0, Number(row.stream_position)));
+    }
+    return results.map(({ position, versions: v }) => ({ position, streams: [...v].map(([stream, version]) => ({ stream, version })) }));
   }
 
   function validate(appends: StreamAppend<E>[], meta: EventMeta): void {
@@ -256,42 +281,77 @@ export function createEventStore(pool: pg.Pool, options: EventStoreOptions = {})
       if (typeof a.expected === 'number' && (!Number.isInteger(a.expected) || a.expected < 0)) {
         throw new ValidationError('append', [`bad expected version ${a.expected}`]);
       }
+      if (a.events.length === 0 && a.expected === 'any') throw new ValidationError('append', [`stream ${a.stream} has no events and no expected version`]);
     }
     if (!meta.correlationId) throw new ValidationError('append', ['correlationId is required']);
   }
 
+  /** One append in a statement of its own, retried when a concurrent writer took an `any` stream's version first. */
+  async function appendAlone(db: pg.Pool | pg.PoolClient, request: AppendRequest, retryAny: boolean): Promise<AppendResult> {
+    for (let attempt = 1; ; attempt++) {
+      try {
+        return (await appendOnce(db, [request]))[0]!;
+      } catch (error) {
+        const conflict = versionConflict(error, [request]);
+        if (conflict) throw conflict.conflict;
+        if (sqlState(error) === pgCode.uniqueViolation && constraintOf(error) === 'flow_events_stream_id_stream_position_key') {
+          if (retryAny && attempt < 100) {
+            await new Promise((r) => setTimeout(r, Math.random() * Math.min(attempt, 10)));
+            continue;
+          }
+          const first = request.appends.find((a) => a.expected !== 'any') ?? request.appends[0]!;
+          throw new ConcurrencyError(first.stream, first.expected, await currentVersion(pool, first.stream));
+        }
+        throw error;
+      }
+    }
+  }
+
+  const settle = <T>(promise: Promise<T>): Promise<PromiseSettledResult<T>> =>
+    promise.then((value) => ({ status: 'fulfilled' as const, value }), (reason: unknown) => ({ status: 'rejected' as const, reason }));
+
   /**
-   * Appends to one or more streams atomically, each checked against its expected version. On a
-   * version mismatch nothing is written and a ConcurrencyError is thrown. With `tx`, the append joins
-   * the caller's transaction and must be its first write; the caller calls `notifyAppended` after COMMIT.
+   * A batch in one statement. A version conflict names its stream, so only the append that owns it
+   * fails and the rest go again together; any other failure is sorted out append by append.
+   */
+  async function appendBatch(batch: AppendRequest[]): Promise<PromiseSettledResult<AppendResult>[]> {
+    const retryAny = (r: AppendRequest) => r.appends.every((a) => a.expected === 'any');
+    if (batch.length === 1) return [await settle(appendAlone(pool, batch[0]!, retryAny(batch[0]!)))];
+    try {
+      return (await appendOnce(pool, batch)).map((value) => ({ status: 'fulfilled', value }));
+    } catch (error) {
+      const found = versionConflict(error, batch);
+      if (!found) return Promise.all(batch.map((r) => settle(appendAlone(pool, r, retryAny(r)))));
+      const rest = await appendBatch(batch.filter((_, i) => i !== found.request));
+      return batch.map((_, i) => (i === found.request ? { status: 'rejected', reason: found.conflict } : rest[i < found.request ? i : i - 1]!));
+    }
+  }
+
+  const grouped = createGroupCommit<AppendRequest, AppendResult>({
+    maxInFlight: groupCommit.maxInFlight,
+    maxWeight: groupCommit.maxEvents,
+    weight: (r) => r.appends.reduce((n, a) => n + a.events.length, 0),
+    keys: (r) => r.appends.map((a) => a.stream),
+    run: appendBatch,
+  });
+
+  /**
+   * Appends to one or more streams atomically, each checked against its expected version (a stream
+   * with no events only checks). On a version mismatch nothing is written and a ConcurrencyError is
+   * thrown. Without `tx`, concurrent appends are committed in groups (see group-commit.ts); with
+   * `tx`, the append joins the caller's transaction and must be its first write, and the caller
+   * calls `notifyAppended` after COMMIT.
    */
   async function append(appends: StreamAppend<E>[], meta: EventMeta, tx?: pg.PoolClient): Promise<AppendResult> {
     validate(appends, meta);
     if (tx) {
       const { rows } = await tx.query<{ assigned: boolean }>('SELECT pg_current_xact_id_if_assigned() IS NOT NULL AS assigned');
       if (rows[0]?.assigned) throw new Error('an append must be the first write of its transaction');
+      return appendAlone(tx, { appends, meta }, false);
     }
-    const retryAny = !tx && appends.every((a) => a.expected === 'any');
-    for (let attempt = 1; ; attempt++) {
-      try {
-        const result = await appendOnce(tx ?? pool, appends, meta);
-        if (!tx) notifyAppended();
-        return result;
-      } catch (error) {
-        const conflict = versionConflict(error, appends);
-        if (conflict) throw conflict;
-        if (sqlState(error) === pgCode.uniqueViolation && constraintOf(error) === 'flow_events_stream_id_stream_position_key') {
-          // A concurrent writer took the version first.
-          if (retryAny && attempt < 100) {
-            await new Promise((r) => setTimeout(r, Math.random() * Math.min(attempt, 10)));
-            continue;
-          }
-          const first = appends.find((a) => a.expected !== 'any') ?? appends[0]!;
-          throw new ConcurrencyError(first.stream, first.expected, await currentVersion(pool, first.stream));
-        }
-        throw error;
-      }
-    }
+    const result = await grouped({ appends, meta });
+    notifyAppended();
+    return result;
   }
 
   /** Runs `work` in a transaction on one connection; subscribers are woken after it commits. */

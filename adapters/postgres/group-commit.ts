@@ -1,0 +1,71 @@
+/**
+ * Natural batching (group commit) for the event store: up to `maxInFlight` statements run at
+ * once; what callers submit while they are all busy waits and goes out together in the next one.
+ * A lone caller is sent at once, so there is no timer and no added latency when the load is light;
+ * under load one statement, one commit and one WAL flush serve many callers.
+ * Two requests that share a key (a stream) never go in the same batch: the statement checks each
+ * stream's version once, so the second would be checked against the version before the first.
+ */
+export interface GroupCommitOptions<R, T> {
+  maxInFlight: number;
+  /** The batch is closed when it reaches this weight (for example events). */
+  maxWeight: number;
+  weight: (request: R) => number;
+  keys: (request: R) => readonly string[];
+  /** Runs one batch; settles each request of it, in order. */
+  run: (batch: R[]) => Promise<PromiseSettledResult<T>[]>;
+}
+
+interface Waiting<R, T> {
+  request: R;
+  resolve: (value: T) => void;
+  reject: (reason: unknown) => void;
+}
+
+export function createGroupCommit<R, T>(options: GroupCommitOptions<R, T>): (request: R) => Promise<T> {
+  const queue: Waiting<R, T>[] = [];
+  let inFlight = 0;
+
+  function takeBatch(): Waiting<R, T>[] {
+    const batch: Waiting<R, T>[] = [];
+    const keys = new Set<string>();
+    let weight = 0;
+    for (let i = 0; i < queue.length && (batch.length === 0 || weight < options.maxWeight); ) {
+      const waiting = queue[i]!;
+      const own = options.keys(waiting.request);
+      const w = options.weight(waiting.request);
+      if (own.some((k) => keys.has(k)) || (batch.length > 0 && weight + w > options.maxWeight)) {
+        i++; // stays queued, in order, for a later batch
+        continue;
+      }
+      for (const k of own) keys.add(k);
+      weight += w;
+      batch.push(waiting);
+      queue.splice(i, 1);
+    }
+    return batch;
+  }
+
+  function pump(): void {
+    while (inFlight < options.maxInFlight && queue.length > 0) {
+      const batch = takeBatch();
+      inFlight++;
+      options
+        .run(batch.map((w) => w.request))
+        .then(
+          (settled) => settled.forEach((s, i) => (s.status === 'fulfilled' ? batch[i]!.resolve(s.value) : batch[i]!.reject(s.reason))),
+          (error: unknown) => batch.forEach((w) => w.reject(error)),
+        )
+        .finally(() => {
+          inFlight--;
+          pump();
+        });
+    }
+  }
+
+  return (request) =>
+    new Promise<T>((resolve, reject) => {
+      queue.push({ request, resolve, reject });
+      pump();
+    });
+}
