@@ -141,6 +141,15 @@ describe('append and read a stream', () => {
     ]);
     assert.deepEqual(settled.map((s) => s.status), [...streams.map(() => 'fulfilled'), 'rejected', 'fulfilled']);
     assert.ok((settled[30] as PromiseRejectedResult).reason instanceof ConcurrencyError);
+    // Appends that only read (guard) a stream may share a statement; a stale guard fails each append that holds it.
+    const guarding = (expected: number) => {
+      const stream = `run-${randomUUID()}`;
+      return grouped.append([{ stream: taken, expected, events: [] }, { stream, expected: 'no_stream', events: [runRequested(stream.slice(4))] }], systemMeta());
+    };
+    const guards = await Promise.allSettled([...Array.from({ length: 10 }, () => guarding(1)), ...Array.from({ length: 5 }, () => guarding(0))]);
+    assert.deepEqual(guards.map((s) => s.status), [...Array(10).fill('fulfilled'), ...Array(5).fill('rejected')]);
+    const guardTransactions = new Set(guards.flatMap((s) => (s.status === 'fulfilled' ? [s.value.position.txId] : []))).size;
+    assert.ok(guardTransactions < 10, `${guardTransactions} transactions for 10 appends guarding one stream`);
     const { rows } = await db.pools.primary.query<{ transactions: number; events: number; correlated: number }>(
       `SELECT count(DISTINCT tx_id)::int AS transactions, count(*)::int AS events,
               count(*) FILTER (WHERE correlation_id = stream_id)::int AS correlated

@@ -156,7 +156,7 @@ export function createEventStore(pool: pg.Pool, options: EventStoreOptions = {})
   const codecs: EventCodecs = eventCodecs;
   type E = DomainEvent;
   const notifyEnabled = options.notify ?? true;
-  const groupCommit = options.groupCommit === false ? { maxInFlight: Infinity, maxEvents: 0 } : (options.groupCommit ?? { maxInFlight: 4, maxEvents: 1000 });
+  const groupCommit = options.groupCommit === false ? { maxInFlight: Infinity, maxEvents: 0 } : (options.groupCommit ?? { maxInFlight: 2, maxEvents: 1000 });
 
   function decode(raw: RawEvent): RecordedEvent<E> {
     const codec = codecs[raw.type];
@@ -197,14 +197,20 @@ export function createEventStore(pool: pg.Pool, options: EventStoreOptions = {})
       });
   }
 
-  /** The statement's own verdict (SQLSTATE CK409) on a stream whose version was not the expected one. */
-  function versionConflict(error: unknown, requests: readonly AppendRequest[]): { conflict: ConcurrencyError; request: number } | undefined {
+  /**
+   * The statement's own verdict (SQLSTATE CK409) on a stream whose version was not the expected one,
+   * and which appends of a batch it fails: every one that expected that version of that stream.
+   */
+  function versionConflict(error: unknown, requests: readonly AppendRequest[]): { conflict: ConcurrencyError; requests: Set<number> } | undefined {
     if (sqlState(error) !== pgCode.versionConflict) return undefined;
-    const detail = JSON.parse(String((error as { detail?: string }).detail ?? '{}')) as { stream?: string; actual?: number };
+    const detail = JSON.parse(String((error as { detail?: string }).detail ?? '{}')) as { stream?: string; expected?: number; actual?: number };
     const stream = detail.stream ?? requests[0]!.appends[0]!.stream;
-    const request = Math.max(0, requests.findIndex((r) => r.appends.some((a) => a.stream === stream)));
-    const wanted = requests[request]!.appends.find((a) => a.stream === stream)?.expected ?? 'any';
-    return { conflict: new ConcurrencyError(stream, wanted, Number(detail.actual ?? -1)), request };
+    const expectedOf = (r: AppendRequest) => r.appends.find((a) => a.stream === stream)?.expected;
+    const version = (e: ExpectedVersion | undefined) => (e === 'no_stream' ? 0 : e);
+    const failed = new Set(requests.flatMap((r, i) => (version(expectedOf(r)) === detail.expected ? [i] : [])));
+    if (failed.size === 0) failed.add(0);
+    const first = [...failed][0]!;
+    return { conflict: new ConcurrencyError(stream, expectedOf(requests[first]!) ?? 'any', Number(detail.actual ?? -1)), requests: failed };
   }
 
   async function currentVersion(db: pg.Pool | pg.PoolClient, stream: string): Promise<number> {
@@ -292,8 +298,8 @@ export function createEventStore(pool: pg.Pool, options: EventStoreOptions = {})
       try {
         return (await appendOnce(db, [request]))[0]!;
       } catch (error) {
-        const conflict = versionConflict(error, [request]);
-        if (conflict) throw conflict.conflict;
+        const found = versionConflict(error, [request]);
+        if (found) throw found.conflict;
         if (sqlState(error) === pgCode.uniqueViolation && constraintOf(error) === 'flow_events_stream_id_stream_position_key') {
           if (retryAny && attempt < 100) {
             await new Promise((r) => setTimeout(r, Math.random() * Math.min(attempt, 10)));
@@ -311,8 +317,8 @@ export function createEventStore(pool: pg.Pool, options: EventStoreOptions = {})
     promise.then((value) => ({ status: 'fulfilled' as const, value }), (reason: unknown) => ({ status: 'rejected' as const, reason }));
 
   /**
-   * A batch in one statement. A version conflict names its stream, so only the append that owns it
-   * fails and the rest go again together; any other failure is sorted out append by append.
+   * A batch in one statement. A version conflict names its stream, so only the appends that expected
+   * that version fail and the rest go again together; any other failure is sorted out append by append.
    */
   async function appendBatch(batch: AppendRequest[]): Promise<PromiseSettledResult<AppendResult>[]> {
     const retryAny = (r: AppendRequest) => r.appends.every((a) => a.expected === 'any');
@@ -322,8 +328,10 @@ export function createEventStore(pool: pg.Pool, options: EventStoreOptions = {})
     } catch (error) {
       const found = versionConflict(error, batch);
       if (!found) return Promise.all(batch.map((r) => settle(appendAlone(pool, r, retryAny(r)))));
-      const rest = await appendBatch(batch.filter((_, i) => i !== found.request));
-      return batch.map((_, i) => (i === found.request ? { status: 'rejected', reason: found.conflict } : rest[i < found.request ? i : i - 1]!));
+      const rest = batch.filter((_, i) => !found.requests.has(i));
+      const settled = rest.length > 0 ? await appendBatch(rest) : [];
+      let next = 0;
+      return batch.map((_, i) => (found.requests.has(i) ? { status: 'rejected', reason: found.conflict } : settled[next++]!));
     }
   }
 
@@ -331,7 +339,10 @@ export function createEventStore(pool: pg.Pool, options: EventStoreOptions = {})
     maxInFlight: groupCommit.maxInFlight,
     maxWeight: groupCommit.maxEvents,
     weight: (r) => r.appends.reduce((n, a) => n + a.events.length, 0),
-    keys: (r) => r.appends.map((a) => a.stream),
+    streams: (r) => ({
+      written: r.appends.filter((a) => a.events.length > 0).map((a) => a.stream),
+      guarded: r.appends.filter((a) => a.events.length === 0).map((a) => a.stream),
+    }),
     run: appendBatch,
   });
 

@@ -3,15 +3,16 @@
  * once; what callers submit while they are all busy waits and goes out together in the next one.
  * A lone caller is sent at once, so there is no timer and no added latency when the load is light;
  * under load one statement, one commit and one WAL flush serve many callers.
- * Two requests that share a key (a stream) never go in the same batch: the statement checks each
- * stream's version once, so the second would be checked against the version before the first.
+ * A stream one request writes is in no other request of its batch: the statement checks every
+ * stream's version before it writes, so the other would be checked against the version before the
+ * first one's write. Streams that requests only read (guards) may be shared.
  */
 export interface GroupCommitOptions<R, T> {
   maxInFlight: number;
   /** The batch is closed when it reaches this weight (for example events). */
   maxWeight: number;
   weight: (request: R) => number;
-  keys: (request: R) => readonly string[];
+  streams: (request: R) => { written: readonly string[]; guarded: readonly string[] };
   /** Runs one batch; settles each request of it, in order. */
   run: (batch: R[]) => Promise<PromiseSettledResult<T>[]>;
 }
@@ -28,17 +29,20 @@ export function createGroupCommit<R, T>(options: GroupCommitOptions<R, T>): (req
 
   function takeBatch(): Waiting<R, T>[] {
     const batch: Waiting<R, T>[] = [];
-    const keys = new Set<string>();
+    const written = new Set<string>();
+    const guarded = new Set<string>();
     let weight = 0;
     for (let i = 0; i < queue.length && (batch.length === 0 || weight < options.maxWeight); ) {
       const waiting = queue[i]!;
-      const own = options.keys(waiting.request);
+      const own = options.streams(waiting.request);
       const w = options.weight(waiting.request);
-      if (own.some((k) => keys.has(k)) || (batch.length > 0 && weight + w > options.maxWeight)) {
+      const clash = own.written.some((s) => written.has(s) || guarded.has(s)) || own.guarded.some((s) => written.has(s));
+      if (clash || (batch.length > 0 && weight + w > options.maxWeight)) {
         i++; // stays queued, in order, for a later batch
         continue;
       }
-      for (const k of own) keys.add(k);
+      for (const s of own.written) written.add(s);
+      for (const s of own.guarded) guarded.add(s);
       weight += w;
       batch.push(waiting);
       queue.splice(i, 1);
