@@ -1,10 +1,9 @@
-import { randomUUID } from 'node:crypto';
 import type pg from 'pg';
 import { ConcurrencyError, type EventStore, type StreamAppend } from '../adapters/postgres/event-store.js';
 import type { GlobalPosition } from '../adapters/postgres/position.js';
 import type { DomainEvent } from '../domain/events.js';
 import { evolveProject, initialProject, type Project } from '../domain/projects/project.js';
-import { reservationStream } from '../domain/shared/reservations.js';
+import { runIdOf } from '../domain/webhooks/run-identity.js';
 import { evolveUser, initialUser, type User } from '../domain/users/user.js';
 import type { RememberedStates } from './remembered-states.js';
 import { ownerOf } from './reservations.js';
@@ -92,8 +91,9 @@ const MAX_ATTEMPTS = 5;
 
 /**
  * A verified delivery in, its decision out, recorded in one append: the delivery's own stream
- * (which must not exist yet), for a start the new run plus a reservation of the labelling itself
- * (so neither a redelivery nor a second delivery of the same labelling starts two runs), and the
+ * (which must not exist yet), for a start the new run, named by the labelling (runIdOf), whose stream
+ * must not exist yet either (so neither a redelivery nor a second delivery of the same labelling
+ * starts two runs), and the
  * guards of the project and user the decision was made on.
  */
 export async function receiveDelivery(deps: DeliveryDeps, delivery: Delivery): Promise<DeliveryAnswer> {
@@ -131,10 +131,8 @@ async function decideAndRecord(deps: DeliveryDeps, delivery: Delivery, context: 
 
   try {
     if (decision.kind === 'start') {
-      const runId = randomUUID();
       const repository = `github/${facts.repository!.owner}/${facts.repository!.name}`;
-      // The labelling itself, once: repository, subject, label and the label event's time.
-      const labelling = `${repository}#${facts.subject!.number}:${decision.label}@${delivery.facts.labeledAt ?? delivery.receivedAt}`;
+      const runId = runIdOf({ repository, number: facts.subject!.number, label: decision.label, labeledAt: facts.labeledAt ?? delivery.receivedAt });
       try {
         const result = await store.append([
           ...guards,
@@ -151,11 +149,10 @@ async function decideAndRecord(deps: DeliveryDeps, delivery: Delivery, context: 
               },
             } as DomainEvent],
           },
-          { stream: reservationStream('run_trigger', labelling), expected: 'no_stream', events: [{ type: 'NameReserved', data: { kind: 'run_trigger', owner: `run-${runId}` } } as DomainEvent] },
         ], meta);
         return { status: 'accepted', run_id: runId, position: result.position };
       } catch (error) {
-        if (!(error instanceof ConcurrencyError) || !error.stream.startsWith('run_trigger-')) throw error;
+        if (!(error instanceof ConcurrencyError) || error.stream !== `run-${runId}`) throw error;
         const result = await store.append([...guards, recorded('ignored', 'duplicate_trigger', [])], meta);
         return { status: 'ignored', reason: 'duplicate_trigger', position: result.position };
       }

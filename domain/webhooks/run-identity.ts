@@ -1,0 +1,14 @@
+import { v5 as uuidv5 } from 'uuid';
+
+// Our own namespace, so these ids never equal a v5 id that another system derives from the same text.
+const RUN_NAMESPACE = 'be4ac4e9-b711-40f6-a197-25cf5a94ef74';
+
+/**
+ * The run a labelling starts, named by the labelling itself: repository, issue or PR number, label
+ * and the label event's time. Two deliveries of the same labelling (a redelivery under a new GUID,
+ * or the org hook and the repository hook) name the same run, and the run's stream can be created
+ * only once, so they cannot start two runs.
+ */
+export function runIdOf(labelling: { repository: string; number: number; label: string; labeledAt: string }): string {
+  return uuidv5(`${labelling.repository}#${labelling.number}:${labelling.label}@${labelling.labeledAt}`, RUN_NAMESPACE);
+}

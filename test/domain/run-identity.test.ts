@@ -1,0 +1,24 @@
+import { describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { runIdOf } from '../../domain/webhooks/run-identity.js';
+
+const labelling = { repository: 'github/Codertocat/Hello-World', number: 1, label: 'run:dev', labeledAt: '2019-05-15T15:20:33Z' };
+
+describe('runIdOf: a labelling names its run', () => {
+  it('the same labelling always names the same run, as a version 5 UUID', () => {
+    assert.equal(runIdOf(labelling), runIdOf({ ...labelling }));
+    assert.match(runIdOf(labelling), /^[0-9a-f]{8}-[0-9a-f]{4}-5[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/);
+  });
+
+  const changes: [string, Partial<typeof labelling>][] = [
+    ['another repository', { repository: 'github/Codertocat/Other' }],
+    ['another issue', { number: 2 }],
+    ['another label', { label: 'run:dev:revise' }],
+    ['a later labelling of the same issue', { labeledAt: '2019-05-15T15:20:34Z' }],
+  ];
+  for (const [what, change] of changes) {
+    it(`${what} names another run`, () => {
+      assert.notEqual(runIdOf({ ...labelling, ...change }), runIdOf(labelling));
+    });
+  }
+});
