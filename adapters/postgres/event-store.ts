@@ -79,6 +79,7 @@ export class EventDecodeError extends Error {
 
 const streamIdPattern = /^[a-z][a-z0-9_]*-.+$/;
 const NOTIFY_CHANNEL = 'codexk8s_events';
+const NOTIFY_INTERVAL_MS = 5;
 export const eventLogChannel = NOTIFY_CHANNEL;
 
 // One statement (see flow_events_append in migrations/0004), so it is the first write of its
@@ -175,16 +176,30 @@ export function createEventStore(pool: pg.Pool, options: EventStoreOptions = {})
     return codec.encode(event.data);
   }
 
-  // Coalesced wake-up: at most one NOTIFY in flight, and one more if appends landed meanwhile.
+  // Coalesced wake-up: at most one NOTIFY in flight and at most one per NOTIFY_INTERVAL_MS, and one
+  // more after it if appends landed meanwhile. Each NOTIFY is a round trip and a transaction; under
+  // load one per few milliseconds wakes the subscribers just as well.
   let notifyInFlight = false;
+  let notifyTimer: NodeJS.Timeout | undefined;
   let notifyAgain = false;
+  let lastNotify = 0;
   function notifyAppended(): void {
     if (!notifyEnabled) return;
-    if (notifyInFlight) {
+    if (notifyInFlight || notifyTimer) {
       notifyAgain = true;
       return;
     }
+    const wait = lastNotify + NOTIFY_INTERVAL_MS - performance.now();
+    if (wait > 0) {
+      notifyTimer = setTimeout(() => {
+        notifyTimer = undefined;
+        notifyAppended();
+      }, wait);
+      notifyTimer.unref();
+      return;
+    }
     notifyInFlight = true;
+    lastNotify = performance.now();
     pool
       .query(`SELECT pg_notify('${NOTIFY_CHANNEL}', '1')`)
       .catch(() => {}) // a lost wake-up only delays subscribers: they poll too
