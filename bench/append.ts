@@ -6,7 +6,7 @@ import { randomUUID } from 'node:crypto';
 import { createEventStore } from '../adapters/postgres/event-store.js';
 import { createPool } from '../adapters/postgres/pools.js';
 import type { DomainEvent } from '../domain/events.js';
-import { benchDatabase, pgbenchCommand, pgbenchInit, pgbenchTps, round, say, seconds } from './support.js';
+import { benchDatabase, median, pgbenchCommand, pgbenchInit, pgbenchTps, round, rounds, say, seconds } from './support.js';
 
 const WRITERS = 8;
 
@@ -46,11 +46,6 @@ async function measure(url: string, batch: number): Promise<number> {
   return events / elapsed;
 }
 
-const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
-
-// The machine's speed drifts (a shared VM), so the phases alternate over several rounds and each
-// figure is the median of its rounds: reference and ours see the same conditions.
-const rounds = Number(process.env.BENCH_ROUNDS ?? 3);
 const { url, checkpoint } = await benchDatabase('codexk8s_bench_append');
 pgbenchInit(url);
 const reference: number[] = [];

@@ -5,6 +5,12 @@ import { projectRoot } from '../adapters/paths.js';
 
 export const say = (line: string) => process.stderr.write(`bench: ${line}\n`);
 export const seconds = Number(process.env.BENCH_SECONDS ?? 5);
+/**
+ * The machine's speed drifts (a shared VM), so a benchmark alternates its phases with the reference
+ * over several rounds and reports each figure's median: ours and the reference see the same conditions.
+ */
+export const rounds = Number(process.env.BENCH_ROUNDS ?? 3);
+export const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
 
 /** A fresh, migrated database on the local primary (brought up if needed), for one benchmark. */
 export async function benchDatabase(name: string): Promise<{ url: string; replicaUrl: string; port: number; checkpoint: () => Promise<void> }> {
