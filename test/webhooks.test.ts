@@ -263,6 +263,16 @@ describe('POST /api/v1/webhooks/github', () => {
     assert.match(bad.stderr, /not a delivery GUID/);
   });
 
+  it('no secret, signature or e-mail reaches a stored event, though the examples carry e-mails', async () => {
+    assert.ok(JSON.stringify(all).includes('@'), 'the examples have e-mail addresses to leak');
+    const { rows } = await db.pools.primary.query<{ row: string }>('SELECT row_to_json(f)::text AS row FROM flow_events f');
+    assert.ok(rows.length > 600);
+    const log = rows.map((r) => r.row).join('\n');
+    for (const secretValue of [secret, oldSecret]) assert.ok(!log.includes(secretValue));
+    assert.doesNotMatch(log, /sha256=[0-9a-f]{64}/);
+    assert.doesNotMatch(log, /[A-Za-z0-9._%+-]+@[A-Za-z0-9.-]+\.[A-Za-z]{2,}/);
+  });
+
   it('serves health, readiness and metrics', async () => {
     assert.equal((await request(server).get('/healthz')).status, 200);
     assert.deepEqual((await request(server).get('/readyz')).body, { status: 'ready' });
