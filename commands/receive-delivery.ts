@@ -5,7 +5,7 @@ import type { DomainEvent } from '../domain/events.js';
 import { evolveProject, initialProject, type Project } from '../domain/projects/project.js';
 import { runIdOf } from '../domain/webhooks/run-identity.js';
 import { evolveUser, initialUser, type User } from '../domain/users/user.js';
-import type { RememberedStates } from './remembered-states.js';
+import { guardOf, type RememberedStates } from './remembered-states.js';
 import { ownerOf } from './reservations.js';
 import { decideTrigger, type DeliveryContext, type DeliveryFacts, type TriggerConfig } from '../domain/webhooks/trigger-policy.js';
 
@@ -33,15 +33,12 @@ export interface DeliveryDeps {
   states: RememberedStates;
 }
 
-/** A stream a decision was made on, at the version it was read: the append checks it is still there. */
-type Guard = StreamAppend<DomainEvent>;
-
 /**
  * What the platform knows of the delivery's repository and sender, from the log: the reservations
  * and the project's and user's states (remembered, or else read in one round trip), with a guard
  * per stream read; the active runs (agent_runs, on the primary) only when the delivery could cancel.
  */
-async function contextOf(deps: DeliveryDeps, facts: DeliveryFacts): Promise<{ context: DeliveryContext; guards: Guard[] }> {
+async function contextOf(deps: DeliveryDeps, facts: DeliveryFacts): Promise<{ context: DeliveryContext; guards: StreamAppend<DomainEvent>[] }> {
   const context: DeliveryContext = { repository: null, sender: null, activeRuns: [], learningModeDefault: deps.learningModeDefault };
   if (!facts.repository) return { context, guards: [] };
   const [projectStream, userStream] = await Promise.all([
@@ -50,12 +47,10 @@ async function contextOf(deps: DeliveryDeps, facts: DeliveryFacts): Promise<{ co
   ]);
   if (!projectStream) return { context, guards: [] };
   const projectFold = { stream: projectStream, evolve: evolveProject, initial: initialProject };
-  const userFold = { stream: userStream ?? '', evolve: evolveUser, initial: initialUser };
   const [project, user] = userStream
-    ? await deps.states.load<[Project, User]>([projectFold, userFold])
+    ? await deps.states.load<[Project, User]>([projectFold, { stream: userStream, evolve: evolveUser, initial: initialUser }])
     : [...(await deps.states.load<[Project]>([projectFold])), undefined];
-  const guards: Guard[] = [{ stream: projectStream, expected: project.version, events: [] }];
-  if (userStream && user) guards.push({ stream: userStream, expected: user.version, events: [] });
+  const guards = (user ? [project, user] : [project]).map(guardOf);
   if (project.state.status !== 'active') return { context, guards };
   const repository = project.state.repositories.find(
     (r) => r.owner.toLowerCase() === facts.repository!.owner.toLowerCase() && r.name.toLowerCase() === facts.repository!.name.toLowerCase(),
@@ -91,10 +86,9 @@ const MAX_ATTEMPTS = 5;
 
 /**
  * A verified delivery in, its decision out, recorded in one append: the delivery's own stream
- * (which must not exist yet), for a start the new run, named by the labelling (runIdOf), whose stream
- * must not exist yet either (so neither a redelivery nor a second delivery of the same labelling
- * starts two runs), and the
- * guards of the project and user the decision was made on.
+ * (which must not exist yet); for a start, the new run, named by its labelling (runIdOf), whose
+ * stream must not exist yet either, so neither a redelivery nor a second delivery of the same
+ * labelling starts two runs; and the guards of the project and user the decision was made on.
  */
 export async function receiveDelivery(deps: DeliveryDeps, delivery: Delivery): Promise<DeliveryAnswer> {
   for (let attempt = 1; ; attempt++) {
@@ -109,7 +103,7 @@ export async function receiveDelivery(deps: DeliveryDeps, delivery: Delivery): P
   }
 }
 
-async function decideAndRecord(deps: DeliveryDeps, delivery: Delivery, context: DeliveryContext, guards: Guard[]): Promise<DeliveryAnswer> {
+async function decideAndRecord(deps: DeliveryDeps, delivery: Delivery, context: DeliveryContext, guards: StreamAppend<DomainEvent>[]): Promise<DeliveryAnswer> {
   const { store } = deps;
   const facts = delivery.facts;
   const meta = { correlationId: `delivery-${delivery.guid}`, actor: { type: 'human' as const, id: facts.sender?.login ?? 'github' } };

@@ -1,7 +1,8 @@
-import type { EventStore } from '../adapters/postgres/event-store.js';
+import { foldStream, type EventStore, type StreamAppend } from '../adapters/postgres/event-store.js';
 import type { DomainEvent } from '../domain/events.js';
 
 export interface StateAt<S> {
+  stream: string;
   state: S;
   /** The stream's version the state was folded to: the expected version of a guard (an append with no events). */
   version: number;
@@ -32,11 +33,7 @@ export function rememberedStates(store: EventStore) {
       const read = await store.readStreams(missing);
       if (known.size + missing.length > MAX_REMEMBERED) known.clear();
       for (const fold of all.filter((f) => missing.includes(f.stream))) {
-        const events = read.get(fold.stream) ?? [];
-        known.set(fold.stream, {
-          state: events.reduce((s, e) => fold.evolve(s, { type: e.type, data: e.data } as DomainEvent), fold.initial),
-          version: events.at(-1)?.streamPosition ?? 0,
-        });
+        known.set(fold.stream, { stream: fold.stream, ...foldStream(read.get(fold.stream) ?? [], fold.evolve, fold.initial) });
       }
     }
     return all.map((f) => known.get(f.stream)!) as { [K in keyof T]: StateAt<T[K]> };
@@ -46,3 +43,6 @@ export function rememberedStates(store: EventStore) {
 }
 
 export type RememberedStates = ReturnType<typeof rememberedStates>;
+
+/** The guard of a decision made on this state: an append to its stream with no events, at its version. */
+export const guardOf = (at: StateAt<unknown>): StreamAppend<DomainEvent> => ({ stream: at.stream, expected: at.version, events: [] });

@@ -77,6 +77,13 @@ export class EventDecodeError extends Error {
   }
 }
 
+/** A stream's events folded into state, with the version they reach (0 for no events). */
+export function foldStream<S>(events: readonly RecordedEvent<DomainEvent>[], evolve: (state: S, event: DomainEvent) => S, initial: S): { state: S; version: number } {
+  let state = initial;
+  for (const e of events) state = evolve(state, { type: e.type, data: e.data } as DomainEvent);
+  return { state, version: events.at(-1)?.streamPosition ?? 0 };
+}
+
 const streamIdPattern = /^[a-z][a-z0-9_]*-.+$/;
 const NOTIFY_CHANNEL = 'codexk8s_events';
 const NOTIFY_INTERVAL_MS = 5;
@@ -157,7 +164,7 @@ export function createEventStore(pool: pg.Pool, options: EventStoreOptions = {})
   const codecs: EventCodecs = eventCodecs;
   type E = DomainEvent;
   const notifyEnabled = options.notify ?? true;
-  const groupCommit = options.groupCommit === false ? { maxInFlight: Infinity, maxEvents: 0 } : (options.groupCommit ?? { maxInFlight: 2, maxEvents: 1000 });
+  const groupCommit = options.groupCommit ?? { maxInFlight: 2, maxEvents: 1000 };
 
   function decode(raw: RawEvent): RecordedEvent<E> {
     const codec = codecs[raw.type];
@@ -309,11 +316,15 @@ export function createEventStore(pool: pg.Pool, options: EventStoreOptions = {})
     if (!meta.correlationId) throw new ValidationError('append', ['correlationId is required']);
   }
 
-  /** One append in a statement of its own, retried when a concurrent writer took an `any` stream's version first. */
-  async function appendAlone(db: pg.Pool | pg.PoolClient, request: AppendRequest, retryAny: boolean): Promise<AppendResult> {
+  /**
+   * One append in a statement of its own (in the caller's transaction `tx`, if given). Outside one,
+   * an append to `any` versions is retried when a concurrent writer took a version first.
+   */
+  async function appendAlone(request: AppendRequest, tx?: pg.PoolClient): Promise<AppendResult> {
+    const retryAny = !tx && request.appends.every((a) => a.expected === 'any');
     for (let attempt = 1; ; attempt++) {
       try {
-        return (await appendOnce(db, [request]))[0]!;
+        return (await appendOnce(tx ?? pool, [request]))[0]!;
       } catch (error) {
         const found = versionConflict(error, [request]);
         if (found) throw found.conflict;
@@ -330,21 +341,17 @@ export function createEventStore(pool: pg.Pool, options: EventStoreOptions = {})
     }
   }
 
-  const settle = <T>(promise: Promise<T>): Promise<PromiseSettledResult<T>> =>
-    promise.then((value) => ({ status: 'fulfilled' as const, value }), (reason: unknown) => ({ status: 'rejected' as const, reason }));
-
   /**
    * A batch in one statement. A version conflict names its stream, so only the appends that expected
    * that version fail and the rest go again together; any other failure is sorted out append by append.
    */
   async function appendBatch(batch: AppendRequest[]): Promise<PromiseSettledResult<AppendResult>[]> {
-    const retryAny = (r: AppendRequest) => r.appends.every((a) => a.expected === 'any');
-    if (batch.length === 1) return [await settle(appendAlone(pool, batch[0]!, retryAny(batch[0]!)))];
+    if (batch.length === 1) return Promise.allSettled([appendAlone(batch[0]!)]);
     try {
       return (await appendOnce(pool, batch)).map((value) => ({ status: 'fulfilled', value }));
     } catch (error) {
       const found = versionConflict(error, batch);
-      if (!found) return Promise.all(batch.map((r) => settle(appendAlone(pool, r, retryAny(r)))));
+      if (!found) return Promise.allSettled(batch.map((r) => appendAlone(r)));
       const rest = batch.filter((_, i) => !found.requests.has(i));
       const settled = rest.length > 0 ? await appendBatch(rest) : [];
       let next = 0;
@@ -352,16 +359,18 @@ export function createEventStore(pool: pg.Pool, options: EventStoreOptions = {})
     }
   }
 
-  const grouped = createGroupCommit<AppendRequest, AppendResult>({
-    maxInFlight: groupCommit.maxInFlight,
-    maxWeight: groupCommit.maxEvents,
-    weight: (r) => r.appends.reduce((n, a) => n + a.events.length, 0),
-    streams: (r) => ({
-      written: r.appends.filter((a) => a.events.length > 0).map((a) => a.stream),
-      guarded: r.appends.filter((a) => a.events.length === 0).map((a) => a.stream),
-    }),
-    run: appendBatch,
-  });
+  const submit = !groupCommit
+    ? (request: AppendRequest) => appendAlone(request)
+    : createGroupCommit<AppendRequest, AppendResult>({
+        maxInFlight: groupCommit.maxInFlight,
+        maxWeight: groupCommit.maxEvents,
+        weight: (r) => r.appends.reduce((n, a) => n + a.events.length, 0),
+        streams: (r) => ({
+          written: r.appends.filter((a) => a.events.length > 0).map((a) => a.stream),
+          guarded: r.appends.filter((a) => a.events.length === 0).map((a) => a.stream),
+        }),
+        run: appendBatch,
+      });
 
   /**
    * Appends to one or more streams atomically, each checked against its expected version (a stream
@@ -375,9 +384,9 @@ export function createEventStore(pool: pg.Pool, options: EventStoreOptions = {})
     if (tx) {
       const { rows } = await tx.query<{ assigned: boolean }>('SELECT pg_current_xact_id_if_assigned() IS NOT NULL AS assigned');
       if (rows[0]?.assigned) throw new Error('an append must be the first write of its transaction');
-      return appendAlone(tx, { appends, meta }, false);
+      return appendAlone({ appends, meta }, tx);
     }
-    const result = await grouped({ appends, meta });
+    const result = await submit({ appends, meta });
     notifyAppended();
     return result;
   }
@@ -422,10 +431,7 @@ export function createEventStore(pool: pg.Pool, options: EventStoreOptions = {})
 
   /** Folds a stream into state: what a command handler needs to decide. */
   async function aggregate<S>(stream: string, evolve: (state: S, event: E) => S, initial: S): Promise<{ state: S; version: number }> {
-    const events = await readStream(stream);
-    let state = initial;
-    for (const e of events) state = evolve(state, { type: e.type, data: e.data } as E);
-    return { state, version: events.length === 0 ? 0 : events[events.length - 1]!.streamPosition };
+    return foldStream(await readStream(stream), evolve, initial);
   }
 
   /** The events after `after` in commit order, never skipping one that commits later with a smaller id. */
