@@ -95,3 +95,20 @@ export function httpConfig(env: Env = process.env, parseLearningMode: (raw: stri
     triggerLabels: env.CODEXK8S_TRIGGER_LABELS?.trim() || undefined,
   };
 }
+
+export interface GithubConfig {
+  /** GitHub's REST API (CODEXK8S_GITHUB_API_URL), where names are turned into numeric ids. */
+  apiUrl: string;
+}
+
+export function githubConfig(env: Env = process.env): GithubConfig {
+  const raw = env.CODEXK8S_GITHUB_API_URL?.trim() || 'https://api.github.com';
+  let url: URL;
+  try {
+    url = new URL(raw);
+  } catch {
+    throw new ConfigError('CODEXK8S_GITHUB_API_URL is not a URL');
+  }
+  if (url.protocol !== 'https:' && url.protocol !== 'http:') throw new ConfigError('CODEXK8S_GITHUB_API_URL must be an http(s) URL');
+  return { apiUrl: raw };
+}

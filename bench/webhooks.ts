@@ -12,6 +12,8 @@ import { createEventStore } from '../adapters/postgres/event-store.js';
 import { createPool } from '../adapters/postgres/pools.js';
 import { projectRoot } from '../adapters/paths.js';
 import { setupCommands } from '../commands/setup.js';
+import { githubDirectory } from '../adapters/github/directory.js';
+import { startFakeGithub } from '../test/support/fake-github.js';
 import { benchDatabase, median, pgbenchCommand, pgbenchInit, pgbenchTps, round, rounds, say, seconds } from './support.js';
 
 const secret = randomBytes(20).toString('hex');
@@ -19,13 +21,18 @@ const port = 20000 + Math.floor(Math.random() * 20000);
 const { url, replicaUrl, checkpoint } = await benchDatabase('codexk8s_bench_webhooks');
 
 const pool = createPool(url, 2, 'codex-k8s-bench');
-const commands = setupCommands({ store: createEventStore(pool), emailHashKey: randomBytes(32), now: () => new Date().toISOString() });
+// The example deliveries' repository and sender, as a local fake of GitHub's API knows them.
+const github = await startFakeGithub();
+github.addRepository({ id: 186853002, owner: 'Codertocat', name: 'Hello-World' });
+github.addUser({ id: 21031067, login: 'Codertocat' });
+const commands = setupCommands({ store: createEventStore(pool), github: githubDirectory(github.url), emailHashKey: randomBytes(32), now: () => new Date().toISOString() });
 const meta = { correlationId: 'bench', actor: { type: 'system' as const, id: 'bench' } };
 await commands.allowUser({ email: 'codertocat@example.com', githubLogin: 'Codertocat', platformRole: null }, meta);
 await commands.createProject({ key: 'hello', name: 'Hello' }, meta);
 await commands.addMember({ projectKey: 'hello', email: 'codertocat@example.com', role: 'read_write' }, meta);
 await commands.connectRepository({ projectKey: 'hello', owner: 'Codertocat', name: 'Hello-World', token: null }, () => '', meta);
 await pool.end();
+await github.close();
 
 const server = spawn(process.execPath, [join(projectRoot, 'bin', 'codex-k8s.js'), 'serve', '--role', 'api'], {
   env: { ...process.env, CODEXK8S_DATABASE_URL: url, CODEXK8S_DATABASE_REPLICA_URLS: replicaUrl, CODEXK8S_GITHUB_WEBHOOK_SECRET: secret, CODEXK8S_HTTP_PORT: String(port), CODEXK8S_WEBHOOK_RATE_LIMIT: '1000000', CODEXK8S_LOG_LEVEL: 'warn', CODEXK8S_DATABASE_POOL_SIZE: '16' },

@@ -1,13 +1,15 @@
-import type pg from 'pg';
-import { ConcurrencyError, type EventStore, type StreamAppend } from '../adapters/postgres/event-store.js';
-import type { GlobalPosition } from '../adapters/postgres/position.js';
+import { ConcurrencyError, type EventMeta, type EventStore, type GlobalPosition } from '../ports/event-store.js';
 import type { DomainEvent } from '../domain/events.js';
-import { evolveProject, initialProject, type Project } from '../domain/projects/project.js';
+import { decideProject, projectDecider, repositoryByGithubId, type Project } from '../domain/projects/project.js';
+import { decideRun, initialRun, isActive, runDecider, type Run } from '../domain/runs/run.js';
+import { decideSubject, initialSubject, subjectDecider, type Subject } from '../domain/runs/subject.js';
+import { repositoryKey, streamOf, type SubjectRef } from '../domain/shared/streams.js';
+import { userDecider, type User } from '../domain/users/user.js';
 import { runIdOf } from '../domain/webhooks/run-identity.js';
-import { evolveUser, initialUser, type User } from '../domain/users/user.js';
-import { guardOf, type RememberedStates } from './remembered-states.js';
+import { decideTrigger, type Decision, type DeliveryContext, type DeliveryFacts, type TriggerConfig } from '../domain/webhooks/trigger-policy.js';
+import { handleCommand, type Load, type Write } from './handle-command.js';
+import type { RememberedStates } from './remembered-states.js';
 import { ownerOf } from './reservations.js';
-import { decideTrigger, type DeliveryContext, type DeliveryFacts, type TriggerConfig } from '../domain/webhooks/trigger-policy.js';
 
 export interface Delivery {
   guid: string;
@@ -24,42 +26,48 @@ export type DeliveryAnswer =
   | { status: 'duplicate' };
 
 export interface DeliveryDeps {
-  store: EventStore;
-  /** Where active runs are looked up (agent_runs): the primary, so a cancel sees recent runs. */
-  primary: pg.Pool;
+  store: Pick<EventStore, 'append' | 'readStreams' | 'readStream'>;
   triggers: TriggerConfig;
   learningModeDefault: boolean;
   /** The project and user states a delivery decides on, remembered between deliveries. */
   states: RememberedStates;
 }
 
+const subjectOf = (facts: DeliveryFacts): SubjectRef | undefined =>
+  facts.repository && facts.subject ? { provider: 'github', repositoryId: facts.repository.id, kind: facts.subject.kind, number: facts.subject.number } : undefined;
+
+interface Known {
+  context: DeliveryContext;
+  project?: { stream: string; state: Project };
+  /** The active runs' states, by id, when the delivery could cancel them. */
+  runs: Map<string, { stream: string; state: Run }>;
+}
+
 /**
- * What the platform knows of the delivery's repository and sender, from the log: the reservations
- * and the project's and user's states (remembered, or else read in one round trip), with a guard
- * per stream read; the active runs (agent_runs, on the primary) only when the delivery could cancel.
+ * What the platform knows of the delivery's repository and sender, from their streams: the
+ * repository and the sender are found by GitHub's numeric ids (reservations), the project and user
+ * states are remembered between deliveries; the subject's runs are read only when the delivery could
+ * cancel them. Every stream loaded here is guarded by the decision's append.
  */
-async function contextOf(deps: DeliveryDeps, facts: DeliveryFacts): Promise<{ context: DeliveryContext; guards: StreamAppend<DomainEvent>[] }> {
-  const context: DeliveryContext = { repository: null, sender: null, activeRuns: [], learningModeDefault: deps.learningModeDefault };
-  if (!facts.repository) return { context, guards: [] };
+async function knownOf(deps: DeliveryDeps, load: Load, facts: DeliveryFacts): Promise<Known> {
+  const known: Known = { context: { repository: null, sender: null, activeRuns: [], learningModeDefault: deps.learningModeDefault }, runs: new Map() };
+  if (!facts.repository) return known;
   const [projectStream, userStream] = await Promise.all([
-    ownerOf(deps.store, 'repository', `github/${facts.repository.owner}/${facts.repository.name}`),
-    facts.sender ? ownerOf(deps.store, 'github_login', facts.sender.login) : undefined,
+    ownerOf(deps.store, 'repository', repositoryKey('github', facts.repository.id)),
+    facts.sender ? ownerOf(deps.store, 'github_user', String(facts.sender.id)) : undefined,
   ]);
-  if (!projectStream) return { context, guards: [] };
-  const projectFold = { stream: projectStream, evolve: evolveProject, initial: initialProject };
+  if (!projectStream) return known;
+  const projectFold = { stream: projectStream, fold: projectDecider };
   const [project, user] = userStream
-    ? await deps.states.load<[Project, User]>([projectFold, { stream: userStream, evolve: evolveUser, initial: initialUser }])
-    : [...(await deps.states.load<[Project]>([projectFold])), undefined];
-  const guards = (user ? [project, user] : [project]).map(guardOf);
-  if (project.state.status !== 'active') return { context, guards };
-  const repository = project.state.repositories.find(
-    (r) => r.owner.toLowerCase() === facts.repository!.owner.toLowerCase() && r.name.toLowerCase() === facts.repository!.name.toLowerCase(),
-  );
-  if (!repository) return { context, guards };
-  context.repository = { projectId: project.state.projectId, repositoryId: repository.id, projectLearningMode: project.state.learningMode };
+    ? await load<[Project, User]>([projectFold, { stream: userStream, fold: userDecider }], { remembered: true })
+    : [...(await load<[Project]>([projectFold], { remembered: true })), undefined];
+  known.project = project;
+  const repository = repositoryByGithubId(project.state, facts.repository.id);
+  if (project.state.status !== 'active' || !repository) return known;
+  known.context.repository = { projectId: project.state.projectId, repositoryId: repository.id, projectLearningMode: project.state.learningMode };
   if (user?.state.status === 'allowed') {
     const member = project.state.members[user.state.userId];
-    context.sender = {
+    known.context.sender = {
       userId: user.state.userId,
       platformRole: user.state.platformRole,
       projectRole: member?.role ?? null,
@@ -67,106 +75,108 @@ async function contextOf(deps: DeliveryDeps, facts: DeliveryFacts): Promise<{ co
       memberLearningMode: member?.learningMode ?? null,
     };
   }
-  const couldCancel = facts.action === 'closed' || facts.action === 'unlabeled';
-  if (facts.subject && couldCancel) {
-    const { rows } = await deps.primary.query<{ id: string }>(
-      `SELECT id::text FROM agent_runs
-        WHERE status IN ('pending', 'scheduled', 'running') AND project_id = $1
-          AND run_payload->>'repository' = $2 AND (run_payload->'subject'->>'number')::int = $3`,
-      [project.state.projectId, `github/${facts.repository.owner}/${facts.repository.name}`, facts.subject.number],
-    );
-    context.activeRuns = rows.map((r) => r.id);
+  const subject = subjectOf(facts);
+  if (subject && (facts.action === 'closed' || facts.action === 'unlabeled')) {
+    const [started] = await load<[Subject]>([{ stream: streamOf.subject(subject), fold: subjectDecider }]);
+    const runs = await load<Run[]>(started.state.runs.map(({ runId: id }) => ({ stream: streamOf.run(id), fold: runDecider })));
+    const labels = new Map(started.state.runs.map((r) => [r.runId, r.label]));
+    for (const run of runs) {
+      if (!isActive(run.state) || run.state.status === 'none') continue;
+      known.runs.set(run.state.runId, run);
+      known.context.activeRuns = [...known.context.activeRuns, { runId: run.state.runId, label: labels.get(run.state.runId)! }];
+    }
   }
-  return { context, guards };
+  return known;
 }
 
-// A guard fails only when its project or user changed since it was remembered; deciding again on
-// the fresh state settles it, so a few attempts are plenty.
-const MAX_ATTEMPTS = 5;
+/** The writes of a decision, beside the delivery's own record. */
+function writesOf(decision: Decision, delivery: Delivery, known: Known): { writes: Write[]; runIds: string[] } {
+  const { facts } = delivery;
+  if (decision.kind === 'start') {
+    const repository = `github/${facts.repository!.owner}/${facts.repository!.name}`;
+    const runId = runIdOf({ repository: repositoryKey('github', facts.repository!.id), number: facts.subject!.number, label: decision.label, labeledAt: facts.labeledAt ?? delivery.receivedAt });
+    const requested = decideRun({
+      type: 'RequestRun', runId, projectId: decision.projectId, agent: decision.agent, repository,
+      subject: { kind: facts.subject!.kind, number: facts.subject!.number }, learningMode: decision.learningMode, now: delivery.receivedAt,
+    }, initialRun);
+    return {
+      runIds: [runId],
+      writes: [
+        // The run's stream must not exist yet: a second delivery of one labelling starts no second run.
+        { stream: streamOf.run(runId), expected: 'no_stream', events: requested },
+        { stream: streamOf.subject(subjectOf(facts)!), expected: 'any', events: decideSubject({ type: 'RecordRun', runId, label: decision.label, agent: decision.agent }, initialSubject) },
+      ],
+    };
+  }
+  if (decision.kind === 'cancel') {
+    const canceledBy = facts.sender ? { githubUserId: facts.sender.id, login: facts.sender.login } : null;
+    return {
+      runIds: [...decision.runIds],
+      writes: decision.runIds.map((runId) => {
+        const run = known.runs.get(runId)!;
+        return { stream: run.stream, events: decideRun({ type: 'CancelRun', reason: decision.reason, by: canceledBy, now: delivery.receivedAt }, run.state) };
+      }),
+    };
+  }
+  return { runIds: [], writes: [] };
+}
+
+/** A connected repository that GitHub now names differently keeps its id; the project learns the new name. */
+function renameOf(known: Known, facts: DeliveryFacts): Write[] {
+  if (!known.project || !facts.repository) return [];
+  const events = decideProject({ type: 'RenameRepository', githubRepositoryId: facts.repository.id, owner: facts.repository.owner, name: facts.repository.name }, known.project.state);
+  return events.length > 0 ? [{ stream: known.project.stream, events }] : [];
+}
+
+function decided(delivery: Delivery, outcome: 'accepted' | 'canceled' | 'ignored', reason: string | null, runIds: readonly string[]): Write {
+  const { facts } = delivery;
+  const event: DomainEvent = {
+    type: 'DeliveryDecided',
+    data: {
+      guid: delivery.guid, event: delivery.event, action: facts.action,
+      repository: facts.repository ? `${facts.repository.owner}/${facts.repository.name}` : null, repositoryId: facts.repository?.id ?? null,
+      number: facts.subject?.number ?? null, label: facts.label, sender: facts.sender?.login ?? null, senderId: facts.sender?.id ?? null,
+      bodySha256: delivery.bodySha256, decision: outcome, reason, runIds: [...runIds], receivedAt: delivery.receivedAt,
+    },
+  };
+  // The delivery's stream must not exist yet: that is how a redelivery is refused.
+  return { stream: streamOf.delivery(delivery.guid), expected: 'no_stream', events: [event] };
+}
 
 /**
- * A verified delivery in, its decision out, recorded in one append: the delivery's own stream
- * (which must not exist yet); for a start, the new run, named by its labelling (runIdOf), whose
- * stream must not exist yet either, so neither a redelivery nor a second delivery of the same
- * labelling starts two runs; and the guards of the project and user the decision was made on.
+ * A verified delivery in, its decision out, recorded in one append through the command handler: the
+ * delivery's own stream; for a start, the new run (named by its labelling) and its subject stream;
+ * for a cancel, each active run at the version read; and the guards of every stream decided on.
  */
 export async function receiveDelivery(deps: DeliveryDeps, delivery: Delivery): Promise<DeliveryAnswer> {
-  for (let attempt = 1; ; attempt++) {
-    const { context, guards } = await contextOf(deps, delivery.facts);
-    try {
-      return await decideAndRecord(deps, delivery, context, guards);
-    } catch (error) {
-      const stale = error instanceof ConcurrencyError && guards.some((g) => g.stream === error.stream);
-      if (!stale || attempt >= MAX_ATTEMPTS) throw error;
-      deps.states.forget(error.stream);
-    }
-  }
-}
-
-async function decideAndRecord(deps: DeliveryDeps, delivery: Delivery, context: DeliveryContext, guards: StreamAppend<DomainEvent>[]): Promise<DeliveryAnswer> {
-  const { store } = deps;
   const facts = delivery.facts;
-  const meta = { correlationId: `delivery-${delivery.guid}`, actor: { type: 'human' as const, id: facts.sender?.login ?? 'github' } };
-  const decision = decideTrigger(facts, context, deps.triggers);
-  const recorded = (outcome: 'accepted' | 'canceled' | 'ignored', reason: string | null, runIds: readonly string[]): StreamAppend<DomainEvent> => ({
-    stream: `delivery-${delivery.guid}`,
-    expected: 'no_stream',
-    events: [{
-      type: 'DeliveryDecided',
-      data: {
-        guid: delivery.guid, event: delivery.event, action: facts.action,
-        repository: facts.repository ? `${facts.repository.owner}/${facts.repository.name}` : null,
-        number: facts.subject?.number ?? null, label: facts.label, sender: facts.sender?.login ?? null,
-        bodySha256: delivery.bodySha256, decision: outcome, reason, runIds: [...runIds], receivedAt: delivery.receivedAt,
-      },
-    } as DomainEvent],
-  });
-  const duplicateDelivery = (error: unknown) => error instanceof ConcurrencyError && error.stream === `delivery-${delivery.guid}`;
-
+  const meta: EventMeta = { correlationId: streamOf.delivery(delivery.guid), actor: { type: 'human', id: facts.sender ? `github:${facts.sender.id}` : 'github' } };
+  const isDuplicate = (error: unknown) => error instanceof ConcurrencyError && error.stream === streamOf.delivery(delivery.guid);
+  let startedRun: string | undefined;
   try {
-    if (decision.kind === 'start') {
-      const repository = `github/${facts.repository!.owner}/${facts.repository!.name}`;
-      const runId = runIdOf({ repository, number: facts.subject!.number, label: decision.label, labeledAt: facts.labeledAt ?? delivery.receivedAt });
-      try {
-        const result = await store.append([
-          ...guards,
-          recorded('accepted', null, [runId]),
-          {
-            stream: `run-${runId}`,
-            expected: 'no_stream',
-            events: [{
-              type: 'RunRequested',
-              data: {
-                runId, projectId: decision.projectId, agent: decision.agent, repository,
-                subject: { kind: facts.subject!.kind, number: facts.subject!.number },
-                learningMode: decision.learningMode, requestedAt: delivery.receivedAt,
-              },
-            } as DomainEvent],
-          },
-        ], meta);
-        return { status: 'accepted', run_id: runId, position: result.position };
-      } catch (error) {
-        if (!(error instanceof ConcurrencyError) || error.stream !== `run-${runId}`) throw error;
-        const result = await store.append([...guards, recorded('ignored', 'duplicate_trigger', [])], meta);
-        return { status: 'ignored', reason: 'duplicate_trigger', position: result.position };
-      }
-    }
-    if (decision.kind === 'cancel') {
-      const result = await store.append([
-        ...guards,
-        recorded('canceled', decision.reason, decision.runIds),
-        ...decision.runIds.map((runId) => ({
-          stream: `run-${runId}`,
-          expected: 'any' as const,
-          events: [{ type: 'RunCanceled', data: { runId, reason: decision.reason, finishedAt: delivery.receivedAt } } as DomainEvent],
-        })),
-      ], meta);
-      return { status: 'canceled', run_ids: decision.runIds, position: result.position };
-    }
-    const result = await store.append([...guards, recorded('ignored', decision.reason, [])], meta);
-    return { status: 'ignored', reason: decision.reason, position: result.position };
+    const { result, append } = await handleCommand(deps, meta, async (load) => {
+      const known = await knownOf(deps, load, facts);
+      const decision = decideTrigger(facts, known.context, deps.triggers);
+      const { writes, runIds } = writesOf(decision, delivery, known);
+      startedRun = decision.kind === 'start' ? runIds[0] : undefined;
+      const outcome = decision.kind === 'start' ? 'accepted' : decision.kind === 'cancel' ? 'canceled' : 'ignored';
+      const reason = decision.kind === 'ignore' ? decision.reason : decision.kind === 'cancel' ? decision.reason : null;
+      return { writes: [decided(delivery, outcome, reason, runIds), ...writes, ...renameOf(known, facts)], result: { decision, runIds } };
+    });
+    const position = append!.position;
+    if (result.decision.kind === 'start') return { status: 'accepted', run_id: result.runIds[0]!, position };
+    if (result.decision.kind === 'cancel') return { status: 'canceled', run_ids: result.runIds, position };
+    return { status: 'ignored', reason: result.decision.reason, position };
   } catch (error) {
-    if (duplicateDelivery(error)) return { status: 'duplicate' };
+    if (isDuplicate(error)) return { status: 'duplicate' };
+    if (!(error instanceof ConcurrencyError) || !startedRun || error.stream !== streamOf.run(startedRun)) throw error;
+  }
+  // The labelling started its run already (the same labelling through another hook, under another GUID).
+  try {
+    const result = await deps.store.append([decided(delivery, 'ignored', 'duplicate_trigger', [])].map((w) => ({ ...w, expected: 'no_stream' as const })), meta);
+    return { status: 'ignored', reason: 'duplicate_trigger', position: result.position };
+  } catch (error) {
+    if (isDuplicate(error)) return { status: 'duplicate' };
     throw error;
   }
 }

@@ -1,17 +1,18 @@
-import { foldStream, type EventStore, type StreamAppend } from '../adapters/postgres/event-store.js';
-import type { DomainEvent } from '../domain/events.js';
+import { foldStream, type EventStore } from '../ports/event-store.js';
+import type { Event, Fold } from '../domain/shared/decider.js';
 
+/** A stream's state as folded at a version: what a decision was made on. */
 export interface StateAt<S> {
   stream: string;
   state: S;
-  /** The stream's version the state was folded to: the expected version of a guard (an append with no events). */
+  /** The stream's version the state was folded to: the expected version of its guard. */
   version: number;
 }
 
+/** A stream to read and how to fold it. */
 export interface StreamFold<S> {
   stream: string;
-  evolve: (state: S, event: DomainEvent) => S;
-  initial: S;
+  fold: Fold<S, any>; // eslint-disable-line @typescript-eslint/no-explicit-any -- each stream has its own event type
 }
 
 const MAX_REMEMBERED = 10_000;
@@ -19,22 +20,20 @@ const MAX_REMEMBERED = 10_000;
 /**
  * Stream states folded from the log and remembered with their version, for a command that decides
  * on them often (a webhook delivery decides on its project and sender). A remembered state may be
- * stale, so the command commits with each stream it read as a guard at the remembered version:
- * a ConcurrencyError on a guard means "forget it and decide again", never a wrong decision.
+ * stale, so the command handler commits with each stream it read as a guard at the remembered
+ * version: a ConcurrencyError on a guard means "forget it and decide again", never a wrong decision.
  */
-export function rememberedStates(store: EventStore) {
+export function rememberedStates(store: Pick<EventStore, 'readStreams'>) {
   const known = new Map<string, StateAt<unknown>>();
 
   /** The states of these streams; the ones not remembered are read together in one round trip. */
   async function load<T extends unknown[]>(folds: { [K in keyof T]: StreamFold<T[K]> }): Promise<{ [K in keyof T]: StateAt<T[K]> }> {
     const all = folds as readonly StreamFold<unknown>[];
-    const missing = all.filter((f) => !known.has(f.stream)).map((f) => f.stream);
+    const missing = all.filter((f) => !known.has(f.stream));
     if (missing.length > 0) {
-      const read = await store.readStreams(missing);
+      const fresh = await readFolded(store, missing);
       if (known.size + missing.length > MAX_REMEMBERED) known.clear();
-      for (const fold of all.filter((f) => missing.includes(f.stream))) {
-        known.set(fold.stream, { stream: fold.stream, ...foldStream(read.get(fold.stream) ?? [], fold.evolve, fold.initial) });
-      }
+      for (const at of fresh) known.set(at.stream, at);
     }
     return all.map((f) => known.get(f.stream)!) as { [K in keyof T]: StateAt<T[K]> };
   }
@@ -44,5 +43,8 @@ export function rememberedStates(store: EventStore) {
 
 export type RememberedStates = ReturnType<typeof rememberedStates>;
 
-/** The guard of a decision made on this state: an append to its stream with no events, at its version. */
-export const guardOf = (at: StateAt<unknown>): StreamAppend<DomainEvent> => ({ stream: at.stream, expected: at.version, events: [] });
+/** These streams read now, in one round trip, and folded. */
+export async function readFolded(store: Pick<EventStore, 'readStreams'>, folds: readonly StreamFold<unknown>[]): Promise<StateAt<unknown>[]> {
+  const read = await store.readStreams(folds.map((f) => f.stream));
+  return folds.map((f) => ({ stream: f.stream, ...foldStream<unknown, Event>(read.get(f.stream) ?? [], f.fold) }));
+}

@@ -1,14 +1,14 @@
-import type { EventStore } from '../adapters/postgres/event-store.js';
-import { reservationStream, type ReservationKind } from '../domain/shared/reservations.js';
+import type { EventStore } from '../ports/event-store.js';
+import { streamOf, type ReservationKind } from '../domain/shared/streams.js';
 
 // A reservation is never released or moved, so a found owner can be remembered for good.
 // Per store, since each store is one database.
-const rememberedBy = new WeakMap<EventStore, Map<string, string>>();
+const rememberedBy = new WeakMap<object, Map<string, string>>();
 const MAX_REMEMBERED = 10_000;
 
 /** The owner stream of a reserved name (`user-<id>`, `project-<id>`, …), found without a read model. */
-export async function ownerOf(store: EventStore, kind: ReservationKind, name: string): Promise<string | undefined> {
-  const stream = reservationStream(kind, name);
+export async function ownerOf(store: Pick<EventStore, 'readStream'>, kind: ReservationKind, name: string): Promise<string | undefined> {
+  const stream = streamOf.reservation(kind, name);
   let known = rememberedBy.get(store);
   if (!known) rememberedBy.set(store, (known = new Map()));
   const remembered = known.get(stream);

@@ -1,7 +1,8 @@
 import type * as t from 'io-ts';
+import type { EventsOf } from './shared/decider.js';
 import { learningEventCodecs } from './learning/events.js';
 import { projectEventCodecs } from './projects/events.js';
-import { runEventCodecs } from './runs/events.js';
+import { runEventCodecs, subjectEventCodecs } from './runs/events.js';
 import { reservationEventCodecs } from './shared/reservations.js';
 import { slotEventCodecs } from './slots/events.js';
 import { userEventCodecs } from './users/events.js';
@@ -13,6 +14,7 @@ import { webhookEventCodecs } from './webhooks/events.js';
  */
 export const eventCodecs = {
   ...runEventCodecs,
+  ...subjectEventCodecs,
   ...slotEventCodecs,
   ...userEventCodecs,
   ...projectEventCodecs,
@@ -25,8 +27,7 @@ export type EventCodecs = Record<string, t.Mixed>;
 export type EventType = keyof typeof eventCodecs;
 
 /** A domain event: its type and its validated payload. */
-export type EventOf<R extends EventCodecs> = { [K in keyof R & string]: { type: K; data: t.TypeOf<R[K]> } }[keyof R & string];
-export type DomainEvent = EventOf<typeof eventCodecs>;
+export type DomainEvent = EventsOf<typeof eventCodecs>;
 
 /** Payload schema version per type; bump it with an upcaster when a payload changes shape. */
 export const schemaVersions: Partial<Record<EventType, number>> = {};

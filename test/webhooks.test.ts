@@ -3,7 +3,9 @@ import assert from 'node:assert/strict';
 import { createHmac, randomBytes, randomUUID } from 'node:crypto';
 import request from 'supertest';
 import examples from '@octokit/webhooks-examples' with { type: 'json' };
-import { createEventStore, type EventStore } from '../adapters/postgres/event-store.js';
+import { createEventStore, type PostgresEventStore } from '../adapters/postgres/event-store.js';
+import { githubDirectory } from '../adapters/github/directory.js';
+import { startFakeGithub, type FakeGithub } from './support/fake-github.js';
 import { createApp } from '../adapters/http/server.js';
 import { createMetrics } from '../adapters/http/metrics.js';
 import { githubWebhook, ingressLimit } from '../adapters/http/webhook.js';
@@ -13,11 +15,11 @@ import { setupCommands } from '../commands/setup.js';
 import { defaultTriggers } from '../domain/webhooks/trigger-policy.js';
 import { useTestDatabase, type TestDatabase } from './support/cluster.js';
 import { quietLog } from './support/projections.js';
-import { rebuild } from '../projections/rebuild.js';
-import { agentRuns } from '../projections/read-models/agent-runs.js';
+import { before, after } from 'node:test';
 
 let db: TestDatabase;
-let store: EventStore;
+let store: PostgresEventStore;
+let github: FakeGithub;
 let server: ReturnType<ReturnType<typeof createApp>['callback']>;
 const secret = randomBytes(20).toString('hex');
 const oldSecret = randomBytes(20).toString('hex');
@@ -30,7 +32,7 @@ useTestDatabase((created) => {
     primary: db.pools.primary,
     metrics,
     log: quietLog,
-    mount: (router) => router.post('/api/v1/webhooks/github', githubWebhook({ store, primary: db.pools.primary, triggers: defaultTriggers, learningModeDefault: true, secrets: [secret, oldSecret], metrics })),
+    mount: (router) => router.post('/api/v1/webhooks/github', githubWebhook({ store, triggers: defaultTriggers, learningModeDefault: true, secrets: [secret, oldSecret], metrics })),
   }).callback();
 });
 
@@ -49,7 +51,17 @@ const labeledIssue = () => structuredClone(all.find((e) => e.name === 'issues')!
 
 const emailHashKey = randomBytes(32);
 const setupMeta = { correlationId: 'test', actor: { type: 'system' as const, id: 'test' } };
-const setup = () => setupCommands({ store, emailHashKey, now: () => new Date().toISOString() });
+const setup = () => setupCommands({ store, github: githubDirectory(github.url), emailHashKey, now: () => new Date().toISOString() });
+
+// The examples' repository and sender, by the numeric ids their payloads carry.
+const HELLO_WORLD = 186853002;
+const CODERTOCAT = 21031067;
+before(async () => {
+  github = await startFakeGithub();
+  github.addRepository({ id: HELLO_WORLD, owner: 'Codertocat', name: 'Hello-World' });
+  github.addUser({ id: CODERTOCAT, login: 'Codertocat' });
+});
+after(() => github.close());
 
 async function connectHelloWorld() {
   const commands = setup();
@@ -60,8 +72,20 @@ async function connectHelloWorld() {
   await commands.connectRepository({ projectKey: 'hello', owner: 'Codertocat', name: 'Hello-World', token: null }, () => '', meta);
 }
 
-describe('POST /api/v1/webhooks/github', () => {
-  it('answers every real example of every event, signed, with 2xx; none starts a run before the repository is connected', async () => {
+let issueNumber = 1000;
+/** A labelling of a fresh issue (its own subject), with the given label added or removed. */
+function labelling(label: string, action: 'labeled' | 'unlabeled' = 'labeled', number = ++issueNumber) {
+  const payload = labeledIssue();
+  payload.action = action;
+  payload.label.name = label;
+  payload.issue.number = number;
+  payload.issue.labels = action === 'labeled' ? [{ name: label }] : [];
+  payload.issue.updated_at = new Date(Date.now() + number * 1000).toISOString();
+  return { payload, number, body: JSON.stringify(payload) };
+}
+
+describe('POST /api/v1/webhooks/github before any repository is connected', () => {
+  it('answers every real example of every event, signed, with 2xx; none starts a run', async () => {
     let count = 0;
     for (const group of all) {
       for (const example of group.examples) {
@@ -73,13 +97,13 @@ describe('POST /api/v1/webhooks/github', () => {
     }
     assert.ok(count > 300, `${count} examples`);
   });
+});
+
+describe('POST /api/v1/webhooks/github with Codertocat/Hello-World connected', () => {
+  before(connectHelloWorld);
 
   it('a run:dev label by a read_write member starts one run; a redelivery is a duplicate and writes nothing', async () => {
-    await connectHelloWorld();
-    const payload = labeledIssue();
-    payload.label.name = 'run:dev';
-    payload.issue.labels = [{ name: 'run:dev' }];
-    const body = JSON.stringify(payload);
+    const { body, number } = labelling('run:dev');
     const guid = randomUUID();
     const first = await post('issues', body, { 'X-GitHub-Delivery': guid });
     assert.equal(first.status, 202, JSON.stringify(first.body));
@@ -98,6 +122,8 @@ describe('POST /api/v1/webhooks/github', () => {
     const [run] = await store.readStream(`run-${first.body.run_id}`);
     assert.equal(run!.type, 'RunRequested');
     assert.equal((run!.data as { learningMode: boolean }).learningMode, true, 'the platform default');
+    const subject = await store.readStream(`subject-github.${HELLO_WORLD}.issue.${number}`);
+    assert.deepEqual(subject.map((e) => [e.type, (e.data as { runId: string }).runId]), [['SubjectRunRequested', first.body.run_id]]);
   });
 
   it('with the repository connected and its sender a member, no example but a trigger label starts a run', async () => {
@@ -113,11 +139,7 @@ describe('POST /api/v1/webhooks/github', () => {
   });
 
   it('50 copies of one delivery at the same instant: one decision, 49 duplicates', async () => {
-    const payload = labeledIssue();
-    payload.label.name = 'run:dev';
-    payload.issue.labels = [{ name: 'run:dev' }];
-    payload.issue.updated_at = new Date().toISOString();
-    const body = JSON.stringify(payload);
+    const { body } = labelling('run:dev');
     const guid = randomUUID();
     const answers = await Promise.all(Array.from({ length: 50 }, () => post('issues', body, { 'X-GitHub-Delivery': guid })));
     const statuses = answers.map((a) => a.body.status).sort();
@@ -129,40 +151,105 @@ describe('POST /api/v1/webhooks/github', () => {
 
   it('a change to the sender\'s role after a decision is seen by the next delivery (remembered states are guarded)', async () => {
     const commands = setup();
-    const meta = setupMeta;
-    const labelling = () => {
-      const payload = labeledIssue();
-      payload.label.name = 'run:dev';
-      payload.issue.labels = [{ name: 'run:dev' }];
-      payload.issue.updated_at = new Date(Date.now() + Math.random() * 1e10).toISOString();
-      return JSON.stringify(payload);
+    assert.equal((await post('issues', labelling('run:dev').body)).body.status, 'accepted'); // the project and user are remembered now
+    await commands.addMember({ projectKey: 'hello', email: 'codertocat@example.com', role: 'read' }, setupMeta);
+    try {
+      const guid = randomUUID();
+      const refused = await post('issues', labelling('run:dev').body, { 'X-GitHub-Delivery': guid });
+      assert.deepEqual([refused.status, refused.body.status, refused.body.reason], [202, 'ignored', 'sender_not_allowed']);
+      assert.equal((await store.readStream(`delivery-${guid}`)).length, 1);
+    } finally {
+      await commands.addMember({ projectKey: 'hello', email: 'codertocat@example.com', role: 'read_write' }, setupMeta);
+    }
+    assert.equal((await post('issues', labelling('run:dev').body)).body.status, 'accepted');
+  });
+
+  it('a label taken off right after it was added cancels its run, with no read model running (10 of 10)', async () => {
+    for (let i = 0; i < 10; i++) {
+      const added = labelling('run:dev');
+      const started = await post('issues', added.body);
+      assert.equal(started.body.status, 'accepted');
+      const removed = labelling('run:dev', 'unlabeled', added.number);
+      const res = await post('issues', removed.body);
+      assert.deepEqual([res.status, res.body.status, res.body.run_ids], [202, 'canceled', [started.body.run_id]], `try ${i + 1}`);
+      const events = await store.readStream(`run-${started.body.run_id}`);
+      assert.deepEqual(events.map((e) => e.type), ['RunRequested', 'RunCanceled']);
+      assert.deepEqual((events[1]!.data as { canceledBy: unknown }).canceledBy, { githubUserId: CODERTOCAT, login: 'Codertocat' }, 'the cancel records its sender');
+    }
+  });
+
+  it('a cancel of a finished run is a no-op: the outcome stands', async () => {
+    const added = labelling('run:dev');
+    const started = await post('issues', added.body);
+    const stream = `run-${started.body.run_id}`;
+    await store.append([{ stream, expected: 1, events: [{ type: 'RunSucceeded', data: { runId: started.body.run_id, finishedAt: new Date().toISOString() } }] }], setupMeta);
+    const res = await post('issues', labelling('run:dev', 'unlabeled', added.number).body);
+    assert.deepEqual([res.body.status, res.body.reason], ['ignored', 'nothing_to_cancel']);
+    assert.deepEqual((await store.readStream(stream)).map((e) => e.type), ['RunRequested', 'RunSucceeded']);
+  });
+
+  it('closing the issue cancels every active run on it; another issue\'s runs are untouched', async () => {
+    const first = labelling('run:dev');
+    const run = (await post('issues', first.body)).body.run_id;
+    const elsewhere = (await post('issues', labelling('run:dev').body)).body.run_id;
+    const closed = labelling('run:dev', 'labeled', first.number);
+    closed.payload.action = 'closed';
+    const res = await post('issues', JSON.stringify(closed.payload));
+    assert.deepEqual([res.body.status, res.body.run_ids], ['canceled', [run]]);
+    assert.equal((await store.readStream(`run-${run}`)).at(-1)!.type, 'RunCanceled');
+    assert.equal((await store.readStream(`run-${elsewhere}`)).at(-1)!.type, 'RunRequested');
+  });
+
+  it('removing run:dev:revise from a pull request cancels its revise run, and closing a PR cancels too', async () => {
+    const pr = () => structuredClone(all.find((e) => e.name === 'pull_request')!.examples.find((e) => e.action === 'labeled')!) as Example & {
+      label: { name: string }; pull_request: { number: number; labels: { name: string }[]; updated_at: string };
     };
-    assert.equal((await post('issues', labelling())).body.status, 'accepted'); // the project and user are remembered now
-    await commands.addMember({ projectKey: 'hello', email: 'codertocat@example.com', role: 'read' }, meta);
-    const guid = randomUUID();
-    const refused = await post('issues', labelling(), { 'X-GitHub-Delivery': guid });
-    assert.deepEqual([refused.status, refused.body.status, refused.body.reason], [202, 'ignored', 'sender_not_allowed']);
-    assert.equal((await store.readStream(`delivery-${guid}`)).length, 1);
-    await commands.addMember({ projectKey: 'hello', email: 'codertocat@example.com', role: 'read_write' }, meta);
-    assert.equal((await post('issues', labelling())).body.status, 'accepted');
+    for (const ending of ['unlabeled', 'closed'] as const) {
+      const number = ++issueNumber;
+      const labeled = pr();
+      labeled.label.name = 'run:dev:revise';
+      labeled.pull_request.number = number;
+      labeled.pull_request.labels = [{ name: 'run:dev:revise' }];
+      labeled.pull_request.updated_at = new Date(Date.now() + number * 1000).toISOString();
+      const started = await post('pull_request', JSON.stringify(labeled));
+      assert.equal(started.body.status, 'accepted', JSON.stringify(started.body));
+      const ended = structuredClone(labeled);
+      ended.action = ending;
+      if (ending === 'unlabeled') ended.pull_request.labels = [];
+      const res = await post('pull_request', JSON.stringify(ended));
+      assert.deepEqual([res.body.status, res.body.run_ids], ['canceled', [started.body.run_id]], ending);
+    }
   });
 
-  it('taking the trigger label off cancels the active runs of that issue', async () => {
-    await rebuild(agentRuns, { pool: db.pools.primary, store }); // the model the policy reads active runs from
-    const { rows } = await db.pools.primary.query<{ id: string }>("SELECT id::text FROM agent_runs WHERE status = 'pending'");
-    assert.ok(rows.length >= 1);
-    const payload = labeledIssue();
-    payload.action = 'unlabeled';
-    payload.label.name = 'run:dev';
-    payload.issue.labels = [];
-    const res = await post('issues', JSON.stringify(payload));
-    assert.equal(res.status, 202);
-    assert.equal(res.body.status, 'canceled');
-    assert.deepEqual([...res.body.run_ids].sort(), rows.map((r) => r.id).sort());
-    const events = await store.readStream(`run-${rows[0]!.id}`);
-    assert.equal(events.at(-1)!.type, 'RunCanceled');
+  it('matches the repository by GitHub\'s numeric id: the same name with another id starts nothing; a renamed one still starts, under its new name', async () => {
+    const impostor = labelling('run:dev');
+    (impostor.payload.repository as unknown as { id: number }).id = 337911632; // an example's other Codertocat/Hello-World
+    const refused = await post('issues', JSON.stringify(impostor.payload));
+    assert.deepEqual([refused.body.status, refused.body.reason], ['ignored', 'repository_not_connected']);
+
+    const renamed = labelling('run:dev');
+    renamed.payload.repository.name = 'Hello-Universe';
+    const started = await post('issues', JSON.stringify(renamed.payload));
+    assert.equal(started.body.status, 'accepted');
+    const { rows } = await db.pools.primary.query<{ payload: { owner: string; name: string } }>(
+      "SELECT payload FROM flow_events WHERE event_type = 'RepositoryRenamed' ORDER BY position DESC LIMIT 1");
+    assert.deepEqual([rows[0]?.payload.owner, rows[0]?.payload.name], ['Codertocat', 'Hello-Universe']);
+    // Renamed back, so the other tests see the examples' name again.
+    assert.equal((await post('issues', labelling('run:dev').body)).body.status, 'accepted');
   });
 
+  it('matches the sender by GitHub\'s numeric id: a login taken over by another account has no rights', async () => {
+    const taken = labelling('run:dev');
+    (taken.payload.sender as unknown as { id: number }).id = 99999999;
+    const res = await post('issues', JSON.stringify(taken.payload));
+    assert.deepEqual([res.body.status, res.body.reason], ['ignored', 'sender_not_allowed']);
+    const untyped = labelling('run:dev');
+    delete (untyped.payload.sender as unknown as { type?: string }).type;
+    assert.deepEqual((await post('issues', JSON.stringify(untyped.payload))).body.reason, 'sender_not_a_user');
+  });
+});
+
+describe('the webhook ingress', () => {
   it('verifies with a previous secret during a rotation, and counts which one', async () => {
     const body = JSON.stringify(labeledIssue());
     const res = await post('issues', body, { 'X-Hub-Signature-256': sign(body, oldSecret) });
@@ -204,7 +291,7 @@ describe('POST /api/v1/webhooks/github', () => {
       primary: db.pools.primary,
       metrics: createMetrics(),
       log: quietLog,
-      mount: (router) => router.post('/api/v1/webhooks/github', ingressLimit(3), githubWebhook({ store, primary: db.pools.primary, triggers: defaultTriggers, learningModeDefault: false, secrets: [secret], metrics })),
+      mount: (router) => router.post('/api/v1/webhooks/github', ingressLimit(3), githubWebhook({ store, triggers: defaultTriggers, learningModeDefault: false, secrets: [secret], metrics })),
     }).callback();
     const body = JSON.stringify(labeledIssue());
     const statuses: number[] = [];
@@ -265,6 +352,7 @@ describe('POST /api/v1/webhooks/github', () => {
 
   it('no secret, signature or e-mail reaches a stored event, though the examples carry e-mails', async () => {
     assert.ok(JSON.stringify(all).includes('@'), 'the examples have e-mail addresses to leak');
+    for (const group of all) for (const example of group.examples) assert.equal((await post(group.name, JSON.stringify(example))).status, 202);
     const { rows } = await db.pools.primary.query<{ row: string }>('SELECT row_to_json(f)::text AS row FROM flow_events f');
     assert.ok(rows.length > 600);
     const log = rows.map((r) => r.row).join('\n');

@@ -1,16 +1,17 @@
 import { CommanderError } from 'commander';
 import { ConfigError } from '../config.js';
 import { LocalClusterError } from '../postgres/local-cluster.js';
-import { ConcurrencyError, EventDecodeError } from '../postgres/event-store.js';
+import { ConcurrencyError, EventDecodeError } from '../../ports/event-store.js';
+import { GithubError } from '../github/directory.js';
 import { ValidationError } from '../../domain/shared/codec.js';
 import { RebuildError } from '../../projections/rebuild.js';
-import { DomainError } from '../../domain/projects/project.js';
+import { DomainError } from '../../domain/shared/errors.js';
 import { TokenCipherError } from '../crypto/token-cipher.js';
 import { scrubText } from '../log.js';
 import { CliError } from './errors.js';
 import { buildProgram } from './program.js';
 
-const expected = [CliError, ConfigError, LocalClusterError, ValidationError, ConcurrencyError, EventDecodeError, RebuildError, DomainError, TokenCipherError, RangeError];
+const expected = [CliError, ConfigError, LocalClusterError, ValidationError, ConcurrencyError, EventDecodeError, RebuildError, DomainError, TokenCipherError, GithubError, RangeError];
 
 try {
   await buildProgram().parseAsync(process.argv);

@@ -54,7 +54,7 @@ export function registerServeCommand(program: Command): void {
           metrics,
           log,
           mount: (router) => {
-            router.post('/api/v1/webhooks/github', ingressLimit(http.webhookRateLimit), githubWebhook({ store, primary: pools.primary, triggers, learningModeDefault: http.learningModeDefault, secrets: http.webhookSecrets, metrics }));
+            router.post('/api/v1/webhooks/github', ingressLimit(http.webhookRateLimit), githubWebhook({ store, triggers, learningModeDefault: http.learningModeDefault, secrets: http.webhookSecrets, metrics }));
           },
         });
         server = app.listen(http.port);

@@ -1,8 +1,10 @@
 import type { Command } from 'commander';
-import { databaseConfig } from '../config.js';
+import { databaseConfig, githubConfig } from '../config.js';
+import { githubDirectory } from '../github/directory.js';
 import { parseKeyRing } from '../crypto/keys.js';
 import { tokenCipher } from '../crypto/token-cipher.js';
-import { createEventStore, type EventMeta } from '../postgres/event-store.js';
+import { createEventStore } from '../postgres/event-store.js';
+import type { EventMeta } from '../../ports/event-store.js';
 import { createPools } from '../postgres/pools.js';
 import { setupCommands } from '../../commands/setup.js';
 import type { ProjectRole } from '../../domain/projects/events.js';
@@ -14,9 +16,10 @@ const operator = (): EventMeta => ({ correlationId: `cli-${randomUUID()}`, actor
 
 async function withSetup<T>(work: (commands: ReturnType<typeof setupCommands>) => Promise<T>): Promise<T> {
   const emailHashKey = parseKeyRing('CODEXK8S_EMAIL_HASH_KEY', process.env.CODEXK8S_EMAIL_HASH_KEY, { minBytes: 32 }).current.key;
+  const github = githubDirectory(githubConfig().apiUrl);
   const pools = createPools({ ...databaseConfig(), poolSize: 2 }, 'codex-k8s-cli');
   try {
-    return await work(setupCommands({ store: createEventStore(pools.primary), emailHashKey, now: () => new Date().toISOString() }));
+    return await work(setupCommands({ store: createEventStore(pools.primary), github, emailHashKey, now: () => new Date().toISOString() }));
   } finally {
     await pools.end();
   }
@@ -39,7 +42,7 @@ export function registerSetupCommands(program: Command): void {
   users
     .command('allow <email>')
     .description('allow a person in; matched by e-mail at their first GitHub login (the e-mail itself is not stored)')
-    .option('--github-login <login>', 'their GitHub login, for webhook senders')
+    .option('--github-login <login>', 'their GitHub login, for webhook senders (looked up on GitHub: kept by its numeric id)')
     .option('--platform-role <role>', 'owner or admin')
     .option('--json', 'print JSON')
     .action(async (email: string, options: { githubLogin?: string; platformRole?: string; json?: boolean }) => {
@@ -72,7 +75,7 @@ export function registerSetupCommands(program: Command): void {
     });
   projects
     .command('add-repo <key> <provider> <repository>')
-    .description('connect a repository (<owner>/<name>) to a project; its token comes from an environment variable or stdin, never argv')
+    .description('connect a repository (<owner>/<name>) to a project, checked on GitHub with its token and kept by its numeric id; the token comes from an environment variable or stdin, never argv')
     .option('--token-env <var>', 'read the token from this environment variable')
     .option('--token-stdin', 'read the token from stdin')
     .option('--json', 'print JSON')
@@ -89,6 +92,6 @@ export function registerSetupCommands(program: Command): void {
       }
       const cipher = token ? tokenCipher(parseKeyRing('CODEXK8S_TOKEN_ENCRYPTION_KEYS', process.env.CODEXK8S_TOKEN_ENCRYPTION_KEYS, { exactBytes: 32 })) : undefined;
       const result = await withSetup((c) => c.connectRepository({ projectKey: key, owner, name, token }, (t, id) => cipher!.encrypt(t, id), operator()));
-      answer(options.json, { repository_id: result.repositoryId, has_token: token !== null, position: result.position.toString() }, `connected ${owner}/${name} to ${key}${token ? ' (token encrypted)' : ''}`);
+      answer(options.json, { repository_id: result.repositoryId, github_repository_id: result.githubRepositoryId, has_token: token !== null, position: result.position.toString() }, `connected ${owner}/${name} (GitHub id ${result.githubRepositoryId}) to ${key}${token ? ' (token encrypted)' : ''}`);
     });
 }

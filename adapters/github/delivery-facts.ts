@@ -3,14 +3,16 @@ import type { DeliveryFacts } from '../../domain/webhooks/trigger-policy.js';
 type Json = Record<string, unknown>;
 const obj = (v: unknown): Json | undefined => (v !== null && typeof v === 'object' && !Array.isArray(v) ? (v as Json) : undefined);
 const str = (v: unknown): string | null => (typeof v === 'string' && v.length <= 1024 ? v : null);
+const id = (v: unknown): number | null => (typeof v === 'number' && Number.isSafeInteger(v) && v > 0 ? v : null);
 
 /**
  * The safe facts of a GitHub delivery that the trigger policy needs: never the whole payload, and
- * nothing of it beyond names and numbers. Anything missing or of the wrong shape is simply absent.
+ * nothing of it beyond names and numbers. GitHub things are identified by their numeric ids. Anything missing or of the wrong shape is simply absent.
  */
 export function deliveryFacts(event: string, payload: unknown): DeliveryFacts {
   const body = obj(payload) ?? {};
   const repository = obj(body.repository);
+  const repositoryId = id(repository?.id);
   const owner = str(obj(repository?.owner)?.login);
   const name = str(repository?.name);
   const issue = obj(body.issue);
@@ -20,13 +22,15 @@ export function deliveryFacts(event: string, payload: unknown): DeliveryFacts {
   const labels = Array.isArray(subjectJson?.labels) ? subjectJson.labels.map((l) => str(obj(l)?.name)).filter((l): l is string => l !== null) : [];
   const sender = obj(body.sender);
   const login = str(sender?.login);
+  const senderId = id(sender?.id);
   return {
     event,
     action: str(body.action),
-    repository: owner && name ? { owner, name } : null,
+    repository: repositoryId !== null && owner && name ? { id: repositoryId, owner, name } : null,
     subject: subjectJson && number !== null ? { kind: event === 'pull_request' ? 'pull_request' : 'issue', number, labels } : null,
     label: str(obj(body.label)?.name),
-    sender: login ? { login, type: str(sender?.type) ?? 'User' } : null,
+    // No type is not a User: only a person's label can start a run.
+    sender: login && senderId !== null ? { id: senderId, login, type: str(sender?.type) } : null,
     labeledAt: str(subjectJson?.updated_at),
   };
 }

@@ -1,7 +1,7 @@
 import type { Context, Next } from 'koa';
 import { ValidationError } from '../../domain/shared/codec.js';
-import { DomainError } from '../../domain/projects/project.js';
-import { ConcurrencyError } from '../postgres/event-store.js';
+import { DomainError } from '../../domain/shared/errors.js';
+import { ConcurrencyError } from '../../ports/event-store.js';
 import { NoHealthyReplicaError, NotYetConsistentError } from '../postgres/replica-reads.js';
 import type { Logger } from '../log.js';
 

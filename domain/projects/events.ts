@@ -1,5 +1,6 @@
 import * as t from 'io-ts';
 import { IsoTime, NonEmptyString, Uuid } from '../shared/codec.js';
+import type { EventsOf } from '../shared/decider.js';
 
 export const ProjectRole = t.keyof({ read: null, read_write: null, admin: null });
 export type ProjectRole = t.TypeOf<typeof ProjectRole>;
@@ -28,15 +29,21 @@ export const MemberRemoved = t.type({ projectId: Uuid, userId: Uuid });
  * A repository token is only ever recorded encrypted (AES-256-GCM, key id inside the ciphertext,
  * the repository id as associated data): the log and the read model never hold it in plaintext.
  */
-export const RepositoryConnected = t.type({
-  repositoryId: Uuid,
-  projectId: Uuid,
-  provider: t.literal('github'),
-  owner: NonEmptyString,
-  name: NonEmptyString,
-  tokenCiphertext: t.union([NonEmptyString, t.null]),
-  connectedAt: IsoTime,
-});
+export const RepositoryConnected = t.intersection([
+  t.type({
+    repositoryId: Uuid,
+    projectId: Uuid,
+    provider: t.literal('github'),
+    owner: NonEmptyString, // for display: matched by githubRepositoryId
+    name: NonEmptyString,
+    tokenCiphertext: t.union([NonEmptyString, t.null]),
+    connectedAt: IsoTime,
+  }),
+  // GitHub's numeric id, what deliveries are matched by (absent only in events recorded before it was kept).
+  t.partial({ githubRepositoryId: t.number }),
+]);
+/** GitHub reported a new owner or name for a connected repository; its numeric id is unchanged. */
+export const RepositoryRenamed = t.type({ repositoryId: Uuid, projectId: Uuid, owner: NonEmptyString, name: NonEmptyString });
 export const RepositoryDisconnected = t.type({ repositoryId: Uuid, projectId: Uuid });
 
 export const projectEventCodecs = {
@@ -48,5 +55,7 @@ export const projectEventCodecs = {
   MemberLearningModeSet,
   MemberRemoved,
   RepositoryConnected,
+  RepositoryRenamed,
   RepositoryDisconnected,
 };
+export type ProjectEvent = EventsOf<typeof projectEventCodecs>;

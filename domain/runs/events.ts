@@ -1,12 +1,17 @@
 import * as t from 'io-ts';
 import { IsoTime, NonEmptyString, Uuid } from '../shared/codec.js';
+import type { EventsOf } from '../shared/decider.js';
+
+/** Who did something on GitHub: their numeric id (logins change and get reused) and login for display. */
+export const GithubActor = t.type({ githubUserId: t.number, login: NonEmptyString });
+export type GithubActor = t.TypeOf<typeof GithubActor>;
 
 // The run lifecycle of DESIGN.md "Runs". Every payload holds safe context only.
 export const RunRequested = t.type({
   runId: Uuid,
   projectId: Uuid,
   agent: NonEmptyString,
-  repository: NonEmptyString, // provider/owner/name
+  repository: NonEmptyString, // provider/owner/name, for display
   subject: t.type({ kind: t.keyof({ issue: null, pull_request: null }), number: t.number }),
   learningMode: t.boolean,
   requestedAt: IsoTime,
@@ -15,6 +20,21 @@ export const RunScheduled = t.type({ runId: Uuid, slot: t.number, leaseExpiresAt
 export const JobStarted = t.type({ runId: Uuid, namespace: NonEmptyString, job: NonEmptyString, startedAt: IsoTime });
 export const RunSucceeded = t.type({ runId: Uuid, finishedAt: IsoTime });
 export const RunFailed = t.type({ runId: Uuid, reason: NonEmptyString, finishedAt: IsoTime });
-export const RunCanceled = t.type({ runId: Uuid, reason: NonEmptyString, finishedAt: IsoTime });
+export const RunCanceled = t.intersection([
+  t.type({ runId: Uuid, reason: NonEmptyString, finishedAt: IsoTime }),
+  // Who asked for the cancel (absent in events recorded before senders were kept).
+  t.partial({ canceledBy: t.union([GithubActor, t.null]) }),
+]);
 
 export const runEventCodecs = { RunRequested, RunScheduled, JobStarted, RunSucceeded, RunFailed, RunCanceled };
+export type RunEvent = EventsOf<typeof runEventCodecs>;
+
+/**
+ * The runs an issue or pull request started, in its subject stream: written in the same append as
+ * the run's RunRequested, so a cancel that reads (and guards) this stream sees every run started
+ * before it, however far the read models lag.
+ */
+export const SubjectRunRequested = t.type({ runId: Uuid, label: NonEmptyString, agent: NonEmptyString });
+
+export const subjectEventCodecs = { SubjectRunRequested };
+export type SubjectEvent = EventsOf<typeof subjectEventCodecs>;

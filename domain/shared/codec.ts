@@ -19,17 +19,22 @@ export function decodeOrThrow<C extends t.Mixed>(codec: C, value: unknown, what:
 
 const uuidPattern = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
-export interface UuidBrand { readonly Uuid: unique symbol }
-export const Uuid = t.brand(t.string, (s): s is t.Branded<string, UuidBrand> => uuidPattern.test(s), 'Uuid');
-export type Uuid = t.TypeOf<typeof Uuid>;
+/**
+ * A string codec checked by `valid`, whose type stays `string`: deciders then build events from
+ * plain command fields without casts, and the codec still refuses a malformed value at the edge.
+ */
+function checkedString(name: string, valid: (s: string) => boolean): t.Type<string, string, unknown> {
+  return new t.Type<string, string, unknown>(
+    name,
+    (u): u is string => typeof u === 'string' && valid(u),
+    (u, c) => (typeof u === 'string' && valid(u) ? t.success(u) : t.failure(u, c)),
+    t.identity,
+  );
+}
+
+export const Uuid = checkedString('Uuid', (s) => uuidPattern.test(s));
 
 /** An ISO-8601 instant kept as a string, so events stay plain JSON. */
-export interface IsoTimeBrand { readonly IsoTime: unique symbol }
-export const IsoTime = t.brand(
-  t.string,
-  (s): s is t.Branded<string, IsoTimeBrand> => !Number.isNaN(Date.parse(s)) && /^\d{4}-\d{2}-\d{2}T/.test(s),
-  'IsoTime',
-);
-export type IsoTime = t.TypeOf<typeof IsoTime>;
+export const IsoTime = checkedString('IsoTime', (s) => !Number.isNaN(Date.parse(s)) && /^\d{4}-\d{2}-\d{2}T/.test(s));
 
 export const NonEmptyString = t.refinement(t.string, (s) => s.length > 0 && s.length <= 1024, 'NonEmptyString');

@@ -1,5 +1,6 @@
 import * as t from 'io-ts';
 import { IsoTime, NonEmptyString, Uuid } from '../shared/codec.js';
+import type { EventsOf } from '../shared/decider.js';
 
 /**
  * People the platform lets in. No e-mail is ever stored in an event: the allow-list keeps a keyed
@@ -10,15 +11,20 @@ export type PlatformRole = t.TypeOf<typeof PlatformRole>;
 
 export const EmailHash = t.refinement(t.string, (s) => /^[0-9a-f]{64}$/.test(s), 'EmailHash');
 
-export const UserAllowed = t.type({
-  userId: Uuid,
-  emailHash: EmailHash,
-  githubLogin: t.union([NonEmptyString, t.null]),
-  platformRole: PlatformRole,
-  allowedAt: IsoTime,
-});
+export const UserAllowed = t.intersection([
+  t.type({
+    userId: Uuid,
+    emailHash: EmailHash,
+    githubLogin: t.union([NonEmptyString, t.null]), // for display: senders are matched by githubUserId
+    platformRole: PlatformRole,
+    allowedAt: IsoTime,
+  }),
+  // GitHub's numeric user id (absent only in events recorded before it was kept).
+  t.partial({ githubUserId: t.union([t.number, t.null]) }),
+]);
 export const UserPlatformRoleChanged = t.type({ userId: Uuid, platformRole: PlatformRole });
 /** null clears the override: the project's setting, then the platform default, decide. */
 export const UserLearningModeSet = t.type({ userId: Uuid, learningMode: t.union([t.boolean, t.null]) });
 
 export const userEventCodecs = { UserAllowed, UserPlatformRoleChanged, UserLearningModeSet };
+export type UserEvent = EventsOf<typeof userEventCodecs>;

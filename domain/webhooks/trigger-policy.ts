@@ -41,11 +41,13 @@ export function parseTriggers(json: string | undefined): TriggerConfig {
 export interface DeliveryFacts {
   event: string;
   action: string | null;
-  repository: { owner: string; name: string } | null;
+  /** GitHub's numeric id (what a repository is matched by) and its current owner and name. */
+  repository: { id: number; owner: string; name: string } | null;
   subject: { kind: 'issue' | 'pull_request'; number: number; labels: readonly string[] } | null;
   /** The label added or removed, for labeled/unlabeled. */
   label: string | null;
-  sender: { login: string; type: string } | null;
+  /** GitHub's numeric user id (what a sender is matched by), login for display, and account type. */
+  sender: { id: number; login: string; type: string | null } | null;
   /** When the label was applied, if the payload says (GitHub's issue updated_at): part of the run key. */
   labeledAt?: string | null;
 }
@@ -54,8 +56,8 @@ export interface DeliveryFacts {
 export interface DeliveryContext {
   repository: { projectId: string; repositoryId: string; projectLearningMode: boolean | null } | null;
   sender: { userId: string; platformRole: PlatformRole; projectRole: ProjectRole | null; userLearningMode: boolean | null; memberLearningMode: boolean | null } | null;
-  /** Active (pending, scheduled or running) runs on this issue or PR. */
-  activeRuns: readonly string[];
+  /** Active (pending, scheduled or running) runs on this issue or PR, with the label that started each. */
+  activeRuns: readonly { runId: string; label: string }[];
   learningModeDefault: boolean;
 }
 
@@ -63,7 +65,7 @@ export type IgnoreReason =
   | 'not_a_trigger'
   | 'repository_not_connected'
   | 'sender_not_allowed'
-  | 'sender_is_bot'
+  | 'sender_not_a_user'
   | 'conflicting_trigger_labels'
   | 'wrong_subject_kind'
   | 'nothing_to_cancel';
@@ -82,15 +84,17 @@ const ignore = (reason: IgnoreReason): Decision => ({ kind: 'ignore', reason });
 export function decideTrigger(facts: DeliveryFacts, context: DeliveryContext, triggers: TriggerConfig = defaultTriggers): Decision {
   const isTriggerLabel = (l: string | null) => l !== null && Object.hasOwn(triggers, l);
 
-  // Cancellations: the trigger label taken off, or the issue/PR closed.
-  const closing = facts.action === 'closed' && (facts.event === 'issues' || facts.event === 'pull_request');
-  const unlabeled = facts.event === 'issues' && facts.action === 'unlabeled' && isTriggerLabel(facts.label);
+  // Cancellations: a trigger label taken off (the runs it started), or the issue/PR closed (all of its runs).
+  const onSubject = facts.event === 'issues' || facts.event === 'pull_request';
+  const closing = onSubject && facts.action === 'closed';
+  const unlabeled = onSubject && facts.action === 'unlabeled' && isTriggerLabel(facts.label);
   if (closing || unlabeled) {
     if (!context.repository) return ignore('repository_not_connected');
-    if (context.activeRuns.length === 0) return ignore('nothing_to_cancel');
+    const runs = unlabeled ? context.activeRuns.filter((r) => r.label === facts.label) : context.activeRuns;
+    if (runs.length === 0) return ignore('nothing_to_cancel');
     return {
       kind: 'cancel',
-      runIds: context.activeRuns,
+      runIds: runs.map((r) => r.runId),
       reason: unlabeled ? 'trigger_label_removed' : facts.event === 'issues' ? 'issue_closed' : 'pull_request_closed',
     };
   }
@@ -101,7 +105,7 @@ export function decideTrigger(facts: DeliveryFacts, context: DeliveryContext, tr
   if (trigger.on !== facts.subject.kind) return ignore('wrong_subject_kind');
   const triggerLabelsOnSubject = new Set([...facts.subject.labels, facts.label!].filter((l) => isTriggerLabel(l) && l.startsWith('run:')));
   if (triggerLabelsOnSubject.size > 1) return ignore('conflicting_trigger_labels');
-  if (!facts.sender || facts.sender.type !== 'User') return ignore('sender_is_bot');
+  if (!facts.sender || facts.sender.type !== 'User') return ignore('sender_not_a_user');
   if (!context.repository) return ignore('repository_not_connected');
   if (!context.sender || !can(context.sender, 'write')) return ignore('sender_not_allowed');
 

@@ -1,26 +1,34 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import type { DomainEvent } from '../../domain/events.js';
-import { decideProject, DomainError, evolveProject, initialProject, type ProjectCommand } from '../../domain/projects/project.js';
+import type { ProjectEvent } from '../../domain/projects/events.js';
+import { decideProject, evolveProject, initialProject, type ProjectCommand } from '../../domain/projects/project.js';
+import { DomainError } from '../../domain/shared/errors.js';
 import { decideUser, evolveUser, initialUser } from '../../domain/users/user.js';
 
 const P = '00000000-0000-4000-8000-000000000001';
 const U = '00000000-0000-4000-8000-000000000002';
 const now = '2026-11-27T10:00:00.000Z';
-const created = { type: 'ProjectCreated', data: { projectId: P, key: 'alpha', name: 'Alpha', createdAt: now } } as DomainEvent;
-const added = (role: 'read' | 'read_write' | 'admin') => ({ type: 'MemberAdded', data: { projectId: P, userId: U, role, addedAt: now } }) as DomainEvent;
-const fold = (events: DomainEvent[]) => events.reduce(evolveProject, initialProject);
+const created = { type: 'ProjectCreated', data: { projectId: P, key: 'alpha', name: 'Alpha', createdAt: now } } satisfies ProjectEvent;
+const added = (role: 'read' | 'read_write' | 'admin') => ({ type: 'MemberAdded', data: { projectId: P, userId: U, role, addedAt: now } }) satisfies ProjectEvent;
+const fold = (events: ProjectEvent[]) => events.reduce(evolveProject, initialProject);
+const connect = { type: 'ConnectRepository', repositoryId: U, githubRepositoryId: 99, owner: 'o', name: 'n', tokenCiphertext: null, now } as const;
+const connected = { type: 'RepositoryConnected', data: { repositoryId: U, projectId: P, provider: 'github', githubRepositoryId: 99, owner: 'o', name: 'n', tokenCiphertext: null, connectedAt: now } } satisfies ProjectEvent;
 
 // given (past events) / when (command) / then (new events, or the error code)
-const table: [string, DomainEvent[], ProjectCommand, DomainEvent[] | DomainError['code']][] = [
+const table: [string, ProjectEvent[], ProjectCommand, ProjectEvent[] | DomainError['code']][] = [
   ['creates a project', [], { type: 'CreateProject', projectId: P, key: 'alpha', name: 'Alpha', now }, [created]],
   ['refuses a second creation', [created], { type: 'CreateProject', projectId: P, key: 'alpha', name: 'Alpha', now }, 'conflict'],
   ['refuses a malformed key', [], { type: 'CreateProject', projectId: P, key: '-x', name: 'X', now }, 'invalid_argument'],
   ['adds a member', [created], { type: 'AddMember', userId: U, role: 'read', now }, [added('read')]],
   ['the same role again changes nothing', [created, added('read')], { type: 'AddMember', userId: U, role: 'read', now }, []],
-  ['another role changes it', [created, added('read')], { type: 'AddMember', userId: U, role: 'admin', now }, [{ type: 'MemberRoleChanged', data: { projectId: P, userId: U, role: 'admin' } } as DomainEvent]],
+  ['another role changes it', [created, added('read')], { type: 'AddMember', userId: U, role: 'admin', now }, [{ type: 'MemberRoleChanged', data: { projectId: P, userId: U, role: 'admin' } } satisfies ProjectEvent]],
   ['no members in a project that does not exist', [], { type: 'AddMember', userId: U, role: 'read', now }, 'not_found'],
-  ['no repositories in a deleted project', [created, { type: 'ProjectDeleted', data: { projectId: P, deletedAt: now } } as DomainEvent], { type: 'ConnectRepository', repositoryId: U, owner: 'o', name: 'n', tokenCiphertext: null, now }, 'not_found'],
+  ['no repositories in a deleted project', [created, { type: 'ProjectDeleted', data: { projectId: P, deletedAt: now } } satisfies ProjectEvent], connect, 'not_found'],
+  ['connects a repository by its GitHub id', [created], connect, [connected]],
+  ['refuses the same repository twice', [created, connected], connect, 'conflict'],
+  ['a rename keeps the id and takes the new name', [created, connected], { type: 'RenameRepository', githubRepositoryId: 99, owner: 'o2', name: 'n2' }, [{ type: 'RepositoryRenamed', data: { repositoryId: U, projectId: P, owner: 'o2', name: 'n2' } }]],
+  ['the same name is no rename', [created, connected], { type: 'RenameRepository', githubRepositoryId: 99, owner: 'o', name: 'n' }, []],
+  ['another repository\'s id is no rename', [created, connected], { type: 'RenameRepository', githubRepositoryId: 100, owner: 'o2', name: 'n2' }, []],
 ];
 
 describe('the project decider', () => {
@@ -36,11 +44,11 @@ describe('the project decider', () => {
 });
 
 describe('the user decider', () => {
-  const allow = { type: 'AllowUser' as const, userId: U, emailHash: 'a'.repeat(64), githubLogin: 'ada', platformRole: null, now };
+  const allow = { type: 'AllowUser' as const, userId: U, emailHash: 'a'.repeat(64), github: { id: 1, login: 'ada' }, platformRole: null, now };
   it('allows a new user', () => assert.equal(decideUser(allow, initialUser)[0]!.type, 'UserAllowed'));
   it('refuses to allow twice', () => {
     const state = decideUser(allow, initialUser).reduce(evolveUser, initialUser);
     assert.throws(() => decideUser(allow, state), (e: unknown) => e instanceof DomainError && e.code === 'conflict');
   });
-  it('refuses a malformed GitHub login', () => assert.throws(() => decideUser({ ...allow, githubLogin: 'not a login' }, initialUser), /not a GitHub login/));
+  it('refuses a malformed GitHub login', () => assert.throws(() => decideUser({ ...allow, github: { id: 1, login: 'not a login' } }, initialUser), /not a GitHub account/));
 });

@@ -5,10 +5,10 @@ import { decideTrigger, defaultTriggers, parseTriggers, type Decision, type Deli
 const labeled = (label: string, labels: string[] = [label], kind: 'issue' | 'pull_request' = 'issue'): DeliveryFacts => ({
   event: kind === 'issue' ? 'issues' : 'pull_request',
   action: 'labeled',
-  repository: { owner: 'octo', name: 'hello' },
+  repository: { id: 42, owner: 'octo', name: 'hello' },
   subject: { kind, number: 7, labels },
   label,
-  sender: { login: 'ada', type: 'User' },
+  sender: { id: 7, login: 'ada', type: 'User' },
 });
 
 const member = (projectRole: 'read' | 'read_write' | 'admin' | null, platformRole: 'owner' | 'admin' | null = null) => ({
@@ -21,6 +21,9 @@ const known: DeliveryContext = {
   activeRuns: [],
   learningModeDefault: false,
 };
+
+const dev = (runId: string) => ({ runId, label: 'run:dev' });
+const revise = (runId: string) => ({ runId, label: 'run:dev:revise' });
 
 const start = (over: Partial<Extract<Decision, { kind: 'start' }>> = {}): Decision => ({
   kind: 'start', agent: 'dev', mode: 'run', label: 'run:dev', learningMode: false, projectId: 'p1', repositoryId: 'r1', senderId: 'u1', ...over,
@@ -36,16 +39,19 @@ const table: [string, DeliveryContext, DeliveryFacts, Decision][] = [
   ['run:dev on a PR is the wrong kind of subject', known, labeled('run:dev', ['run:dev'], 'pull_request'), { kind: 'ignore', reason: 'wrong_subject_kind' }],
   ['an issue opened is not a trigger', known, { ...labeled('run:dev'), action: 'opened', label: null }, { kind: 'ignore', reason: 'not_a_trigger' }],
   ['two run:* labels conflict', known, labeled('run:dev', ['run:dev', 'run:dev:revise']), { kind: 'ignore', reason: 'conflicting_trigger_labels' }],
-  ['a bot sender is ignored', known, { ...labeled('run:dev'), sender: { login: 'ci[bot]', type: 'Bot' } }, { kind: 'ignore', reason: 'sender_is_bot' }],
+  ['a bot sender is ignored', known, { ...labeled('run:dev'), sender: { id: 8, login: 'ci[bot]', type: 'Bot' } }, { kind: 'ignore', reason: 'sender_not_a_user' }],
+  ['a sender without a type is not a User', known, { ...labeled('run:dev'), sender: { id: 7, login: 'ada', type: null } }, { kind: 'ignore', reason: 'sender_not_a_user' }],
   ['a repository no project owns', { ...known, repository: null }, labeled('run:dev'), { kind: 'ignore', reason: 'repository_not_connected' }],
   ['a sender the platform does not know', { ...known, sender: null }, labeled('run:dev'), { kind: 'ignore', reason: 'sender_not_allowed' }],
   ['a read-only member', { ...known, sender: member('read') }, labeled('run:dev'), { kind: 'ignore', reason: 'sender_not_allowed' }],
   ['a known user who is no member of the project', { ...known, sender: member(null) }, labeled('run:dev'), { kind: 'ignore', reason: 'sender_not_allowed' }],
-  ['removing run:dev cancels the active runs', { ...known, activeRuns: ['run-a', 'run-b'] }, { ...labeled('run:dev', []), action: 'unlabeled' }, { kind: 'cancel', runIds: ['run-a', 'run-b'], reason: 'trigger_label_removed' }],
+  ['removing run:dev cancels the active runs it started', { ...known, activeRuns: [dev('run-a'), dev('run-b'), revise('run-c')] }, { ...labeled('run:dev', []), action: 'unlabeled' }, { kind: 'cancel', runIds: ['run-a', 'run-b'], reason: 'trigger_label_removed' }],
+  ['removing run:dev:revise from a PR cancels its revise run', { ...known, activeRuns: [revise('run-c')] }, { ...labeled('run:dev:revise', [], 'pull_request'), action: 'unlabeled' }, { kind: 'cancel', runIds: ['run-c'], reason: 'trigger_label_removed' }],
+  ['removing run:dev when only a revise run is active cancels nothing', { ...known, activeRuns: [revise('run-c')] }, { ...labeled('run:dev', []), action: 'unlabeled' }, { kind: 'ignore', reason: 'nothing_to_cancel' }],
   ['removing run:dev with nothing active', known, { ...labeled('run:dev', []), action: 'unlabeled' }, { kind: 'ignore', reason: 'nothing_to_cancel' }],
-  ['removing another label is not a trigger', { ...known, activeRuns: ['run-a'] }, { ...labeled('bug', []), action: 'unlabeled' }, { kind: 'ignore', reason: 'not_a_trigger' }],
-  ['closing the issue cancels its runs', { ...known, activeRuns: ['run-a'] }, { ...labeled('run:dev'), action: 'closed', label: null }, { kind: 'cancel', runIds: ['run-a'], reason: 'issue_closed' }],
-  ['closing the PR cancels its runs', { ...known, activeRuns: ['run-a'] }, { ...labeled('run:dev:revise', [], 'pull_request'), action: 'closed', label: null }, { kind: 'cancel', runIds: ['run-a'], reason: 'pull_request_closed' }],
+  ['removing another label is not a trigger', { ...known, activeRuns: [dev('run-a')] }, { ...labeled('bug', []), action: 'unlabeled' }, { kind: 'ignore', reason: 'not_a_trigger' }],
+  ['closing the issue cancels its runs', { ...known, activeRuns: [dev('run-a')] }, { ...labeled('run:dev'), action: 'closed', label: null }, { kind: 'cancel', runIds: ['run-a'], reason: 'issue_closed' }],
+  ['closing the PR cancels its runs', { ...known, activeRuns: [dev('run-a')] }, { ...labeled('run:dev:revise', [], 'pull_request'), action: 'closed', label: null }, { kind: 'cancel', runIds: ['run-a'], reason: 'pull_request_closed' }],
   ['closing in an unconnected repository', { ...known, repository: null }, { ...labeled('run:dev'), action: 'closed', label: null }, { kind: 'ignore', reason: 'repository_not_connected' }],
 ];
 

@@ -1,0 +1,75 @@
+import { ConcurrencyError, type AppendResult, type EventMeta, type EventStore, type ExpectedVersion, type StreamAppend } from '../ports/event-store.js';
+import type { DomainEvent } from '../domain/events.js';
+import { readFolded, type RememberedStates, type StateAt, type StreamFold } from './remembered-states.js';
+
+/** Events for a stream. A stream the decision read needs no expected version: it is the version read. */
+export interface Write {
+  stream: string;
+  events: DomainEvent[];
+  expected?: ExpectedVersion;
+}
+
+export interface Outcome<R> {
+  writes: Write[];
+  /** What the caller answers, told whether the append happened. */
+  result: R;
+}
+
+/**
+ * Loads stream states for a decision: fresh from the log, or remembered (hot streams such as a
+ * webhook's project and sender). Every stream loaded is guarded by the append.
+ */
+export type Load = <T extends unknown[]>(folds: { [K in keyof T]: StreamFold<T[K]> }, options?: { remembered?: boolean }) => Promise<{ [K in keyof T]: StateAt<T[K]> }>;
+
+export interface HandlerDeps {
+  store: Pick<EventStore, 'append' | 'readStreams'>;
+  /** Remembered states, for loads that ask for them. */
+  states?: RememberedStates;
+}
+
+// A guard fails only when a stream changed between the read and the append; deciding again on the
+// fresh state settles it, so a few attempts are plenty.
+const MAX_ATTEMPTS = 5;
+
+/**
+ * The one command handler: load the streams a decision needs, decide, append the decision with
+ * every stream read as a guard (or at its version, when written), and on a conflict in a stream it
+ * read, decide again on fresh state. A conflict on a stream it did not read (one that had to be new)
+ * is the caller's to interpret.
+ */
+export async function handleCommand<R>(
+  deps: HandlerDeps,
+  meta: EventMeta,
+  decide: (load: Load) => Promise<Outcome<R>>,
+): Promise<{ result: R; append: AppendResult | undefined }> {
+  for (let attempt = 1; ; attempt++) {
+    const read = new Map<string, StateAt<unknown>>();
+    const load: Load = async (folds, options) => {
+      const list = folds as StreamFold<unknown>[];
+      const states = options?.remembered && deps.states ? await deps.states.load(list) : await readFolded(deps.store, list);
+      for (const at of states) read.set(at.stream, at);
+      return states as never;
+    };
+    const outcome = await decide(load);
+    const writes = outcome.writes.filter((w) => w.events.length > 0);
+    if (writes.length === 0) return { result: outcome.result, append: undefined };
+    const appends: StreamAppend[] = writes.map((w) => {
+      const at = read.get(w.stream);
+      const expected = w.expected ?? at?.version;
+      if (expected === undefined) throw new Error(`${w.stream} is written without an expected version and was not read`);
+      return { stream: w.stream, expected, events: w.events };
+    });
+    for (const at of read.values()) {
+      if (!writes.some((w) => w.stream === at.stream)) appends.push({ stream: at.stream, expected: at.version, events: [] });
+    }
+    try {
+      const append = await deps.store.append(appends, meta);
+      for (const w of writes) deps.states?.forget(w.stream); // remembered before this write
+      return { result: outcome.result, append };
+    } catch (error) {
+      const stale = error instanceof ConcurrencyError && read.has(error.stream);
+      if (!stale || attempt >= MAX_ATTEMPTS) throw error;
+      deps.states?.forget(error.stream);
+    }
+  }
+}
