@@ -47,13 +47,13 @@ const claimConflicts: Record<string, string> = {
 };
 
 /** Turns a lost claim into the conflict the caller can act on, named by the stream that was taken. */
-async function claiming<T>(work: () => Promise<T>): Promise<T> {
+async function claiming<T>(work: () => Promise<T>, messages: Partial<Record<ReservationKind, string>> = {}): Promise<T> {
   try {
     return await work();
   } catch (error) {
     if (!(error instanceof ConcurrencyError)) throw error;
-    const kind = error.stream.slice(0, error.stream.indexOf('-'));
-    throw new DomainError('conflict', claimConflicts[kind] ?? 'it changed meanwhile; try again');
+    const kind = error.stream.slice(0, error.stream.indexOf('-')) as ReservationKind;
+    throw new DomainError('conflict', messages[kind] ?? claimConflicts[kind] ?? 'it changed meanwhile; try again');
   }
 }
 
@@ -67,12 +67,14 @@ export function setupCommands(deps: SetupDeps) {
   }
 
   /** A command on one project's stream, decided on its current state. */
-  const onProject = <R>(projectId: string, meta: EventMeta, decide: (state: Parameters<typeof decideProject>[1]) => { writes: Write[]; result: R }) =>
-    claiming(() =>
-      handleCommand(deps, meta, async (load) => {
-        const [project] = await load([{ stream: streamOf.project(projectId), fold: projectDecider }]);
-        return decide(project.state);
-      }),
+  const onProject = <R>(projectId: string, meta: EventMeta, decide: (state: Parameters<typeof decideProject>[1]) => { writes: Write[]; result: R }, messages = {}) =>
+    claiming(
+      () =>
+        handleCommand(deps, meta, async (load) => {
+          const [project] = await load([{ stream: streamOf.project(projectId), fold: projectDecider }]);
+          return decide(project.state);
+        }),
+      messages,
     );
 
   return {
@@ -106,6 +108,7 @@ export function setupCommands(deps: SetupDeps) {
           writes: [{ stream: streamOf.project(projectId), expected: 'no_stream', events }, reserved('project_key', input.key, streamOf.project(projectId))],
           result: undefined,
         })),
+        { project_key: `project ${input.key} exists already` },
       );
       return { ...append!, projectId };
     },
@@ -148,7 +151,7 @@ export function setupCommands(deps: SetupDeps) {
           reserved('repository', repositoryKey('github', found.id), streamOf.project(projectId)),
         ],
         result: undefined,
-      }));
+      }), { repository: `${found.owner}/${found.name} is connected to a project already` });
       return { ...append!, repositoryId, githubRepositoryId: found.id };
     },
   };

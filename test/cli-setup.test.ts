@@ -1,4 +1,4 @@
-import { describe, it } from 'node:test';
+import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { createEventStore } from '../adapters/postgres/event-store.js';
@@ -6,14 +6,22 @@ import { allProjections } from '../projections/index.js';
 import { rebuild } from '../projections/rebuild.js';
 import { useTestDatabase, type TestDatabase } from './support/cluster.js';
 import { runCli } from './support/cli.js';
+import { startFakeGithub, type FakeGithub } from './support/fake-github.js';
 
 let db: TestDatabase;
 useTestDatabase((created) => (db = created));
+let github: FakeGithub;
+before(async () => {
+  github = await startFakeGithub();
+  github.addUser({ id: 101, login: 'ada' });
+  github.addUser({ id: 102, login: 'grace' });
+});
+after(() => github.close());
 
 const emailKey = randomBytes(32).toString('base64');
 const tokenKeys = `k2:${randomBytes(32).toString('base64')},k1:${randomBytes(32).toString('base64')}`;
 const token = `ghp_${randomBytes(18).toString('hex')}`;
-const env = () => ({ ...db.env, CODEXK8S_EMAIL_HASH_KEY: `e1:${emailKey}`, CODEXK8S_TOKEN_ENCRYPTION_KEYS: tokenKeys, REPO_TOKEN: token });
+const env = () => ({ ...db.env, CODEXK8S_GITHUB_API_URL: github.url, CODEXK8S_EMAIL_HASH_KEY: `e1:${emailKey}`, CODEXK8S_TOKEN_ENCRYPTION_KEYS: tokenKeys, REPO_TOKEN: token });
 const cli = (...args: string[]) => runCli(args, env());
 
 describe('setup commands', () => {
@@ -25,7 +33,11 @@ describe('setup commands', () => {
     assert.equal(again.code, 1);
     assert.equal(again.stderr.trim(), 'codex-k8s: a user with that e-mail is allowed already');
     const login = await cli('users', 'allow', 'other@example.com', '--github-login', 'ADA');
-    assert.match(login.stderr, /GitHub login is allowed already/);
+    assert.equal(login.stderr.trim(), 'codex-k8s: a user with that GitHub account is allowed already');
+    const unknown = await cli('users', 'allow', 'other@example.com', '--github-login', 'nobody-here');
+    assert.equal(unknown.stderr.trim(), 'codex-k8s: GitHub has no user nobody-here');
+    const { rows } = await db.pools.primary.query("SELECT payload FROM flow_events WHERE event_type = 'UserAllowed'");
+    assert.deepEqual(rows.map((r) => [r.payload.githubUserId, r.payload.githubLogin]), [[101, 'ada']], 'kept by GitHub\'s numeric id');
     const leaked = await db.pools.primary.query("SELECT count(*)::int AS n FROM flow_events WHERE payload::text ILIKE '%example.com%' OR stream_id ILIKE '%example.com%'");
     assert.equal(leaked.rows[0].n, 0);
   });
@@ -67,12 +79,25 @@ describe('setup commands', () => {
     const promoted = await cli('projects', 'add-member', 'alpha', 'ada@example.com', '--role', 'read_write', '--json');
     assert.equal(JSON.parse(promoted.stdout).changed, true);
 
+    // Private repositories, shown only to their token; GitHub answers 404 to anyone else.
+    github.addRepository({ id: 5001, owner: 'octo', name: 'hello', token });
+    github.addRepository({ id: 5002, owner: 'octo', name: 'other', token });
+    const unseen = await cli('projects', 'add-repo', 'alpha', 'github', 'octo/hello');
+    assert.equal(unseen.stderr.trim(), 'codex-k8s: GitHub does not show octo/hello without a token');
+    const wrongToken = await runCli(['projects', 'add-repo', 'alpha', 'github', 'octo/hello', '--token-env', 'OTHER'], { ...env(), OTHER: 'ghp_not_it' });
+    assert.equal(wrongToken.stderr.trim(), 'codex-k8s: GitHub does not show octo/hello to this token');
     const repo = await cli('projects', 'add-repo', 'alpha', 'github', 'octo/hello', '--token-env', 'REPO_TOKEN', '--json');
     assert.equal(repo.code, 0, repo.stderr);
-    assert.equal(JSON.parse(repo.stdout).has_token, true);
-    const taken = await cli('projects', 'add-repo', 'beta', 'github', 'Octo/Hello');
+    assert.deepEqual([JSON.parse(repo.stdout).has_token, JSON.parse(repo.stdout).github_repository_id], [true, 5001]);
+    assert.ok(github.requests.some((r) => r.authorization?.endsWith(token)), 'GitHub was asked with the repository\'s own token');
+    const taken = await cli('projects', 'add-repo', 'beta', 'github', 'Octo/Hello', '--token-env', 'REPO_TOKEN');
     assert.equal(taken.code, 1);
-    assert.match(taken.stderr, /Octo\/Hello is connected to a project already/);
+    assert.match(taken.stderr, /octo\/hello is connected to a project already/);
+    // Renamed on GitHub: the same repository (same id) under a new name is still the one connected.
+    github.renameRepository(5001, 'octo', 'hello-renamed');
+    const renamed = await cli('projects', 'add-repo', 'beta', 'github', 'octo/hello-renamed', '--token-env', 'REPO_TOKEN');
+    assert.match(renamed.stderr, /octo\/hello-renamed is connected to a project already/);
+    github.renameRepository(5001, 'octo', 'hello');
     const viaStdin = await runCli(['projects', 'add-repo', 'beta', 'github', 'octo/other', '--token-stdin'], env(), `${token}\n`);
     assert.equal(viaStdin.code, 0, viaStdin.stderr);
 

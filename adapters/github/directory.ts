@@ -6,6 +6,9 @@ export class GithubError extends Error {
   override readonly name = 'GithubError';
 }
 
+// Octokit logs each failed request to the console; our errors say what went wrong, without the request.
+const quiet = { debug: () => {}, info: () => {}, warn: () => {}, error: () => {} };
+
 const statusOf = (error: unknown) => (error as { status?: unknown }).status;
 
 /**
@@ -14,7 +17,7 @@ const statusOf = (error: unknown) => (error as { status?: unknown }).status;
  */
 export function githubDirectory(apiUrl: string): GithubDirectory {
   const client = (token: string | null) =>
-    new Octokit({ baseUrl: apiUrl.replace(/\/+$/, ''), userAgent: 'codex-k8s', request: { retries: 0 }, ...(token ? { auth: token } : {}) });
+    new Octokit({ baseUrl: apiUrl.replace(/\/+$/, ''), userAgent: 'codex-k8s', log: quiet, ...(token ? { auth: token } : {}) });
 
   async function ask<T>(what: string, call: () => Promise<T>): Promise<T | undefined> {
     try {
