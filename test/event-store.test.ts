@@ -100,8 +100,10 @@ describe('append and read a stream', () => {
       systemMeta(),
     );
     assert.deepEqual(both.streams.sort((x, y) => x.stream.localeCompare(y.stream)), [{ stream: a, version: 2 }, { stream: b, version: 1 }].sort((x, y) => x.stream.localeCompare(y.stream)));
-    const rows = await db.pools.primary.query<{ tx: string }>('SELECT DISTINCT tx_id::text AS tx FROM flow_events WHERE stream_id = ANY($1) AND stream_position = ANY($2)', [[a, b], [1, 2]]);
-    assert.ok(rows.rows.length >= 1);
+    // Both streams' new events were written by one transaction: an append is atomic.
+    const rows = await db.pools.primary.query<{ tx: string }>(
+      'SELECT DISTINCT tx_id::text AS tx FROM flow_events WHERE (stream_id, stream_position) IN (($1, 2), ($2, 1))', [a, b]);
+    assert.equal(rows.rows.length, 1);
   });
 
   it('refuses a stale or a too-new expected version and writes nothing', async () => {
@@ -296,7 +298,8 @@ describe('reading everything in commit order', () => {
     assert.equal(new Set(seenIds).size, seenIds.length, 'no event twice');
     assert.deepEqual(new Set(seenIds), committed, 'exactly the committed events');
     assert.equal(committed.size + rolledBack.size, 400, 'every write either committed or rolled back');
-    assert.ok(rolledBack.size > 0 || committed.size === 400, 'some rollbacks happened');
+    // 5% of 400 writes roll back on purpose: none at all would mean the test never exercised one (p < 1e-8).
+    assert.ok(rolledBack.size > 0, 'some rollbacks happened');
     for (const stream of streams) {
       const versions = seen.filter((e) => e.stream === stream).map((e) => e.streamPosition);
       assert.deepEqual(versions, [...versions].sort((a, b) => a - b), `${stream} in version order`);

@@ -164,6 +164,35 @@ describe('POST /api/v1/webhooks/github with Codertocat/Hello-World connected', (
     assert.equal((await post('issues', labelling('run:dev').body)).body.status, 'accepted');
   });
 
+  it('a demotion in flight and a delivery serialise: the delivery waits for the guard\'s lock and decides on the demoted role', async () => {
+    assert.equal((await post('issues', labelling('run:dev').body)).body.status, 'accepted'); // project and user remembered
+    const project = (await store.readStream(`repository-github.${HELLO_WORLD}`))[0]!.data as { owner: string };
+    const user = (await store.readStream(`github_user-${CODERTOCAT}`))[0]!.data as { owner: string };
+    const projectId = project.owner.replace('project-', '');
+    const userId = user.owner.replace('user-', '');
+    const waiting = async () => {
+      for (;;) {
+        const { rows } = await db.pools.primary.query("SELECT count(*)::int AS n FROM pg_locks WHERE locktype = 'advisory' AND NOT granted AND database = (SELECT oid FROM pg_database WHERE datname = current_database())");
+        if (rows[0].n > 0) return;
+        await new Promise((r) => setTimeout(r, 5));
+      }
+    };
+    let delivery: Promise<request.Response> | undefined;
+    await store.transaction(async (tx) => {
+      const version = (await store.readStream(project.owner)).length;
+      await store.append([{ stream: project.owner, expected: version, events: [{ type: 'MemberRoleChanged', data: { projectId, userId, role: 'read' } }] }], setupMeta, tx);
+      // The delivery starts while the demotion is written but not committed.
+      delivery = post('issues', labelling('run:dev').body).then((r) => r);
+      await Promise.race([waiting(), delivery]);
+    });
+    try {
+      const answer = await delivery!;
+      assert.deepEqual([answer.body.status, answer.body.reason], ['ignored', 'sender_not_allowed']);
+    } finally {
+      await setup().addMember({ projectKey: 'hello', email: 'codertocat@example.com', role: 'read_write' }, setupMeta);
+    }
+  });
+
   it('a label taken off right after it was added cancels its run, with no read model running (10 of 10)', async () => {
     for (let i = 0; i < 10; i++) {
       const added = labelling('run:dev');
