@@ -47,16 +47,20 @@ for (let i = 0; ; i++) {
   await new Promise((r) => setTimeout(r, 100));
 }
 
-type Labeled = { action: string; label: { name: string }; issue: { labels: { name: string }[]; updated_at: string } };
+type Labeled = { action: string; label: { name: string }; issue: { number: number; labels: { name: string }[]; updated_at: string } };
 const all = examples as unknown as { name: string; examples: Labeled[] }[];
 const template = structuredClone(all.find((e) => e.name === 'issues')!.examples.find((e) => e.action === 'labeled')!);
 template.label.name = 'run:dev';
 template.issue.labels = [{ name: 'run:dev' }];
 
 // Signed bodies are made before each phase, so the load generator's own CPU stays out of the figure.
-// Each is a distinct labelling (a new run); more than a phase can use, so none is a duplicate.
+// Each is a distinct labelling (a new run) of its own issue, as a platform with many issues sees:
+// a run is recorded in its issue's subject stream, and two writes to one stream never share a
+// statement. More than a phase can use, so none is a duplicate.
+let issueNumber = 0;
 function signedBodies(count: number) {
   return Array.from({ length: count }, () => {
+    template.issue.number = ++issueNumber;
     template.issue.updated_at = new Date(Date.now() + Math.random() * 1e12).toISOString();
     const body = JSON.stringify(template);
     return { body, signature: `sha256=${createHmac('sha256', secret).update(body).digest('hex')}` };
