@@ -38,7 +38,13 @@ export function integer(env: Env, name: string, fallback: number, min = 0, max =
 }
 
 export interface DatabaseConfig {
+  /** The platform's role (CODEXK8S_DATABASE_URL): appends to and reads the log, writes read models. */
   primaryUrl: string;
+  /**
+   * The owner's role (CODEXK8S_DATABASE_OWNER_URL), for migrations and rebuilds; unset: the
+   * platform's URL, which then has to own the schema (and so could rewrite the log).
+   */
+  ownerUrl: string;
   /** Empty: read from the primary. More than one: reads spread over the healthy ones. */
   replicaUrls: string[];
   poolSize: number;
@@ -51,7 +57,9 @@ export function databaseConfig(env: Env = process.env): DatabaseConfig {
     .map((s) => s.trim())
     .filter(Boolean)
     .map((u) => postgresUrl('CODEXK8S_DATABASE_REPLICA_URLS', u));
-  return { primaryUrl, replicaUrls, poolSize: integer(env, 'CODEXK8S_DATABASE_POOL_SIZE', 10, 1, 500) };
+  const ownerRaw = env.CODEXK8S_DATABASE_OWNER_URL?.trim();
+  const ownerUrl = ownerRaw ? postgresUrl('CODEXK8S_DATABASE_OWNER_URL', ownerRaw) : primaryUrl;
+  return { primaryUrl, ownerUrl, replicaUrls, poolSize: integer(env, 'CODEXK8S_DATABASE_POOL_SIZE', 10, 1, 500) };
 }
 
 export interface ReadConfig {

@@ -46,14 +46,14 @@ async function measure(url: string, batch: number): Promise<number> {
   return events / elapsed;
 }
 
-const { url, checkpoint } = await benchDatabase('codexk8s_bench_append');
-pgbenchInit(url);
+const { url, ownerUrl, checkpoint } = await benchDatabase('codexk8s_bench_append');
+pgbenchInit(ownerUrl);
 const reference: number[] = [];
 const single: number[] = [];
 const batched: number[] = [];
 for (let round_ = 1; round_ <= rounds; round_++) {
   await checkpoint();
-  reference.push(pgbenchTps(url, WRITERS));
+  reference.push(pgbenchTps(ownerUrl, WRITERS));
   say(`round ${round_}: pgbench -N ${round(reference.at(-1)!)} tps`);
   await checkpoint();
   single.push(await measure(url, 1));

@@ -132,21 +132,21 @@ const percentile = (xs: number[], p: number) => {
   return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))] ?? NaN;
 };
 
-const { url, checkpoint } = await benchDatabase('codexk8s_bench_projections');
+const { url, ownerUrl, checkpoint } = await benchDatabase('codexk8s_bench_projections');
 say(`generating ${EVENTS} synthetic run events`);
 await generate(url, EVENTS);
 await checkpoint();
 say('folding them into agent_runs through the rebuild path');
-const fold = await foldRate(url);
+const fold = await foldRate(ownerUrl); // a rebuild creates and swaps tables: the owner's work
 const foldPerSecond = fold.events / fold.seconds;
 say(`fold: ${fold.events} events in ${round(fold.seconds, 1)} s = ${round(foldPerSecond)} events/s`);
 await checkpoint();
 say(`live lag at ${RATE} events/s for ${LIVE_SECONDS} s`);
 const lags = await liveLag(url);
 say(`live lag p50 ${round(percentile(lags, 50), 1)} ms, p99 ${round(percentile(lags, 99), 1)} ms`);
-pgbenchInit(url);
+pgbenchInit(ownerUrl);
 await checkpoint();
-const reference = pgbenchTps(url, 8, seconds);
+const reference = pgbenchTps(ownerUrl, 8, seconds);
 console.log(
   JSON.stringify({
     bench: 'projections',

@@ -1,5 +1,5 @@
 import { spawnSync } from 'node:child_process';
-import { localCluster, up, urlFor, withClient } from '../adapters/postgres/local-cluster.js';
+import { localCluster, OWNER_ROLE, up, urlFor, withClient } from '../adapters/postgres/local-cluster.js';
 import { migrate } from '../adapters/postgres/migrate.js';
 import { projectRoot } from '../adapters/paths.js';
 
@@ -13,22 +13,24 @@ export const rounds = Number(process.env.BENCH_ROUNDS ?? 3);
 export const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
 
 /** A fresh, migrated database on the local primary (brought up if needed), for one benchmark. */
-export async function benchDatabase(name: string): Promise<{ url: string; replicaUrl: string; port: number; checkpoint: () => Promise<void> }> {
+export async function benchDatabase(name: string): Promise<{ url: string; ownerUrl: string; replicaUrl: string; port: number; checkpoint: () => Promise<void> }> {
   const cluster = localCluster(projectRoot);
   await up(cluster, say);
   await withClient(urlFor(cluster.primary.port, 'postgres', 'postgres'), async (admin) => {
     await admin.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`);
-    await admin.query(`CREATE DATABASE ${name} OWNER codexk8s`);
+    await admin.query(`CREATE DATABASE ${name} OWNER ${OWNER_ROLE}`);
   });
+  // The platform's role appends and reads; the owner migrates, rebuilds and runs pgbench's own tables.
   const url = urlFor(cluster.primary.port, name);
-  await migrate(url);
+  const ownerUrl = urlFor(cluster.primary.port, name, OWNER_ROLE);
+  await migrate(ownerUrl);
   // Each phase starts from a clean checkpoint, so none pays for the previous one's dirty pages.
   const checkpoint = () =>
     withClient(urlFor(cluster.primary.port, name, 'postgres'), async (db) => {
       await db.query('VACUUM ANALYZE');
       await db.query('CHECKPOINT');
     });
-  return { url, replicaUrl: urlFor(cluster.replica.port, name), port: cluster.primary.port, checkpoint };
+  return { url, ownerUrl, replicaUrl: urlFor(cluster.replica.port, name), port: cluster.primary.port, checkpoint };
 }
 
 const pgbench = '/usr/lib/postgresql/15/bin/pgbench';

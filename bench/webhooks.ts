@@ -18,7 +18,7 @@ import { benchDatabase, median, pgbenchCommand, pgbenchInit, pgbenchTps, round, 
 
 const secret = randomBytes(20).toString('hex');
 const port = 20000 + Math.floor(Math.random() * 20000);
-const { url, replicaUrl, checkpoint } = await benchDatabase('codexk8s_bench_webhooks');
+const { url, ownerUrl, replicaUrl, checkpoint } = await benchDatabase('codexk8s_bench_webhooks');
 
 const pool = createPool(url, 2, 'codex-k8s-bench');
 // The example deliveries' repository and sender, as a local fake of GitHub's API knows them.
@@ -90,7 +90,7 @@ async function deliveries(): Promise<autocannon.Result> {
   });
 }
 
-pgbenchInit(url);
+pgbenchInit(ownerUrl);
 const reference: number[] = [];
 const perSecond: number[] = [];
 const p50: number[] = [];
@@ -98,7 +98,7 @@ const p99: number[] = [];
 let non2xx = 0;
 for (let round_ = 1; round_ <= rounds; round_++) {
   await checkpoint();
-  reference.push(pgbenchTps(url, 8));
+  reference.push(pgbenchTps(ownerUrl, 8));
   say(`round ${round_}: pgbench -N ${round(reference.at(-1)!)} tps`);
   await checkpoint();
   say(`round ${round_}: autocannon, 8 connections, ${seconds * 2} s, against serve on port ${port}`);

@@ -1,6 +1,7 @@
 import type pg from 'pg';
 import type { Pools } from '../adapters/postgres/pools.js';
 import { readCheckpoints } from './checkpoints.js';
+import { rebuildHolder } from './rebuild.js';
 import type { Projection } from './projection.js';
 
 export interface ProjectionStatus {
@@ -11,6 +12,8 @@ export interface ProjectionStatus {
   lagSeconds: number;
   deadLetters: number;
   holder: string | null;
+  /** The process rebuilding it now (host:pid), if one is. */
+  rebuiltBy: string | null;
   error: string | null;
   eventsApplied: number;
   /** Each replica's copy of the checkpoint: how far the models read there have come. */
@@ -32,9 +35,9 @@ const lagSql = `
 
 export async function projectionStatus(pools: Pools, projections: readonly Projection[]): Promise<LogStatus> {
   const checkpoints = new Map((await readCheckpoints(pools.primary)).map((c) => [c.name, c]));
-  const rebuilding = new Set(
-    (await pools.primary.query<{ t: string }>(`SELECT tablename AS t FROM pg_tables WHERE tablename LIKE '%\\_\\_rebuild'`)).rows.map((r) => r.t.replace(/__rebuild$/, '')),
-  );
+  // Rebuilding means a rebuild holds the projection's lock now; a shadow table left by a killed
+  // rebuild is not a rebuild (the next one drops it).
+  const rebuilders = new Map(await Promise.all(projections.map(async (p) => [p.name, await rebuildHolder(pools.primary, p.name)] as const)));
   const dead = new Map(
     (await pools.primary.query<{ projection: string; n: number }>('SELECT projection, count(*)::int AS n FROM projection_dead_letters GROUP BY 1')).rows.map((r) => [r.projection, r.n]),
   );
@@ -58,7 +61,8 @@ export async function projectionStatus(pools: Pools, projections: readonly Proje
     const lag = c ? await lagOf(pools.primary, c) : { events: Number((await pools.primary.query<{ n: string }>('SELECT count(*)::text AS n FROM flow_events')).rows[0]!.n), seconds: 0 };
     out.push({
       name: p.name,
-      state: p.tables.some((t) => rebuilding.has(t)) ? 'rebuilding' : c ? c.state : 'never started',
+      state: rebuilders.get(p.name) ? 'rebuilding' : c ? c.state : 'never started',
+      rebuiltBy: rebuilders.get(p.name) ?? null,
       position: c ? c.position.toString() : '0:0:0',
       lagEvents: lag.events,
       lagSeconds: Math.round(lag.seconds * 1000) / 1000,

@@ -33,12 +33,21 @@ describe('codex-k8s db', () => {
     const result = await runCli(['db', 'up']);
     assert.equal(result.code, 0, result.stderr);
     assert.match(result.stdout, /^export CODEXK8S_DATABASE_URL=postgres:\/\/codexk8s@127\.0\.0\.1:\d+\/codexk8s$/m);
+    assert.match(result.stdout, /^export CODEXK8S_DATABASE_OWNER_URL=postgres:\/\/codexk8s_owner@127\.0\.0\.1:\d+\/codexk8s$/m);
     assert.match(result.stdout, /^export CODEXK8S_DATABASE_REPLICA_URLS=postgres:\/\/codexk8s@127\.0\.0\.1:\d+\/codexk8s$/m);
     assert.doesNotMatch(result.stderr, /initialising|pg_basebackup|installing/, 'nothing to do when already up');
   });
 });
 
 describe('codex-k8s migrate', () => {
+  it('runs as the owner when CODEXK8S_DATABASE_OWNER_URL is set; with only the platform\'s URL it cannot change the schema', async () => {
+    const asPlatform = await runCli(['migrate'], { ...db.env, CODEXK8S_DATABASE_OWNER_URL: undefined });
+    assert.equal(asPlatform.code, 1);
+    assert.match(asPlatform.stderr, /^codex-k8s: migration failed: .*(owner|permission denied)/);
+    const asOwner = await runCli(['migrate', '--json'], db.env);
+    assert.equal(asOwner.code, 0, asOwner.stderr);
+  });
+
   it('is safe to run twice, also at the same time', async () => {
     const [a, b] = await Promise.all([runCli(['migrate', '--json'], db.env), runCli(['migrate', '--json'], db.env)]);
     assert.equal(a.code, 0, a.stderr);

@@ -204,13 +204,35 @@ describe('append and read a stream', () => {
 
 describe('the log is append-only in the database itself', () => {
   for (const statement of ['UPDATE flow_events SET actor_id = $$x$$', 'DELETE FROM flow_events', 'TRUNCATE flow_events']) {
-    it(`refuses ${statement.split(' ')[0]}`, async () => {
+    it(`refuses ${statement.split(' ')[0]}, even to the owner (triggers)`, async () => {
       await store.append([{ stream: `run-${randomUUID()}`, expected: 'any', events: [runRequested()] }], systemMeta());
       const before = await countRows();
-      await assert.rejects(db.pools.primary.query(statement), /append-only/);
+      await assert.rejects(db.ownerPool.query(statement), /append-only/);
       assert.equal(await countRows(), before);
     });
   }
+
+  it('the platform\'s role cannot rewrite the log: no UPDATE, DELETE, TRUNCATE, DISABLE TRIGGER, DROP or epoch bump; it appends and reads', async () => {
+    await store.append([{ stream: `run-${randomUUID()}`, expected: 'any', events: [runRequested()] }], systemMeta());
+    const before = await countRows();
+    for (const statement of [
+      'UPDATE flow_events SET actor_id = $$x$$',
+      'DELETE FROM flow_events',
+      'TRUNCATE flow_events',
+      'ALTER TABLE flow_events DISABLE TRIGGER flow_events_no_update_delete',
+      'ALTER TABLE flow_events DISABLE TRIGGER ALL',
+      'DROP TABLE flow_events',
+      'SELECT flow_events_bump_epoch()',
+      'CREATE TABLE flow_events_copy (LIKE flow_events)',
+    ]) {
+      await assert.rejects(db.pools.primary.query(statement), (e: unknown) => ['42501'].includes((e as { code?: string }).code ?? '') || /must be owner/.test(String(e)), statement);
+    }
+    assert.equal(await countRows(), before);
+    const { rows } = await db.pools.primary.query<{ user: string }>('SELECT current_user AS user');
+    assert.equal(rows[0]!.user, 'codexk8s', 'the tests run as the platform\'s role');
+    await store.append([{ stream: `run-${randomUUID()}`, expected: 'any', events: [runRequested()] }], systemMeta());
+    assert.equal(await countRows(), before + 1);
+  });
 });
 
 describe('reading everything in commit order', () => {
@@ -352,7 +374,7 @@ describe('epochs keep the order after a logical restore', () => {
     );
     assert.equal(ours(await readEverything(start), [restored]).length, 0, 'invisible: it looks like a running transaction');
     const { migrate } = await import('../adapters/postgres/migrate.js');
-    const result = await migrate(db.primaryUrl);
+    const result = await migrate(db.ownerUrl);
     assert.equal(result.epochBumpedTo, 2);
     const after = `run-${randomUUID()}`;
     await store.append([{ stream: after, expected: 'no_stream', events: [runRequested()] }], systemMeta());
@@ -364,6 +386,6 @@ describe('epochs keep the order after a logical restore', () => {
     }
     assert.deepEqual(seen.map((e) => e.stream), [restored, after]);
     assert.deepEqual(seen.map((e) => e.position.epoch), [1, 2]);
-    assert.equal((await migrate(db.primaryUrl)).epochBumpedTo, undefined, 'a second migrate does not bump again');
+    assert.equal((await migrate(db.ownerUrl)).epochBumpedTo, undefined, 'a second migrate does not bump again');
   });
 });

@@ -109,7 +109,9 @@ describe('the projection runner', () => {
   });
 
   it('a stopped projection resumes from where it stopped after the fix, and never skips the event', async () => {
-    await db.pools.primary.query('CREATE TABLE IF NOT EXISTS test_fixable (run_id uuid PRIMARY KEY, project_id uuid NOT NULL)');
+    // A read model of the test's own: made by the owner, as a migration would, and granted to the platform.
+    await db.ownerPool.query('CREATE TABLE IF NOT EXISTS test_fixable (run_id uuid PRIMARY KEY, project_id uuid NOT NULL)');
+    await db.ownerPool.query('GRANT SELECT, INSERT, UPDATE, DELETE ON test_fixable TO codexk8s_platform');
     let fixed = false;
     const projectId = randomUUID();
     const fixable = projection({
@@ -206,7 +208,7 @@ describe('rebuild', () => {
     })();
     try {
       await new Promise((r) => setTimeout(r, 300));
-      const result = await rebuild(agentRuns, { pool: db.pools.primary, store, batchSize: 200 });
+      const result = await rebuild(agentRuns, { pool: db.ownerPool, store, batchSize: 200 });
       assert.ok(result.events > 0);
       await new Promise((r) => setTimeout(r, 300));
     } finally {
@@ -223,7 +225,7 @@ describe('rebuild', () => {
     const runsHash = await contentHash(db.pools.primary, 'agent_runs', 't.id');
     const countsHash = await contentHash(db.pools.primary, 'project_run_counts', 't.project_id, t.status');
     // A fresh fold of the same log, with nothing else running, gives the same content.
-    await rebuild(agentRuns, { pool: db.pools.primary, store });
+    await rebuild(agentRuns, { pool: db.ownerPool, store });
     assert.equal(await contentHash(db.pools.primary, 'agent_runs', 't.id'), runsHash);
     assert.equal(await contentHash(db.pools.primary, 'project_run_counts', 't.project_id, t.status'), countsHash);
     const shadows = await db.pools.primary.query("SELECT 1 FROM pg_tables WHERE tablename LIKE '%\\_\\_rebuild' OR tablename LIKE '%\\_\\_old'");
@@ -234,11 +236,11 @@ describe('rebuild', () => {
     const before = await contentHash(db.pools.primary, 'agent_runs', 't.id');
     const controller = new AbortController();
     await assert.rejects(
-      rebuild(agentRuns, { pool: db.pools.primary, store, batchSize: 100, signal: controller.signal, onProgress: (p) => p.events >= 200 && controller.abort() }),
+      rebuild(agentRuns, { pool: db.ownerPool, store, batchSize: 100, signal: controller.signal, onProgress: (p) => p.events >= 200 && controller.abort() }),
       /interrupted; the live model is untouched/,
     );
     assert.equal(await contentHash(db.pools.primary, 'agent_runs', 't.id'), before);
-    await rebuild(agentRuns, { pool: db.pools.primary, store });
+    await rebuild(agentRuns, { pool: db.ownerPool, store });
     assert.equal(await contentHash(db.pools.primary, 'agent_runs', 't.id'), before);
   });
 });

@@ -45,12 +45,12 @@ export function registerDbCommands(program: Command): void {
 
   program
     .command('migrate')
-    .description('apply migrations/ to CODEXK8S_DATABASE_URL (safe to repeat)')
+    .description('apply migrations/ as CODEXK8S_DATABASE_OWNER_URL (else CODEXK8S_DATABASE_URL); safe to repeat')
     .option('--json', 'print JSON')
     .action(async (options: { json?: boolean }) => {
-      const { primaryUrl } = databaseConfig();
-      const result = await migrate(primaryUrl, say).catch((error: Error) => {
-        throw new CliError(`migration failed: ${error.message}`);
+      const { ownerUrl } = databaseConfig();
+      const result = await migrate(ownerUrl, say).catch((error: Error) => {
+        throw new CliError(`migration failed: ${error.message.split('\n')[0]}`);
       });
       if (options.json) return printJson(result);
       say(result.applied.length ? `applied ${result.applied.join(', ')}` : 'nothing to apply: the schema is current');

@@ -13,8 +13,10 @@ import type { Projection } from '../../projections/projection.js';
 import { CliError } from './errors.js';
 import { printJson, printTable, say } from './output.js';
 
-async function withPools<T>(work: (pools: Pools) => Promise<T>): Promise<T> {
-  const pools = createPools({ ...databaseConfig(), poolSize: 4 }, 'codex-k8s-cli');
+/** Pools for an operator command; `asOwner` for one that creates and swaps tables (a rebuild). */
+async function withPools<T>(work: (pools: Pools) => Promise<T>, options: { asOwner?: boolean } = {}): Promise<T> {
+  const config = databaseConfig();
+  const pools = createPools({ ...config, primaryUrl: options.asOwner ? config.ownerUrl : config.primaryUrl, poolSize: 4 }, 'codex-k8s-cli');
   try {
     return await work(pools);
   } finally {
@@ -107,6 +109,7 @@ export function registerProjectionCommands(program: Command): void {
               bar.update(p.events, { speed, phase: p.phase });
             },
           }),
+          { asOwner: true },
         );
         bar.stop();
         const summary = { projection: projection.name, events: result.events, applied: result.applied, parked: result.parked, seconds: Math.round(result.seconds * 1000) / 1000, events_per_s: Math.round(result.events / Math.max(result.seconds, 0.001)), position: result.position.toString() };

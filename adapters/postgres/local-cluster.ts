@@ -15,7 +15,12 @@ export class LocalClusterError extends Error {
   override readonly name = 'LocalClusterError';
 }
 
+/** The role the platform runs as: it can append to and read the log and write read models, nothing else. */
 export const APP_ROLE = 'codexk8s';
+/** The role migrations run as: it owns the schema, the log and the read models. */
+export const OWNER_ROLE = 'codexk8s_owner';
+/** The group role the migrations grant the platform's privileges to (see migrations/0006). */
+export const PLATFORM_GROUP = 'codexk8s_platform';
 export const APP_DATABASE = 'codexk8s';
 const PG_MAJOR = '15';
 const REPLICA_SLOT = 'codexk8s_replica_1';
@@ -46,7 +51,11 @@ export function localCluster(root: string): LocalCluster {
 export const urlFor = (port: number, database = APP_DATABASE, user = APP_ROLE) => `postgres://${user}@127.0.0.1:${port}/${database}`;
 
 export function envLines(c: LocalCluster, database = APP_DATABASE): string[] {
-  return [`export CODEXK8S_DATABASE_URL=${urlFor(c.primary.port, database)}`, `export CODEXK8S_DATABASE_REPLICA_URLS=${urlFor(c.replica.port, database)}`];
+  return [
+    `export CODEXK8S_DATABASE_URL=${urlFor(c.primary.port, database)}`,
+    `export CODEXK8S_DATABASE_OWNER_URL=${urlFor(c.primary.port, database, OWNER_ROLE)}`,
+    `export CODEXK8S_DATABASE_REPLICA_URLS=${urlFor(c.replica.port, database)}`,
+  ];
 }
 
 // --- running commands --------------------------------------------------------------------------
@@ -240,13 +249,32 @@ export async function withClient<T>(url: string, work: (client: pg.Client) => Pr
   }
 }
 
-async function ensureRoleAndDatabase(c: LocalCluster): Promise<void> {
+/**
+ * The two roles and the database: the owner (migrations; it owns the schema, the log and the read
+ * models) and the platform (a member of the group the migrations grant to; it cannot alter, disable
+ * a trigger on, or truncate the log). A database made by an earlier version, owned by the platform
+ * role, is handed to the owner.
+ */
+async function ensureRolesAndDatabase(c: LocalCluster): Promise<void> {
   const admin = urlFor(c.primary.port, 'postgres', 'postgres');
   await withClient(admin, async (db) => {
-    const role = await db.query('SELECT 1 FROM pg_roles WHERE rolname = $1', [APP_ROLE]);
-    if (role.rowCount === 0) await db.query(`CREATE ROLE ${APP_ROLE} LOGIN CREATEDB`);
-    const database = await db.query('SELECT 1 FROM pg_database WHERE datname = $1', [APP_DATABASE]);
-    if (database.rowCount === 0) await db.query(`CREATE DATABASE ${APP_DATABASE} OWNER ${APP_ROLE}`);
+    const exists = async (role: string) => ((await db.query('SELECT 1 FROM pg_roles WHERE rolname = $1', [role])).rowCount ?? 0) > 0;
+    // CREATEROLE: migration 0006 creates the platform group where it is missing (as on a fresh cluster).
+    if (!(await exists(OWNER_ROLE))) await db.query(`CREATE ROLE ${OWNER_ROLE} LOGIN CREATEDB CREATEROLE`);
+    if (!(await exists(PLATFORM_GROUP))) await db.query(`CREATE ROLE ${PLATFORM_GROUP} NOLOGIN`);
+    if (!(await exists(APP_ROLE))) await db.query(`CREATE ROLE ${APP_ROLE} LOGIN`);
+    await db.query(`ALTER ROLE ${APP_ROLE} NOCREATEDB`);
+    await db.query(`GRANT ${PLATFORM_GROUP} TO ${APP_ROLE}`);
+    await db.query(`GRANT ${PLATFORM_GROUP} TO ${OWNER_ROLE} WITH ADMIN OPTION`);
+    // A long writing transaction holds every reader of the log back (README: the event log).
+    await db.query(`ALTER ROLE ${APP_ROLE} SET statement_timeout = '30s'`);
+    await db.query(`ALTER ROLE ${APP_ROLE} SET idle_in_transaction_session_timeout = '15s'`);
+    const database = await db.query<{ owner: string }>('SELECT pg_get_userbyid(datdba) AS owner FROM pg_database WHERE datname = $1', [APP_DATABASE]);
+    if (database.rowCount === 0) await db.query(`CREATE DATABASE ${APP_DATABASE} OWNER ${OWNER_ROLE}`);
+    else if (database.rows[0]!.owner !== OWNER_ROLE) await db.query(`ALTER DATABASE ${APP_DATABASE} OWNER TO ${OWNER_ROLE}`);
+  });
+  await withClient(urlFor(c.primary.port, APP_DATABASE, 'postgres'), async (db) => {
+    await db.query(`REASSIGN OWNED BY ${APP_ROLE} TO ${OWNER_ROLE}`);
   });
   // template1 carries pgvector too, so every database the platform or its tests create has it.
   for (const database of ['template1', APP_DATABASE]) {
@@ -295,7 +323,7 @@ export async function up(cluster: LocalCluster, say: Say): Promise<void> {
   const c = localCluster(cluster.root);
   initPrimary(binDir, c, say);
   start(binDir, c.primary.dir, `primary on port ${c.primary.port}`, say);
-  await ensureRoleAndDatabase(c);
+  await ensureRolesAndDatabase(c);
   initReplica(binDir, c, say);
   start(binDir, c.replica.dir, `replica on port ${c.replica.port}`, say);
   await waitForStreaming(c);

@@ -25,7 +25,8 @@ export async function migrate(databaseUrl: string, log: (line: string) => void =
       singleTransaction: true,
       advisoryLockMode: 'wait',
       log: () => {},
-      logger: { debug: () => {}, info: () => {}, warn: (m: string) => log(m), error: (m: string) => log(m) },
+      // Errors are thrown and reported once by the caller; node-pg-migrate would print them with the SQL.
+      logger: { debug: () => {}, info: () => {}, warn: (m: string) => log(m), error: () => {} },
     });
     const result: MigrateResult = { applied: applied.map((m) => m.name) };
     const bumped = await bumpEpochAfterRestore(client);

@@ -1,7 +1,8 @@
 import { after, before } from 'node:test';
 import pg from 'pg';
 import { randomBytes } from 'node:crypto';
-import { localCluster, urlFor, withClient } from '../../adapters/postgres/local-cluster.js';
+import { localCluster, OWNER_ROLE, urlFor, withClient } from '../../adapters/postgres/local-cluster.js';
+import { createPool } from '../../adapters/postgres/pools.js';
 import { projectRoot } from '../../adapters/paths.js';
 import { createPools, type Pools } from '../../adapters/postgres/pools.js';
 
@@ -16,7 +17,11 @@ export async function withAdmin<T>(work: (db: pg.Client) => Promise<T>, database
 
 export interface TestDatabase {
   name: string;
+  /** The platform's role: what the code under test runs as. */
   primaryUrl: string;
+  /** The owner's role: migrations and rebuilds. */
+  ownerUrl: string;
+  ownerPool: pg.Pool;
   replicaUrl: string;
   env: Record<string, string>;
   pools: Pools;
@@ -29,19 +34,24 @@ export interface TestDatabase {
  */
 export async function createTestDatabase(): Promise<TestDatabase> {
   const name = `${TEST_DATABASE_PREFIX}${randomBytes(6).toString('hex')}`;
-  await withAdmin((db) => db.query(`CREATE DATABASE ${name} TEMPLATE ${TEMPLATE_DATABASE} OWNER codexk8s`));
+  await withAdmin((db) => db.query(`CREATE DATABASE ${name} TEMPLATE ${TEMPLATE_DATABASE} OWNER ${OWNER_ROLE}`));
   const primaryUrl = urlFor(cluster.primary.port, name);
+  const ownerUrl = urlFor(cluster.primary.port, name, OWNER_ROLE);
   const replicaUrl = urlFor(cluster.replica.port, name);
   await waitForReplica(replicaUrl);
-  const pools = createPools({ primaryUrl, replicaUrls: [replicaUrl], poolSize: 20 }, 'codex-k8s-test');
+  const pools = createPools({ primaryUrl, ownerUrl, replicaUrls: [replicaUrl], poolSize: 20 }, 'codex-k8s-test');
+  const ownerPool = createPool(ownerUrl, 4, 'codex-k8s-test-owner');
   return {
     name,
     primaryUrl,
+    ownerUrl,
+    ownerPool,
     replicaUrl,
-    env: { CODEXK8S_DATABASE_URL: primaryUrl, CODEXK8S_DATABASE_REPLICA_URLS: replicaUrl },
+    env: { CODEXK8S_DATABASE_URL: primaryUrl, CODEXK8S_DATABASE_OWNER_URL: ownerUrl, CODEXK8S_DATABASE_REPLICA_URLS: replicaUrl },
     pools,
     async drop() {
       await pools.end();
+      await ownerPool.end();
       await withAdmin((db) => db.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`));
     },
   };

@@ -3,7 +3,7 @@
  * PostgreSQL and pgvector on a fresh machine), migrates a template database that every test file
  * copies, and drops databases that earlier runs left behind.
  */
-import { up, urlFor } from '../../adapters/postgres/local-cluster.js';
+import { OWNER_ROLE, up, urlFor } from '../../adapters/postgres/local-cluster.js';
 import { migrate } from '../../adapters/postgres/migrate.js';
 import { cluster, TEMPLATE_DATABASE, TEST_DATABASE_PREFIX, withAdmin } from './cluster.js';
 
@@ -16,7 +16,8 @@ await withAdmin(async (db) => {
     [`${TEST_DATABASE_PREFIX}%`, TEMPLATE_DATABASE],
   );
   for (const { datname } of rows) await db.query(`DROP DATABASE ${datname} WITH (FORCE)`);
-  await db.query(`CREATE DATABASE ${TEMPLATE_DATABASE} OWNER codexk8s`);
+  await db.query(`CREATE DATABASE ${TEMPLATE_DATABASE} OWNER ${OWNER_ROLE}`);
 });
-const result = await migrate(urlFor(cluster.primary.port, TEMPLATE_DATABASE));
+// Migrated as the owner, as production is; the tests run as the platform's role.
+const result = await migrate(urlFor(cluster.primary.port, TEMPLATE_DATABASE, OWNER_ROLE));
 say(`database ready in ${Date.now() - started} ms (migrations: ${result.applied.length})`);
