@@ -84,6 +84,38 @@ describe('the projection runner', () => {
     assert.deepEqual(await counts(projectId), { failed: 6});
   });
 
+  it('a parked JobStarted retried after RunSucceeded fills in the job but never moves the run back', async () => {
+    const projectId = randomUUID();
+    const runId = randomUUID();
+    const at = '2026-11-28T10:00:00.000Z';
+    // A fault the test controls: updates that set this namespace fail until the trigger is dropped.
+    await db.ownerPool.query(`CREATE OR REPLACE FUNCTION test_poison() RETURNS trigger LANGUAGE plpgsql AS $$
+      BEGIN IF NEW.namespace = 'poison' THEN RAISE EXCEPTION 'the cluster said no'; END IF; RETURN NEW; END $$`);
+    await db.ownerPool.query('CREATE TRIGGER test_poison BEFORE UPDATE ON agent_runs FOR EACH ROW EXECUTE FUNCTION test_poison()');
+    const runner = start(agentRuns);
+    try {
+      const stream = `run-${runId}`;
+      await store.append([{ stream, expected: 'no_stream', events: [runLife(runId, projectId)[0]!] }], systemMeta());
+      await caughtUp(db.pools.primary, store, 'agent_runs');
+      await store.append([{ stream, expected: 1, events: [{ type: 'JobStarted', data: { runId, namespace: 'poison', job: 'agent', startedAt: at } }] }], systemMeta());
+      await caughtUp(db.pools.primary, store, 'agent_runs');
+      await store.append([{ stream, expected: 2, events: [{ type: 'RunSucceeded', data: { runId, finishedAt: at } }] }], systemMeta());
+      await caughtUp(db.pools.primary, store, 'agent_runs');
+      const parked = await db.pools.primary.query("SELECT event_type FROM projection_dead_letters WHERE projection = 'agent_runs'");
+      assert.deepEqual(parked.rows, [{ event_type: 'JobStarted' }]);
+      assert.equal((await db.pools.primary.query('SELECT status FROM agent_runs WHERE id = $1', [runId])).rows[0]!.status, 'succeeded');
+
+      await db.ownerPool.query('DROP TRIGGER test_poison ON agent_runs'); // the fix
+      assert.deepEqual(await retryParked(agentRuns, { pool: db.pools.primary, store }), { retried: 1, applied: 1, stillParked: 0 });
+    } finally {
+      await runner.stop();
+      await db.ownerPool.query('DROP TRIGGER IF EXISTS test_poison ON agent_runs');
+    }
+    const { rows } = await db.pools.primary.query('SELECT status, namespace, started_at IS NOT NULL AS started, version FROM agent_runs WHERE id = $1', [runId]);
+    assert.deepEqual(rows[0], { status: 'succeeded', namespace: 'poison', started: true, version: '3' });
+    assert.deepEqual(await counts(projectId), { succeeded: 1 });
+  });
+
   it('stop: an authorisation event that cannot be applied stops that projection, with its error, and no other', async () => {
     const userId = randomUUID();
     const usersRunner = start(users);

@@ -4,6 +4,8 @@ import { projection, type ProjectedEvent } from '../projection.js';
 interface RunChange {
   id: string;
   created: boolean;
+  /** The run stream's version the change reaches: an older change never overwrites a newer one. */
+  version: number;
   correlation_id?: string;
   project_id?: string;
   agent?: string;
@@ -24,16 +26,17 @@ interface RunChange {
 /** Folds a batch in memory: one change per run, in commit order, so the SQL is one statement per kind. */
 function changesOf(events: ProjectedEvent[]): RunChange[] {
   const runs = new Map<string, RunChange>();
-  const touch = (id: string, at: Date) => {
+  const touch = (id: string, e: ProjectedEvent) => {
     let run = runs.get(id);
-    if (!run) runs.set(id, (run = { id, created: false, updated_at: at.toISOString() }));
-    run.updated_at = at.toISOString();
+    if (!run) runs.set(id, (run = { id, created: false, version: 0, updated_at: e.createdAt.toISOString() }));
+    run.updated_at = e.createdAt.toISOString();
+    run.version = Math.max(run.version, e.streamPosition);
     return run;
   };
   for (const e of events) {
     switch (e.type) {
       case 'RunRequested': {
-        const run = touch(e.data.runId, e.createdAt);
+        const run = touch(e.data.runId, e);
         Object.assign(run, {
           created: true,
           correlation_id: e.correlationId,
@@ -47,17 +50,17 @@ function changesOf(events: ProjectedEvent[]): RunChange[] {
         break;
       }
       case 'RunScheduled':
-        Object.assign(touch(e.data.runId, e.createdAt), { status: 'scheduled', slot: e.data.slot, scheduled_at: e.data.scheduledAt });
+        Object.assign(touch(e.data.runId, e), { status: 'scheduled', slot: e.data.slot, scheduled_at: e.data.scheduledAt });
         break;
       case 'JobStarted':
-        Object.assign(touch(e.data.runId, e.createdAt), { status: 'running', namespace: e.data.namespace, job: e.data.job, started_at: e.data.startedAt });
+        Object.assign(touch(e.data.runId, e), { status: 'running', namespace: e.data.namespace, job: e.data.job, started_at: e.data.startedAt });
         break;
       case 'RunSucceeded':
-        Object.assign(touch(e.data.runId, e.createdAt), { status: 'succeeded', finished_at: e.data.finishedAt });
+        Object.assign(touch(e.data.runId, e), { status: 'succeeded', finished_at: e.data.finishedAt });
         break;
       case 'RunFailed':
       case 'RunCanceled':
-        Object.assign(touch(e.data.runId, e.createdAt), {
+        Object.assign(touch(e.data.runId, e), {
           status: e.type === 'RunFailed' ? 'failed' : 'canceled',
           reason: e.data.reason,
           finished_at: e.data.finishedAt,
@@ -70,9 +73,11 @@ function changesOf(events: ProjectedEvent[]): RunChange[] {
   return [...runs.values()];
 }
 
-const recordset = `jsonb_to_recordset($1) AS c(id uuid, correlation_id text, project_id uuid, agent text, status text,
+const recordset = `jsonb_to_recordset($1) AS c(id uuid, version bigint, correlation_id text, project_id uuid, agent text, status text,
   run_payload jsonb, learning_mode boolean, slot int, namespace text, job text, reason text, created_at timestamptz,
   scheduled_at timestamptz, started_at timestamptz, finished_at timestamptz, updated_at timestamptz)`;
+
+const newer = (column: string) => `CASE WHEN c.version >= r.version THEN COALESCE(c.${column}, r.${column}) ELSE COALESCE(r.${column}, c.${column}) END`;
 
 /**
  * agent_runs, and project_run_counts beside it (runs per project and status). Set-based: a batch is
@@ -94,9 +99,9 @@ export const agentRuns = projection({
     };
     if (created.length > 0) {
       await tx.query(
-        `INSERT INTO ${table('agent_runs')} (id, correlation_id, project_id, agent, status, run_payload, learning_mode, slot,
+        `INSERT INTO ${table('agent_runs')} (id, version, correlation_id, project_id, agent, status, run_payload, learning_mode, slot,
                 namespace, job, reason, created_at, scheduled_at, started_at, finished_at, updated_at)
-         SELECT id, correlation_id, project_id, agent, status, run_payload, learning_mode, slot, namespace, job, reason,
+         SELECT id, version, correlation_id, project_id, agent, status, run_payload, learning_mode, slot, namespace, job, reason,
                 created_at, scheduled_at, started_at, finished_at, updated_at FROM ${recordset}`,
         [JSON.stringify(created)],
       );
@@ -104,12 +109,13 @@ export const agentRuns = projection({
     }
     if (updated.length > 0) {
       const { rows } = await tx.query<{ project_id: string; old_status: string; status: string }>(
+        // Monotonic: a change newer than the row overwrites what it says; an older one (a parked
+        // event retried late) only fills in what the row lacks, so a run never moves back.
         `UPDATE ${table('agent_runs')} r
-            SET status = COALESCE(c.status, r.status), slot = COALESCE(c.slot, r.slot),
-                namespace = COALESCE(c.namespace, r.namespace), job = COALESCE(c.job, r.job),
-                reason = COALESCE(c.reason, r.reason), scheduled_at = COALESCE(c.scheduled_at, r.scheduled_at),
-                started_at = COALESCE(c.started_at, r.started_at), finished_at = COALESCE(c.finished_at, r.finished_at),
-                updated_at = c.updated_at
+            SET status = CASE WHEN c.version >= r.version THEN COALESCE(c.status, r.status) ELSE r.status END,
+                slot = ${newer('slot')}, namespace = ${newer('namespace')}, job = ${newer('job')}, reason = ${newer('reason')},
+                scheduled_at = ${newer('scheduled_at')}, started_at = ${newer('started_at')}, finished_at = ${newer('finished_at')},
+                updated_at = GREATEST(r.updated_at, c.updated_at), version = GREATEST(r.version, c.version)
            FROM ${recordset}, ${table('agent_runs')} prev
           WHERE r.id = c.id AND prev.id = c.id
       RETURNING r.project_id::text, prev.status AS old_status, r.status`,
