@@ -48,6 +48,8 @@ export interface DatabaseConfig {
   /** Empty: read from the primary. More than one: reads spread over the healthy ones. */
   replicaUrls: string[];
   poolSize: number;
+  /** CODEXK8S_DATABASE_CONNECT_TIMEOUT_MS: the longest wait for a connection (5000). */
+  connectTimeoutMs: number;
 }
 
 export function databaseConfig(env: Env = process.env): DatabaseConfig {
@@ -59,7 +61,18 @@ export function databaseConfig(env: Env = process.env): DatabaseConfig {
     .map((u) => postgresUrl('CODEXK8S_DATABASE_REPLICA_URLS', u));
   const ownerRaw = env.CODEXK8S_DATABASE_OWNER_URL?.trim();
   const ownerUrl = ownerRaw ? postgresUrl('CODEXK8S_DATABASE_OWNER_URL', ownerRaw) : primaryUrl;
-  return { primaryUrl, ownerUrl, replicaUrls, poolSize: integer(env, 'CODEXK8S_DATABASE_POOL_SIZE', 10, 1, 500) };
+  return {
+    primaryUrl,
+    ownerUrl,
+    replicaUrls,
+    poolSize: integer(env, 'CODEXK8S_DATABASE_POOL_SIZE', 10, 1, 500),
+    connectTimeoutMs: integer(env, 'CODEXK8S_DATABASE_CONNECT_TIMEOUT_MS', 5000, 100, 600_000),
+  };
+}
+
+/** CODEXK8S_SHUTDOWN_TIMEOUT: seconds from SIGTERM to exit, whatever is still blocked (10). */
+export function shutdownTimeoutMs(env: Env = process.env): number {
+  return integer(env, 'CODEXK8S_SHUTDOWN_TIMEOUT', 10, 1, 3600) * 1000;
 }
 
 export interface ReadConfig {

@@ -30,7 +30,7 @@ export const isConnectionFailure = (error: unknown): boolean => {
   if (state) return /^(08|57P0[1-3])/.test(state);
   const code = codeOf(error);
   if (code && /^E[A-Z]+$/.test(code)) return true; // ECONNREFUSED, ECONNRESET, EPIPE, ETIMEDOUT…
-  return error instanceof Error && /Connection terminated|connection error|timeout expired/i.test(error.message);
+  return error instanceof Error && /Connection terminated|connection error|timeout expired|timeout exceeded when trying to connect/i.test(error.message);
 };
 
 export const constraintOf = (error: unknown): string | undefined =>

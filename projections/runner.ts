@@ -1,5 +1,6 @@
 import { hostname } from 'node:os';
 import type pg from 'pg';
+import { leaseConnection } from './lease.js';
 import type { EventStore, RawEvent } from '../adapters/postgres/event-store.js';
 import type { Logger } from '../adapters/log.js';
 import { idleWaits, type PollingBackoff, type Waker } from '../adapters/postgres/subscription.js';
@@ -39,8 +40,8 @@ const sleep = (ms: number, signal: AbortSignal) =>
 
 /**
  * Runs one projection live until `signal` aborts: waits for its lease (a session advisory lock held
- * on a connection of its own, so it is released when the process dies and another runner takes
- * over), then folds the log batch by batch. Each batch commits its rows and the checkpoint together,
+ * on a connection of its own, outside the pool, so leases never starve requests and the lock goes
+ * with the process when it dies, and another runner takes over), then folds the log batch by batch. Each batch commits its rows and the checkpoint together,
  * after checking under a row lock that the checkpoint is still the one it read from, so no batch is
  * ever applied twice even if two runners met.
  */
@@ -48,16 +49,12 @@ export async function runProjection(projection: Projection, options: RunnerOptio
   const { pool, signal, log } = options;
   const leaseRetryMs = options.leaseRetryMs ?? 1000;
   while (!signal.aborted) {
-    let lease: pg.PoolClient | undefined;
+    let lease: pg.Client | undefined;
     try {
-      lease = await pool.connect();
-      const { rows } = await lease.query<{ held: boolean }>(leaseSql, [projection.name]);
-      if (!rows[0]?.held) {
-        lease.release();
-        lease = undefined;
-        await sleep(leaseRetryMs, signal);
-        continue;
-      }
+      lease = await leaseConnection(pool, `codex-k8s-lease ${projection.name}`);
+      // Asked again on the same connection while another runner holds it.
+      while (!signal.aborted && !(await lease.query<{ held: boolean }>(leaseSql, [projection.name])).rows[0]?.held) await sleep(leaseRetryMs, signal);
+      if (signal.aborted) break;
       log.info({ projection: projection.name }, 'projection lease acquired');
       await ensureCheckpoint(pool, projection.name);
       await setHolder(pool, projection.name, holderName());
@@ -68,15 +65,15 @@ export async function runProjection(projection: Projection, options: RunnerOptio
       await sleep(leaseRetryMs, signal);
     } finally {
       if (lease) {
-        // Ending the session releases the advisory lock; a broken client must not go back to the pool.
+        // Ending the lease's own session releases the advisory lock.
         await setHolder(pool, projection.name, null).catch(() => {});
-        lease.release(true);
+        await lease.end().catch(() => {});
       }
     }
   }
 }
 
-async function follow(projection: Projection, options: RunnerOptions, lease: pg.PoolClient): Promise<void> {
+async function follow(projection: Projection, options: RunnerOptions, lease: pg.Client): Promise<void> {
   const { pool, store, signal, log } = options;
   const waits = idleWaits(options.waker, options.backoff);
   const batchSize = options.batchSize ?? 1000;

@@ -1,5 +1,5 @@
 import type { Command } from 'commander';
-import { databaseConfig, httpConfig, integer } from '../config.js';
+import { databaseConfig, httpConfig, integer, shutdownTimeoutMs } from '../config.js';
 import { createApp } from '../http/server.js';
 import { createMetrics } from '../http/metrics.js';
 import { githubWebhook, ingressLimit } from '../http/webhook.js';
@@ -27,14 +27,21 @@ export function registerServeCommand(program: Command): void {
       const unknown = only?.filter((n) => !allProjections.some((p) => p.name === n)) ?? [];
       if (unknown.length > 0) throw new CliError(`unknown projection ${unknown.join(', ')}`);
       const batchSize = integer(process.env, 'CODEXK8S_PROJECTION_BATCH_SIZE', 1000, 1, 100_000);
+      const shutdownAfterMs = shutdownTimeoutMs();
       const log = createLogger();
       const pools = createPools(config, `codex-k8s-${options.role}`);
       const store = createEventStore(pools.primary);
       const waker = await createWaker(config.primaryUrl);
       const controller = new AbortController();
       const stop = () => {
-        log.info('stopping');
+        log.info({ timeout_ms: shutdownAfterMs }, 'stopping');
         controller.abort();
+        // Whatever is still blocked (a statement waiting on a lock, a pool wait) does not keep the
+        // process, or its leases, past the deadline: the leases' sessions end with it.
+        setTimeout(() => {
+          log.warn('shutdown deadline passed; exiting with work still in flight');
+          process.exit(1);
+        }, shutdownAfterMs).unref();
       };
       process.once('SIGINT', stop);
       process.once('SIGTERM', stop);
@@ -60,7 +67,10 @@ export function registerServeCommand(program: Command): void {
         server = app.listen(http.port);
         await new Promise<void>((resolve) => server!.once('listening', () => resolve()));
         log.info({ port: http.port }, 'http listening');
-        tasks.push(new Promise<void>((resolve) => controller.signal.addEventListener('abort', () => server!.close(() => resolve()), { once: true })));
+        tasks.push(new Promise<void>((resolve) => controller.signal.addEventListener('abort', () => {
+          server!.close(() => resolve());
+          server!.closeIdleConnections();
+        }, { once: true })));
       }
       if (options.role !== 'api') {
         const running = allProjections.filter((p) => !only || only.includes(p.name));

@@ -5,6 +5,8 @@ import type { Logger } from '../log.js';
 import { errorModel } from './errors.js';
 import type { Metrics } from './metrics.js';
 
+const READY_TIMEOUT_MS = 900;
+
 /** The HTTP surface: health, readiness, metrics, and the routes the caller mounts. */
 export function createApp(deps: { primary: pg.Pool; metrics: Metrics; log: Logger; mount: (router: Router) => void }) {
   const router = new Router();
@@ -12,13 +14,18 @@ export function createApp(deps: { primary: pg.Pool; metrics: Metrics; log: Logge
     ctx.body = { status: 'ok' };
   });
   router.get('/readyz', async (ctx) => {
+    // Reachable, and migrated (the read-model tables exist), within a second: a probe that hangs
+    // behind a busy pool is no answer.
+    let timer: NodeJS.Timeout | undefined;
+    const timeout = new Promise<never>((_, reject) => (timer = setTimeout(() => reject(new Error('timed out')), READY_TIMEOUT_MS)));
     try {
-      // Reachable, and migrated: the read-model tables exist.
-      await deps.primary.query('SELECT 1 FROM projection_checkpoints LIMIT 1');
+      await Promise.race([deps.primary.query('SELECT 1 FROM projection_checkpoints LIMIT 1'), timeout]);
       ctx.body = { status: 'ready' };
     } catch {
       ctx.status = 503;
       ctx.body = { status: 'not_ready' };
+    } finally {
+      clearTimeout(timer);
     }
   });
   router.get('/metrics', async (ctx) => {

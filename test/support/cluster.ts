@@ -39,7 +39,7 @@ export async function createTestDatabase(): Promise<TestDatabase> {
   const ownerUrl = urlFor(cluster.primary.port, name, OWNER_ROLE);
   const replicaUrl = urlFor(cluster.replica.port, name);
   await waitForReplica(replicaUrl);
-  const pools = createPools({ primaryUrl, ownerUrl, replicaUrls: [replicaUrl], poolSize: 20 }, 'codex-k8s-test');
+  const pools = createPools({ primaryUrl, ownerUrl, replicaUrls: [replicaUrl], poolSize: 20, connectTimeoutMs: 10_000 }, 'codex-k8s-test');
   const ownerPool = createPool(ownerUrl, 4, 'codex-k8s-test-owner');
   return {
     name,

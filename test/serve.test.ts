@@ -1,0 +1,137 @@
+import { describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawn, type ChildProcess } from 'node:child_process';
+import { createHmac, randomBytes, randomUUID } from 'node:crypto';
+import { createServer } from 'node:net';
+import { hostname } from 'node:os';
+import { join } from 'node:path';
+import pg from 'pg';
+import { projectRoot } from '../adapters/paths.js';
+import { createEventStore } from '../adapters/postgres/event-store.js';
+import { allProjections } from '../projections/index.js';
+import { useTestDatabase, type TestDatabase } from './support/cluster.js';
+import { appendRuns, caughtUp } from './support/projections.js';
+
+let db: TestDatabase;
+useTestDatabase((created) => (db = created));
+
+const secret = randomBytes(20).toString('hex');
+const SHUTDOWN_SECONDS = 3;
+
+const freePort = () =>
+  new Promise<number>((resolve) => {
+    const server = createServer().listen(0, '127.0.0.1', () => {
+      const { port } = server.address() as { port: number };
+      server.close(() => resolve(port));
+    });
+  });
+
+async function serve(poolSize: number, role = 'all'): Promise<{ child: ChildProcess; port: number; exited: Promise<number | null> }> {
+  const port = await freePort();
+  const child = spawn(process.execPath, [join(projectRoot, 'bin', 'codex-k8s.js'), 'serve', '--role', role], {
+    env: {
+      ...process.env, ...db.env, CODEXK8S_DATABASE_POOL_SIZE: String(poolSize), CODEXK8S_HTTP_PORT: String(port),
+      CODEXK8S_GITHUB_WEBHOOK_SECRET: secret, CODEXK8S_SHUTDOWN_TIMEOUT: String(SHUTDOWN_SECONDS), CODEXK8S_LOG_LEVEL: 'warn',
+    },
+    stdio: ['ignore', 'ignore', 'ignore'],
+  });
+  const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+  return { child, port, exited };
+}
+
+async function ready(port: number, timeoutMs = 20_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    try {
+      if ((await fetch(`http://127.0.0.1:${port}/readyz`)).ok) return;
+    } catch {
+      // not listening yet
+    }
+    if (Date.now() > deadline) throw new Error('serve did not become ready');
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
+
+/** Every projection's lease is held by this process (checkpoint holders are host:pid). */
+async function leasesHeldBy(pid: number, timeoutMs = 20_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const { rows } = await db.pools.primary.query<{ name: string }>('SELECT name FROM projection_checkpoints WHERE holder = $1', [`${hostname()}:${pid}`]);
+    if (rows.length === allProjections.length) return;
+    if (Date.now() > deadline) throw new Error(`${rows.length} of ${allProjections.length} leases held by ${pid}`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
+function delivery(port: number, guid = randomUUID()) {
+  const body = JSON.stringify({ action: 'opened', repository: { id: 1, name: 'x', owner: { login: 'y' } }, sender: { id: 2, login: 'z', type: 'User' } });
+  return fetch(`http://127.0.0.1:${port}/api/v1/webhooks/github`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json', 'x-github-event': 'issues', 'x-github-delivery': guid, 'x-hub-signature-256': `sha256=${createHmac('sha256', secret).update(body).digest('hex')}` },
+    body,
+  });
+}
+
+const timed = async <T>(work: () => Promise<T>) => {
+  const started = performance.now();
+  const value = await work();
+  return { value, ms: performance.now() - started };
+};
+
+describe('serve with small pools', () => {
+  for (const poolSize of [1, 2, 3]) {
+    it(`CODEXK8S_DATABASE_POOL_SIZE=${poolSize}: every projection leases and catches up, /readyz and the webhook answer, SIGTERM exits`, async () => {
+      const { child, port, exited } = await serve(poolSize);
+      try {
+        await ready(port);
+        await leasesHeldBy(child.pid!);
+        const store = createEventStore(db.pools.primary);
+        await appendRuns(store, randomUUID(), 20);
+        for (const p of allProjections) await caughtUp(db.pools.primary, store, p.name);
+        const probe = await timed(() => fetch(`http://127.0.0.1:${port}/readyz`));
+        assert.equal(probe.value.status, 200);
+        assert.ok(probe.ms < 1000, `readyz in ${Math.round(probe.ms)} ms`);
+        assert.equal((await delivery(port)).status, 202);
+      } finally {
+        child.kill('SIGTERM');
+      }
+      const exit = await timed(() => exited);
+      assert.ok(exit.ms < SHUTDOWN_SECONDS * 1000, `exited ${Math.round(exit.ms)} ms after SIGTERM`);
+    });
+  }
+
+  it('SIGTERM while the pool is exhausted ends the process within CODEXK8S_SHUTDOWN_TIMEOUT, and another worker takes the leases', async () => {
+    const { child, port, exited } = await serve(1);
+    const holder = new pg.Client({ connectionString: db.primaryUrl });
+    await holder.connect();
+    try {
+      await ready(port);
+      await leasesHeldBy(child.pid!);
+      // A delivery whose append waits on a lock this test holds: the pool's only connection is busy.
+      const guid = randomUUID();
+      await holder.query('SELECT pg_advisory_lock(flow_events_stream_lock_key($1))', [`delivery-${guid}`]);
+      const blocked = delivery(port, guid).catch(() => undefined);
+      for (let i = 0; i < 200; i++) {
+        const { rows } = await holder.query("SELECT 1 FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock' AND query LIKE '%flow_events_append%'");
+        if (rows.length > 0) break;
+        await new Promise((r) => setTimeout(r, 20));
+      }
+      const probe = await timed(() => fetch(`http://127.0.0.1:${port}/readyz`));
+      assert.ok(probe.ms < 1000, `readyz answered in ${Math.round(probe.ms)} ms (${probe.value.status}) with the pool exhausted`);
+      child.kill('SIGTERM');
+      const exit = await timed(() => exited);
+      assert.ok(exit.ms < SHUTDOWN_SECONDS * 1000 + 1500, `exited ${Math.round(exit.ms)} ms after SIGTERM`);
+      await blocked;
+    } finally {
+      child.kill('SIGKILL');
+      await holder.end();
+    }
+    const next = await serve(2, 'worker');
+    try {
+      await leasesHeldBy(next.child.pid!, 10_000);
+    } finally {
+      next.child.kill('SIGTERM');
+      await next.exited;
+    }
+  });
+});
