@@ -4,6 +4,8 @@ export const pgCode = {
   /** Raised by flow_events_version_conflict(): an append's expected version did not match. */
   versionConflict: 'CK409',
   serializationFailure: '40001',
+  /** statement_timeout ran out (or the statement was cancelled). */
+  queryCanceled: '57014',
   /** lock_timeout ran out. */
   lockNotAvailable: '55P03',
   insufficientPrivilege: '42501',

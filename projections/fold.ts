@@ -1,7 +1,7 @@
 import type pg from 'pg';
 import type { RawEvent } from '../adapters/postgres/event-store.js';
 import type { GlobalPosition } from '../adapters/postgres/position.js';
-import { isConnectionFailure, sqlState } from '../adapters/postgres/errors.js';
+import { isConnectionFailure, pgCode, sqlState } from '../ports/sql-errors.js';
 import type { ApplyContext, ProjectedEvent, Projection } from './projection.js';
 
 export interface ParkedEvent {
@@ -30,6 +30,17 @@ export function isTransient(error: unknown): boolean {
   return isConnectionFailure(error) || (code !== undefined && /^(40|53|57)/.test(code));
 }
 
+/** A statement that ran out of time (statement_timeout): the load's fault, or the batch's once it keeps happening. */
+export const isStatementTimeout = (error: unknown): boolean => sqlState(error) === pgCode.queryCanceled;
+
+export interface FoldOptions {
+  /**
+   * The batch has timed out again and again: take a timeout as an event's fault, not the load's,
+   * and go event by event at once, so the culprit is found (parked, or it stops the projection).
+   */
+  blameTimeouts?: boolean;
+}
+
 const describe = (error: unknown) => (error instanceof Error ? `${error.name}: ${error.message}` : String(error)).slice(0, 2000);
 
 /**
@@ -43,7 +54,9 @@ export async function foldBatch(
   tx: pg.PoolClient,
   table: ApplyContext['table'],
   decode: (raw: RawEvent) => ProjectedEvent,
+  options: FoldOptions = {},
 ): Promise<FoldResult> {
+  const transient = (error: unknown) => isTransient(error) && !(options.blameTimeouts && isStatementTimeout(error));
   const last = batch[batch.length - 1]!;
   const result: FoldResult = { checkpoint: last.position, applied: 0, lastEventAt: last.createdAt, parked: [] };
   const handled = batch.filter((e) => (projection.handles as readonly string[]).includes(e.type));
@@ -57,7 +70,7 @@ export async function foldBatch(
       return error as Error;
     }
   });
-  if (decoded.every((d) => !(d instanceof Error))) {
+  if (!options.blameTimeouts && decoded.every((d) => !(d instanceof Error))) {
     await tx.query('SAVEPOINT fold_batch');
     try {
       await projection.apply(decoded as ProjectedEvent[], ctx);
@@ -84,7 +97,7 @@ export async function foldBatch(
         result.applied++;
         continue;
       } catch (error) {
-        if (isTransient(error)) throw error;
+        if (transient(error)) throw error;
         await tx.query('ROLLBACK TO SAVEPOINT fold_event');
         failure = error;
       }

@@ -5,7 +5,10 @@ import type { EventStore, RawEvent } from '../adapters/postgres/event-store.js';
 import type { Logger } from '../adapters/log.js';
 import { idleWaits, type PollingBackoff, type Waker } from '../adapters/postgres/subscription.js';
 import { ensureCheckpoint, readCheckpoint, advanceCheckpoint, stopAt, setHolder, type Checkpoint } from './checkpoints.js';
-import { foldBatch, isTransient, type FoldResult } from './fold.js';
+import { foldBatch, isStatementTimeout, isTransient, type FoldOptions, type FoldResult } from './fold.js';
+
+/** How many times a batch may hit statement_timeout before a timeout is blamed on its events. */
+const TIMEOUTS_BEFORE_BLAME = 3;
 import type { ProjectedEvent, Projection } from './projection.js';
 
 export interface RunnerOptions {
@@ -80,6 +83,7 @@ async function follow(projection: Projection, options: RunnerOptions, lease: pg.
   let leaseLost: Error | undefined;
   lease.on('error', (error) => (leaseLost = error));
   let checkpoint = (await readCheckpoint(pool, projection.name))!;
+  let timeouts = { at: '', count: 0 };
   while (!signal.aborted) {
     if (leaseLost) throw leaseLost;
     if (checkpoint.state === 'stopped') {
@@ -96,7 +100,19 @@ async function follow(projection: Projection, options: RunnerOptions, lease: pg.
       continue;
     }
     waits.found();
-    const outcome = await commitBatch(projection, batch, checkpoint, options);
+    let outcome: BatchOutcome;
+    try {
+      outcome = await commitBatch(projection, batch, checkpoint, options, { blameTimeouts: timeouts.count >= TIMEOUTS_BEFORE_BLAME });
+      timeouts = { at: '', count: 0 };
+    } catch (error) {
+      if (!isStatementTimeout(error)) throw error;
+      // The same batch timing out again and again is the batch's fault, not the load's: after a
+      // few tries it is folded event by event, timeouts blamed on the event, like any failure.
+      const at = checkpoint.position.toString();
+      timeouts = { at, count: timeouts.at === at ? timeouts.count + 1 : 1 };
+      log.warn({ projection: projection.name, attempts: timeouts.count }, 'projection batch hit statement_timeout');
+      continue;
+    }
     if (outcome.kind === 'moved') {
       checkpoint = outcome.checkpoint;
       continue;
@@ -114,7 +130,7 @@ async function follow(projection: Projection, options: RunnerOptions, lease: pg.
 
 type BatchOutcome = { kind: 'moved'; checkpoint: Checkpoint } | { kind: 'committed'; checkpoint: Checkpoint; result: FoldResult };
 
-async function commitBatch(projection: Projection, batch: RawEvent[], from: Checkpoint, options: RunnerOptions): Promise<BatchOutcome> {
+async function commitBatch(projection: Projection, batch: RawEvent[], from: Checkpoint, options: RunnerOptions, fold: FoldOptions): Promise<BatchOutcome> {
   const { pool, store } = options;
   const tx = await pool.connect();
   let broken = false;
@@ -125,7 +141,7 @@ async function commitBatch(projection: Projection, batch: RawEvent[], from: Chec
       await tx.query('ROLLBACK');
       return { kind: 'moved', checkpoint: current };
     }
-    const result = await foldBatch(projection, batch, tx, (t) => t, (raw) => store.decode(raw) as ProjectedEvent);
+    const result = await foldBatch(projection, batch, tx, (t) => t, (raw) => store.decode(raw) as ProjectedEvent, fold);
     if (result.parked.length > 0) {
       await tx.query(
         `INSERT INTO projection_dead_letters (projection, event_id, epoch, tx_id, position, event_type, error)

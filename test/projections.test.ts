@@ -183,6 +183,37 @@ describe('the projection runner', () => {
     }
   });
 
+  it('a batch that always hits statement_timeout is blamed after a few tries: the slow event is parked, the rest applied', async () => {
+    const projectId = randomUUID();
+    const applied: number[] = [];
+    const slow = projection({
+      name: 'test_slow',
+      tables: [],
+      handles: ['RunRequested'],
+      onFailure: 'dead-letter',
+      async apply(events, { tx }) {
+        await tx.query("SET LOCAL statement_timeout = '150ms'");
+        for (const e of events) {
+          if (e.type !== 'RunRequested' || e.data.projectId !== projectId) continue;
+          // Event 7 always takes longer than the statement_timeout allows.
+          await tx.query('SELECT pg_sleep($1)', [e.data.subject.number === 7 ? 1 : 0]);
+          applied.push(e.data.subject.number);
+        }
+      },
+    });
+    const runner = start(slow);
+    try {
+      await appendRuns(store, projectId, 10, 1);
+      await caughtUp(db.pools.primary, store, 'test_slow', 30_000);
+    } finally {
+      await runner.stop();
+    }
+    const parked = await db.pools.primary.query<{ error: string }>("SELECT error FROM projection_dead_letters WHERE projection = 'test_slow'");
+    assert.equal(parked.rows.length, 1);
+    assert.match(parked.rows[0]!.error, /statement timeout/);
+    assert.deepEqual([...new Set(applied)].sort((a, b) => a - b), [0, 1, 2, 3, 4, 5, 6, 8, 9]);
+  });
+
   it('two runners race: only one holds the lease and applies; the other takes over when it stops', async () => {
     const projectId = randomUUID();
     const a = start(agentRuns, { leaseRetryMs: 100 });
