@@ -88,13 +88,24 @@ export function readConfig(env: Env = process.env): ReadConfig {
   return { policy, maxWaitMs: integer(env, 'CODEXK8S_READ_WAIT_MS', 2000, 0, 60_000) };
 }
 
+function flag(env: Env, name: string): boolean {
+  const raw = env[name]?.trim().toLowerCase() ?? '';
+  if (['', 'false', '0', 'no', 'off'].includes(raw)) return false;
+  if (['true', '1', 'yes', 'on'].includes(raw)) return true;
+  throw new ConfigError(`${name} must be true or false`);
+}
+
 export interface HttpConfig {
   port: number;
   /** The current secret first, then previous ones still accepted during a rotation. */
   webhookSecrets: string[];
   learningModeDefault: boolean;
-  /** Deliveries per second the ingress accepts before answering 429. */
+  /** Verified deliveries per second the ingress accepts, all senders together, before answering 429. */
   webhookRateLimit: number;
+  /** Requests that fail verification, per second per source address, before that address gets 429. */
+  webhookUnverifiedRateLimit: number;
+  /** CODEXK8S_TRUST_PROXY: take the client's address from X-Forwarded-For (behind an ingress). */
+  trustProxy: boolean;
   /** Label → agent map (JSON); the default is run:dev on issues and run:dev:revise on PRs. */
   triggerLabels: string | undefined;
 }
@@ -113,6 +124,8 @@ export function httpConfig(env: Env = process.env, parseLearningMode: (raw: stri
     webhookSecrets: [current, ...previous],
     learningModeDefault,
     webhookRateLimit: integer(env, 'CODEXK8S_WEBHOOK_RATE_LIMIT', 2000, 1, 1_000_000),
+    webhookUnverifiedRateLimit: integer(env, 'CODEXK8S_WEBHOOK_UNVERIFIED_RATE_LIMIT', 20, 1, 1_000_000),
+    trustProxy: flag(env, 'CODEXK8S_TRUST_PROXY'),
     triggerLabels: env.CODEXK8S_TRIGGER_LABELS?.trim() || undefined,
   };
 }

@@ -8,7 +8,7 @@ import { githubDirectory } from '../adapters/github/directory.js';
 import { startFakeGithub, type FakeGithub } from './support/fake-github.js';
 import { createApp } from '../adapters/http/server.js';
 import { createMetrics } from '../adapters/http/metrics.js';
-import { githubWebhook, ingressLimit } from '../adapters/http/webhook.js';
+import { githubWebhook } from '../adapters/http/webhook.js';
 import fc from 'fast-check';
 import { runCli } from './support/cli.js';
 import { setupCommands } from '../commands/setup.js';
@@ -32,7 +32,7 @@ useTestDatabase((created) => {
     primary: db.pools.primary,
     metrics,
     log: quietLog,
-    mount: (router) => router.post('/api/v1/webhooks/github', githubWebhook({ store, triggers: defaultTriggers, learningModeDefault: true, secrets: [secret, oldSecret], metrics })),
+    mount: (router) => router.post('/api/v1/webhooks/github', githubWebhook({ store, triggers: defaultTriggers, learningModeDefault: true, secrets: [secret, oldSecret], metrics, limits: { verifiedPerSecond: 1_000_000, unverifiedPerSecondPerAddress: 1_000_000 } })),
   }).callback();
 });
 
@@ -315,19 +315,24 @@ describe('the webhook ingress', () => {
     assert.equal(res.status, 413);
   });
 
-  it('answers 429 with Retry-After over the ingress rate limit', async () => {
-    const limited = createApp({
-      primary: db.pools.primary,
-      metrics: createMetrics(),
-      log: quietLog,
-      mount: (router) => router.post('/api/v1/webhooks/github', ingressLimit(3), githubWebhook({ store, triggers: defaultTriggers, learningModeDefault: false, secrets: [secret], metrics })),
-    }).callback();
+  const limitedApp = (verifiedPerSecond: number, unverifiedPerSecondPerAddress: number) => createApp({
+    trustProxy: true, // the tests speak for several addresses through X-Forwarded-For
+    primary: db.pools.primary,
+    metrics: createMetrics(),
+    log: quietLog,
+    mount: (router) => router.post('/api/v1/webhooks/github', githubWebhook({ store, triggers: defaultTriggers, learningModeDefault: false, secrets: [secret], metrics, limits: { verifiedPerSecond, unverifiedPerSecondPerAddress } })),
+  }).callback();
+  const postTo = (app: ReturnType<typeof limitedApp>, body: string | Buffer, signature: string, from = '203.0.113.9') =>
+    request(app).post('/api/v1/webhooks/github').set('X-Forwarded-For', from)
+      .set({ 'Content-Type': 'application/json', 'X-GitHub-Event': 'issues', 'X-GitHub-Delivery': randomUUID(), 'X-Hub-Signature-256': signature }).send(body);
+
+  it('answers 429 with Retry-After over the verified-delivery limit', async () => {
+    const limited = limitedApp(3, 100);
     const body = JSON.stringify(labeledIssue());
     const statuses: number[] = [];
     let retryAfter: string | undefined;
     for (let i = 0; i < 5; i++) {
-      const res = await request(limited).post('/api/v1/webhooks/github')
-        .set({ 'Content-Type': 'application/json', 'X-GitHub-Event': 'issues', 'X-GitHub-Delivery': randomUUID(), 'X-Hub-Signature-256': sign(body) }).send(body);
+      const res = await postTo(limited, body, sign(body));
       statuses.push(res.status);
       if (res.status === 429) {
         retryAfter = res.headers['retry-after'];
@@ -336,6 +341,32 @@ describe('the webhook ingress', () => {
     }
     assert.deepEqual(statuses, [202, 202, 202, 429, 429]);
     assert.match(retryAfter ?? '', /^\d+$/);
+  });
+
+  it('a flood of unsigned and wrongly signed posts does not make a signed delivery get 429; the flood gets 429 on its own', async () => {
+    const limited = limitedApp(5, 10);
+    const body = JSON.stringify(labeledIssue());
+    const flood: number[] = [];
+    const attacker = '198.51.100.7';
+    for (let i = 0; i < 60; i++) flood.push((await postTo(limited, body, i % 2 ? '' : sign(body, 'not-the-secret'), attacker)).status);
+    assert.deepEqual(flood.slice(0, 10), [401, 401, 401, 401, 401, 401, 401, 401, 401, 401]);
+    assert.ok(flood.slice(10).every((s) => s === 429), 'the flooding address is limited on its own');
+    // GitHub's deliveries come from their own address: the whole verified bucket (5) is still theirs.
+    const github = await Promise.all(Array.from({ length: 5 }, () => postTo(limited, body, sign(body), '192.0.2.1')));
+    assert.deepEqual(github.map((r) => r.status), [202, 202, 202, 202, 202], 'unverified requests never count against deliveries');
+  });
+
+  it('verifies the HMAC over the raw bytes, not over a decoded string', async () => {
+    const raw = Buffer.concat([Buffer.from('{"zen":"'), Buffer.from([0xff, 0xfe]), Buffer.from('"}')]); // not UTF-8
+    const overBytes = `sha256=${createHmac('sha256', secret).update(raw).digest('hex')}`;
+    const overDecoded = sign(raw.toString('utf8')); // what a verifier of the decoded string would accept
+    assert.notEqual(overBytes, overDecoded);
+    // Sent as bytes (superagent would re-encode a Buffer it takes for JSON).
+    const send = (signature: string) => request(server).post('/api/v1/webhooks/github')
+      .set({ 'Content-Type': 'application/octet-stream', 'X-GitHub-Event': 'ping', 'X-GitHub-Delivery': randomUUID(), 'X-Hub-Signature-256': signature }).send(raw);
+    assert.equal((await send(overDecoded)).status, 401);
+    const good = await send(overBytes);
+    assert.equal(good.status, 202, JSON.stringify(good.body));
   });
 
   it('fuzz: random bodies and headers never get a 5xx', async () => {

@@ -2,7 +2,7 @@ import type { Command } from 'commander';
 import { databaseConfig, httpConfig, integer, shutdownTimeoutMs } from '../config.js';
 import { createApp } from '../http/server.js';
 import { createMetrics } from '../http/metrics.js';
-import { githubWebhook, ingressLimit } from '../http/webhook.js';
+import { githubWebhook } from '../http/webhook.js';
 import { parseLearningModeDefault } from '../../domain/access/permissions.js';
 import { parseTriggers } from '../../domain/webhooks/trigger-policy.js';
 import type { Server } from 'node:http';
@@ -57,11 +57,15 @@ export function registerServeCommand(program: Command): void {
         }
         const metrics = createMetrics();
         const app = createApp({
+          trustProxy: http.trustProxy,
           primary: pools.primary,
           metrics,
           log,
           mount: (router) => {
-            router.post('/api/v1/webhooks/github', ingressLimit(http.webhookRateLimit), githubWebhook({ store, triggers, learningModeDefault: http.learningModeDefault, secrets: http.webhookSecrets, metrics }));
+            router.post('/api/v1/webhooks/github', githubWebhook({
+              store, triggers, learningModeDefault: http.learningModeDefault, secrets: http.webhookSecrets, metrics,
+              limits: { verifiedPerSecond: http.webhookRateLimit, unverifiedPerSecondPerAddress: http.webhookUnverifiedRateLimit },
+            }));
           },
         });
         server = app.listen(http.port);

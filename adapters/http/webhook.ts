@@ -1,8 +1,7 @@
-import { createHash } from 'node:crypto';
+import { createHash, createHmac, timingSafeEqual } from 'node:crypto';
 import type { Context } from 'koa';
 import getRawBody from 'raw-body';
-import ratelimit from 'koa-ratelimit';
-import { Webhooks } from '@octokit/webhooks';
+import { RateLimiterMemory, RateLimiterRes } from 'rate-limiter-flexible';
 import { receiveDelivery, type DeliveryDeps } from '../../commands/receive-delivery.js';
 import { rememberedStates } from '../../commands/remembered-states.js';
 import { deliveryFacts } from '../github/delivery-facts.js';
@@ -10,64 +9,86 @@ import { ApiError, invalidArgument } from './errors.js';
 import { answerWithPosition } from './consistency.js';
 import type { Metrics } from './metrics.js';
 
-/**
- * The ingress limit: one shared window for all senders (GitHub's deliveries come from a few
- * addresses). Over it: 429 with Retry-After, before anything is read or stored.
- */
-export function ingressLimit(perSecond: number) {
-  return ratelimit({ driver: 'memory', db: new Map(), duration: 1000, max: perSecond, id: () => 'webhooks', throw: true, headers: { remaining: 'X-RateLimit-Remaining', reset: 'X-RateLimit-Reset', total: 'X-RateLimit-Limit' } });
-}
-
 /** GitHub's own cap on a webhook payload. */
 export const MAX_WEBHOOK_BYTES = 25 * 1024 * 1024;
 
 const guidPattern = /^[A-Za-z0-9-]{1,100}$/;
 const eventPattern = /^[a-z0-9_]{1,64}$/;
+const signaturePattern = /^sha256=([0-9a-f]{64})$/;
+
+export interface IngressLimits {
+  /** Verified deliveries per second, all senders together (CODEXK8S_WEBHOOK_RATE_LIMIT). */
+  verifiedPerSecond: number;
+  /** Requests that fail a check, per second per source address (CODEXK8S_WEBHOOK_UNVERIFIED_RATE_LIMIT). */
+  unverifiedPerSecondPerAddress: number;
+}
+
+const tooMany = (res: RateLimiterRes) => new ApiError(429, 'unavailable', 'too many requests', { 'Retry-After': String(Math.max(1, Math.ceil(res.msBeforeNext / 1000))) });
+
+/** HMAC SHA-256 over the raw bytes, compared in constant time; the index of the secret that matches, or -1. */
+export function verifyingSecret(secrets: readonly Buffer[], raw: Buffer, signatureHex: string): number {
+  const given = Buffer.from(signatureHex, 'hex');
+  return secrets.findIndex((secret) => timingSafeEqual(createHmac('sha256', secret).update(raw).digest(), given));
+}
 
 /**
- * POST /api/v1/webhooks/github: verify the HMAC SHA-256 signature over the raw bytes with the
- * current secret, then the previous ones (rotation); decide and record; acknowledge only after the
- * commit. A rejected delivery leaves nothing but a counter.
+ * POST /api/v1/webhooks/github. Every header, the signature's format included, is checked before
+ * the body is read; the HMAC SHA-256 is verified over the raw bytes in constant time, with the
+ * current secret and then the previous ones (rotation); only then is the delivery decided and
+ * recorded, and acknowledged after the commit. Two limits: verified deliveries share one bucket, so
+ * nobody without the secret can spend GitHub's; requests that fail a check are limited per source
+ * address on their own, and an address over that limit is refused before any work. A rejected
+ * request leaves nothing but a counter.
  */
-export function githubWebhook(options: Omit<DeliveryDeps, 'states'> & { secrets: readonly string[]; metrics: Metrics }) {
+export function githubWebhook(options: Omit<DeliveryDeps, 'states'> & { secrets: readonly string[]; metrics: Metrics; limits: IngressLimits }) {
   const deps = { ...options, states: rememberedStates(options.store) };
-  const verifiers = deps.secrets.map((secret) => new Webhooks({ secret }));
+  const secrets = options.secrets.map((s) => Buffer.from(s, 'utf8'));
+  const verified = new RateLimiterMemory({ points: options.limits.verifiedPerSecond, duration: 1 });
+  const unverified = new RateLimiterMemory({ points: options.limits.unverifiedPerSecondPerAddress, duration: 1 });
+
   return async (ctx: Context) => {
     const started = process.hrtime.bigint();
-    const reject = (error: ApiError, reason: string) => {
+    const address = ctx.ip;
+    const spent = await unverified.get(address);
+    if (spent && spent.consumedPoints >= options.limits.unverifiedPerSecondPerAddress) {
+      deps.metrics.signatureFailures.inc({ reason: 'address_over_limit' });
+      throw tooMany(spent);
+    }
+    const reject = async (error: ApiError, reason: string) => {
       deps.metrics.signatureFailures.inc({ reason });
+      await unverified.consume(address).catch(() => {}); // over the limit: the next request from there is refused
       return error;
     };
     const guid = ctx.get('X-GitHub-Delivery');
     const event = ctx.get('X-GitHub-Event');
-    const signature = ctx.get('X-Hub-Signature-256');
-    if (!guidPattern.test(guid)) throw reject(invalidArgument('missing or malformed X-GitHub-Delivery'), 'bad_headers');
-    if (!eventPattern.test(event)) throw reject(invalidArgument('missing or malformed X-GitHub-Event'), 'bad_headers');
+    const signature = signaturePattern.exec(ctx.get('X-Hub-Signature-256'))?.[1];
+    if (!guidPattern.test(guid)) throw await reject(invalidArgument('missing or malformed X-GitHub-Delivery'), 'bad_headers');
+    if (!eventPattern.test(event)) throw await reject(invalidArgument('missing or malformed X-GitHub-Event'), 'bad_headers');
+    if (!signature) throw await reject(new ApiError(401, 'unauthorized', 'missing or malformed X-Hub-Signature-256'), 'missing_signature');
     let raw: Buffer;
     try {
       raw = await getRawBody(ctx.req, { limit: MAX_WEBHOOK_BYTES, length: ctx.get('Content-Length') || undefined });
     } catch (error) {
       const status = (error as { status?: number }).status;
-      if (status === 413) throw reject(new ApiError(413, 'invalid_argument', 'payload larger than 25 MiB'), 'too_large');
-      throw reject(invalidArgument('could not read the body'), 'bad_body');
+      if (status === 413) throw await reject(new ApiError(413, 'invalid_argument', 'payload larger than 25 MiB'), 'too_large');
+      throw await reject(invalidArgument('could not read the body'), 'bad_body');
     }
-    if (!/^sha256=[0-9a-f]{64}$/.test(signature)) throw reject(new ApiError(401, 'unauthorized', 'missing or malformed X-Hub-Signature-256'), 'missing_signature');
-    const text = raw.toString('utf8');
-    if (text.length === 0) throw reject(invalidArgument('the body is empty'), 'empty_body');
-    let verifiedBy = -1;
-    for (const [i, verifier] of verifiers.entries()) {
-      if (await verifier.verify(text, signature).catch(() => false)) {
-        verifiedBy = i;
-        break;
-      }
+    if (raw.length === 0) throw await reject(invalidArgument('the body is empty'), 'empty_body');
+    const verifiedBy = verifyingSecret(secrets, raw, signature);
+    if (verifiedBy < 0) throw await reject(new ApiError(401, 'unauthorized', 'signature does not match'), 'bad_signature');
+    try {
+      await verified.consume('deliveries');
+    } catch (error) {
+      if (error instanceof RateLimiterRes) throw tooMany(error);
+      throw error;
     }
-    if (verifiedBy < 0) throw reject(new ApiError(401, 'unauthorized', 'signature does not match'), 'bad_signature');
     deps.metrics.verifiedBy.inc({ secret: String(verifiedBy) });
     let payload: unknown;
     try {
-      payload = JSON.parse(text);
+      payload = JSON.parse(raw.toString('utf8'));
     } catch {
-      throw reject(invalidArgument('the body is not JSON'), 'not_json');
+      deps.metrics.signatureFailures.inc({ reason: 'not_json' });
+      throw invalidArgument('the body is not JSON');
     }
     const answer = await receiveDelivery(deps, {
       guid,
