@@ -1,3 +1,6 @@
+const MAX_XID8 = 2n ** 64n - 1n;
+const MAX_BIGINT = 2n ** 63n - 1n;
+
 /**
  * A place in the event log's commit order: (epoch, transaction id, sequence). Written as
  * `epoch:txid:seq`, the form a command answers with and a query may wait for.
@@ -15,7 +18,10 @@ export class GlobalPosition {
   static parse(text: string): GlobalPosition {
     const m = GlobalPosition.pattern.exec(text.trim());
     if (!m) throw new RangeError(`not an event log position: ${JSON.stringify(text.slice(0, 64))} (expected epoch:txid:seq)`);
-    return new GlobalPosition(Number(m[1]), BigInt(m[2]!), BigInt(m[3]!));
+    const [epoch, txId, seq] = [Number(m[1]), BigInt(m[2]!), BigInt(m[3]!)];
+    // The columns' own ranges (integer, xid8, bigint): a position beyond them was never written.
+    if (txId > MAX_XID8 || seq > MAX_BIGINT) throw new RangeError(`not an event log position: ${JSON.stringify(text.slice(0, 64))} is out of range`);
+    return new GlobalPosition(epoch, txId, seq);
   }
 
   compare(other: GlobalPosition): number {
