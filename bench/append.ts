@@ -1,8 +1,11 @@
 /**
  * npm run bench:append — our append at 8 concurrent writers (1 event per transaction, then batches
- * of 100) beside `pgbench -N` with 8 clients on the same database, in the same run.
+ * of 100) beside `pgbench -N` with 8 clients on the same database, in the same run; concurrent
+ * single-event appends with group commit as shipped, at 8 and at 64 callers; and the batches of
+ * 100 beside the same rows inserted by a plain multi-row INSERT, without the append function.
  */
 import { randomUUID } from 'node:crypto';
+import { v7 as uuidv7 } from 'uuid';
 import { createEventStore } from '../adapters/postgres/event-store.js';
 import { createPool } from '../adapters/postgres/pools.js';
 import type { DomainEvent } from '../domain/events.js';
@@ -10,12 +13,7 @@ import { benchDatabase, median, pgbenchCommand, pgbenchInit, pgbenchTps, round, 
 
 const WRITERS = 8;
 
-function event(runId: string): DomainEvent {
-  return {
-    type: 'RunFailed',
-    data: { runId, reason: 'benchmark', finishedAt: '2026-11-27T10:00:00.000Z' },
-  } as DomainEvent;
-}
+const event = (runId: string): DomainEvent => ({ type: 'RunFailed', data: { runId, reason: 'benchmark', finishedAt: '2026-11-27T10:00:00.000Z' } });
 
 async function measure(url: string, batch: number): Promise<number> {
   const pool = createPool(url, WRITERS, 'codex-k8s-bench');
@@ -46,11 +44,69 @@ async function measure(url: string, batch: number): Promise<number> {
   return events / elapsed;
 }
 
+/** Single-event appends from `callers` concurrent callers, with group commit as `serve` ships it. */
+async function measureGrouped(url: string, callers: number): Promise<number> {
+  const pool = createPool(url, 10, 'codex-k8s-bench'); // serve's default pool size
+  const store = createEventStore(pool, { notify: false });
+  const runId = randomUUID();
+  const deadline = performance.now() + seconds * 1000;
+  let events = 0;
+  const started = performance.now();
+  await Promise.all(
+    Array.from({ length: callers }, async (_, c) => {
+      const stream = `run-${randomUUID()}`;
+      let version = 0;
+      while (performance.now() < deadline) {
+        const result = await store.append([{ stream, expected: version, events: [event(runId)] }], { correlationId: `bench-${c}`, actor: { type: 'system', id: 'bench' } });
+        version = result.streams[0]!.version;
+        events++;
+      }
+    }),
+  );
+  const elapsed = (performance.now() - started) / 1000;
+  await pool.end();
+  return events / elapsed;
+}
+
+/** The reference for batches: the same rows by a plain multi-row INSERT (no versions checked, no locks). */
+async function measurePlainInsert(url: string, batch: number): Promise<number> {
+  const pool = createPool(url, WRITERS, 'codex-k8s-bench');
+  const runId = randomUUID();
+  const payload = JSON.stringify(event(runId).data);
+  const deadline = performance.now() + seconds * 1000;
+  let events = 0;
+  const started = performance.now();
+  await Promise.all(
+    Array.from({ length: WRITERS }, async (_, w) => {
+      const stream = `run-${randomUUID()}`;
+      let version = 0;
+      while (performance.now() < deadline) {
+        const positions = Array.from({ length: batch }, (_, i) => version + i + 1);
+        await pool.query({
+          name: 'bench_plain_insert',
+          text: `INSERT INTO flow_events (id, stream_id, stream_position, correlation_id, actor_type, actor_id, event_type, payload, metadata)
+                 SELECT u.id, $2, u.position, $3, 'system', 'bench', 'RunFailed', $4::jsonb, '{}'::jsonb
+                   FROM unnest($1::uuid[], $5::bigint[]) AS u(id, position)`,
+          values: [positions.map(() => uuidv7()), stream, `bench-${w}`, payload, positions],
+        });
+        version += batch;
+        events += batch;
+      }
+    }),
+  );
+  const elapsed = (performance.now() - started) / 1000;
+  await pool.end();
+  return events / elapsed;
+}
+
 const { url, ownerUrl, checkpoint } = await benchDatabase('codexk8s_bench_append');
 pgbenchInit(ownerUrl);
 const reference: number[] = [];
 const single: number[] = [];
 const batched: number[] = [];
+const plain: number[] = [];
+const grouped8: number[] = [];
+const grouped64: number[] = [];
 for (let round_ = 1; round_ <= rounds; round_++) {
   await checkpoint();
   reference.push(pgbenchTps(ownerUrl, WRITERS));
@@ -61,6 +117,15 @@ for (let round_ = 1; round_ <= rounds; round_++) {
   await checkpoint();
   batched.push(await measure(url, 100));
   say(`round ${round_}: append, batches of 100, ${WRITERS} writers: ${round(batched.at(-1)!)} events/s`);
+  await checkpoint();
+  plain.push(await measurePlainInsert(url, 100));
+  say(`round ${round_}: plain multi-row INSERT, batches of 100, ${WRITERS} writers: ${round(plain.at(-1)!)} events/s`);
+  await checkpoint();
+  grouped8.push(await measureGrouped(url, 8));
+  say(`round ${round_}: append with group commit, 8 callers: ${round(grouped8.at(-1)!)} events/s`);
+  await checkpoint();
+  grouped64.push(await measureGrouped(url, 64));
+  say(`round ${round_}: append with group commit, 64 callers: ${round(grouped64.at(-1)!)} events/s`);
 }
 console.log(
   JSON.stringify({
@@ -70,6 +135,12 @@ console.log(
     seconds_per_phase: seconds,
     events_per_s: round(median(single)),
     batch100_events_per_s: round(median(batched)),
+    plain_insert_batch100_events_per_s: round(median(plain)),
+    batch100_ratio_to_plain_insert: round(median(batched) / median(plain), 2),
+    grouped_events_per_s_8: round(median(grouped8)),
+    grouped_events_per_s_64: round(median(grouped64)),
+    grouped_ratio_8: round(median(grouped8) / median(reference), 2),
+    grouped_ratio_64: round(median(grouped64) / median(reference), 2),
     reference: `${pgbenchCommand(WRITERS)} tps`,
     reference_value: round(median(reference)),
     ratio: round(median(single) / median(reference), 2),
