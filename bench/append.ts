@@ -47,7 +47,8 @@ async function measure(url: string, batch: number): Promise<number> {
 /** Single-event appends from `callers` concurrent callers, with group commit as `serve` ships it. */
 async function measureGrouped(url: string, callers: number): Promise<number> {
   const pool = createPool(url, 10, 'codex-k8s-bench'); // serve's default pool size
-  const store = createEventStore(pool, { notify: false });
+  const inFlight = Number(process.env.BENCH_GROUP_IN_FLIGHT ?? 0);
+  const store = createEventStore(pool, { notify: false, ...(inFlight ? { groupCommit: { maxInFlight: inFlight, maxEvents: 1000 } } : {}) });
   const runId = randomUUID();
   const deadline = performance.now() + seconds * 1000;
   let events = 0;
@@ -72,7 +73,8 @@ async function measureGrouped(url: string, callers: number): Promise<number> {
 async function measurePlainInsert(url: string, batch: number): Promise<number> {
   const pool = createPool(url, WRITERS, 'codex-k8s-bench');
   const runId = randomUUID();
-  const payload = JSON.stringify(event(runId).data);
+  // Each row its own payload, as the append sends them (one per event).
+  const payloads = Array.from({ length: batch }, () => JSON.stringify(event(runId).data));
   const deadline = performance.now() + seconds * 1000;
   let events = 0;
   const started = performance.now();
@@ -85,9 +87,9 @@ async function measurePlainInsert(url: string, batch: number): Promise<number> {
         await pool.query({
           name: 'bench_plain_insert',
           text: `INSERT INTO flow_events (id, stream_id, stream_position, correlation_id, actor_type, actor_id, event_type, payload, metadata)
-                 SELECT u.id, $2, u.position, $3, 'system', 'bench', 'RunFailed', $4::jsonb, '{}'::jsonb
-                   FROM unnest($1::uuid[], $5::bigint[]) AS u(id, position)`,
-          values: [positions.map(() => uuidv7()), stream, `bench-${w}`, payload, positions],
+                 SELECT u.id, $2, u.position, $3, 'system', 'bench', 'RunFailed', u.payload, '{}'::jsonb
+                   FROM unnest($1::uuid[], $5::bigint[], $4::jsonb[]) AS u(id, position, payload)`,
+          values: [positions.map(() => uuidv7()), stream, `bench-${w}`, payloads, positions],
         });
         version += batch;
         events += batch;
