@@ -1,5 +1,5 @@
 import type pg from 'pg';
-import { GlobalPosition } from '../adapters/postgres/position.js';
+import { GlobalPosition } from '../ports/position.js';
 
 /** A projection's row in projection_checkpoints. */
 export interface Checkpoint {

@@ -1,6 +1,6 @@
 import type pg from 'pg';
-import type { RawEvent } from '../adapters/postgres/event-store.js';
-import type { GlobalPosition } from '../adapters/postgres/position.js';
+import type { RawEvent } from '../ports/event-store.js';
+import type { GlobalPosition } from '../ports/position.js';
 import { isConnectionFailure, pgCode, sqlState } from '../ports/sql-errors.js';
 import type { ApplyContext, ProjectedEvent, Projection } from './projection.js';
 

@@ -1,6 +1,6 @@
 import type pg from 'pg';
 import type { DomainEvent, EventType } from '../domain/events.js';
-import type { RecordedEvent } from '../adapters/postgres/event-store.js';
+import type { RecordedEvent } from '../ports/event-store.js';
 
 export type ProjectedEvent = RecordedEvent<DomainEvent>;
 

@@ -1,5 +1,5 @@
 import type pg from 'pg';
-import type { EventStore } from '../adapters/postgres/event-store.js';
+import type { EventStore } from '../ports/event-store.js';
 import { ensureCheckpoint, readCheckpoint } from './checkpoints.js';
 import { foldBatch } from './fold.js';
 import type { ProjectedEvent, Projection } from './projection.js';

@@ -1,9 +1,9 @@
 import { hostname } from 'node:os';
 import type pg from 'pg';
 import { leaseConnection } from './lease.js';
-import type { EventStore, RawEvent } from '../adapters/postgres/event-store.js';
+import type { EventStore, RawEvent } from '../ports/event-store.js';
 import type { Logger } from '../adapters/log.js';
-import { idleWaits, type PollingBackoff, type Waker } from '../adapters/postgres/subscription.js';
+import { idleWaits, type PollingBackoff, type Waker } from '../ports/waker.js';
 import { ensureCheckpoint, readCheckpoint, advanceCheckpoint, stopAt, setHolder, type Checkpoint } from './checkpoints.js';
 import { foldBatch, isStatementTimeout, isTransient, type FoldOptions, type FoldResult } from './fold.js';
 

@@ -1,5 +1,9 @@
 import type pg from 'pg';
-import type { Pools } from '../adapters/postgres/pools.js';
+/** The primary and the replicas, as the operator's status reads them. */
+export interface Pools {
+  primary: pg.Pool;
+  replicas: readonly pg.Pool[];
+}
 import { readCheckpoints } from './checkpoints.js';
 import { rebuildHolder } from './rebuild.js';
 import type { Projection } from './projection.js';

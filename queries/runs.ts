@@ -1,4 +1,4 @@
-import type { GlobalPosition } from '../adapters/postgres/position.js';
+import type { GlobalPosition } from '../ports/position.js';
 import type { ReplicaReads } from '../adapters/postgres/replica-reads.js';
 
 export interface RunView {

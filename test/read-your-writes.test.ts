@@ -8,7 +8,7 @@ import { createEventStore, type EventStore } from '../adapters/postgres/event-st
 import { createPool } from '../adapters/postgres/pools.js';
 import { createReplicaReads, type NoReplicaPolicy } from '../adapters/postgres/replica-reads.js';
 import { pollingOnly } from '../adapters/postgres/subscription.js';
-import { GlobalPosition } from '../adapters/postgres/position.js';
+import { GlobalPosition } from '../ports/position.js';
 import { errorModel, notFound } from '../adapters/http/errors.js';
 import { answerWithPosition, minPositionHeader, minPositionOf, positionHeader } from '../adapters/http/consistency.js';
 import { agentRuns } from '../projections/read-models/agent-runs.js';

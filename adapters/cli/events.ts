@@ -2,7 +2,7 @@ import type { Command } from 'commander';
 import { databaseConfig } from '../config.js';
 import { createEventStore, type RawEvent } from '../postgres/event-store.js';
 import { createPools } from '../postgres/pools.js';
-import { GlobalPosition } from '../postgres/position.js';
+import { GlobalPosition } from '../../ports/position.js';
 import { createWaker, subscribe } from '../postgres/subscription.js';
 import { CliError } from './errors.js';
 

@@ -1,5 +1,5 @@
 import type { Context } from 'koa';
-import { GlobalPosition } from '../postgres/position.js';
+import { GlobalPosition } from '../../ports/position.js';
 import { invalidArgument } from './errors.js';
 
 export const positionHeader = 'X-Codex-Position';

@@ -1,7 +1,7 @@
 import type pg from 'pg';
-import { isConnectionFailure } from './errors.js';
+import { isConnectionFailure } from '../../ports/sql-errors.js';
 import type { Pools } from './pools.js';
-import { GlobalPosition } from './position.js';
+import { GlobalPosition } from '../../ports/position.js';
 
 /** What a read does when no replica is healthy: fail, or read the primary's copy of the models. */
 export type NoReplicaPolicy = 'fail' | 'primary';

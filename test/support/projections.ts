@@ -5,7 +5,7 @@ import type { DomainEvent } from '../../domain/events.js';
 import type { EventStore } from '../../adapters/postgres/event-store.js';
 import { createLogger } from '../../adapters/log.js';
 import { readCheckpoint } from '../../projections/checkpoints.js';
-import { GlobalPosition } from '../../adapters/postgres/position.js';
+import { GlobalPosition } from '../../ports/position.js';
 
 /** A logger that keeps quiet (tests assert on state, not on log lines). */
 export const quietLog = createLogger({ destination: new Writable({ write: (_c, _e, done) => done() }) });
