@@ -15,90 +15,83 @@ const WRITERS = 8;
 
 const event = (runId: string): DomainEvent => ({ type: 'RunFailed', data: { runId, reason: 'benchmark', finishedAt: '2026-11-27T10:00:00.000Z' } });
 
+/**
+ * Events per second while `callers` run concurrently for the phase's seconds; `caller(i)` gives the
+ * i-th caller's step, which writes and says how many events it wrote.
+ */
+async function rate(callers: number, caller: (i: number) => () => Promise<number>): Promise<number> {
+  const deadline = performance.now() + seconds * 1000;
+  let events = 0;
+  const started = performance.now();
+  await Promise.all(
+    Array.from({ length: callers }, async (_, i) => {
+      const step = caller(i);
+      while (performance.now() < deadline) events += await step();
+    }),
+  );
+  return events / ((performance.now() - started) / 1000);
+}
+
+/** Appends of `batch` events to a caller's own stream at its expected version, through `store`. */
+const appending = (store: ReturnType<typeof createEventStore>, batch: number) => (i: number) => {
+  const stream = `run-${randomUUID()}`;
+  const events = Array.from({ length: batch }, () => event(randomUUID()));
+  let version = 0;
+  return async () => {
+    const result = await store.append([{ stream, expected: version, events }], { correlationId: `bench-${i}`, actor: { type: 'system', id: 'bench' } });
+    version = result.streams[0]!.version;
+    return batch;
+  };
+};
+
 async function measure(url: string, batch: number): Promise<number> {
   const pool = createPool(url, WRITERS, 'codex-k8s-bench');
   // No NOTIFY: nobody listens here, and the reference does not pay for one either. No group commit:
   // each append is its own transaction, as each pgbench one is.
   const store = createEventStore(pool, { notify: false, groupCommit: false });
-  const runId = randomUUID();
-  const deadline = performance.now() + seconds * 1000;
-  let events = 0;
-  const started = performance.now();
-  await Promise.all(
-    Array.from({ length: WRITERS }, async (_, w) => {
-      const stream = `run-${randomUUID()}`;
-      let version = 0;
-      const payload = Array.from({ length: batch }, () => event(runId));
-      while (performance.now() < deadline) {
-        const result = await store.append([{ stream, expected: version, events: payload }], {
-          correlationId: `bench-${w}`,
-          actor: { type: 'system', id: 'bench' },
-        });
-        version = result.streams[0]!.version;
-        events += batch;
-      }
-    }),
-  );
-  const elapsed = (performance.now() - started) / 1000;
-  await pool.end();
-  return events / elapsed;
+  try {
+    return await rate(WRITERS, appending(store, batch));
+  } finally {
+    await pool.end();
+  }
 }
 
 /** Single-event appends from `callers` concurrent callers, with group commit as `serve` ships it. */
 async function measureGrouped(url: string, callers: number): Promise<number> {
   const pool = createPool(url, 10, 'codex-k8s-bench'); // serve's default pool size
-  const inFlight = Number(process.env.BENCH_GROUP_IN_FLIGHT ?? 0);
-  const store = createEventStore(pool, { notify: false, ...(inFlight ? { groupCommit: { maxInFlight: inFlight, maxEvents: 1000 } } : {}) });
-  const runId = randomUUID();
-  const deadline = performance.now() + seconds * 1000;
-  let events = 0;
-  const started = performance.now();
-  await Promise.all(
-    Array.from({ length: callers }, async (_, c) => {
-      const stream = `run-${randomUUID()}`;
-      let version = 0;
-      while (performance.now() < deadline) {
-        const result = await store.append([{ stream, expected: version, events: [event(runId)] }], { correlationId: `bench-${c}`, actor: { type: 'system', id: 'bench' } });
-        version = result.streams[0]!.version;
-        events++;
-      }
-    }),
-  );
-  const elapsed = (performance.now() - started) / 1000;
-  await pool.end();
-  return events / elapsed;
+  const store = createEventStore(pool, { notify: false });
+  try {
+    return await rate(callers, appending(store, 1));
+  } finally {
+    await pool.end();
+  }
 }
 
 /** The reference for batches: the same rows by a plain multi-row INSERT (no versions checked, no locks). */
 async function measurePlainInsert(url: string, batch: number): Promise<number> {
   const pool = createPool(url, WRITERS, 'codex-k8s-bench');
-  const runId = randomUUID();
-  // Each row its own payload, as the append sends them (one per event).
-  const payloads = Array.from({ length: batch }, () => JSON.stringify(event(runId).data));
-  const deadline = performance.now() + seconds * 1000;
-  let events = 0;
-  const started = performance.now();
-  await Promise.all(
-    Array.from({ length: WRITERS }, async (_, w) => {
+  try {
+    return await rate(WRITERS, (i) => {
       const stream = `run-${randomUUID()}`;
+      // Each row its own payload, as the append sends them (one per event).
+      const payloads = Array.from({ length: batch }, () => JSON.stringify(event(randomUUID()).data));
       let version = 0;
-      while (performance.now() < deadline) {
-        const positions = Array.from({ length: batch }, (_, i) => version + i + 1);
+      return async () => {
+        const positions = Array.from({ length: batch }, (_, n) => version + n + 1);
         await pool.query({
           name: 'bench_plain_insert',
           text: `INSERT INTO flow_events (id, stream_id, stream_position, correlation_id, actor_type, actor_id, event_type, payload, metadata)
                  SELECT u.id, $2, u.position, $3, 'system', 'bench', 'RunFailed', u.payload, '{}'::jsonb
                    FROM unnest($1::uuid[], $5::bigint[], $4::jsonb[]) AS u(id, position, payload)`,
-          values: [positions.map(() => uuidv7()), stream, `bench-${w}`, payloads, positions],
+          values: [positions.map(() => uuidv7()), stream, `bench-${i}`, payloads, positions],
         });
         version += batch;
-        events += batch;
-      }
-    }),
-  );
-  const elapsed = (performance.now() - started) / 1000;
-  await pool.end();
-  return events / elapsed;
+        return batch;
+      };
+    });
+  } finally {
+    await pool.end();
+  }
 }
 
 const { url, ownerUrl, checkpoint } = await benchDatabase('codexk8s_bench_append');

@@ -9,6 +9,7 @@
 -- check is a second statement: in READ COMMITTED each statement of a plpgsql function takes a new
 -- snapshot, so it sees what committed while the append waited for its locks.
 -- Taking the locks writes nothing, so the insert is still the transaction's first write (tx_id order).
+-- It answers with one row per stream written (its last event) instead of one per event.
 DROP FUNCTION flow_events_append(text[], bigint[], text[], text[], text[], jsonb, int[], int[], uuid[], text[], int[], jsonb);
 
 CREATE FUNCTION flow_events_stream_lock_key(stream text) RETURNS bigint
@@ -46,5 +47,8 @@ BEGIN
      WHERE (SELECT count(*) FROM streams) > 0
      ORDER BY e.ord
     RETURNING flow_events.epoch, flow_events.tx_id, flow_events.position, flow_events.stream_id, flow_events.stream_position)
-  SELECT i.epoch, i.tx_id::text, i.position::text, i.stream_id, i.stream_position::text FROM inserted i ORDER BY i.position;
+  -- One row per stream (its last event), not one per event: the caller needs each stream's version
+  -- and the append's last position, and a batch of 100 events need not come back as 100 rows.
+  SELECT min(i.epoch), min(i.tx_id)::text, max(i.position)::text, i.stream_id, max(i.stream_position)::text
+    FROM inserted i GROUP BY i.stream_id ORDER BY max(i.position);
 END $$;
