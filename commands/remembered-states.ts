@@ -12,7 +12,8 @@ export interface StateAt<S> {
 /** A stream to read and how to fold it. */
 export interface StreamFold<S> {
   stream: string;
-  fold: Fold<S, any>; // eslint-disable-line @typescript-eslint/no-explicit-any -- each stream has its own event type
+  // `any` events: each stream has its own event type, and the fold accepts (and folds) only its own.
+  fold: Fold<S, any>;
 }
 
 const MAX_REMEMBERED = 10_000;
