@@ -26,7 +26,10 @@ async function rate(callers: number, caller: (i: number) => () => Promise<number
   await Promise.all(
     Array.from({ length: callers }, async (_, i) => {
       const step = caller(i);
-      while (performance.now() < deadline) events += await step();
+      while (performance.now() < deadline) {
+        const written = await step(); // not `events += await step()`: that reads `events` before the await
+        events += written;
+      }
     }),
   );
   return events / ((performance.now() - started) / 1000);
