@@ -88,13 +88,6 @@ export function readConfig(env: Env = process.env): ReadConfig {
   return { policy, maxWaitMs: integer(env, 'CODEXK8S_READ_WAIT_MS', 2000, 0, 60_000) };
 }
 
-function flag(env: Env, name: string): boolean {
-  const raw = env[name]?.trim().toLowerCase() ?? '';
-  if (['', 'false', '0', 'no', 'off'].includes(raw)) return false;
-  if (['true', '1', 'yes', 'on'].includes(raw)) return true;
-  throw new ConfigError(`${name} must be true or false`);
-}
-
 export interface HttpConfig {
   port: number;
   /** The current secret first, then previous ones still accepted during a rotation. */
@@ -104,8 +97,11 @@ export interface HttpConfig {
   webhookRateLimit: number;
   /** Requests that fail verification, per second per source address, before that address gets 429. */
   webhookUnverifiedRateLimit: number;
-  /** CODEXK8S_TRUST_PROXY: take the client's address from X-Forwarded-For (behind an ingress). */
-  trustProxy: boolean;
+  /**
+   * CODEXK8S_TRUSTED_PROXY_HOPS: how many proxies in front of `serve` append to X-Forwarded-For
+   * (0: the socket's address). Only that many entries from the right are believed.
+   */
+  trustedProxyHops: number;
   /** Label → agent map (JSON); the default is run:dev on issues and run:dev:revise on PRs. */
   triggerLabels: string | undefined;
 }
@@ -125,7 +121,7 @@ export function httpConfig(env: Env = process.env, parseLearningMode: (raw: stri
     learningModeDefault,
     webhookRateLimit: integer(env, 'CODEXK8S_WEBHOOK_RATE_LIMIT', 2000, 1, 1_000_000),
     webhookUnverifiedRateLimit: integer(env, 'CODEXK8S_WEBHOOK_UNVERIFIED_RATE_LIMIT', 20, 1, 1_000_000),
-    trustProxy: flag(env, 'CODEXK8S_TRUST_PROXY'),
+    trustedProxyHops: integer(env, 'CODEXK8S_TRUSTED_PROXY_HOPS', 0, 0, 10),
     triggerLabels: env.CODEXK8S_TRIGGER_LABELS?.trim() || undefined,
   };
 }

@@ -17,7 +17,6 @@ GRANT USAGE ON SCHEMA public TO codexk8s_platform;
 
 -- The log: append (through flow_events_append) and read, nothing else.
 GRANT SELECT, INSERT ON flow_events TO codexk8s_platform;
-GRANT USAGE ON SEQUENCE flow_events_position_seq TO codexk8s_platform;
 GRANT SELECT ON flow_events_epoch TO codexk8s_platform;
 REVOKE EXECUTE ON FUNCTION flow_events_bump_epoch() FROM PUBLIC;
 
@@ -27,6 +26,10 @@ GRANT SELECT, INSERT, UPDATE, DELETE ON
   projection_checkpoints, projection_dead_letters,
   users, projects, project_members, repositories, agent_runs, project_run_counts, slots, learning_feedback
   TO codexk8s_platform;
+
+-- Tables later migrations create (read models, as a rule) are the platform's to read and write; a
+-- migration that adds one the platform must not change revokes what it must not do.
+ALTER DEFAULT PRIVILEGES IN SCHEMA public GRANT SELECT, INSERT, UPDATE, DELETE ON TABLES TO codexk8s_platform;
 
 -- Readiness asks whether migrations ran.
 GRANT SELECT ON schema_migrations TO codexk8s_platform;

@@ -316,7 +316,7 @@ describe('the webhook ingress', () => {
   });
 
   const limitedApp = (verifiedPerSecond: number, unverifiedPerSecondPerAddress: number) => createApp({
-    trustProxy: true, // the tests speak for several addresses through X-Forwarded-For
+    trustedProxyHops: 1, // the tests speak for several addresses through X-Forwarded-For
     primary: db.pools.primary,
     metrics: createMetrics(),
     log: quietLog,
@@ -351,9 +351,13 @@ describe('the webhook ingress', () => {
     for (let i = 0; i < 60; i++) flood.push((await postTo(limited, body, i % 2 ? '' : sign(body, 'not-the-secret'), attacker)).status);
     assert.deepEqual(flood.slice(0, 10), [401, 401, 401, 401, 401, 401, 401, 401, 401, 401]);
     assert.ok(flood.slice(10).every((s) => s === 429), 'the flooding address is limited on its own');
-    // GitHub's deliveries come from their own address: the whole verified bucket (5) is still theirs.
-    const github = await Promise.all(Array.from({ length: 5 }, () => postTo(limited, body, sign(body), '192.0.2.1')));
+    // GitHub's deliveries: the whole verified bucket (5) is still theirs, and a signed delivery from
+    // the flooding address itself (behind a proxy every sender may share one) is not refused for it.
+    const github = await Promise.all([...Array.from({ length: 4 }, () => postTo(limited, body, sign(body), '192.0.2.1')), postTo(limited, body, sign(body), attacker)]);
     assert.deepEqual(github.map((r) => r.status), [202, 202, 202, 202, 202], 'unverified requests never count against deliveries');
+    // Only the entries the trusted proxy wrote are believed: a client cannot pick a fresh address.
+    const spoofed = await postTo(limited, body, '', `10.0.0.${Math.floor(Math.random() * 200)}, ${attacker}`);
+    assert.equal(spoofed.status, 429);
   });
 
   it('verifies the HMAC over the raw bytes, not over a decoded string', async () => {
@@ -364,8 +368,13 @@ describe('the webhook ingress', () => {
     // Sent as bytes (superagent would re-encode a Buffer it takes for JSON).
     const send = (signature: string) => request(server).post('/api/v1/webhooks/github')
       .set({ 'Content-Type': 'application/octet-stream', 'X-GitHub-Event': 'ping', 'X-GitHub-Delivery': randomUUID(), 'X-Hub-Signature-256': signature }).send(raw);
-    assert.equal((await send(overDecoded)).status, 401);
-    const good = await send(overBytes);
+    assert.equal((await send(overDecoded)).status, 401, 'a signature over the decoded text does not verify');
+    // Verified over its bytes; then refused for not being UTF-8 (not silently altered).
+    const verified = await send(overBytes);
+    assert.deepEqual([verified.status, verified.body.error.message], [400, 'the body is not UTF-8 JSON']);
+    const utf8 = Buffer.from('{"zen":"é"}');
+    const good = await request(server).post('/api/v1/webhooks/github')
+      .set({ 'Content-Type': 'application/octet-stream', 'X-GitHub-Event': 'ping', 'X-GitHub-Delivery': randomUUID(), 'X-Hub-Signature-256': `sha256=${createHmac('sha256', secret).update(utf8).digest('hex')}` }).send(utf8);
     assert.equal(good.status, 202, JSON.stringify(good.body));
   });
 

@@ -57,7 +57,7 @@ export function registerServeCommand(program: Command): void {
         }
         const metrics = createMetrics();
         const app = createApp({
-          trustProxy: http.trustProxy,
+          trustedProxyHops: http.trustedProxyHops,
           primary: pools.primary,
           metrics,
           log,

@@ -8,7 +8,7 @@ import type { Metrics } from './metrics.js';
 const READY_TIMEOUT_MS = 900;
 
 /** The HTTP surface: health, readiness, metrics, and the routes the caller mounts. */
-export function createApp(deps: { primary: pg.Pool; metrics: Metrics; log: Logger; mount: (router: Router) => void; trustProxy?: boolean }) {
+export function createApp(deps: { primary: pg.Pool; metrics: Metrics; log: Logger; mount: (router: Router) => void; trustedProxyHops?: number }) {
   const router = new Router();
   router.get('/healthz', (ctx) => {
     ctx.body = { status: 'ok' };
@@ -33,8 +33,10 @@ export function createApp(deps: { primary: pg.Pool; metrics: Metrics; log: Logge
     ctx.body = await deps.metrics.registry.metrics();
   });
   deps.mount(router);
-  // Behind a proxy (CODEXK8S_TRUST_PROXY) the client's address comes from X-Forwarded-For.
-  const app = new Koa({ proxy: deps.trustProxy ?? false });
+  // Behind proxies (CODEXK8S_TRUSTED_PROXY_HOPS) the client's address comes from X-Forwarded-For,
+  // believing only the entries those proxies wrote: the leftmost ones are the client's own word.
+  const hops = deps.trustedProxyHops ?? 0;
+  const app = new Koa({ proxy: hops > 0, maxIpsCount: hops });
   app.use(errorModel(deps.log));
   app.use(router.routes());
   app.use(router.allowedMethods());

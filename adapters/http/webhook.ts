@@ -15,6 +15,7 @@ export const MAX_WEBHOOK_BYTES = 25 * 1024 * 1024;
 const guidPattern = /^[A-Za-z0-9-]{1,100}$/;
 const eventPattern = /^[a-z0-9_]{1,64}$/;
 const signaturePattern = /^sha256=([0-9a-f]{64})$/;
+const utf8 = new TextDecoder('utf-8', { fatal: true });
 
 export interface IngressLimits {
   /** Verified deliveries per second, all senders together (CODEXK8S_WEBHOOK_RATE_LIMIT). */
@@ -36,9 +37,10 @@ export function verifyingSecret(secrets: readonly Buffer[], raw: Buffer, signatu
  * the body is read; the HMAC SHA-256 is verified over the raw bytes in constant time, with the
  * current secret and then the previous ones (rotation); only then is the delivery decided and
  * recorded, and acknowledged after the commit. Two limits: verified deliveries share one bucket, so
- * nobody without the secret can spend GitHub's; requests that fail a check are limited per source
- * address on their own, and an address over that limit is refused before any work. A rejected
- * request leaves nothing but a counter.
+ * nobody without the secret can spend GitHub's; requests that fail a check are counted per source
+ * address, and an address over that limit gets 429 for its failures. A request that verifies is
+ * never refused for its address: behind a proxy every sender may share one. A rejected request
+ * leaves nothing but a counter.
  */
 export function githubWebhook(options: Omit<DeliveryDeps, 'states'> & { secrets: readonly string[]; metrics: Metrics; limits: IngressLimits }) {
   const deps = { ...options, states: rememberedStates(options.store) };
@@ -49,15 +51,17 @@ export function githubWebhook(options: Omit<DeliveryDeps, 'states'> & { secrets:
   return async (ctx: Context) => {
     const started = process.hrtime.bigint();
     const address = ctx.ip;
-    const spent = await unverified.get(address);
-    if (spent && spent.consumedPoints >= options.limits.unverifiedPerSecondPerAddress) {
-      deps.metrics.signatureFailures.inc({ reason: 'address_over_limit' });
-      throw tooMany(spent);
-    }
+    // A failure answers 429 once its address is over its limit, so a flood is told to back off.
     const reject = async (error: ApiError, reason: string) => {
       deps.metrics.signatureFailures.inc({ reason });
-      await unverified.consume(address).catch(() => {}); // over the limit: the next request from there is refused
-      return error;
+      try {
+        await unverified.consume(address);
+        return error;
+      } catch (over) {
+        if (!(over instanceof RateLimiterRes)) throw over;
+        deps.metrics.signatureFailures.inc({ reason: 'address_over_limit' });
+        return tooMany(over);
+      }
     };
     const guid = ctx.get('X-GitHub-Delivery');
     const event = ctx.get('X-GitHub-Event');
@@ -85,10 +89,11 @@ export function githubWebhook(options: Omit<DeliveryDeps, 'states'> & { secrets:
     deps.metrics.verifiedBy.inc({ secret: String(verifiedBy) });
     let payload: unknown;
     try {
-      payload = JSON.parse(raw.toString('utf8'));
+      // GitHub sends UTF-8 JSON; bytes that are not UTF-8 are refused, not replaced.
+      payload = JSON.parse(utf8.decode(raw));
     } catch {
       deps.metrics.signatureFailures.inc({ reason: 'not_json' });
-      throw invalidArgument('the body is not JSON');
+      throw invalidArgument('the body is not UTF-8 JSON');
     }
     const answer = await receiveDelivery(deps, {
       guid,
