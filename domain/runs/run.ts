@@ -5,8 +5,9 @@ import { runEventCodecs, type GithubActor, type RunEvent } from './events.js';
 /** What decisions about a run need, nothing more. */
 export type Run =
   | { status: 'none' }
-  | { status: 'pending' | 'scheduled' | 'running'; runId: string; projectId: string; slot: number | null }
-  | { status: 'succeeded' | 'failed' | 'canceled'; runId: string; projectId: string };
+  | { status: 'pending'; runId: string; projectId: string; slot: null }
+  | { status: 'scheduled' | 'running'; runId: string; projectId: string; slot: number }
+  | { status: 'succeeded' | 'failed' | 'canceled'; runId: string; projectId: string; slot: number | null };
 
 export type RunStatus = Run['status'];
 
@@ -24,6 +25,10 @@ export type RunCommand =
       learningMode: boolean;
       now: string;
     }
+  | { type: 'ScheduleRun'; slot: number; leaseExpiresAt: string; now: string }
+  | { type: 'StartJob'; namespace: string; job: string; now: string }
+  | { type: 'SucceedRun'; now: string }
+  | { type: 'FailRun'; reason: string; now: string }
   | { type: 'CancelRun'; reason: string; by: GithubActor | null; now: string };
 
 export const initialRun: Run = { status: 'none' };
@@ -36,28 +41,52 @@ export function evolveRun(run: Run, event: RunEvent): Run {
     case 'RunScheduled':
       return { ...run, status: 'scheduled', slot: event.data.slot };
     case 'JobStarted':
-      return { ...run, status: 'running' };
+      return run.status === 'pending' ? run : { ...run, status: 'running' };
     case 'RunSucceeded':
-      return { status: 'succeeded', runId: run.runId, projectId: run.projectId };
+      return { status: 'succeeded', runId: run.runId, projectId: run.projectId, slot: run.slot };
     case 'RunFailed':
-      return { status: 'failed', runId: run.runId, projectId: run.projectId };
+      return { status: 'failed', runId: run.runId, projectId: run.projectId, slot: run.slot };
     case 'RunCanceled':
-      return { status: 'canceled', runId: run.runId, projectId: run.projectId };
+      return { status: 'canceled', runId: run.runId, projectId: run.projectId, slot: run.slot };
   }
 }
 
+const notFound = () => new DomainError('not_found', 'run not found');
+
+/**
+ * The run lifecycle: pending → scheduled (a slot leased) → running (namespace and Job created) →
+ * succeeded | failed | canceled. A run may fail or be canceled from any active state. Terminal
+ * states are final: a command on a finished run is a no-op (reactors replay; cancels race outcomes).
+ * A transition out of order is a failed precondition.
+ */
 export function decideRun(command: RunCommand, run: Run): RunEvent[] {
+  if (command.type === 'RequestRun') {
+    if (run.status !== 'none') throw new DomainError('conflict', `run ${command.runId} exists already`);
+    const { type: _type, now, ...data } = command;
+    return [{ type: 'RunRequested', data: { ...data, requestedAt: now } }];
+  }
+  if (run.status === 'none') throw notFound();
+  if (isTerminal(run)) return [];
   switch (command.type) {
-    case 'RequestRun': {
-      if (run.status !== 'none') throw new DomainError('conflict', `run ${command.runId} exists already`);
-      const { type: _type, now, ...data } = command;
-      return [{ type: 'RunRequested', data: { ...data, requestedAt: now } }];
-    }
+    case 'ScheduleRun':
+      if (run.status !== 'pending') return run.status === 'scheduled' && run.slot === command.slot ? [] : outOfOrder(run, 'scheduled');
+      return [{ type: 'RunScheduled', data: { runId: run.runId, slot: command.slot, leaseExpiresAt: command.leaseExpiresAt, scheduledAt: command.now } }];
+    case 'StartJob':
+      if (run.status === 'running') return [];
+      if (run.status !== 'scheduled') return outOfOrder(run, 'running');
+      return [{ type: 'JobStarted', data: { runId: run.runId, namespace: command.namespace, job: command.job, startedAt: command.now } }];
+    case 'SucceedRun':
+      if (run.status !== 'running') return outOfOrder(run, 'succeeded');
+      return [{ type: 'RunSucceeded', data: { runId: run.runId, finishedAt: command.now } }];
+    case 'FailRun':
+      return [{ type: 'RunFailed', data: { runId: run.runId, reason: command.reason, finishedAt: command.now } }];
     case 'CancelRun':
-      if (run.status === 'none') throw new DomainError('not_found', 'run not found');
-      if (isTerminal(run)) return []; // cancelling a finished run is a no-op
       return [{ type: 'RunCanceled', data: { runId: run.runId, reason: command.reason, finishedAt: command.now, canceledBy: command.by } }];
   }
+}
+
+function outOfOrder(run: Run, to: RunStatus): never {
+  throw new DomainError('failed_precondition', `a ${run.status} run cannot become ${to}`);
 }
 
 export const runDecider: Decider<RunCommand, Run, RunEvent> = {

@@ -20,6 +20,10 @@ const canceledBy = (by: typeof ada | null): RunEvent => ({ type: 'RunCanceled', 
 
 const request: RunCommand = { type: 'RequestRun', runId: R, projectId: P, agent: 'dev', repository: 'github/octo/hello', subject: { kind: 'issue', number: 3 }, learningMode: false, now };
 const cancel: RunCommand = { type: 'CancelRun', reason: 'trigger_label_removed', by: ada, now };
+const schedule: RunCommand = { type: 'ScheduleRun', slot: 1, leaseExpiresAt: now, now };
+const start: RunCommand = { type: 'StartJob', namespace: 'run-a1', job: 'agent', now };
+const succeed: RunCommand = { type: 'SucceedRun', now };
+const fail: RunCommand = { type: 'FailRun', reason: 'deadline', now };
 const fold = (events: RunEvent[]) => events.reduce(evolveRun, initialRun);
 
 // given (past events) / when (command) / then (new events, or the error code)
@@ -33,6 +37,19 @@ const decisions: [string, RunEvent[], RunCommand, RunEvent[] | DomainError['code
   ['a cancel of a failed run is a no-op', [requested, failed], cancel, []],
   ['a cancel of a canceled run is a no-op', [requested, canceledBy(null)], cancel, []],
   ['a cancel of no run is not found', [], cancel, 'not_found'],
+  ['schedules a pending run on its slot', [requested], schedule, [scheduled]],
+  ['scheduling it again on the same slot is a no-op (a replayed reactor)', [requested, scheduled], schedule, []],
+  ['a running run is not scheduled again', [requested, scheduled, started], schedule, 'failed_precondition'],
+  ['starts the Job of a scheduled run', [requested, scheduled], start, [started]],
+  ['a pending run has no slot to start on', [requested], start, 'failed_precondition'],
+  ['starting it again is a no-op', [requested, scheduled, started], start, []],
+  ['a running run succeeds', [requested, scheduled, started], succeed, [succeeded]],
+  ['a run that never started does not succeed', [requested, scheduled], succeed, 'failed_precondition'],
+  ['a run fails from any active state: pending', [requested], fail, [failed]],
+  ['a run fails from any active state: running', [requested, scheduled, started], fail, [failed]],
+  ['an outcome after a cancel is a no-op', [requested, scheduled, started, canceledBy(ada)], succeed, []],
+  ['a failure after success is a no-op', [requested, scheduled, started, succeeded], fail, []],
+  ['no run, no outcome', [], succeed, 'not_found'],
 ];
 
 // given (events) / then (status): terminal states are final, whatever comes after them
@@ -41,6 +58,7 @@ const lifecycles: [string, RunEvent[], RunStatus][] = [
   ['requested', [requested], 'pending'],
   ['scheduled', [requested, scheduled], 'scheduled'],
   ['running', [requested, scheduled, started], 'running'],
+  ['a JobStarted before scheduling changes nothing', [requested, started], 'pending'],
   ['succeeded', [requested, scheduled, started, succeeded], 'succeeded'],
   ['a JobStarted after the outcome changes nothing', [requested, scheduled, succeeded, started], 'succeeded'],
   ['a cancel after a failure changes nothing', [requested, failed, canceledBy(ada)], 'failed'],
@@ -57,8 +75,8 @@ describe('the run decider', () => {
   for (const [name, given, status] of lifecycles) it(`lifecycle: ${name}`, () => assert.equal(fold(given).status, status));
 
   it('folds only its own events from a stream, with the version reached', () => {
-    const stored = [requested, { type: 'SubjectRunRequested', data: {} }, started].map((e, i) => ({ ...e, streamPosition: i + 1 }));
-    assert.deepEqual(foldStream(stored, runDecider), { state: { status: 'running', runId: R, projectId: P, slot: null }, version: 3 });
+    const stored = [requested, { type: 'SubjectRunRequested', data: {} }, scheduled, started].map((e, i) => ({ ...e, streamPosition: i + 1 }));
+    assert.deepEqual(foldStream(stored, runDecider), { state: { status: 'running', runId: R, projectId: P, slot: 1 }, version: 4 });
   });
 });
 
