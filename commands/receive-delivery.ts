@@ -8,6 +8,7 @@ import { userDecider, type User } from '../domain/users/user.js';
 import { runIdOf } from '../domain/webhooks/run-identity.js';
 import { decideTrigger, type Decision, type DeliveryContext, type DeliveryFacts, type TriggerConfig } from '../domain/webhooks/trigger-policy.js';
 import { handleCommand, type Load, type Write } from './handle-command.js';
+import { endingWrites } from './runs.js';
 import type { RememberedStates } from './remembered-states.js';
 import { ownerOf } from './reservations.js';
 
@@ -90,7 +91,7 @@ async function knownOf(deps: DeliveryDeps, load: Load, facts: DeliveryFacts): Pr
 }
 
 /** The writes of a decision, beside the delivery's own record. */
-function writesOf(decision: Decision, delivery: Delivery, known: Known): { writes: Write[]; runIds: string[] } {
+async function writesOf(decision: Decision, delivery: Delivery, known: Known, load: Load): Promise<{ writes: Write[]; runIds: string[] }> {
   const { facts } = delivery;
   if (decision.kind === 'start') {
     const repository = `github/${facts.repository!.owner}/${facts.repository!.name}`;
@@ -110,13 +111,12 @@ function writesOf(decision: Decision, delivery: Delivery, known: Known): { write
   }
   if (decision.kind === 'cancel') {
     const canceledBy = facts.sender ? { githubUserId: facts.sender.id, login: facts.sender.login } : null;
-    return {
-      runIds: [...decision.runIds],
-      writes: decision.runIds.map((runId) => {
-        const run = known.runs.get(runId)!;
-        return { stream: run.stream, events: decideRun({ type: 'CancelRun', reason: decision.reason, by: canceledBy, now: delivery.receivedAt }, run.state) };
-      }),
-    };
+    // Each run is canceled at the version read and releases its slot in the same append.
+    const writes: Write[] = [];
+    for (const runId of decision.runIds) {
+      writes.push(...(await endingWrites(load, known.runs.get(runId)!, { type: 'CancelRun', reason: decision.reason, by: canceledBy }, delivery.receivedAt)));
+    }
+    return { runIds: [...decision.runIds], writes };
   }
   return { runIds: [], writes: [] };
 }
@@ -157,7 +157,7 @@ export async function receiveDelivery(deps: DeliveryDeps, delivery: Delivery): P
     const { result, append } = await handleCommand(deps, meta, async (load) => {
       const known = await knownOf(deps, load, facts);
       const decision = decideTrigger(facts, known.context, deps.triggers);
-      const { writes, runIds } = writesOf(decision, delivery, known);
+      const { writes, runIds } = await writesOf(decision, delivery, known, load);
       startedRun = decision.kind === 'start' ? runIds[0] : undefined;
       const outcome = decision.kind === 'start' ? 'accepted' : decision.kind === 'cancel' ? 'canceled' : 'ignored';
       const reason = decision.kind === 'ignore' ? decision.reason : decision.kind === 'cancel' ? decision.reason : null;

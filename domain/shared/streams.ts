@@ -17,6 +17,8 @@ export const streamOf = {
   run: (runId: string) => `run-${runId}`,
   project: (projectId: string) => `project-${projectId}`,
   user: (userId: string) => `user-${userId}`,
+  /** One of a project's run slots (1…N): a lease with an expiry. */
+  slot: (projectId: string, n: number) => `slot-${projectId}-${n}`,
   /** The runs an issue or pull request started: written with RunRequested, read and guarded by a cancel. */
   subject: (s: SubjectRef) => `subject-${s.provider}.${s.repositoryId}.${s.kind}.${s.number}`,
   /** A claim on a unique name (compared case-insensitively): the stream must not exist yet. */

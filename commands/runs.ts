@@ -1,0 +1,64 @@
+import type { EventMeta, EventStore } from '../ports/event-store.js';
+import { decideRun, runDecider, type Run } from '../domain/runs/run.js';
+import { decideSlot, isFree, slotDecider, type Slot } from '../domain/slots/slot.js';
+import { streamOf } from '../domain/shared/streams.js';
+import type { GithubActor } from '../domain/runs/events.js';
+import { handleCommand, type Load, type Write } from './handle-command.js';
+
+export interface RunCommandDeps {
+  store: Pick<EventStore, 'append' | 'readStreams'>;
+  now: () => string;
+  /** How long a slot's lease lasts unless its holder renews it. */
+  leaseMs: number;
+}
+
+export type Outcome = { type: 'SucceedRun' } | { type: 'FailRun'; reason: string } | { type: 'CancelRun'; reason: string; by: GithubActor | null };
+
+/**
+ * Schedules a pending run on the first free slot of its project (1…slots; a slot whose lease ran
+ * out is free), leasing the slot in the same append. Every slot looked at is guarded, so two
+ * schedulers never lease one slot twice. Undefined when the project is saturated (the run waits).
+ */
+export async function scheduleRun(deps: RunCommandDeps, runId: string, slots: number, meta: EventMeta): Promise<{ slot: number } | undefined> {
+  const { result } = await handleCommand(deps, meta, async (load) => {
+    const [run] = await load<[Run]>([{ stream: streamOf.run(runId), fold: runDecider }]);
+    if (run.state.status !== 'pending') return { writes: [], result: run.state.status === 'scheduled' || run.state.status === 'running' ? { slot: run.state.slot } : undefined };
+    const { projectId } = run.state;
+    const now = deps.now();
+    const leaseExpiresAt = new Date(Date.parse(now) + deps.leaseMs).toISOString();
+    for (let n = 1; n <= slots; n++) {
+      const [slot] = await load<[Slot]>([{ stream: streamOf.slot(projectId, n), fold: slotDecider }]);
+      if (!isFree(slot.state, now)) continue;
+      return {
+        writes: [
+          { stream: run.stream, events: decideRun({ type: 'ScheduleRun', slot: n, leaseExpiresAt, now }, run.state) },
+          { stream: slot.stream, events: decideSlot({ type: 'LeaseSlot', projectId, slot: n, runId, leaseExpiresAt, now }, slot.state) },
+        ],
+        result: { slot: n },
+      };
+    }
+    return { writes: [], result: undefined };
+  });
+  return result;
+}
+
+/**
+ * The writes that end a run (an outcome or a cancel) and release its slot in the same append, so a
+ * finished run never keeps a slot. Nothing when the run has finished already.
+ */
+export async function endingWrites(load: Load, run: { stream: string; state: Run }, outcome: Outcome, now: string): Promise<Write[]> {
+  const events = decideRun({ ...outcome, now }, run.state);
+  if (events.length === 0 || run.state.status === 'none' || run.state.slot === null) return [{ stream: run.stream, events }];
+  const { projectId, runId, slot: n } = run.state;
+  const [slot] = await load<[Slot]>([{ stream: streamOf.slot(projectId, n), fold: slotDecider }]);
+  return [{ stream: run.stream, events }, { stream: slot.stream, events: decideSlot({ type: 'ReleaseSlot', projectId, slot: n, runId, now }, slot.state) }];
+}
+
+/** Records a run's outcome (or cancels it), releasing its slot in the same append. */
+export async function endRun(deps: RunCommandDeps, runId: string, outcome: Outcome, meta: EventMeta): Promise<boolean> {
+  const { append } = await handleCommand(deps, meta, async (load) => {
+    const [run] = await load<[Run]>([{ stream: streamOf.run(runId), fold: runDecider }]);
+    return { writes: await endingWrites(load, run, outcome, deps.now()), result: undefined };
+  });
+  return append !== undefined;
+}
