@@ -12,3 +12,51 @@ export async function leaseConnection(pool: pg.Pool, applicationName: string): P
   await client.connect();
   return client;
 }
+
+/** Resolves after `ms`, or at once when `signal` aborts. */
+export const sleep = (ms: number, signal: AbortSignal) =>
+  new Promise<void>((resolve) => {
+    const timer = setTimeout(done, ms);
+    function done() {
+      clearTimeout(timer);
+      signal.removeEventListener('abort', done);
+      resolve();
+    }
+    signal.addEventListener('abort', done, { once: true });
+  });
+
+export interface LeaseOptions {
+  pool: pg.Pool;
+  /** The lease's name: one holder per name across processes. */
+  key: string;
+  applicationName: string;
+  signal: AbortSignal;
+  /** How often a process without the lease asks again, and waits after a failure. */
+  retryMs: number;
+  onError: (error: unknown) => void;
+}
+
+/**
+ * Runs `work` while this process holds the lease `key` (a session advisory lock on a connection of
+ * its own), until `signal` aborts: waits for the lease, asking again on the same connection; after
+ * a failure, ends the session (releasing the lease) and starts over.
+ */
+export async function whileLeased(options: LeaseOptions, work: (lease: pg.Client) => Promise<void>): Promise<void> {
+  const { signal } = options;
+  while (!signal.aborted) {
+    let lease: pg.Client | undefined;
+    try {
+      lease = await leaseConnection(options.pool, options.applicationName);
+      const held = async () => (await lease!.query<{ held: boolean }>('SELECT pg_try_advisory_lock(hashtextextended($1, 0)) AS held', [options.key])).rows[0]?.held;
+      while (!signal.aborted && !(await held())) await sleep(options.retryMs, signal);
+      if (signal.aborted) break;
+      await work(lease);
+    } catch (error) {
+      if (signal.aborted) break;
+      options.onError(error);
+      await sleep(options.retryMs, signal);
+    } finally {
+      await lease?.end().catch(() => {});
+    }
+  }
+}

@@ -1,6 +1,6 @@
 import { hostname } from 'node:os';
 import type pg from 'pg';
-import { leaseConnection } from './lease.js';
+import { sleep, whileLeased } from './lease.js';
 import type { EventStore, RawEvent } from '../ports/event-store.js';
 import type { Logger } from '../adapters/log.js';
 import { idleWaits, type PollingBackoff, type Waker } from '../ports/waker.js';
@@ -27,53 +27,32 @@ export interface RunnerOptions {
 
 export const holderName = () => `${hostname()}:${process.pid}`;
 
-/** The advisory-lock key of a projection's lease: one runner per projection across all pods. */
-const leaseSql = `SELECT pg_try_advisory_lock(hashtextextended('codexk8s.projection.' || $1, 0)) AS held`;
-
-const sleep = (ms: number, signal: AbortSignal) =>
-  new Promise<void>((resolve) => {
-    const timer = setTimeout(done, ms);
-    function done() {
-      clearTimeout(timer);
-      signal.removeEventListener('abort', done);
-      resolve();
-    }
-    signal.addEventListener('abort', done, { once: true });
-  });
-
 /**
  * Runs one projection live until `signal` aborts: waits for its lease (a session advisory lock held
  * on a connection of its own, outside the pool, so leases never starve requests and the lock goes
- * with the process when it dies, and another runner takes over), then folds the log batch by batch. Each batch commits its rows and the checkpoint together,
- * after checking under a row lock that the checkpoint is still the one it read from, so no batch is
- * ever applied twice even if two runners met.
+ * with the process when it dies, and another runner takes over), then folds the log batch by batch.
+ * Each batch commits its rows and the checkpoint together, after checking under a row lock that the
+ * checkpoint is still the one it read from, so no batch is ever applied twice even if two runners met.
  */
 export async function runProjection(projection: Projection, options: RunnerOptions): Promise<void> {
   const { pool, signal, log } = options;
-  const leaseRetryMs = options.leaseRetryMs ?? 1000;
-  while (!signal.aborted) {
-    let lease: pg.Client | undefined;
-    try {
-      lease = await leaseConnection(pool, `codex-k8s-lease ${projection.name}`);
-      // Asked again on the same connection while another runner holds it.
-      while (!signal.aborted && !(await lease.query<{ held: boolean }>(leaseSql, [projection.name])).rows[0]?.held) await sleep(leaseRetryMs, signal);
-      if (signal.aborted) break;
+  await whileLeased(
+    {
+      pool, signal, key: `codexk8s.projection.${projection.name}`, applicationName: `codex-k8s-lease ${projection.name}`,
+      retryMs: options.leaseRetryMs ?? 1000,
+      onError: (error) => log.warn({ projection: projection.name, err: error }, 'projection runner interrupted; retrying'),
+    },
+    async (lease) => {
       log.info({ projection: projection.name }, 'projection lease acquired');
       await ensureCheckpoint(pool, projection.name);
       await setHolder(pool, projection.name, holderName());
-      await follow(projection, options, lease);
-    } catch (error) {
-      if (signal.aborted) break;
-      log.warn({ projection: projection.name, err: error }, 'projection runner interrupted; retrying');
-      await sleep(leaseRetryMs, signal);
-    } finally {
-      if (lease) {
-        // Ending the lease's own session releases the advisory lock.
+      try {
+        await follow(projection, options, lease);
+      } finally {
         await setHolder(pool, projection.name, null).catch(() => {});
-        await lease.end().catch(() => {});
       }
-    }
-  }
+    },
+  );
 }
 
 async function follow(projection: Projection, options: RunnerOptions, lease: pg.Client): Promise<void> {

@@ -1,0 +1,22 @@
+import type { EventMeta, RecordedEvent } from '../../ports/event-store.js';
+import type { DomainEvent, EventType } from '../../domain/events.js';
+
+/**
+ * A reactor: it reacts to events of the log by acting on the outside world and recording what
+ * happened as new events, through the command handlers. It is at-least-once: a crash between the
+ * reaction and its checkpoint replays the event, so every reaction must be idempotent (names
+ * derived from ids, "already exists" taken as done, commands that are no-ops when repeated).
+ */
+export interface Reactor {
+  name: string;
+  handles: readonly EventType[];
+  react(event: RecordedEvent<DomainEvent>, ctx: ReactionContext): Promise<void>;
+}
+
+export interface ReactionContext {
+  /** The meta for what the reaction records: caused by the event, in its correlation. */
+  meta: EventMeta;
+  signal: AbortSignal;
+}
+
+export const reactor = (definition: Reactor): Reactor => definition;

@@ -1,0 +1,55 @@
+import type pg from 'pg';
+import { scheduleRun, type RunCommandDeps } from '../../commands/runs.js';
+import { readCheckpoint } from '../../projections/checkpoints.js';
+import type { GlobalPosition } from '../../ports/position.js';
+import { reactor } from './reactor.js';
+
+export interface SchedulerDeps extends RunCommandDeps {
+  /** Where pending runs are found (agent_runs on the primary): a suggestion; the streams decide. */
+  pool: pg.Pool;
+  /** Slots per project (CODEXK8S_SLOTS_PER_PROJECT). */
+  slotsPerProject: number;
+  /** How long a released slot waits for agent_runs to have seen the runs requested before it. */
+  readWaitMs?: number;
+}
+
+/**
+ * Starts runs on free slots: a requested run is scheduled at once if its project has a free slot;
+ * when a slot is released, the project's oldest pending runs are tried in order until one takes it.
+ * The read model only suggests which runs wait; each is scheduled on its run and slot streams, so a
+ * stale suggestion schedules nothing twice. A saturated project only costs its own events: another
+ * project's runs are scheduled when their own events come.
+ */
+export function runScheduler(deps: SchedulerDeps) {
+  async function oldestPending(projectId: string, afterPosition: GlobalPosition): Promise<string[]> {
+    // Wait (bounded) until agent_runs has applied the log up to the release, so every run requested
+    // before it is visible as pending.
+    const deadline = Date.now() + (deps.readWaitMs ?? 2000);
+    for (;;) {
+      const checkpoint = await readCheckpoint(deps.pool, 'agent_runs');
+      if (!checkpoint || checkpoint.position.isAtOrAfter(afterPosition) || Date.now() > deadline) break;
+      await new Promise((r) => setTimeout(r, 20));
+    }
+    const { rows } = await deps.pool.query<{ id: string }>(
+      `SELECT id::text FROM agent_runs WHERE project_id = $1 AND status = 'pending' ORDER BY created_at, id LIMIT 20`,
+      [projectId],
+    );
+    return rows.map((r) => r.id);
+  }
+
+  return reactor({
+    name: 'run-scheduler',
+    handles: ['RunRequested', 'SlotReleased'],
+    async react(event, { meta }) {
+      if (event.type === 'RunRequested') {
+        await scheduleRun(deps, event.data.runId, deps.slotsPerProject, meta);
+        return;
+      }
+      if (event.type !== 'SlotReleased') return;
+      for (const runId of await oldestPending(event.data.projectId, event.position)) {
+        if (await scheduleRun(deps, runId, deps.slotsPerProject, meta)) continue;
+        return; // saturated again
+      }
+    },
+  });
+}

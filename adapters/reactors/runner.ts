@@ -1,0 +1,127 @@
+import { hostname } from 'node:os';
+import type pg from 'pg';
+import { GlobalPosition, type EventStore, type RawEvent } from '../../ports/event-store.js';
+import { idleWaits, type PollingBackoff, type Waker } from '../../ports/waker.js';
+import { sleep, whileLeased } from '../../projections/lease.js';
+import type { Logger } from '../log.js';
+import type { Reactor } from './reactor.js';
+
+export interface ReactorRunnerOptions {
+  pool: pg.Pool;
+  store: Pick<EventStore, 'readAllRaw' | 'decode'>;
+  waker: Waker;
+  signal: AbortSignal;
+  log: Logger;
+  batchSize?: number;
+  backoff?: PollingBackoff;
+  leaseRetryMs?: number;
+  /** Tries of one event's reaction before it is parked as a dead letter (`reactor:<name>`). */
+  attempts?: number;
+  /** The first wait after a failed reaction; it doubles up to 30 s. */
+  retryMs?: number;
+}
+
+const holder = () => `${hostname()}:${process.pid}`;
+
+/**
+ * Runs one reactor until `signal` aborts: one active instance across processes (a lease on a
+ * connection of its own; a standby takes over within a second of the holder's death), following
+ * the log from its checkpoint. Each handled event's reaction is retried with backoff and, past
+ * `attempts`, parked as a dead letter, so one event never holds every later one back for good.
+ * The checkpoint moves after each reaction: a crash replays at most the event in hand.
+ */
+export async function runReactor(reactor: Reactor, options: ReactorRunnerOptions): Promise<void> {
+  const { pool, signal, log } = options;
+  await whileLeased(
+    {
+      pool, signal, key: `codexk8s.reactor.${reactor.name}`, applicationName: `codex-k8s-reactor ${reactor.name}`,
+      retryMs: options.leaseRetryMs ?? 1000,
+      onError: (error) => log.warn({ reactor: reactor.name, err: error }, 'reactor interrupted; retrying'),
+    },
+    async (lease) => {
+      await pool.query('INSERT INTO reactor_checkpoints (name) VALUES ($1) ON CONFLICT (name) DO NOTHING', [reactor.name]);
+      await pool.query('UPDATE reactor_checkpoints SET holder = $2, updated_at = now() WHERE name = $1', [reactor.name, holder()]);
+      log.info({ reactor: reactor.name }, 'reactor lease acquired');
+      try {
+        await follow(reactor, options, lease);
+      } finally {
+        await pool.query('UPDATE reactor_checkpoints SET holder = NULL WHERE name = $1 AND holder = $2', [reactor.name, holder()]).catch(() => {});
+      }
+    },
+  );
+}
+
+async function follow(reactor: Reactor, options: ReactorRunnerOptions, lease: pg.Client): Promise<void> {
+  const { pool, store, signal, log } = options;
+  let leaseLost: Error | undefined;
+  lease.on('error', (error) => (leaseLost = error));
+  const waits = idleWaits(options.waker, options.backoff);
+  const { rows } = await pool.query<{ epoch: number; tx_id: string; position: string }>(
+    'SELECT epoch, tx_id::text AS tx_id, position::text AS position FROM reactor_checkpoints WHERE name = $1',
+    [reactor.name],
+  );
+  let position = new GlobalPosition(rows[0]!.epoch, BigInt(rows[0]!.tx_id), BigInt(rows[0]!.position));
+  const save = (to: GlobalPosition, reacted: number, error: string | null) =>
+    pool.query(
+      `UPDATE reactor_checkpoints SET epoch = $2, tx_id = $3::xid8, position = $4, reactions = reactions + $5, last_error = $6, updated_at = now()
+        WHERE name = $1 AND holder = $7`,
+      [reactor.name, to.epoch, to.txId.toString(), to.seq.toString(), reacted, error, holder()],
+    );
+  while (!signal.aborted) {
+    if (leaseLost) throw leaseLost;
+    const batch = await store.readAllRaw(position, options.batchSize ?? 200);
+    if (batch.length === 0) {
+      await waits.wait(signal);
+      continue;
+    }
+    waits.found();
+    let passed: GlobalPosition | undefined;
+    for (const raw of batch) {
+      if (signal.aborted) break;
+      if ((reactor.handles as readonly string[]).includes(raw.type)) {
+        const error = await reactWithRetries(reactor, raw, options);
+        if (signal.aborted && error === 'aborted') break;
+        await save(raw.position, 1, error);
+        passed = undefined;
+      } else {
+        passed = raw.position;
+      }
+      position = raw.position;
+      if (leaseLost) throw leaseLost;
+    }
+    if (passed) await save(passed, 0, null);
+    log.debug({ reactor: reactor.name, position: position.toString() }, 'reactor batch done');
+  }
+}
+
+/** Null when the reaction succeeded; its last error when it was parked; 'aborted' when stopped. */
+async function reactWithRetries(reactor: Reactor, raw: RawEvent, options: ReactorRunnerOptions): Promise<string | null> {
+  const { store, signal, log, pool } = options;
+  const attempts = options.attempts ?? 8;
+  let wait = options.retryMs ?? 200;
+  let last = '';
+  for (let attempt = 1; attempt <= attempts; attempt++) {
+    try {
+      const event = store.decode(raw);
+      await reactor.react(event, {
+        signal,
+        meta: { correlationId: raw.correlationId, causationId: raw.id, actor: { type: 'system', id: `reactor:${reactor.name}` } },
+      });
+      return null;
+    } catch (error) {
+      last = (error instanceof Error ? `${error.name}: ${error.message}` : String(error)).slice(0, 2000);
+      log.warn({ reactor: reactor.name, event_id: raw.id, attempt, error: last }, 'reaction failed');
+      if (attempt === attempts) break;
+      await sleep(wait * (0.5 + Math.random()), signal);
+      if (signal.aborted) return 'aborted';
+      wait = Math.min(wait * 2, 30_000);
+    }
+  }
+  await pool.query(
+    `INSERT INTO projection_dead_letters (projection, event_id, epoch, tx_id, position, event_type, error)
+     VALUES ($1, $2, $3, $4::xid8, $5, $6, $7) ON CONFLICT (projection, event_id) DO UPDATE SET error = EXCLUDED.error, parked_at = now()`,
+    [`reactor:${reactor.name}`, raw.id, raw.position.epoch, raw.position.txId.toString(), raw.position.seq.toString(), raw.type, last],
+  );
+  log.error({ reactor: reactor.name, event_id: raw.id, error: last }, 'reaction parked as a dead letter');
+  return last;
+}
