@@ -142,3 +142,28 @@ export function githubConfig(env: Env = process.env): GithubConfig {
   if (url.protocol !== 'https:' && url.protocol !== 'http:') throw new ConfigError('CODEXK8S_GITHUB_API_URL must be an http(s) URL');
   return { apiUrl: raw };
 }
+
+/** A duration setting: whole seconds, or a number with s, m or h (`90s`, `30m`, `1h`). */
+export function duration(env: Env, name: string, fallbackSeconds: number, minSeconds = 0, maxSeconds = 7 * 24 * 3600): number {
+  const raw = env[name]?.trim();
+  if (!raw) return fallbackSeconds;
+  const m = /^(\d+)(s|m|h)?$/.exec(raw);
+  if (!m) throw new ConfigError(`${name} must be a duration like 90s, 30m or 1h`);
+  const seconds = Number(m[1]) * ({ s: 1, m: 60, h: 3600 } as const)[(m[2] ?? 's') as 's' | 'm' | 'h'];
+  if (seconds < minSeconds || seconds > maxSeconds) throw new ConfigError(`${name} must be between ${minSeconds} and ${maxSeconds} seconds`);
+  return seconds;
+}
+
+export interface RunsConfig {
+  /** CODEXK8S_SLOTS_PER_PROJECT: runs of one project at once (2). */
+  slotsPerProject: number;
+  /** CODEXK8S_RUN_DEADLINE: the longest a run may take (1h). */
+  runDeadlineSeconds: number;
+}
+
+export function runsConfig(env: Env = process.env): RunsConfig {
+  return {
+    slotsPerProject: integer(env, 'CODEXK8S_SLOTS_PER_PROJECT', 2, 1, 100),
+    runDeadlineSeconds: duration(env, 'CODEXK8S_RUN_DEADLINE', 3600, 60),
+  };
+}

@@ -56,9 +56,10 @@ async function ready(port: number, timeoutMs = 20_000): Promise<void> {
 async function leasesHeldBy(pid: number, timeoutMs = 20_000): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
-    const { rows } = await db.pools.primary.query<{ name: string }>('SELECT name FROM projection_checkpoints WHERE holder = $1', [`${hostname()}:${pid}`]);
-    if (rows.length === allProjections.length) return;
-    if (Date.now() > deadline) throw new Error(`${rows.length} of ${allProjections.length} leases held by ${pid}`);
+    const { rows } = await db.pools.primary.query<{ name: string }>(
+      'SELECT name FROM projection_checkpoints WHERE holder = $1 UNION ALL SELECT name FROM reactor_checkpoints WHERE holder = $1', [`${hostname()}:${pid}`]);
+    if (rows.length === allProjections.length + 1) return; // every projection and the run scheduler
+    if (Date.now() > deadline) throw new Error(`${rows.length} of ${allProjections.length + 1} leases held by ${pid}`);
     await new Promise((r) => setTimeout(r, 50));
   }
 }

@@ -1,5 +1,7 @@
 import type { Command } from 'commander';
-import { databaseConfig, httpConfig, integer, shutdownTimeoutMs } from '../config.js';
+import { databaseConfig, httpConfig, integer, runsConfig, shutdownTimeoutMs } from '../config.js';
+import { runReactor } from '../reactors/runner.js';
+import { runScheduler } from '../reactors/run-scheduler.js';
 import { createApp } from '../http/server.js';
 import { createMetrics } from '../http/metrics.js';
 import { githubWebhook } from '../http/webhook.js';
@@ -28,6 +30,7 @@ export function registerServeCommand(program: Command): void {
       if (unknown.length > 0) throw new CliError(`unknown projection ${unknown.join(', ')}`);
       const batchSize = integer(process.env, 'CODEXK8S_PROJECTION_BATCH_SIZE', 1000, 1, 100_000);
       const shutdownAfterMs = shutdownTimeoutMs();
+      const runs = runsConfig();
       const log = createLogger();
       const pools = createPools(config, `codex-k8s-${options.role}`);
       const store = createEventStore(pools.primary);
@@ -81,7 +84,10 @@ export function registerServeCommand(program: Command): void {
         for (const projection of running) {
           tasks.push(runProjection(projection, { pool: pools.primary, store, waker, signal: controller.signal, log, batchSize }));
         }
-        log.info({ projections: running.map((p) => p.name) }, 'worker started');
+        // Until the Kubernetes reactor renews slot leases, a lease outlives the longest run it may hold.
+        const scheduler = runScheduler({ store, pool: pools.primary, now: () => new Date().toISOString(), leaseMs: (runs.runDeadlineSeconds + 600) * 1000, slotsPerProject: runs.slotsPerProject });
+        tasks.push(runReactor(scheduler, { pool: pools.primary, store, waker, signal: controller.signal, log }));
+        log.info({ projections: running.map((p) => p.name), reactors: [scheduler.name] }, 'worker started');
       }
       await Promise.all(tasks);
       await waker.close();

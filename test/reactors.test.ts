@@ -1,0 +1,124 @@
+import { describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { randomUUID } from 'node:crypto';
+import { createEventStore, type PostgresEventStore } from '../adapters/postgres/event-store.js';
+import { pollingOnly } from '../adapters/postgres/subscription.js';
+import { reactor, type Reactor } from '../adapters/reactors/reactor.js';
+import { runReactor } from '../adapters/reactors/runner.js';
+import { runScheduler } from '../adapters/reactors/run-scheduler.js';
+import { endRun } from '../commands/runs.js';
+import { agentRuns } from '../projections/read-models/agent-runs.js';
+import { runProjection } from '../projections/runner.js';
+import { useTestDatabase, type TestDatabase } from './support/cluster.js';
+import { runRequested, systemMeta } from './support/events.js';
+import { quietLog } from './support/projections.js';
+
+let db: TestDatabase;
+let store: PostgresEventStore;
+useTestDatabase((created) => {
+  db = created;
+  store = createEventStore(db.pools.primary);
+});
+
+function start(r: Reactor, options: { attempts?: number } = {}) {
+  const controller = new AbortController();
+  const done = runReactor(r, { pool: db.pools.primary, store, waker: pollingOnly, signal: controller.signal, log: quietLog, backoff: { minMs: 5, maxMs: 50 }, leaseRetryMs: 50, retryMs: 5, ...options });
+  return { stop: async () => (controller.abort(), await done) };
+}
+
+const until = async (check: () => Promise<boolean>, what: string, timeoutMs = 10_000) => {
+  const deadline = Date.now() + timeoutMs;
+  while (!(await check())) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 20));
+  }
+};
+
+describe('reactors', () => {
+  it('react to each handled event once in log order, retry a failing reaction, and park one that keeps failing', async () => {
+    const project = randomUUID();
+    const seen: string[] = [];
+    let flaky = 2;
+    const recorder = reactor({
+      name: `test-recorder-${project.slice(0, 8)}`,
+      handles: ['RunRequested'],
+      async react(event) {
+        if (event.type !== 'RunRequested' || event.data.projectId !== project) return;
+        if (event.data.subject.number === 2 && flaky-- > 0) throw new Error('the cluster is busy');
+        if (event.data.subject.number === 3) throw new Error('this one never works');
+        seen.push(String(event.data.subject.number));
+      },
+    });
+    for (const n of [1, 2, 3, 4]) {
+      const runId = randomUUID();
+      const e = runRequested(runId, project);
+      (e.data as { subject: { number: number } }).subject.number = n;
+      await store.append([{ stream: `run-${runId}`, expected: 'no_stream', events: [e] }], systemMeta());
+    }
+    const running = start(recorder, { attempts: 3 });
+    try {
+      await until(async () => seen.length === 3, 'three reactions');
+    } finally {
+      await running.stop();
+    }
+    assert.deepEqual(seen, ['1', '2', '4'], 'in order; 2 after two failures; 3 parked');
+    const parked = await db.pools.primary.query('SELECT error FROM projection_dead_letters WHERE projection = $1', [`reactor:${recorder.name}`]);
+    assert.match(parked.rows[0]!.error, /never works/);
+    // Started again, it goes on from its checkpoint: nothing is reacted to twice.
+    const again = start(recorder);
+    await new Promise((r) => setTimeout(r, 200));
+    await again.stop();
+    assert.deepEqual(seen, ['1', '2', '4']);
+  });
+
+  it('only one instance of a reactor runs at a time across runners', async () => {
+    let concurrent = 0;
+    let most = 0;
+    const slow = reactor({
+      name: 'test-single',
+      handles: ['RunRequested'],
+      async react() {
+        most = Math.max(most, ++concurrent);
+        await new Promise((r) => setTimeout(r, 5));
+        concurrent--;
+      },
+    });
+    const a = start(slow);
+    const b = start(slow);
+    for (let i = 0; i < 20; i++) await store.append([{ stream: `run-${randomUUID()}`, expected: 'no_stream', events: [runRequested()] }], systemMeta());
+    await new Promise((r) => setTimeout(r, 1000));
+    await Promise.all([a.stop(), b.stop()]);
+    assert.equal(most, 1);
+  });
+
+  it('the run scheduler starts requested runs on free slots, the oldest waiting run when a slot is released, and never holds up another project', async () => {
+    const controller = new AbortController();
+    const projection = runProjection(agentRuns, { pool: db.pools.primary, store, waker: pollingOnly, signal: controller.signal, log: quietLog, backoff: { minMs: 5, maxMs: 50 } });
+    const scheduler = start(runScheduler({ store, pool: db.pools.primary, now: () => new Date().toISOString(), leaseMs: 60_000, slotsPerProject: 2 }));
+    try {
+      const busy = randomUUID();
+      const other = randomUUID();
+      const ids: string[] = [];
+      for (let i = 0; i < 4; i++) {
+        const id = randomUUID();
+        ids.push(id);
+        const e = runRequested(id, busy);
+        (e.data as { requestedAt: string }).requestedAt = new Date(Date.UTC(2026, 10, 28, 10, i)).toISOString();
+        await store.append([{ stream: `run-${id}`, expected: 'no_stream', events: [e] }], systemMeta());
+      }
+      const theirs = randomUUID();
+      await store.append([{ stream: `run-${theirs}`, expected: 'no_stream', events: [runRequested(theirs, other)] }], systemMeta());
+      const status = async (id: string) => (await store.readStream(`run-${id}`)).at(-1)!.type;
+      await until(async () => (await status(theirs)) === 'RunScheduled', 'the other project\'s run');
+      await until(async () => (await status(ids[0]!)) === 'RunScheduled' && (await status(ids[1]!)) === 'RunScheduled', 'the first two runs');
+      assert.deepEqual([await status(ids[2]!), await status(ids[3]!)], ['RunRequested', 'RunRequested'], 'saturated: the others wait');
+      await endRun({ store, now: () => new Date().toISOString(), leaseMs: 60_000 }, ids[0]!, { type: 'FailRun', reason: 'test' }, systemMeta());
+      await until(async () => (await status(ids[2]!)) === 'RunScheduled', 'the oldest waiting run takes the released slot');
+      assert.equal(await status(ids[3]!), 'RunRequested');
+    } finally {
+      await scheduler.stop();
+      controller.abort();
+      await projection;
+    }
+  });
+});
