@@ -1,0 +1,157 @@
+import { Job } from 'kubernetes-models/batch/v1/Job';
+import { NetworkPolicy } from 'kubernetes-models/networking.k8s.io/v1/NetworkPolicy';
+import { Role } from 'kubernetes-models/rbac.authorization.k8s.io/v1/Role';
+import { RoleBinding } from 'kubernetes-models/rbac.authorization.k8s.io/v1/RoleBinding';
+import { LimitRange } from 'kubernetes-models/v1/LimitRange';
+import { Namespace } from 'kubernetes-models/v1/Namespace';
+import { ResourceQuota } from 'kubernetes-models/v1/ResourceQuota';
+import { Secret } from 'kubernetes-models/v1/Secret';
+import { ServiceAccount } from 'kubernetes-models/v1/ServiceAccount';
+import type { IContainer } from 'kubernetes-models/v1/Container';
+
+/** The label every object the platform makes carries, and what the reaper and the watch select on. */
+export const MANAGED_BY = { 'app.kubernetes.io/managed-by': 'codex-k8s' } as const;
+
+export interface RunObjectsSpec {
+  runId: string;
+  projectId: string;
+  agent: string;
+  issue: number;
+  /** CODEXK8S_AGENT_IMAGE. */
+  image: string;
+  /** activeDeadlineSeconds of the Job (CODEXK8S_RUN_DEADLINE). */
+  deadlineSeconds: number;
+  /** Longer than recording the outcome needs: the Job stays readable after it ends. */
+  ttlAfterFinishedSeconds: number;
+  quota: { cpu: string; memory: string; pods: number };
+  /** TCP ports the agent may reach outside the cluster (default 443); DNS is always allowed. */
+  egressPorts: readonly number[];
+}
+
+/** Names are derived from the run id, so a reactor replayed after a crash finds "already exists" and goes on. */
+export const runNames = (runId: string) => ({
+  namespace: `codex-run-${runId}`,
+  serviceAccount: 'agent',
+  role: 'agent',
+  job: 'agent',
+  openaiSecret: 'openai',
+  repositorySecret: 'repository',
+});
+
+// Where the Secrets are mounted: as files, never as literal values in the Job's spec.
+const OPENAI_DIR = '/var/run/codex/openai';
+const REPOSITORY_DIR = '/var/run/codex/repository';
+const WORKSPACE = '/workspace';
+// The agent and the publisher run as different users: the agent cannot read the token's files.
+const AGENT_UID = 1000;
+const PUBLISH_UID = 1001;
+
+const restricted = (uid: number) => ({
+  runAsNonRoot: true,
+  runAsUser: uid,
+  runAsGroup: uid,
+  allowPrivilegeEscalation: false,
+  readOnlyRootFilesystem: true,
+  capabilities: { drop: ['ALL'] },
+  seccompProfile: { type: 'RuntimeDefault' as const },
+});
+
+const resources = { requests: { cpu: '250m', memory: '512Mi' }, limits: { cpu: '1', memory: '2Gi' } };
+
+/**
+ * Everything one run needs, in the order it is created: its namespace (labelled, Pod Security
+ * `restricted`), a ServiceAccount with no token, a Role and RoleBinding limited to reading its own
+ * pods, a ResourceQuota and LimitRange, a NetworkPolicy that denies all ingress and all egress but
+ * DNS and the allow-list, the Secrets (mounted as files: the OpenAI key only for the agent, the
+ * repository token only for checkout and publish), and the Job (backoffLimit 0, a deadline, a TTL).
+ * Every object is a schema-checked model of the official Kubernetes types.
+ */
+export function runObjects(spec: RunObjectsSpec, secrets: { openaiKey: string; repositoryToken: string | null }) {
+  const names = runNames(spec.runId);
+  const labels = {
+    ...MANAGED_BY,
+    'codex-k8s.io/run': spec.runId,
+    'codex-k8s.io/project': spec.projectId,
+    'codex-k8s.io/issue': String(spec.issue),
+    'codex-k8s.io/agent': spec.agent,
+  };
+  const metadata = (name: string) => ({ name, namespace: names.namespace, labels });
+  const container = (name: string, step: string, uid: number, mounts: IContainer['volumeMounts']): IContainer => ({
+    name,
+    image: spec.image,
+    args: ['agent-run', step],
+    env: [
+      { name: 'CODEXK8S_RUN_ID', value: spec.runId },
+      { name: 'CODEXK8S_WORKSPACE', value: WORKSPACE },
+    ],
+    resources,
+    securityContext: restricted(uid),
+    terminationMessagePolicy: 'File',
+    volumeMounts: [{ name: 'workspace', mountPath: WORKSPACE }, { name: 'tmp', mountPath: '/tmp' }, ...(mounts ?? [])],
+  });
+  const repositoryMount = { name: 'repository', mountPath: REPOSITORY_DIR, readOnly: true };
+
+  const namespace = new Namespace({
+    metadata: { name: names.namespace, labels: { ...labels, 'pod-security.kubernetes.io/enforce': 'restricted', 'pod-security.kubernetes.io/enforce-version': 'latest' } },
+  });
+  const objects = [
+    new ServiceAccount({ metadata: metadata(names.serviceAccount), automountServiceAccountToken: false }),
+    new Role({ metadata: metadata(names.role), rules: [{ apiGroups: [''], resources: ['pods', 'pods/log'], verbs: ['get', 'list', 'watch'] }] }),
+    new RoleBinding({
+      metadata: metadata(names.role),
+      roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'Role', name: names.role },
+      subjects: [{ kind: 'ServiceAccount', name: names.serviceAccount, namespace: names.namespace }],
+    }),
+    new ResourceQuota({
+      metadata: metadata('run-quota'),
+      spec: { hard: { 'requests.cpu': spec.quota.cpu, 'limits.cpu': spec.quota.cpu, 'requests.memory': spec.quota.memory, 'limits.memory': spec.quota.memory, pods: String(spec.quota.pods) } },
+    }),
+    new LimitRange({ metadata: metadata('run-limits'), spec: { limits: [{ type: 'Container', default: resources.limits, defaultRequest: resources.requests }] } }),
+    new NetworkPolicy({
+      metadata: metadata('agent-egress'),
+      spec: {
+        podSelector: {},
+        policyTypes: ['Ingress', 'Egress'],
+        ingress: [],
+        egress: [
+          { ports: [{ protocol: 'UDP', port: 53 }, { protocol: 'TCP', port: 53 }] },
+          { ports: spec.egressPorts.map((port) => ({ protocol: 'TCP', port })) },
+        ],
+      },
+    }),
+    new Secret({ metadata: metadata(names.openaiSecret), type: 'Opaque', stringData: { key: secrets.openaiKey } }),
+    ...(secrets.repositoryToken === null ? [] : [new Secret({ metadata: metadata(names.repositorySecret), type: 'Opaque', stringData: { token: secrets.repositoryToken } })]),
+    new Job({
+      metadata: metadata(names.job),
+      spec: {
+        backoffLimit: 0,
+        activeDeadlineSeconds: spec.deadlineSeconds,
+        ttlSecondsAfterFinished: spec.ttlAfterFinishedSeconds,
+        template: {
+          metadata: { labels },
+          spec: {
+            restartPolicy: 'Never',
+            serviceAccountName: names.serviceAccount,
+            automountServiceAccountToken: false,
+            shareProcessNamespace: false,
+            securityContext: { runAsNonRoot: true, seccompProfile: { type: 'RuntimeDefault' }, fsGroup: AGENT_UID },
+            initContainers: [container('checkout', 'checkout', AGENT_UID, [repositoryMount])],
+            containers: [
+              container('agent', 'agent', AGENT_UID, [{ name: 'openai', mountPath: OPENAI_DIR, readOnly: true }]),
+              container('publish', 'publish', PUBLISH_UID, [repositoryMount]),
+            ],
+            volumes: [
+              { name: 'workspace', emptyDir: {} },
+              { name: 'tmp', emptyDir: {} },
+              { name: 'openai', secret: { secretName: names.openaiSecret, defaultMode: 0o440 } },
+              // Mounted only into checkout and publish; the agent's container has no such volume.
+              { name: 'repository', secret: { secretName: names.repositorySecret, defaultMode: 0o444, optional: secrets.repositoryToken === null } },
+            ],
+          },
+        },
+      },
+    }),
+  ];
+  for (const object of [namespace, ...objects]) object.validate();
+  return { names, namespace, objects };
+}

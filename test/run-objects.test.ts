@@ -1,0 +1,65 @@
+import { describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { randomUUID } from 'node:crypto';
+import { runObjects, type RunObjectsSpec } from '../adapters/kubernetes/run-objects.js';
+
+const spec = (over: Partial<RunObjectsSpec> = {}): RunObjectsSpec => ({
+  runId: randomUUID(), projectId: randomUUID(), agent: 'dev', issue: 42, image: 'ghcr.example/codex-k8s/agent:1', deadlineSeconds: 3600,
+  ttlAfterFinishedSeconds: 86_400, quota: { cpu: '2', memory: '4Gi', pods: 3 }, egressPorts: [443], ...over,
+});
+const secrets = { openaiKey: `sk-${randomUUID()}`, repositoryToken: `ghp_${randomUUID().replace(/-/g, '')}` };
+// Plain manifests, walked as JSON.
+type Json = Record<string, any>;
+
+describe('the objects of a run', () => {
+  const built = runObjects(spec(), secrets);
+  const all = [built.namespace, ...built.objects].map((o) => JSON.parse(JSON.stringify(o)) as Json);
+  const byKind = (kind: string) => all.filter((o) => o.kind === kind);
+  const job = byKind('Job')[0]!;
+  const pod = job.spec.template.spec;
+
+  it('validate against the Kubernetes schemas, with names a DNS label allows', () => {
+    assert.deepEqual(all.map((o) => o.kind), ['Namespace', 'ServiceAccount', 'Role', 'RoleBinding', 'ResourceQuota', 'LimitRange', 'NetworkPolicy', 'Secret', 'Secret', 'Job']);
+    for (const o of all) assert.match(o.metadata.name, /^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/);
+    assert.throws(() => runObjects(spec({ deadlineSeconds: 'soon' as never }), secrets), 'a value the API server refuses is refused here');
+  });
+
+  it('are labelled with the run, project, issue, agent and manager; the namespace enforces Pod Security restricted', () => {
+    for (const o of all) assert.equal(o.metadata.labels['app.kubernetes.io/managed-by'], 'codex-k8s');
+    assert.equal(built.namespace.metadata!.labels!['pod-security.kubernetes.io/enforce'], 'restricted');
+    assert.equal(built.namespace.metadata!.labels!['codex-k8s.io/issue'], '42');
+  });
+
+  it('grant no wildcard and no token: the role reads its own pods only, the ServiceAccount mounts no token', () => {
+    for (const rule of byKind('Role')[0]!.rules) for (const list of [rule.apiGroups, rule.resources, rule.verbs]) assert.ok(!list.includes('*'));
+    assert.equal(byKind('ServiceAccount')[0]!.automountServiceAccountToken, false);
+    assert.equal(pod.automountServiceAccountToken, false);
+  });
+
+  it('deny all ingress and all egress but DNS and the allow-list', () => {
+    const policy = byKind('NetworkPolicy')[0]!.spec;
+    assert.deepEqual(policy.policyTypes, ['Ingress', 'Egress']);
+    assert.deepEqual(policy.ingress, []);
+    assert.deepEqual(policy.egress.flatMap((r: Json) => r.ports.map((p: Json) => `${p.protocol}/${p.port}`)), ['UDP/53', 'TCP/53', 'TCP/443']);
+  });
+
+  it('run the Job once, with a deadline and a TTL, non-root, no privilege escalation, no capabilities, RuntimeDefault seccomp, read-only root', () => {
+    assert.deepEqual([job.spec.backoffLimit, job.spec.activeDeadlineSeconds, job.spec.ttlSecondsAfterFinished], [0, 3600, 86_400]);
+    for (const c of [...pod.initContainers, ...pod.containers]) {
+      assert.deepEqual([c.securityContext.runAsNonRoot, c.securityContext.allowPrivilegeEscalation, c.securityContext.readOnlyRootFilesystem], [true, false, true], c.name);
+      assert.deepEqual(c.securityContext.capabilities.drop, ['ALL']);
+      assert.equal(c.securityContext.seccompProfile.type, 'RuntimeDefault');
+    }
+  });
+
+  it('mount the Secrets as files: the OpenAI key only in the agent, the repository token only in checkout and publish, never a literal in the Job', () => {
+    const mounts = (name: string) => [...pod.initContainers, ...pod.containers].find((c: Json) => c.name === name).volumeMounts.map((m: Json) => m.name);
+    assert.ok(mounts('agent').includes('openai') && !mounts('agent').includes('repository'), 'the agent never sees a GitHub token');
+    assert.ok(mounts('checkout').includes('repository') && mounts('publish').includes('repository'));
+    assert.ok(!mounts('checkout').includes('openai') && !mounts('publish').includes('openai'));
+    const publish = pod.containers.find((c: Json) => c.name === 'publish');
+    assert.notEqual(publish.securityContext.runAsUser, pod.containers.find((c: Json) => c.name === 'agent').securityContext.runAsUser, 'publish runs as another user');
+    const jobText = JSON.stringify(job);
+    assert.ok(!jobText.includes(secrets.openaiKey) && !jobText.includes(secrets.repositoryToken));
+  });
+});
