@@ -7,15 +7,19 @@ export const GithubActor = t.type({ githubUserId: t.number, login: NonEmptyStrin
 export type GithubActor = t.TypeOf<typeof GithubActor>;
 
 // The run lifecycle of DESIGN.md "Runs". Every payload holds safe context only.
-export const RunRequested = t.type({
-  runId: Uuid,
-  projectId: Uuid,
-  agent: NonEmptyString,
-  repository: NonEmptyString, // provider/owner/name, for display
-  subject: t.type({ kind: t.keyof({ issue: null, pull_request: null }), number: t.number }),
-  learningMode: t.boolean,
-  requestedAt: IsoTime,
-});
+export const RunRequested = t.intersection([
+  t.type({
+    runId: Uuid,
+    projectId: Uuid,
+    agent: NonEmptyString,
+    repository: NonEmptyString, // provider/owner/name, for display
+    subject: t.type({ kind: t.keyof({ issue: null, pull_request: null }), number: t.number }),
+    learningMode: t.boolean,
+    requestedAt: IsoTime,
+  }),
+  // The connected repository (the project's id for it), whose token the run's checkout and publish use.
+  t.partial({ repositoryId: Uuid }),
+]);
 export const RunScheduled = t.type({ runId: Uuid, slot: t.number, leaseExpiresAt: IsoTime, scheduledAt: IsoTime });
 export const JobStarted = t.type({ runId: Uuid, namespace: NonEmptyString, job: NonEmptyString, startedAt: IsoTime });
 export const RunSucceeded = t.type({ runId: Uuid, finishedAt: IsoTime });

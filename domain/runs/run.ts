@@ -21,6 +21,7 @@ export type RunCommand =
       projectId: string;
       agent: string;
       repository: string;
+      repositoryId?: string;
       subject: { kind: 'issue' | 'pull_request'; number: number };
       learningMode: boolean;
       now: string;

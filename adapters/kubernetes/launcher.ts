@@ -1,0 +1,89 @@
+import type { KubernetesObject, KubernetesObjectApi } from '@kubernetes/client-node';
+import { foldStream, type EventStore, type RecordedEvent } from '../../ports/event-store.js';
+import type { DomainEvent } from '../../domain/events.js';
+import { decideRun, runDecider } from '../../domain/runs/run.js';
+import { streamOf } from '../../domain/shared/streams.js';
+import { handleCommand } from '../../commands/handle-command.js';
+import { endRun } from '../../commands/runs.js';
+import { reactor } from '../reactors/reactor.js';
+import { runObjects, type RunObjectsSpec } from './run-objects.js';
+
+/** A schema-checked model as the client sends it (the client's types say Date where the wire has strings). */
+export const wire = (object: object): KubernetesObject => JSON.parse(JSON.stringify(object)) as KubernetesObject;
+
+/** An object that exists already is one a replayed reaction made before: go on. */
+export async function ensureCreated(kube: KubernetesObjectApi, object: object): Promise<'created' | 'exists'> {
+  try {
+    await kube.create(wire(object));
+    return 'created';
+  } catch (error) {
+    if ((error as { code?: number }).code === 409) return 'exists';
+    throw error;
+  }
+}
+
+export interface LauncherDeps {
+  kube: KubernetesObjectApi;
+  store: Pick<EventStore, 'append' | 'readStreams' | 'readStream'>;
+  now: () => string;
+  objects: Omit<RunObjectsSpec, 'runId' | 'projectId' | 'agent' | 'issue'>;
+  /** The OpenAI key the agent's container gets (CODEXK8S_OPENAI_API_KEY), as a mounted file. */
+  openaiKey: string;
+  /** The repository's token, decrypted at launch; null when the repository has none. */
+  repositoryToken: (projectId: string, repositoryId: string | undefined) => Promise<string | null>;
+  /** Tries of the whole launch before the run fails with the reason. */
+  attempts?: number;
+  retryMs?: number;
+}
+
+const describe = (error: unknown) => {
+  const code = (error as { code?: number }).code;
+  const message = error instanceof Error ? error.message.split('\n')[0]! : String(error);
+  return (code ? `Kubernetes answered ${code}: ${message}` : message).slice(0, 500);
+};
+
+/**
+ * On RunScheduled: creates the run's namespace and objects (names derived from the run id, so a
+ * replay finds "already exists" and goes on), then records JobStarted. A launch that keeps failing
+ * is retried with backoff and, past the bound, fails the run with the reason (which releases its
+ * slot). A run canceled while it was launching keeps no Job: the cancel makes StartJob a no-op, and
+ * the launcher deletes what it created.
+ */
+export function runLauncher(deps: LauncherDeps) {
+  const attempts = deps.attempts ?? 5;
+  return reactor({
+    name: 'kubernetes-launcher',
+    handles: ['RunScheduled'],
+    async react(event, { meta, signal }) {
+      if (event.type !== 'RunScheduled') return;
+      const runId = event.data.runId;
+      const events = await deps.store.readStream(streamOf.run(runId));
+      const requested = events.find((e): e is RecordedEvent<DomainEvent> & { type: 'RunRequested' } => e.type === 'RunRequested');
+      const run = foldStream(events, runDecider).state;
+      if (!requested || run.status !== 'scheduled') return; // started already, or ended meanwhile
+      const spec: RunObjectsSpec = { ...deps.objects, runId, projectId: requested.data.projectId, agent: requested.data.agent, issue: requested.data.subject.number };
+      let last = '';
+      for (let attempt = 1; attempt <= attempts && !signal.aborted; attempt++) {
+        try {
+          const token = await deps.repositoryToken(requested.data.projectId, requested.data.repositoryId);
+          const { names, namespace, objects } = runObjects(spec, { openaiKey: deps.openaiKey, repositoryToken: token });
+          await ensureCreated(deps.kube, namespace);
+          for (const object of objects) await ensureCreated(deps.kube, object);
+          const { append } = await handleCommand(deps, meta, async (load) => {
+            const [current] = await load([{ stream: streamOf.run(runId), fold: runDecider }]);
+            return { writes: [{ stream: current.stream, events: decideRun({ type: 'StartJob', namespace: names.namespace, job: names.job, now: deps.now() }, current.state) }], result: undefined };
+          });
+          if (!append && foldStream(await deps.store.readStream(streamOf.run(runId)), runDecider).state.status !== 'running') {
+            // Ended while it launched (a cancel raced the launch): no Job may keep running.
+            await deps.kube.delete(wire(namespace), undefined, undefined, undefined, undefined, 'Foreground').catch(() => {});
+          }
+          return;
+        } catch (error) {
+          last = describe(error);
+          if (attempt < attempts) await new Promise((r) => setTimeout(r, (deps.retryMs ?? 500) * 2 ** (attempt - 1)));
+        }
+      }
+      if (!signal.aborted) await endRun(deps, runId, { type: 'FailRun', reason: `launch failed: ${last}` }, meta);
+    },
+  });
+}
