@@ -55,7 +55,7 @@ export async function endingWrites(load: Load, run: { stream: string; state: Run
 }
 
 /** Records a run's outcome (or cancels it), releasing its slot in the same append. */
-export async function endRun(deps: RunCommandDeps, runId: string, outcome: Outcome, meta: EventMeta): Promise<boolean> {
+export async function endRun(deps: Pick<RunCommandDeps, 'store' | 'now'>, runId: string, outcome: Outcome, meta: EventMeta): Promise<boolean> {
   const { append } = await handleCommand(deps, meta, async (load) => {
     const [run] = await load<[Run]>([{ stream: streamOf.run(runId), fold: runDecider }]);
     return { writes: await endingWrites(load, run, outcome, deps.now()), result: undefined };
