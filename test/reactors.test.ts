@@ -112,7 +112,7 @@ describe('reactors', () => {
       await until(async () => (await status(theirs)) === 'RunScheduled', 'the other project\'s run');
       await until(async () => (await status(ids[0]!)) === 'RunScheduled' && (await status(ids[1]!)) === 'RunScheduled', 'the first two runs');
       assert.deepEqual([await status(ids[2]!), await status(ids[3]!)], ['RunRequested', 'RunRequested'], 'saturated: the others wait');
-      await endRun({ store, now: () => new Date().toISOString(), leaseMs: 60_000 }, ids[0]!, { type: 'FailRun', reason: 'test' }, systemMeta());
+      await endRun({ store, now: () => new Date().toISOString() }, ids[0]!, { type: 'FailRun', reason: 'test' }, systemMeta());
       await until(async () => (await status(ids[2]!)) === 'RunScheduled', 'the oldest waiting run takes the released slot');
       assert.equal(await status(ids[3]!), 'RunRequested');
     } finally {
