@@ -1,0 +1,148 @@
+import type pg from 'pg';
+import type { BatchV1Api, CoreV1Api, KubeConfig, V1Job, V1Pod } from '@kubernetes/client-node';
+import { Watch } from '@kubernetes/client-node';
+import type { EventMeta } from '../../ports/event-store.js';
+import { endRun, type Outcome, type RunCommandDeps } from '../../commands/runs.js';
+import { MANAGED_BY } from './run-objects.js';
+import type { Logger } from '../log.js';
+
+/** Pod waiting reasons that never resolve by themselves: the run fails after a grace period. */
+const STUCK = new Set(['ImagePullBackOff', 'ErrImagePull', 'CrashLoopBackOff', 'CreateContainerConfigError', 'InvalidImageName']);
+
+const selector = Object.entries(MANAGED_BY).map(([k, v]) => `${k}=${v}`).join(',');
+
+/** A Job's outcome, from its conditions only (Complete, Failed); undefined while it runs. */
+export function outcomeOfJob(job: V1Job): Outcome | undefined {
+  for (const c of job.status?.conditions ?? []) {
+    if (c.status !== 'True') continue;
+    if (c.type === 'Complete') return { type: 'SucceedRun' };
+    if (c.type === 'Failed') return { type: 'FailRun', reason: `job failed: ${c.reason ?? 'unknown'}${c.message ? ` (${c.message.slice(0, 200)})` : ''}` };
+  }
+  return undefined;
+}
+
+/** A pod stuck in a waiting state that does not resolve by itself, and since when it has been. */
+export function stuckReason(pod: V1Pod): string | undefined {
+  for (const s of [...(pod.status?.initContainerStatuses ?? []), ...(pod.status?.containerStatuses ?? [])]) {
+    const reason = s.state?.waiting?.reason;
+    if (reason && STUCK.has(reason)) return `${s.name}: ${reason}`;
+  }
+  return undefined;
+}
+
+export interface OutcomeDeps extends Pick<RunCommandDeps, 'store' | 'now'> {
+  /** Where running runs are found (agent_runs on the primary): a suggestion, checked on each run's stream. */
+  pool: pg.Pool;
+  kubeconfig: KubeConfig;
+  batch: BatchV1Api;
+  core: CoreV1Api;
+  log: Logger;
+  meta: EventMeta;
+  /** How long a pod may stay stuck (image pull, crash loop) before its run fails. */
+  stuckGraceMs: number;
+  /** Server-side watch timeout; the watch is then opened again from where it was. */
+  watchTimeoutSeconds?: number;
+  /** No event for this long (not even a bookmark) means a dead connection: start over. */
+  idleMs?: number;
+  /** The time of the last watch event (a metric). */
+  onWatchEvent?: (at: number) => void;
+}
+
+/**
+ * Job outcomes, from a watch on the managed Jobs across namespaces (with a server-side timeout, a
+ * client-side idle deadline, restarts with backoff and jitter, and a fresh list on 410 Gone: the
+ * JavaScript client's own informer is known to stop silently after a dropped connection), plus a
+ * reconcile that lists every managed Job, so a missed watch event only delays an outcome. Recording
+ * an outcome is idempotent: a run that has ended already is left as it is.
+ */
+export function jobOutcomes(deps: OutcomeDeps) {
+  const stuckSince = new Map<string, number>();
+
+  async function record(job: V1Job): Promise<void> {
+    const runId = job.metadata?.labels?.['codex-k8s.io/run'];
+    if (!runId) return;
+    const outcome = outcomeOfJob(job);
+    if (outcome) {
+      stuckSince.delete(runId);
+      await endRun(deps, runId, outcome, deps.meta);
+      return;
+    }
+    const namespace = job.metadata?.namespace;
+    if (!namespace) return;
+    const pods = await deps.core.listNamespacedPod({ namespace, labelSelector: `job-name=${job.metadata!.name}` });
+    const stuck = pods.items.map(stuckReason).find(Boolean);
+    if (!stuck) return void stuckSince.delete(runId);
+    const since = stuckSince.get(runId) ?? Date.now();
+    stuckSince.set(runId, since);
+    if (Date.now() - since >= deps.stuckGraceMs) await endRun(deps, runId, { type: 'FailRun', reason: `pod stuck: ${stuck}` }, deps.meta);
+  }
+
+  /**
+   * Lists every managed Job and records what each says, and fails each running run whose Job is
+   * gone (after its outcome was recorded that is normal; before, it is a failure with that reason).
+   * Returns the resourceVersion to watch from.
+   */
+  async function reconcile(): Promise<string | undefined> {
+    const list = await deps.batch.listJobForAllNamespaces({ labelSelector: selector });
+    for (const job of list.items) await record(job).catch((error: unknown) => deps.log.warn({ err: error }, 'recording a job outcome failed'));
+    const present = new Set(list.items.map((j) => j.metadata?.labels?.['codex-k8s.io/run']));
+    const { rows } = await deps.pool.query<{ id: string }>(`SELECT id::text FROM agent_runs WHERE status = 'running'`);
+    for (const { id } of rows) {
+      if (present.has(id)) continue;
+      // The read model only suggests: endRun decides on the run's stream (a run that ended meanwhile is left as it is).
+      await endRun(deps, id, { type: 'FailRun', reason: 'job gone before its outcome was recorded' }, deps.meta).catch((error: unknown) => deps.log.warn({ err: error }, 'failing a run without a job failed'));
+    }
+    return list.metadata?.resourceVersion;
+  }
+
+  /** Watches until `signal` aborts, starting over (with a fresh list) whenever the watch ends. */
+  async function watch(signal: AbortSignal): Promise<void> {
+    const watcher = new Watch(deps.kubeconfig);
+    let backoff = 200;
+    while (!signal.aborted) {
+      try {
+        let resourceVersion = await reconcile();
+        await new Promise<void>((resolve, reject) => {
+          let idle: NodeJS.Timeout | undefined;
+          let request: AbortController | undefined;
+          const finish = (error?: unknown) => {
+            clearTimeout(idle);
+            signal.removeEventListener('abort', stop);
+            request?.abort();
+            if (error) reject(error);
+            else resolve();
+          };
+          const stop = () => finish();
+          const touch = () => {
+            clearTimeout(idle);
+            idle = setTimeout(() => finish(new Error('the watch went quiet')), deps.idleMs ?? 120_000);
+            deps.onWatchEvent?.(Date.now());
+          };
+          signal.addEventListener('abort', stop, { once: true });
+          touch();
+          watcher
+            .watch(
+              '/apis/batch/v1/jobs',
+              { labelSelector: selector, resourceVersion, allowWatchBookmarks: true, timeoutSeconds: deps.watchTimeoutSeconds ?? 300 },
+              (phase: string, object: V1Job & { code?: number }) => {
+                touch();
+                if (phase === 'ERROR') return finish(new Error(`watch error ${object.code ?? ''}`)); // 410 Gone: list again
+                resourceVersion = object.metadata?.resourceVersion ?? resourceVersion;
+                if (phase === 'ADDED' || phase === 'MODIFIED') void record(object).catch((error: unknown) => deps.log.warn({ err: error }, 'recording a job outcome failed'));
+              },
+              (error: unknown) => finish(error ?? undefined),
+            )
+            .then((controller) => (request = controller), finish);
+        });
+        backoff = 200;
+      } catch (error) {
+        if (signal.aborted) break;
+        deps.log.warn({ err: error }, 'job watch ended; starting over');
+        await new Promise((r) => setTimeout(r, backoff * (0.5 + Math.random())));
+        backoff = Math.min(backoff * 2, 10_000);
+      }
+    }
+  }
+
+  return { record, reconcile, watch };
+}
