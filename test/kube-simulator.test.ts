@@ -1,5 +1,12 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
+import { execFile, spawn } from 'node:child_process';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+import { projectRoot } from '../adapters/paths.js';
+import { runCli } from './support/cli.js';
 import {
   ApiException, BatchV1Api, CoreV1Api, KubeConfig, NetworkingV1Api, RbacAuthorizationV1Api, Watch, makeInformer,
   type V1Job, type V1Pod,
@@ -198,6 +205,9 @@ describe('Kubernetes API simulator, through the real @kubernetes/client-node', (
     await c.core.createNamespace({ body: { metadata: { name: 'fg' } } });
     await c.batch.createNamespacedJob({ namespace: 'fg', body: job('long', { annotations: { 'codex-k8s.io/simulate-outcome': 'hang' } }) });
     await eventually(() => sim.state.objects('Pod', 'fg').find((p) => p.status?.phase === 'Running'), 'a running pod');
+    const order: string[] = [];
+    const watches = await Promise.all(['/api/v1/namespaces/fg/pods', '/apis/batch/v1/namespaces/fg/jobs'].map((path) =>
+      new Watch(c.kc).watch(path, { resourceVersion: String(sim.state.resourceVersion()) }, (type, obj: V1Job) => order.push(`${type} ${obj.kind}`), () => undefined)));
     await c.batch.deleteNamespacedJob({ name: 'long', namespace: 'fg', propagationPolicy: 'Foreground' });
     // The client reads the answer as a V1Status; the Job as stored shows the marks.
     const marked = sim.state.objects('Job', 'fg')[0];
@@ -205,6 +215,9 @@ describe('Kubernetes API simulator, through the real @kubernetes/client-node', (
     assert.deepEqual(marked?.metadata.finalizers, ['foregroundDeletion']);
     await eventually(gone(() => c.batch.readNamespacedJob({ name: 'long', namespace: 'fg' })), 'the Job gone');
     assert.equal(sim.state.objects('Pod', 'fg').length, 0);
+    await eventually(() => (order.length >= 3 ? true : undefined), 'three watch events');
+    watches.forEach((w) => w.abort());
+    assert.deepEqual(order, ['MODIFIED Job', 'DELETED Pod', 'DELETED Job']);
   });
 
   describe('each outcome', () => {
@@ -273,5 +286,67 @@ describe('Kubernetes API simulator, through the real @kubernetes/client-node', (
     assert.match((await get('/version')).gitVersion, /^v1\./);
     const resources = await c.batch.getAPIResources();
     assert.ok(resources.resources.some((r) => r.name === 'jobs' && r.verbs.includes('watch')));
+  });
+
+  // Debian trixie's kubectl, when the machine has it (protobuf bodies of `kubectl create namespace` are
+  // not simulated, so objects go in as manifests).
+  it('the real kubectl creates from a manifest, gets and deletes', async (t) => {
+    const kubectl = promisify(execFile);
+    if (!(await kubectl('kubectl', ['version', '--client']).then(() => true, () => false))) return t.skip('no kubectl on PATH');
+    const dir = await mkdtemp(join(tmpdir(), 'kube-sim-'));
+    try {
+      const env = { ...process.env, KUBECONFIG: join(dir, 'kubeconfig'), HOME: dir };
+      await writeFile(env.KUBECONFIG, sim.kubeconfig());
+      const run = async (...args: string[]) => (await kubectl('kubectl', args, { env, timeout: 20_000 })).stdout;
+      await writeFile(join(dir, 'ns.json'), JSON.stringify({ apiVersion: 'v1', kind: 'Namespace', metadata: { name: 'by-kubectl' } }));
+      await writeFile(join(dir, 'job.json'), JSON.stringify({ apiVersion: 'batch/v1', kind: 'Job', ...job('hello'), metadata: { name: 'hello', namespace: 'by-kubectl' } }));
+      assert.match(await run('create', '--validate=false', '-f', join(dir, 'ns.json')), /namespace\/by-kubectl created/);
+      assert.match(await run('create', '--validate=false', '-f', join(dir, 'job.json')), /job.batch\/hello created/);
+      assert.match(await run('get', 'jobs', '--all-namespaces', '-o', 'name'), /job.batch\/hello/);
+      assert.match(await run('get', 'ns'), /by-kubectl/);
+      await eventually(async () => ((await run('get', 'job', 'hello', '-n', 'by-kubectl', '-o', 'jsonpath={.status.conditions[0].type}')) === 'Complete' || undefined), 'Complete through kubectl');
+      assert.match(await run('delete', 'job', 'hello', '-n', 'by-kubectl'), /"hello" deleted/);
+      assert.equal(sim.state.objects('Pod', 'by-kubectl').length, 0);
+      assert.match(await run('delete', 'namespace', 'by-kubectl'), /"by-kubectl" deleted/);
+      assert.doesNotMatch(await run('get', 'ns'), /by-kubectl/);
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+});
+
+describe('codex-k8s kube simulate', () => {
+  it('serves on 127.0.0.1, writes a kubeconfig, prints the export line, stops on SIGTERM', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'kube-sim-cli-'));
+    try {
+      const file = join(dir, 'nested', 'kubeconfig');
+      const child = spawn(process.execPath, [join(projectRoot, 'bin', 'codex-k8s.js'), 'kube', 'simulate', '--port', '0', '--kubeconfig', file, '--outcome', 'fail', '--run-seconds', '0.05']);
+      let stdout = '';
+      child.stdout.on('data', (d) => (stdout += d));
+      const exited = new Promise<number | null>((resolve) => child.on('close', resolve));
+      await eventually(() => (stdout.includes('\n') ? true : undefined), 'the export line');
+      assert.equal(stdout, `export KUBECONFIG=${file}\n`);
+      const kc = new KubeConfig();
+      kc.loadFromString(await readFile(file, 'utf8'));
+      assert.match(kc.getCurrentCluster()?.server ?? '', /^http:\/\/127\.0\.0\.1:\d+$/);
+      const batch = kc.makeApiClient(BatchV1Api);
+      await batch.createNamespacedJob({ namespace: 'default', body: job('cli') });
+      const failed = await eventually(async () => { const j = await batch.readNamespacedJob({ name: 'cli', namespace: 'default' }); return conditionOf(j, 'Failed') ? j : undefined; }, 'Failed');
+      assert.equal(failed.status?.failed, 1);
+      child.kill('SIGTERM');
+      assert.equal(await exited, 0);
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('refuses bad flags with one line', async () => {
+    for (const [flag, value, message] of [['--outcome', 'explode', /--outcome must be one of/], ['--port', '70000', /--port must be/], ['--run-seconds', 'soon', /--run-seconds must be/]] as const) {
+      const result = await runCli(['kube', 'simulate', flag, value]);
+      assert.equal(result.code, 1);
+      assert.match(result.stderr, message);
+      assert.equal(result.stderr.trim().split('\n').length, 1);
+      assert.equal(result.stdout, '');
+    }
   });
 });

@@ -59,6 +59,11 @@ function send(res: ServerResponse, code: number, body: unknown): void {
 }
 
 async function readJson(req: IncomingMessage): Promise<any> {
+  const type = req.headers['content-type'] ?? 'application/json';
+  if (!/json/.test(type)) {
+    // kubectl's typed commands (`kubectl create namespace`) send protobuf; their manifests (`-f`) go as JSON.
+    throw new ApiError(415, 'UnsupportedMediaType', `the simulator takes JSON bodies, not ${type}`);
+  }
   const chunks: Buffer[] = [];
   for await (const chunk of req) chunks.push(chunk as Buffer);
   const text = Buffer.concat(chunks).toString('utf8');
