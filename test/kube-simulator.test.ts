@@ -153,6 +153,7 @@ describe('Kubernetes API simulator, through the real @kubernetes/client-node', (
     assert.equal(pod?.status?.phase, 'Succeeded');
     assert.equal(pod?.metadata?.labels?.['job-name'], 'runs');
     assert.equal(pod?.metadata?.labels?.['controller-uid'], jobEvents[0]?.obj.metadata?.uid);
+    assert.deepEqual(jobEvents[0]?.obj.spec?.selector?.matchLabels, { 'batch.kubernetes.io/controller-uid': jobEvents[0]?.obj.metadata?.uid });
   });
 
   it('an informer (list + watch) on labelled Jobs across namespaces sees only those, and their updates', async () => {

@@ -170,7 +170,7 @@ export async function startKubeSimulator(options: KubeSimulatorOptions = {}): Pr
     if (store.get(r, namespace, name)) {
       throw new ApiError(409, 'AlreadyExists', `${resourceKey(r)} "${name}" already exists`, { name, group: r.group, kind: r.plural });
     }
-    const object = store.create(r, withDefaults(r, body));
+    const object = store.create(r, withDefaults(r, body), r.kind === 'Job' ? jobSelector : undefined);
     if (count) creates[r.kind] = (creates[r.kind] ?? 0) + 1;
     return object;
   }
@@ -180,11 +180,24 @@ export async function startKubeSimulator(options: KubeSimulatorOptions = {}): Pr
       return { ...body, metadata: { ...body.metadata, labels: { ...body.metadata.labels, 'kubernetes.io/metadata.name': body.metadata.name } }, spec: { finalizers: ['kubernetes'] }, status: { phase: 'Active' } };
     }
     if (r.kind === 'Job') {
-      // Like the Job controller: its pods are selected by the Job's uid, which exists only once stored.
       return { ...body, spec: { backoffLimit: 6, completions: 1, parallelism: 1, completionMode: 'NonIndexed', suspend: false, ...body.spec }, status: {} };
     }
     if (r.kind === 'Pod') return { ...body, status: { phase: 'Pending', ...body.status } };
     return body;
+  }
+
+  /** Like the Job controller: its pods are selected by the Job's uid (labels also set on the template). */
+  function jobSelector(job: KubeObject): KubeObject {
+    const labels = { 'batch.kubernetes.io/controller-uid': job.metadata.uid, 'batch.kubernetes.io/job-name': job.metadata.name, 'controller-uid': job.metadata.uid, 'job-name': job.metadata.name };
+    const template = job.spec.template ?? {};
+    return {
+      ...job,
+      spec: {
+        ...job.spec,
+        selector: job.spec.selector ?? { matchLabels: { 'batch.kubernetes.io/controller-uid': job.metadata.uid } },
+        template: { ...template, metadata: { ...template.metadata, labels: { ...template.metadata?.labels, ...labels } } },
+      },
+    };
   }
 
   function deleteObject(r: ResourceKind, namespace: string | undefined, name: string, propagation: string | undefined): KubeObject {

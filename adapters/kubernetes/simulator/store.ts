@@ -61,15 +61,18 @@ export class ObjectStore {
       .map((o) => structuredClone(o));
   }
 
-  /** Stores a new object, filling in what the API server owns: uid, resourceVersion, creationTimestamp. */
-  create(r: ResourceKind, body: any): KubeObject {
+  /**
+   * Stores a new object, filling in what the API server owns: uid, resourceVersion, creationTimestamp;
+   * `withUid` adds the defaults that depend on the uid.
+   */
+  create(r: ResourceKind, body: any, withUid: (object: KubeObject) => KubeObject = (o) => o): KubeObject {
     const object: KubeObject = {
       ...body,
       apiVersion: apiVersionOf(r),
       kind: r.kind,
       metadata: { ...body.metadata, uid: randomUUID(), creationTimestamp: timestamp(), resourceVersion: '' },
     };
-    return this.write(r, 'ADDED', object);
+    return this.write(r, 'ADDED', withUid(object));
   }
 
   update(r: ResourceKind, object: KubeObject): KubeObject {
