@@ -306,6 +306,8 @@ describe('Kubernetes API simulator, through the real @kubernetes/client-node', (
       assert.match(await run('get', 'jobs', '--all-namespaces', '-o', 'name'), /job.batch\/hello/);
       assert.match(await run('get', 'ns'), /by-kubectl/);
       await eventually(async () => ((await run('get', 'job', 'hello', '-n', 'by-kubectl', '-o', 'jsonpath={.status.conditions[0].type}')) === 'Complete' || undefined), 'Complete through kubectl');
+      // The server-side Table kubectl prints.
+      assert.match(await run('get', 'jobs', '-n', 'by-kubectl'), /^hello\s+Complete\s+1\/1\s+\d+s$/m);
       assert.match(await run('delete', 'job', 'hello', '-n', 'by-kubectl'), /"hello" deleted/);
       assert.equal(sim.state.objects('Pod', 'by-kubectl').length, 0);
       assert.match(await run('delete', 'namespace', 'by-kubectl'), /"by-kubectl" deleted/);

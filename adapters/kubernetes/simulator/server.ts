@@ -6,6 +6,7 @@ import { matchesLabels, parseFieldSelector, parseLabelSelector, SelectorError } 
 import { ObjectStore, timestamp, type KubeObject, type StoredEvent } from './store.js';
 import { SimulatedKubelet, type Outcome } from './kubelet.js';
 import { kubeconfigFor } from './kubeconfig.js';
+import { asTable, wantsTable } from './table.js';
 
 export interface KubeSimulatorOptions {
   port?: number;
@@ -272,8 +273,11 @@ export async function startKubeSimulator(options: KubeSimulatorOptions = {}): Pr
     // Headers now, as the real server does: a client waits for them before it counts itself watching.
     res.flushHeaders();
     const write = (type: string, object: unknown) => res.write(`${JSON.stringify({ type, object })}\n`);
-    for (const e of backlog.filter(matches)) write(e.type, e.object);
-    const unsubscribe = store.subscribe((e) => { if (matches(e)) write(e.type, e.object); });
+    // `kubectl get -w` watches in Table rows too.
+    const table = wantsTable(req.headers.accept);
+    const render = (o: KubeObject) => (table ? asTable(r.kind, [o], o.metadata.resourceVersion) : o);
+    for (const e of backlog.filter(matches)) write(e.type, render(e.object));
+    const unsubscribe = store.subscribe((e) => { if (matches(e)) write(e.type, render(e.object)); });
     const timers: NodeJS.Timeout[] = [];
     if (query.get('allowWatchBookmarks') === 'true') {
       timers.push(setInterval(() => write('BOOKMARK', { kind: r.kind, apiVersion: apiVersionOf(r), metadata: { resourceVersion: String(store.resourceVersion) } }), bookmarkMs));
@@ -311,12 +315,14 @@ export async function startKubeSimulator(options: KubeSimulatorOptions = {}): Pr
         if (name) {
           const found = store.get(r, namespace, name);
           if (!found) throw notFound(r, name);
+          if (wantsTable(req.headers.accept)) return send(res, 200, asTable(r.kind, [found], String(store.resourceVersion)));
           return send(res, 200, found);
         }
         if (query.get('watch') === 'true' || query.get('watch') === '1') return watch(req, res, r, namespace, query);
         const labels = parseLabelSelector(query.get('labelSelector'));
         const fields = parseFieldSelector(query.get('fieldSelector'));
         const items = store.list(r, namespace).filter((o) => matchesLabels(labels, o.metadata.labels) && fields(o));
+        if (wantsTable(req.headers.accept)) return send(res, 200, asTable(r.kind, items, String(store.resourceVersion)));
         return send(res, 200, { kind: `${r.kind}List`, apiVersion: apiVersionOf(r), metadata: { resourceVersion: String(store.resourceVersion) }, items });
       }
       case 'POST': {
