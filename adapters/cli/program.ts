@@ -5,6 +5,7 @@ import { registerProjectionCommands } from './projections.js';
 import { registerServeCommand } from './serve.js';
 import { registerSetupCommands } from './setup.js';
 import { registerDeliveryCommands } from './deliveries.js';
+import { registerKubeCommands } from './kube.js';
 
 export function buildProgram(): Command {
   const program = new Command('codex-k8s')
@@ -17,5 +18,6 @@ export function buildProgram(): Command {
   registerServeCommand(program);
   registerSetupCommands(program);
   registerDeliveryCommands(program);
+  registerKubeCommands(program);
   return program;
 }
