@@ -44,6 +44,8 @@ export interface OutcomeDeps extends Pick<RunCommandDeps, 'store' | 'now'> {
   watchTimeoutSeconds?: number;
   /** No event for this long (not even a bookmark) means a dead connection: start over. */
   idleMs?: number;
+  /** How often every managed Job is listed again, whatever the watch says (30 s). */
+  resyncMs?: number;
   /** The time of the last watch event (a metric). */
   onWatchEvent?: (at: number) => void;
 }
@@ -95,10 +97,15 @@ export function jobOutcomes(deps: OutcomeDeps) {
     return list.metadata?.resourceVersion;
   }
 
-  /** Watches until `signal` aborts, starting over (with a fresh list) whenever the watch ends. */
+  /**
+   * Watches until `signal` aborts, starting over (with a fresh list) whenever the watch ends, and
+   * lists everything again every `resyncMs` (a pod stuck in a waiting state changes no Job).
+   */
   async function watch(signal: AbortSignal): Promise<void> {
     const watcher = new Watch(deps.kubeconfig);
     let backoff = 200;
+    const resync = setInterval(() => void reconcile().catch((error: unknown) => deps.log.warn({ err: error }, 'periodic job reconcile failed')), deps.resyncMs ?? 30_000);
+    signal.addEventListener('abort', () => clearInterval(resync), { once: true });
     while (!signal.aborted) {
       try {
         let resourceVersion = await reconcile();

@@ -1,0 +1,143 @@
+import { after, before, describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { randomUUID } from 'node:crypto';
+import { BatchV1Api, CoreV1Api, KubeConfig, KubernetesObjectApi } from '@kubernetes/client-node';
+import { createEventStore, type PostgresEventStore } from '../adapters/postgres/event-store.js';
+import { pollingOnly } from '../adapters/postgres/subscription.js';
+import { runReactor } from '../adapters/reactors/runner.js';
+import { runScheduler } from '../adapters/reactors/run-scheduler.js';
+import { runLauncher } from '../adapters/kubernetes/launcher.js';
+import { runCanceler } from '../adapters/kubernetes/cancel.js';
+import { jobOutcomes } from '../adapters/kubernetes/job-outcomes.js';
+import { startKubeSimulator, type KubeSimulator, type Outcome } from '../adapters/kubernetes/simulator/index.js';
+import { endRun } from '../commands/runs.js';
+import { agentRuns } from '../projections/read-models/agent-runs.js';
+import { runProjection } from '../projections/runner.js';
+import { useTestDatabase, type TestDatabase } from './support/cluster.js';
+import { runRequested, systemMeta } from './support/events.js';
+import { quietLog } from './support/projections.js';
+
+let db: TestDatabase;
+let store: PostgresEventStore;
+useTestDatabase((created) => {
+  db = created;
+  store = createEventStore(db.pools.primary);
+});
+
+const openaiKey = `sk-${randomUUID()}`;
+const token = `ghp_${randomUUID().replace(/-/g, '')}`;
+const now = () => new Date().toISOString();
+
+/** The platform's worker against a simulated cluster: the run projection, the reactors and the outcome watch. */
+async function platform(outcome: Outcome) {
+  const sim: KubeSimulator = await startKubeSimulator({ outcome, runSeconds: 0.3, bookmarkIntervalMs: 200 });
+  const kc = new KubeConfig();
+  kc.loadFromString(sim.kubeconfig());
+  const kube = KubernetesObjectApi.makeApiClient(kc);
+  const controller = new AbortController();
+  const common = { pool: db.pools.primary, store, waker: pollingOnly, signal: controller.signal, log: quietLog, backoff: { minMs: 5, maxMs: 50 }, leaseRetryMs: 50 };
+  const outcomes = jobOutcomes({ store, now, pool: db.pools.primary, kubeconfig: kc, batch: kc.makeApiClient(BatchV1Api), core: kc.makeApiClient(CoreV1Api), log: quietLog, meta: systemMeta('kubernetes-outcomes'), stuckGraceMs: 500, idleMs: 5000, resyncMs: 300 });
+  const tasks = [
+    runProjection(agentRuns, common),
+    runReactor(runScheduler({ store, pool: db.pools.primary, now, leaseMs: 3_600_000, slotsPerProject: 2 }), common),
+    runReactor(runLauncher({
+      kube, store, now, openaiKey, repositoryToken: async () => token,
+      objects: { image: 'example.test/codex-k8s/agent:1', deadlineSeconds: 3600, ttlAfterFinishedSeconds: 86_400, quota: { cpu: '2', memory: '4Gi', pods: 3 }, egressPorts: [443] },
+    }), common),
+    runReactor(runCanceler(kube), common),
+    outcomes.watch(controller.signal),
+  ];
+  return {
+    sim,
+    async stop() {
+      controller.abort();
+      await Promise.all(tasks);
+      await sim.close();
+    },
+  };
+}
+
+async function request(projectId = randomUUID()): Promise<string> {
+  const runId = randomUUID();
+  await store.append([{ stream: `run-${runId}`, expected: 'no_stream', events: [runRequested(runId, projectId)] }], systemMeta());
+  return runId;
+}
+
+const history = async (runId: string) => (await store.readStream(`run-${runId}`)).map((e) => e.type);
+async function until(check: () => Promise<boolean>, what: string, timeoutMs = 15_000) {
+  const deadline = Date.now() + timeoutMs;
+  while (!(await check())) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 25));
+  }
+}
+
+describe('runs on Kubernetes (the simulator, the real client over HTTP)', () => {
+  let succeeding: Awaited<ReturnType<typeof platform>>;
+  before(async () => (succeeding = await platform('succeed')));
+  after(() => succeeding.stop());
+
+  it('requested → scheduled → namespace, objects and one Job → succeeded, and the slot is free again', async () => {
+    const projectId = randomUUID();
+    const runId = await request(projectId);
+    await until(async () => (await history(runId)).includes('RunSucceeded'), 'the run to succeed');
+    assert.deepEqual(await history(runId), ['RunRequested', 'RunScheduled', 'JobStarted', 'RunSucceeded']);
+    const namespace = `codex-run-${runId}`;
+    const kinds = ['ServiceAccount', 'Role', 'RoleBinding', 'ResourceQuota', 'LimitRange', 'NetworkPolicy', 'Secret', 'Job'];
+    for (const kind of kinds) assert.ok(succeeding.sim.state.objects(kind, namespace).length >= 1, `${kind} in ${namespace}`);
+    assert.equal(succeeding.sim.state.objects('Job', namespace).length, 1);
+    const slot = (await store.readStream(`slot-${projectId}-1`)).map((e) => e.type);
+    assert.deepEqual(slot, ['SlotLeased', 'SlotReleased']);
+    // No secret in the log.
+    const { rows } = await db.pools.primary.query('SELECT count(*)::int AS n FROM flow_events WHERE payload::text LIKE $1 OR payload::text LIKE $2', [`%${openaiKey}%`, `%${token}%`]);
+    assert.equal(rows[0].n, 0);
+  });
+
+  it('three runs of a project with two slots: the third starts when a slot frees up; every run ends once', async () => {
+    const projectId = randomUUID();
+    const runs = [await request(projectId), await request(projectId), await request(projectId)];
+    for (const runId of runs) await until(async () => (await history(runId)).includes('RunSucceeded'), `run ${runId} to succeed`);
+    for (const runId of runs) assert.equal((await history(runId)).filter((t) => t === 'RunSucceeded').length, 1);
+  });
+});
+
+describe('runs that fail or are canceled', () => {
+  it('a Job that fails fails its run with the reason', async () => {
+    const failing = await platform('fail');
+    try {
+      const runId = await request();
+      await until(async () => (await history(runId)).includes('RunFailed'), 'the run to fail');
+      const failed = (await store.readStream(`run-${runId}`)).find((e) => e.type === 'RunFailed')!;
+      assert.match((failed.data as { reason: string }).reason, /job failed/);
+    } finally {
+      await failing.stop();
+    }
+  });
+
+  it('a pod stuck pulling its image fails its run after the grace period', async () => {
+    const stuck = await platform('image_pull_error');
+    try {
+      const runId = await request();
+      await until(async () => (await history(runId)).includes('RunFailed'), 'the run to fail');
+      const failed = (await store.readStream(`run-${runId}`)).find((e) => e.type === 'RunFailed')!;
+      assert.match((failed.data as { reason: string }).reason, /ImagePullBackOff|ErrImagePull/);
+    } finally {
+      await stuck.stop();
+    }
+  });
+
+  it('a cancel while running deletes the Job and frees the slot', async () => {
+    const hanging = await platform('hang');
+    try {
+      const projectId = randomUUID();
+      const runId = await request(projectId);
+      await until(async () => (await history(runId)).includes('JobStarted'), 'the run to start');
+      assert.equal(await endRun({ store, now }, runId, { type: 'CancelRun', reason: 'test', by: null }, systemMeta()), true);
+      await until(async () => hanging.sim.state.objects('Job', `codex-run-${runId}`).length === 0, 'the Job to be deleted');
+      assert.deepEqual((await store.readStream(`slot-${projectId}-1`)).map((e) => e.type), ['SlotLeased', 'SlotReleased']);
+      assert.deepEqual(await history(runId), ['RunRequested', 'RunScheduled', 'JobStarted', 'RunCanceled']);
+    } finally {
+      await hanging.stop();
+    }
+  });
+});
