@@ -58,8 +58,9 @@ async function leasesHeldBy(pid: number, timeoutMs = 20_000): Promise<void> {
   for (;;) {
     const { rows } = await db.pools.primary.query<{ name: string }>(
       'SELECT name FROM projection_checkpoints WHERE holder = $1 UNION ALL SELECT name FROM reactor_checkpoints WHERE holder = $1', [`${hostname()}:${pid}`]);
-    if (rows.length === allProjections.length + 1) return; // every projection and the run scheduler
-    if (Date.now() > deadline) throw new Error(`${rows.length} of ${allProjections.length + 1} leases held by ${pid}`);
+    // Every projection, and the reactors: the run scheduler, the Kubernetes launcher and canceler.
+    if (rows.length === allProjections.length + 3) return;
+    if (Date.now() > deadline) throw new Error(`${rows.length} of ${allProjections.length + 3} leases held by ${pid}`);
     await new Promise((r) => setTimeout(r, 50));
   }
 }

@@ -2,6 +2,7 @@ import type { Command } from 'commander';
 import { databaseConfig, httpConfig, integer, runsConfig, shutdownTimeoutMs } from '../config.js';
 import { runReactor } from '../reactors/runner.js';
 import { runScheduler } from '../reactors/run-scheduler.js';
+import { startKubernetesWorker } from '../kubernetes/worker.js';
 import { createApp } from '../http/server.js';
 import { createMetrics } from '../http/metrics.js';
 import { githubWebhook } from '../http/webhook.js';
@@ -87,7 +88,9 @@ export function registerServeCommand(program: Command): void {
         // Until the Kubernetes reactor renews slot leases, a lease outlives the longest run it may hold.
         const scheduler = runScheduler({ store, pool: pools.primary, now: () => new Date().toISOString(), leaseMs: (runs.runDeadlineSeconds + 600) * 1000, slotsPerProject: runs.slotsPerProject });
         tasks.push(runReactor(scheduler, { pool: pools.primary, store, waker, signal: controller.signal, log }));
-        log.info({ projections: running.map((p) => p.name), reactors: [scheduler.name] }, 'worker started');
+        const kubernetes = await startKubernetesWorker({ store, pool: pools.primary, waker, signal: controller.signal, log, runs });
+        tasks.push(...kubernetes.tasks);
+        log.info({ projections: running.map((p) => p.name), reactors: [scheduler.name, ...kubernetes.reactors] }, 'worker started');
       }
       await Promise.all(tasks);
       await waker.close();

@@ -1,0 +1,96 @@
+import { BatchV1Api, CoreV1Api, KubeConfig, KubernetesObjectApi } from '@kubernetes/client-node';
+import type pg from 'pg';
+import type { EventStore } from '../../ports/event-store.js';
+import type { Waker } from '../../ports/waker.js';
+import { streamOf } from '../../domain/shared/streams.js';
+import { ConfigError, integer, type RunsConfig } from '../config.js';
+import { parseKeyRing } from '../crypto/keys.js';
+import { tokenCipher } from '../crypto/token-cipher.js';
+import type { Logger } from '../log.js';
+import { runReactor } from '../reactors/runner.js';
+import { runCanceler } from './cancel.js';
+import { jobOutcomes } from './job-outcomes.js';
+import { runLauncher } from './launcher.js';
+import { startKubeSimulator } from './simulator/index.js';
+
+type Env = Record<string, string | undefined>;
+
+export interface KubernetesSettings {
+  agentImage: string;
+  openaiKey: string | undefined;
+  egressPorts: number[];
+  quota: { cpu: string; memory: string; pods: number };
+}
+
+export function kubernetesSettings(env: Env = process.env): KubernetesSettings {
+  const ports = (env.CODEXK8S_RUN_EGRESS_PORTS?.trim() || '443').split(',').map((p) => p.trim());
+  if (ports.some((p) => !/^\d{1,5}$/.test(p) || Number(p) < 1 || Number(p) > 65535)) throw new ConfigError('CODEXK8S_RUN_EGRESS_PORTS must be comma-separated TCP ports');
+  return {
+    agentImage: env.CODEXK8S_AGENT_IMAGE?.trim() || 'codex-k8s-agent:latest',
+    openaiKey: env.CODEXK8S_OPENAI_API_KEY?.trim() || undefined,
+    egressPorts: ports.map(Number),
+    quota: { cpu: env.CODEXK8S_RUN_QUOTA_CPU?.trim() || '2', memory: env.CODEXK8S_RUN_QUOTA_MEMORY?.trim() || '4Gi', pods: integer(env, 'CODEXK8S_RUN_QUOTA_PODS', 3, 1, 100) },
+  };
+}
+
+/** KUBECONFIG, or the in-cluster config: a real cluster. Neither: none (the caller may simulate one). */
+function realCluster(env: Env): KubeConfig | undefined {
+  if (!env.KUBECONFIG && !env.KUBERNETES_SERVICE_HOST) return undefined;
+  const kc = new KubeConfig();
+  kc.loadFromDefault();
+  return kc;
+}
+
+/**
+ * The Kubernetes side of the worker: the launcher and the canceler (reactors) and the outcome watch,
+ * against the cluster KUBECONFIG (or the in-cluster config) names. With neither, it starts the
+ * simulator in this process (every Job succeeds) and says so loudly: that is for trying the platform
+ * out, never a production path.
+ */
+export async function startKubernetesWorker(deps: {
+  store: Pick<EventStore, 'append' | 'readStreams' | 'readStream' | 'readAllRaw' | 'decode'>;
+  pool: pg.Pool;
+  waker: Waker;
+  signal: AbortSignal;
+  log: Logger;
+  runs: RunsConfig;
+  env?: Env;
+}): Promise<{ tasks: Promise<void>[]; reactors: string[] }> {
+  const env = deps.env ?? process.env;
+  const settings = kubernetesSettings(env);
+  let kc = realCluster(env);
+  const tasks: Promise<void>[] = [];
+  if (!kc) {
+    const sim = await startKubeSimulator({ outcome: 'succeed' });
+    kc = new KubeConfig();
+    kc.loadFromString(sim.kubeconfig());
+    deps.log.warn({ url: sim.url }, 'NO KUBERNETES CLUSTER: neither KUBECONFIG nor an in-cluster config is set, so runs go to the built-in simulator, where every Job succeeds. Set KUBECONFIG to run agents on a real cluster.');
+    tasks.push(new Promise<void>((resolve) => deps.signal.addEventListener('abort', () => void sim.close().then(resolve), { once: true })));
+  } else if (!settings.openaiKey) {
+    throw new ConfigError('CODEXK8S_OPENAI_API_KEY is not set (the agent needs it on a real cluster)');
+  }
+  const keys = env.CODEXK8S_TOKEN_ENCRYPTION_KEYS?.trim() ? tokenCipher(parseKeyRing('CODEXK8S_TOKEN_ENCRYPTION_KEYS', env.CODEXK8S_TOKEN_ENCRYPTION_KEYS, { exactBytes: 32 })) : undefined;
+  const now = () => new Date().toISOString();
+  const kube = KubernetesObjectApi.makeApiClient(kc);
+  /** The repository's token, decrypted at launch from the project's stream. */
+  const repositoryToken = async (projectId: string, repositoryId: string | undefined) => {
+    if (!repositoryId) return null;
+    const connected = (await deps.store.readStream(streamOf.project(projectId))).find((e) => e.type === 'RepositoryConnected' && e.data.repositoryId === repositoryId);
+    const ciphertext = connected?.type === 'RepositoryConnected' ? connected.data.tokenCiphertext : null;
+    if (!ciphertext) return null;
+    if (!keys) throw new ConfigError('CODEXK8S_TOKEN_ENCRYPTION_KEYS is not set: the repository token cannot be decrypted');
+    return keys.decrypt(ciphertext, repositoryId);
+  };
+  const common = { pool: deps.pool, store: deps.store, waker: deps.waker, signal: deps.signal, log: deps.log };
+  const launcher = runLauncher({
+    kube, store: deps.store, now, openaiKey: settings.openaiKey ?? 'simulated', repositoryToken,
+    objects: { image: settings.agentImage, deadlineSeconds: deps.runs.runDeadlineSeconds, ttlAfterFinishedSeconds: 24 * 3600, quota: settings.quota, egressPorts: settings.egressPorts },
+  });
+  const canceler = runCanceler(kube);
+  const outcomes = jobOutcomes({
+    store: deps.store, now, pool: deps.pool, kubeconfig: kc, batch: kc.makeApiClient(BatchV1Api), core: kc.makeApiClient(CoreV1Api), log: deps.log,
+    meta: { correlationId: 'kubernetes-outcomes', actor: { type: 'system', id: 'kubernetes-outcomes' } }, stuckGraceMs: 5 * 60_000,
+  });
+  tasks.push(runReactor(launcher, common), runReactor(canceler, common), outcomes.watch(deps.signal));
+  return { tasks, reactors: [launcher.name, canceler.name, 'kubernetes-outcomes'] };
+}
