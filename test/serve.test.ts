@@ -11,6 +11,10 @@ import { createEventStore } from '../adapters/postgres/event-store.js';
 import { allProjections } from '../projections/index.js';
 import { useTestDatabase, type TestDatabase } from './support/cluster.js';
 import { appendRuns, caughtUp } from './support/projections.js';
+import examples from '@octokit/webhooks-examples' with { type: 'json' };
+import { setupCommands } from '../commands/setup.js';
+import { githubDirectory } from '../adapters/github/directory.js';
+import { startFakeGithub } from './support/fake-github.js';
 
 let db: TestDatabase;
 useTestDatabase((created) => (db = created));
@@ -79,6 +83,48 @@ const timed = async <T>(work: () => Promise<T>) => {
   const value = await work();
   return { value, ms: performance.now() - started };
 };
+
+describe('serve from a webhook to a finished run', () => {
+  it('a signed run:dev label goes to succeeded on the built-in simulator (no KUBECONFIG)', async () => {
+    const github = await startFakeGithub();
+    github.addRepository({ id: 186853002, owner: 'Codertocat', name: 'Hello-World' });
+    github.addUser({ id: 21031067, login: 'Codertocat' });
+    const store = createEventStore(db.pools.primary);
+    const setup = setupCommands({ store, github: githubDirectory(github.url), emailHashKey: randomBytes(32), now: () => new Date().toISOString() });
+    const meta = { correlationId: 'test', actor: { type: 'system' as const, id: 'test' } };
+    await setup.allowUser({ email: 'codertocat@example.com', githubLogin: 'Codertocat', platformRole: null }, meta);
+    await setup.createProject({ key: 'hello', name: 'Hello' }, meta);
+    await setup.addMember({ projectKey: 'hello', email: 'codertocat@example.com', role: 'read_write' }, meta);
+    await setup.connectRepository({ projectKey: 'hello', owner: 'Codertocat', name: 'Hello-World', token: null }, () => '', meta);
+    await github.close();
+    const { child, port, exited } = await serve(4);
+    try {
+      await ready(port);
+      const all = examples as unknown as { name: string; examples: Record<string, any>[] }[];
+      const payload = structuredClone(all.find((e) => e.name === 'issues')!.examples.find((e) => e.action === 'labeled')!);
+      payload.label.name = 'run:dev';
+      payload.issue.labels = [{ name: 'run:dev' }];
+      const body = JSON.stringify(payload);
+      const res = await fetch(`http://127.0.0.1:${port}/api/v1/webhooks/github`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', 'x-github-event': 'issues', 'x-github-delivery': randomUUID(), 'x-hub-signature-256': `sha256=${createHmac('sha256', secret).update(body).digest('hex')}` },
+        body,
+      });
+      const answer = (await res.json()) as { status: string; run_id: string };
+      assert.deepEqual([res.status, answer.status], [202, 'accepted']);
+      const deadline = Date.now() + 20_000;
+      let types: string[] = [];
+      while (!types.includes('RunSucceeded') && Date.now() < deadline) {
+        types = (await store.readStream(`run-${answer.run_id}`)).map((e) => e.type);
+        await new Promise((r) => setTimeout(r, 50));
+      }
+      assert.deepEqual(types, ['RunRequested', 'RunScheduled', 'JobStarted', 'RunSucceeded']);
+    } finally {
+      child.kill('SIGTERM');
+      await exited;
+    }
+  });
+});
 
 describe('serve with small pools', () => {
   for (const poolSize of [1, 2, 3]) {
