@@ -9,6 +9,7 @@ import { runScheduler } from '../adapters/reactors/run-scheduler.js';
 import { runLauncher } from '../adapters/kubernetes/launcher.js';
 import { runCanceler } from '../adapters/kubernetes/cancel.js';
 import { jobOutcomes } from '../adapters/kubernetes/job-outcomes.js';
+import { reapNamespaces } from '../adapters/kubernetes/reaper.js';
 import { startKubeSimulator, type KubeSimulator, type Outcome } from '../adapters/kubernetes/simulator/index.js';
 import { endRun } from '../commands/runs.js';
 import { agentRuns } from '../projections/read-models/agent-runs.js';
@@ -91,6 +92,24 @@ describe('runs on Kubernetes (the simulator, the real client over HTTP)', () => 
     // No secret in the log.
     const { rows } = await db.pools.primary.query('SELECT count(*)::int AS n FROM flow_events WHERE payload::text LIKE $1 OR payload::text LIKE $2', [`%${openaiKey}%`, `%${token}%`]);
     assert.equal(rows[0].n, 0);
+  });
+
+  it('the cleanup deletes a finished run\'s namespace past its TTL and a namespace no run knows, and keeps the rest', async () => {
+    const kc = new KubeConfig();
+    kc.loadFromString(succeeding.sim.kubeconfig());
+    const core = kc.makeApiClient(CoreV1Api);
+    const finished = await request();
+    await until(async () => (await history(finished)).includes('RunSucceeded'), 'the run to succeed');
+    const orphan = randomUUID();
+    await core.createNamespace({ body: { metadata: { name: `codex-run-${orphan}`, labels: { 'app.kubernetes.io/managed-by': 'codex-k8s', 'codex-k8s.io/run': orphan } } } });
+    await core.createNamespace({ body: { metadata: { name: 'someone-elses' } } });
+    const namespaces = async () => (await core.listNamespace()).items.map((n) => n.metadata!.name!);
+    // A day's TTL: nothing goes yet (the orphan is younger than its grace too).
+    assert.deepEqual(await reapNamespaces({ core, store, now: Date.now, ttlMs: 86_400_000, orphanGraceMs: 3_600_000 }).then((c) => c.deleted + c.orphans), 0);
+    const counts = await reapNamespaces({ core, store, now: Date.now, ttlMs: 0, orphanGraceMs: 0 });
+    assert.ok(counts.deleted >= 1 && counts.orphans === 1, JSON.stringify(counts));
+    await until(async () => !(await namespaces()).includes(`codex-run-${finished}`) && !(await namespaces()).includes(`codex-run-${orphan}`), 'the namespaces to go');
+    assert.ok((await namespaces()).includes('someone-elses'), 'an unmanaged namespace is never touched');
   });
 
   it('three runs of a project with two slots: the third starts when a slot frees up; every run ends once', async () => {

@@ -3,7 +3,9 @@ import type pg from 'pg';
 import type { EventStore } from '../../ports/event-store.js';
 import type { Waker } from '../../ports/waker.js';
 import { streamOf } from '../../domain/shared/streams.js';
-import { ConfigError, integer, type RunsConfig } from '../config.js';
+import { ConfigError, duration, integer, type RunsConfig } from '../config.js';
+import { sleep } from '../../projections/lease.js';
+import { reapNamespaces } from './reaper.js';
 import { parseKeyRing } from '../crypto/keys.js';
 import { tokenCipher } from '../crypto/token-cipher.js';
 import type { Logger } from '../log.js';
@@ -16,6 +18,8 @@ import { startKubeSimulator } from './simulator/index.js';
 type Env = Record<string, string | undefined>;
 
 export interface KubernetesSettings {
+  /** CODEXK8S_RUN_NAMESPACE_TTL: how long a finished run's namespace stays (24h; 0: at once). */
+  namespaceTtlSeconds: number;
   agentImage: string;
   openaiKey: string | undefined;
   egressPorts: number[];
@@ -26,6 +30,7 @@ export function kubernetesSettings(env: Env = process.env): KubernetesSettings {
   const ports = (env.CODEXK8S_RUN_EGRESS_PORTS?.trim() || '443').split(',').map((p) => p.trim());
   if (ports.some((p) => !/^\d{1,5}$/.test(p) || Number(p) < 1 || Number(p) > 65535)) throw new ConfigError('CODEXK8S_RUN_EGRESS_PORTS must be comma-separated TCP ports');
   return {
+    namespaceTtlSeconds: duration(env, 'CODEXK8S_RUN_NAMESPACE_TTL', 24 * 3600),
     agentImage: env.CODEXK8S_AGENT_IMAGE?.trim() || 'codex-k8s-agent:latest',
     openaiKey: env.CODEXK8S_OPENAI_API_KEY?.trim() || undefined,
     egressPorts: ports.map(Number),
@@ -91,6 +96,19 @@ export async function startKubernetesWorker(deps: {
     store: deps.store, now, pool: deps.pool, kubeconfig: kc, batch: kc.makeApiClient(BatchV1Api), core: kc.makeApiClient(CoreV1Api), log: deps.log,
     meta: { correlationId: 'kubernetes-outcomes', actor: { type: 'system', id: 'kubernetes-outcomes' } }, stuckGraceMs: 5 * 60_000,
   });
-  tasks.push(runReactor(launcher, common), runReactor(canceler, common), outcomes.watch(deps.signal));
+  tasks.push(runReactor(launcher, common), runReactor(canceler, common), outcomes.watch(deps.signal), reapEvery(60_000));
+  /** The cleanup, once a minute (deleting a namespace twice is harmless, so every worker may run it). */
+  async function reapEvery(ms: number): Promise<void> {
+    const core = kc!.makeApiClient(CoreV1Api);
+    while (!deps.signal.aborted) {
+      try {
+        const counts = await reapNamespaces({ core, store: deps.store, now: Date.now, ttlMs: settings.namespaceTtlSeconds * 1000, orphanGraceMs: 3_600_000 });
+        if (counts.deleted + counts.orphans > 0) deps.log.info({ ...counts }, 'run namespaces cleaned up');
+      } catch (error) {
+        deps.log.warn({ err: error }, 'namespace cleanup failed; trying again later');
+      }
+      await sleep(ms, deps.signal);
+    }
+  }
   return { tasks, reactors: [launcher.name, canceler.name, 'kubernetes-outcomes'] };
 }

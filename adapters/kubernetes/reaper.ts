@@ -1,0 +1,68 @@
+import type { CoreV1Api, V1Namespace } from '@kubernetes/client-node';
+import { foldStream, type EventStore } from '../../ports/event-store.js';
+import { isTerminal, runDecider } from '../../domain/runs/run.js';
+import { streamOf } from '../../domain/shared/streams.js';
+import { MANAGED_BY } from './run-objects.js';
+
+export interface ReaperDeps {
+  core: CoreV1Api;
+  store: Pick<EventStore, 'readStream'>;
+  now: () => number;
+  /** CODEXK8S_RUN_NAMESPACE_TTL: how long a finished run's namespace stays (0: it goes at once). */
+  ttlMs: number;
+  /** How old a managed namespace no run knows must be before it goes (a launch may be under way). */
+  orphanGraceMs: number;
+}
+
+export interface ReapCounts {
+  deleted: number;
+  orphans: number;
+  kept: number;
+}
+
+const selector = Object.entries(MANAGED_BY).map(([k, v]) => `${k}=${v}`).join(',');
+
+/** When the run of this stream ended (its terminal event's time), or undefined while it is active or unknown. */
+async function endedAt(store: ReaperDeps['store'], runId: string): Promise<{ known: boolean; endedAt?: number }> {
+  const events = await store.readStream(streamOf.run(runId));
+  if (events.length === 0) return { known: false };
+  if (!isTerminal(foldStream(events, runDecider).state)) return { known: true };
+  const last = events.findLast((e) => e.type === 'RunSucceeded' || e.type === 'RunFailed' || e.type === 'RunCanceled');
+  return { known: true, endedAt: last?.createdAt.getTime() };
+}
+
+/**
+ * One pass of the cleanup: deletes each managed namespace whose run ended more than the TTL ago,
+ * or that no run knows and is older than the grace period. The run's stream is read again right
+ * before each delete, so a namespace is never taken from a run that is (still, or again) active.
+ */
+export async function reapNamespaces(deps: ReaperDeps): Promise<ReapCounts> {
+  const counts: ReapCounts = { deleted: 0, orphans: 0, kept: 0 };
+  const { items } = await deps.core.listNamespace({ labelSelector: selector });
+  for (const namespace of items as V1Namespace[]) {
+    const name = namespace.metadata?.name;
+    if (!name || namespace.status?.phase === 'Terminating') continue;
+    const runId = namespace.metadata?.labels?.['codex-k8s.io/run'];
+    const run = runId ? await endedAt(deps.store, runId) : { known: false };
+    const created = new Date(namespace.metadata?.creationTimestamp ?? 0).getTime();
+    const orphan = !run.known && deps.now() - created >= deps.orphanGraceMs;
+    const expired = run.endedAt !== undefined && deps.now() - run.endedAt >= deps.ttlMs;
+    if (!orphan && !expired) {
+      counts.kept++;
+      continue;
+    }
+    const again = runId ? await endedAt(deps.store, runId) : { known: false };
+    if (expired && again.endedAt === undefined) {
+      counts.kept++;
+      continue;
+    }
+    try {
+      await deps.core.deleteNamespace({ name });
+    } catch (error) {
+      if ((error as { code?: number }).code !== 404) throw error;
+    }
+    if (orphan) counts.orphans++;
+    else counts.deleted++;
+  }
+  return counts;
+}
