@@ -1,0 +1,125 @@
+/**
+ * npm run bench:launch — the time from a webhook's 202 to the run's Job being created on the
+ * Kubernetes API simulator (the real client over HTTP, through the scheduler and the launcher of
+ * `codex-k8s serve`), p50 and p99 over BENCH_LAUNCH_RUNS runs (200), sent by 8 concurrent
+ * senders; and runs launched per second. Slots are ample (100 per project), so queueing for a slot
+ * is not what is measured. `pgbench -N` on the same database is the reference, measured in the run.
+ */
+import { spawn } from 'node:child_process';
+import { createHmac, randomBytes, randomUUID } from 'node:crypto';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import examples from '@octokit/webhooks-examples' with { type: 'json' };
+import { KubeConfig, Watch } from '@kubernetes/client-node';
+import { createEventStore } from '../adapters/postgres/event-store.js';
+import { createPool } from '../adapters/postgres/pools.js';
+import { projectRoot } from '../adapters/paths.js';
+import { githubDirectory } from '../adapters/github/directory.js';
+import { startKubeSimulator } from '../adapters/kubernetes/simulator/index.js';
+import { setupCommands } from '../commands/setup.js';
+import { startFakeGithub } from '../test/support/fake-github.js';
+import { benchDatabase, pgbenchCommand, pgbenchInit, pgbenchTps, round, say } from './support.js';
+
+const RUNS = Number(process.env.BENCH_LAUNCH_RUNS ?? 200);
+const SENDERS = 8;
+const secret = randomBytes(20).toString('hex');
+const port = 20000 + Math.floor(Math.random() * 20000);
+const { url, ownerUrl, replicaUrl, checkpoint } = await benchDatabase('codexk8s_bench_launch');
+
+const pool = createPool(url, 2, 'codex-k8s-bench');
+const github = await startFakeGithub();
+github.addRepository({ id: 186853002, owner: 'Codertocat', name: 'Hello-World' });
+github.addUser({ id: 21031067, login: 'Codertocat' });
+const commands = setupCommands({ store: createEventStore(pool), github: githubDirectory(github.url), emailHashKey: randomBytes(32), now: () => new Date().toISOString() });
+const meta = { correlationId: 'bench', actor: { type: 'system' as const, id: 'bench' } };
+await commands.allowUser({ email: 'codertocat@example.com', githubLogin: 'Codertocat', platformRole: null }, meta);
+await commands.createProject({ key: 'hello', name: 'Hello' }, meta);
+await commands.addMember({ projectKey: 'hello', email: 'codertocat@example.com', role: 'read_write' }, meta);
+await commands.connectRepository({ projectKey: 'hello', owner: 'Codertocat', name: 'Hello-World', token: null }, () => '', meta);
+await pool.end();
+await github.close();
+
+pgbenchInit(ownerUrl);
+await checkpoint();
+const reference = pgbenchTps(ownerUrl, 8);
+say(`pgbench -N ${round(reference)} tps`);
+await checkpoint();
+
+// The cluster: the simulator, in this process, so Job creations are seen as they happen.
+const sim = await startKubeSimulator({ outcome: 'succeed', runSeconds: 0.2 });
+const kubeconfig = join(mkdtempSync(join(tmpdir(), 'codexk8s-bench-')), 'kubeconfig');
+writeFileSync(kubeconfig, sim.kubeconfig());
+const created = new Map<string, number>();
+const kc = new KubeConfig();
+kc.loadFromString(sim.kubeconfig());
+const watching = await new Watch(kc).watch('/apis/batch/v1/jobs', {}, (phase: string, job: { metadata?: { labels?: Record<string, string> } }) => {
+  const runId = job.metadata?.labels?.['codex-k8s.io/run'];
+  if (phase === 'ADDED' && runId && !created.has(runId)) created.set(runId, performance.now());
+}, () => {});
+
+const server = spawn(process.execPath, [join(projectRoot, 'bin', 'codex-k8s.js'), 'serve', '--role', 'all'], {
+  env: {
+    ...process.env, CODEXK8S_DATABASE_URL: url, CODEXK8S_DATABASE_REPLICA_URLS: replicaUrl, CODEXK8S_GITHUB_WEBHOOK_SECRET: secret, CODEXK8S_HTTP_PORT: String(port),
+    CODEXK8S_WEBHOOK_RATE_LIMIT: '1000000', CODEXK8S_LOG_LEVEL: 'warn', CODEXK8S_SLOTS_PER_PROJECT: '100', KUBECONFIG: kubeconfig, CODEXK8S_OPENAI_API_KEY: 'sk-bench',
+  },
+  stdio: ['ignore', 'ignore', 'inherit'],
+});
+for (let i = 0; ; i++) {
+  try {
+    if ((await fetch(`http://127.0.0.1:${port}/readyz`)).ok) break;
+  } catch {
+    if (i > 100) throw new Error('serve did not start');
+  }
+  await new Promise((r) => setTimeout(r, 100));
+}
+await new Promise((r) => setTimeout(r, 1500)); // the worker's leases
+
+type Labeled = { label: { name: string }; issue: { number: number; labels: { name: string }[]; updated_at: string } };
+const template = structuredClone((examples as unknown as { name: string; examples: (Labeled & { action?: string })[] }[]).find((e) => e.name === 'issues')!.examples.find((e) => e.action === 'labeled')!);
+template.label.name = 'run:dev';
+template.issue.labels = [{ name: 'run:dev' }];
+const accepted = new Map<string, number>();
+let next = 0;
+const started = performance.now();
+say(`${RUNS} run:dev deliveries from ${SENDERS} concurrent senders`);
+await Promise.all(Array.from({ length: SENDERS }, async () => {
+  while (next < RUNS) {
+    const n = ++next;
+    template.issue.number = 100_000 + n;
+    template.issue.updated_at = new Date(Date.now() + n).toISOString();
+    const body = JSON.stringify(template);
+    const res = await fetch(`http://127.0.0.1:${port}/api/v1/webhooks/github`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', 'x-github-event': 'issues', 'x-github-delivery': randomUUID(), 'x-hub-signature-256': `sha256=${createHmac('sha256', secret).update(body).digest('hex')}` },
+      body,
+    });
+    const answer = (await res.json()) as { status: string; run_id?: string };
+    if (res.status !== 202 || answer.status !== 'accepted') throw new Error(`delivery ${n}: ${res.status} ${JSON.stringify(answer)}`);
+    accepted.set(answer.run_id!, performance.now());
+  }
+}));
+const deadline = Date.now() + 60_000;
+while ([...accepted.keys()].some((id) => !created.has(id)) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+const elapsed = (Math.max(...[...accepted.keys()].map((id) => created.get(id) ?? 0)) - started) / 1000;
+const latencies = [...accepted].map(([id, at]) => (created.get(id) ?? Number.POSITIVE_INFINITY) - at).sort((a, b) => a - b);
+const percentile = (p: number) => latencies[Math.min(latencies.length - 1, Math.floor((p / 100) * latencies.length))]!;
+const missing = latencies.filter((l) => !Number.isFinite(l)).length;
+server.kill('SIGTERM');
+watching.abort();
+await sim.close();
+say(`${accepted.size - missing} of ${accepted.size} Jobs created; p50 ${round(percentile(50), 1)} ms, p99 ${round(percentile(99), 1)} ms`);
+console.log(
+  JSON.stringify({
+    bench: 'launch',
+    runs: RUNS,
+    senders: SENDERS,
+    jobs_missing: missing,
+    launch_p50_ms: round(percentile(50), 1),
+    launch_p99_ms: round(percentile(99), 1),
+    runs_launched_per_s: round((accepted.size - missing) / elapsed, 1),
+    reference: `${pgbenchCommand(8)} tps`,
+    reference_value: round(reference),
+  }),
+);
+process.exit(0);
