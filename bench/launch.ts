@@ -2,7 +2,8 @@
  * npm run bench:launch — the time from a webhook's 202 to the run's Job being created on the
  * Kubernetes API simulator (the real client over HTTP, through the scheduler and the launcher of
  * `codex-k8s serve`), p50 and p99 over BENCH_LAUNCH_RUNS runs (200), sent by 8 concurrent
- * senders; and runs launched per second. Slots are ample (100 per project), so queueing for a slot
+ * senders as fast as they go, or paced at BENCH_LAUNCH_RATE deliveries per second; and runs launched
+ * per second. Slots are ample (100 per project), so queueing for a slot
  * is not what is measured. `pgbench -N` on the same database is the reference, measured in the run.
  */
 import { spawn } from 'node:child_process';
@@ -22,6 +23,8 @@ import { startFakeGithub } from '../test/support/fake-github.js';
 import { benchDatabase, pgbenchCommand, pgbenchInit, pgbenchTps, round, say } from './support.js';
 
 const RUNS = Number(process.env.BENCH_LAUNCH_RUNS ?? 200);
+/** Deliveries per second in all (paced); unset: as fast as the 8 senders go (a burst). */
+const RATE = process.env.BENCH_LAUNCH_RATE ? Number(process.env.BENCH_LAUNCH_RATE) : undefined;
 const SENDERS = 8;
 const secret = randomBytes(20).toString('hex');
 const port = 20000 + Math.floor(Math.random() * 20000);
@@ -82,10 +85,14 @@ template.issue.labels = [{ name: 'run:dev' }];
 const accepted = new Map<string, number>();
 let next = 0;
 const started = performance.now();
-say(`${RUNS} run:dev deliveries from ${SENDERS} concurrent senders`);
+say(`${RUNS} run:dev deliveries from ${SENDERS} concurrent senders${RATE ? `, paced at ${RATE}/s` : ', as fast as they go'}`);
 await Promise.all(Array.from({ length: SENDERS }, async () => {
   while (next < RUNS) {
     const n = ++next;
+    if (RATE) {
+      const due = started + ((n - 1) * 1000) / RATE;
+      if (due > performance.now()) await new Promise((r) => setTimeout(r, due - performance.now()));
+    }
     template.issue.number = 100_000 + n;
     template.issue.updated_at = new Date(Date.now() + n).toISOString();
     const body = JSON.stringify(template);
@@ -114,6 +121,7 @@ console.log(
     bench: 'launch',
     runs: RUNS,
     senders: SENDERS,
+    offered_per_s: RATE ?? 'burst',
     jobs_missing: missing,
     launch_p50_ms: round(percentile(50), 1),
     launch_p99_ms: round(percentile(99), 1),

@@ -17,9 +17,11 @@ export interface Outcome<R> {
 
 /**
  * Loads stream states for a decision: fresh from the log, or remembered (hot streams such as a
- * webhook's project and sender). Every stream loaded is guarded by the append.
+ * webhook's project and sender). Every stream loaded is guarded by the append, unless the caller
+ * says its state does not matter to the decision unless written (`guard: false`: a busy slot the
+ * scheduler passed over).
  */
-export type Load = <T extends unknown[]>(folds: { [K in keyof T]: StreamFold<T[K]> }, options?: { remembered?: boolean }) => Promise<{ [K in keyof T]: StateAt<T[K]> }>;
+export type Load = <T extends unknown[]>(folds: { [K in keyof T]: StreamFold<T[K]> }, options?: { remembered?: boolean; guard?: boolean }) => Promise<{ [K in keyof T]: StateAt<T[K]> }>;
 
 export interface HandlerDeps {
   store: Pick<EventStore, 'append' | 'readStreams'>;
@@ -44,17 +46,21 @@ export async function handleCommand<R>(
 ): Promise<{ result: R; append: AppendResult | undefined }> {
   for (let attempt = 1; ; attempt++) {
     const read = new Map<string, StateAt<unknown>>();
+    const seen = new Map<string, StateAt<unknown>>();
     const load: Load = async (folds, options) => {
       const list = folds as StreamFold<unknown>[];
       const states = options?.remembered && deps.states ? await deps.states.load(list) : await readFolded(deps.store, list);
-      for (const at of states) read.set(at.stream, at);
+      for (const at of states) {
+        seen.set(at.stream, at);
+        if (options?.guard !== false) read.set(at.stream, at);
+      }
       return states as never;
     };
     const outcome = await decide(load);
     const writes = outcome.writes.filter((w) => w.events.length > 0);
     if (writes.length === 0) return { result: outcome.result, append: undefined };
     const appends: StreamAppend[] = writes.map((w) => {
-      const at = read.get(w.stream);
+      const at = seen.get(w.stream);
       const expected = w.expected ?? at?.version;
       if (expected === undefined) throw new Error(`${w.stream} is written without an expected version and was not read`);
       return { stream: w.stream, expected, events: w.events };
@@ -67,7 +73,7 @@ export async function handleCommand<R>(
       for (const w of writes) deps.states?.forget(w.stream); // remembered before this write
       return { result: outcome.result, append };
     } catch (error) {
-      const stale = error instanceof ConcurrencyError && read.has(error.stream);
+      const stale = error instanceof ConcurrencyError && seen.has(error.stream);
       if (!stale || attempt >= MAX_ATTEMPTS) throw error;
       deps.states?.forget(error.stream);
     }

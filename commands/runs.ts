@@ -16,8 +16,8 @@ export type Outcome = { type: 'SucceedRun' } | { type: 'FailRun'; reason: string
 
 /**
  * Schedules a pending run on the first free slot of its project (1…slots; a slot whose lease ran
- * out is free), leasing the slot in the same append. Every slot looked at is guarded, so two
- * schedulers never lease one slot twice. Undefined when the project is saturated (the run waits).
+ * out is free), leasing the slot in the same append at the version read, so two schedulers never
+ * lease one slot twice. Undefined when the project is saturated (the run waits).
  */
 export async function scheduleRun(deps: RunCommandDeps, runId: string, slots: number, meta: EventMeta): Promise<{ slot: number } | undefined> {
   const { result } = await handleCommand(deps, meta, async (load) => {
@@ -26,8 +26,11 @@ export async function scheduleRun(deps: RunCommandDeps, runId: string, slots: nu
     const { projectId } = run.state;
     const now = deps.now();
     const leaseExpiresAt = new Date(Date.parse(now) + deps.leaseMs).toISOString();
-    for (let n = 1; n <= slots; n++) {
-      const [slot] = await load<[Slot]>([{ stream: streamOf.slot(projectId, n), fold: slotDecider }]);
+    // Every slot in one round trip; only the one taken is guarded (it is written at its version):
+    // a busy slot passed over does not matter to the decision.
+    const states = await load<Slot[]>(Array.from({ length: slots }, (_, i) => ({ stream: streamOf.slot(projectId, i + 1), fold: slotDecider })), { guard: false });
+    for (const [i, slot] of states.entries()) {
+      const n = i + 1;
       if (!isFree(slot.state, now)) continue;
       return {
         writes: [

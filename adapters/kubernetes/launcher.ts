@@ -31,6 +31,8 @@ export interface LauncherDeps {
   openaiKey: string;
   /** The repository's token, decrypted at launch; null when the repository has none. */
   repositoryToken: (projectId: string, repositoryId: string | undefined) => Promise<string | null>;
+  /** Launches at once (16). */
+  concurrency?: number;
   /** Tries of the whole launch before the run fails with the reason. */
   attempts?: number;
   retryMs?: number;
@@ -54,6 +56,8 @@ export function runLauncher(deps: LauncherDeps) {
   return reactor({
     name: 'kubernetes-launcher',
     handles: ['RunScheduled'],
+    // Each run's launch is its own: many at once, so a burst of labels does not queue behind one another.
+    concurrency: deps.concurrency ?? 16,
     async react(event, { meta, signal }) {
       if (event.type !== 'RunScheduled') return;
       const runId = event.data.runId;
@@ -68,7 +72,10 @@ export function runLauncher(deps: LauncherDeps) {
           const token = await deps.repositoryToken(requested.data.projectId, requested.data.repositoryId);
           const { names, namespace, objects } = runObjects(spec, { openaiKey: deps.openaiKey, repositoryToken: token });
           await ensureCreated(deps.kube, namespace);
-          for (const object of objects) await ensureCreated(deps.kube, object);
+          // The Job last: it must not start before its Secrets, quota and policy are there.
+          const job = objects.at(-1)!;
+          await Promise.all(objects.slice(0, -1).map((object) => ensureCreated(deps.kube, object)));
+          await ensureCreated(deps.kube, job);
           const { append } = await handleCommand(deps, meta, async (load) => {
             const [current] = await load([{ stream: streamOf.run(runId), fold: runDecider }]);
             return { writes: [{ stream: current.stream, events: decideRun({ type: 'StartJob', namespace: names.namespace, job: names.job, now: deps.now() }, current.state) }], result: undefined };

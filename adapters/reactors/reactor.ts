@@ -10,6 +10,11 @@ import type { DomainEvent, EventType } from '../../domain/events.js';
 export interface Reactor {
   name: string;
   handles: readonly EventType[];
+  /**
+   * How many of a batch's events it may react to at once (1: one by one, in log order). Only for a
+   * reactor whose reactions are independent of each other's order (each run's launch is its own).
+   */
+  concurrency?: number;
   react(event: RecordedEvent<DomainEvent>, ctx: ReactionContext): Promise<void>;
 }
 

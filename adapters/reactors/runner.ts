@@ -75,6 +75,27 @@ async function follow(reactor: Reactor, options: ReactorRunnerOptions, lease: pg
       continue;
     }
     waits.found();
+    const concurrency = reactor.concurrency ?? 1;
+    if (concurrency > 1) {
+      // Independent reactions at once; the checkpoint passes the batch when all are done, so a crash
+      // replays the batch (each reaction is idempotent).
+      const handled = batch.filter((raw) => (reactor.handles as readonly string[]).includes(raw.type));
+      let next = 0;
+      let reacted = 0;
+      let lastError: string | null = null;
+      await Promise.all(Array.from({ length: Math.min(concurrency, handled.length) }, async () => {
+        while (next < handled.length && !signal.aborted) {
+          const error = await reactWithRetries(reactor, handled[next++]!, options);
+          if (error !== 'aborted') reacted++;
+          if (error && error !== 'aborted') lastError = error;
+        }
+      }));
+      if (signal.aborted) break;
+      position = batch[batch.length - 1]!.position;
+      await save(position, reacted, lastError);
+      if (leaseLost) throw leaseLost;
+      continue;
+    }
     let passed: GlobalPosition | undefined;
     for (const raw of batch) {
       if (signal.aborted) break;
