@@ -11,6 +11,7 @@ import { createEventStore } from '../adapters/postgres/event-store.js';
 import { allProjections } from '../projections/index.js';
 import { useTestDatabase, type TestDatabase } from './support/cluster.js';
 import { appendRuns, caughtUp } from './support/projections.js';
+import { runRequested as runRequestedEvent } from './support/events.js';
 import examples from '@octokit/webhooks-examples' with { type: 'json' };
 import { setupCommands } from '../commands/setup.js';
 import { githubDirectory } from '../adapters/github/directory.js';
@@ -180,6 +181,62 @@ describe('serve with small pools', () => {
     } finally {
       next.child.kill('SIGTERM');
       await next.exited;
+    }
+  });
+});
+
+describe('two workers, one killed halfway', () => {
+  it('20 runs: every run ends exactly once, the cluster saw one Job create per run, every slot is free', async () => {
+    const { startKubeSimulator } = await import('../adapters/kubernetes/simulator/index.js');
+    const { mkdtempSync, writeFileSync } = await import('node:fs');
+    const { tmpdir } = await import('node:os');
+    const sim = await startKubeSimulator({ outcome: 'succeed', runSeconds: 0.5 });
+    const kubeconfig = join(mkdtempSync(join(tmpdir(), 'codexk8s-test-')), 'kubeconfig');
+    writeFileSync(kubeconfig, sim.kubeconfig());
+    const store = createEventStore(db.pools.primary);
+    const worker = () => {
+      const child = spawn(process.execPath, [join(projectRoot, 'bin', 'codex-k8s.js'), 'serve', '--role', 'worker'], {
+        env: { ...process.env, ...db.env, KUBECONFIG: kubeconfig, CODEXK8S_OPENAI_API_KEY: 'sk-test', CODEXK8S_SLOTS_PER_PROJECT: '4', CODEXK8S_LOG_LEVEL: 'error', CODEXK8S_SHUTDOWN_TIMEOUT: '3' },
+        stdio: ['ignore', 'ignore', 'ignore'],
+      });
+      return { child, exited: new Promise((resolve) => child.once('exit', resolve)) };
+    };
+    const a = worker();
+    const b = worker();
+    const project = randomUUID();
+    const runIds: string[] = [];
+    try {
+      for (let i = 0; i < 20; i++) {
+        const runId = randomUUID();
+        runIds.push(runId);
+        const e = runRequestedEvent(runId, project);
+        await store.append([{ stream: `run-${runId}`, expected: 'no_stream', events: [e] }], { correlationId: `test-${runId}`, actor: { type: 'system', id: 'test' } });
+      }
+      const ended = async () => {
+        let n = 0;
+        for (const id of runIds) if ((await store.readStream(`run-${id}`)).some((e) => e.type === 'RunSucceeded')) n++;
+        return n;
+      };
+      const deadline = Date.now() + 60_000;
+      while ((await ended()) < 10 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 100));
+      a.child.kill('SIGKILL'); // halfway: whatever a held, b takes over
+      await a.exited;
+      while ((await ended()) < 20 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 100));
+      assert.equal(await ended(), 20, 'every run ended');
+      for (const id of runIds) {
+        const types = (await store.readStream(`run-${id}`)).map((e) => e.type);
+        assert.deepEqual(types, ['RunRequested', 'RunScheduled', 'JobStarted', 'RunSucceeded'], id);
+      }
+      assert.equal(sim.state.creates.Job, 20, 'one Job create per run');
+      for (let n = 1; n <= 4; n++) {
+        const slot = (await store.readStream(`slot-${project}-${n}`)).map((e) => e.type);
+        assert.equal(slot.at(-1), 'SlotReleased', `slot ${n} is free`);
+      }
+    } finally {
+      a.child.kill('SIGKILL');
+      b.child.kill('SIGTERM');
+      await b.exited;
+      await sim.close();
     }
   });
 });
