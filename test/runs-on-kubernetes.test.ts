@@ -11,7 +11,7 @@ import { runCanceler } from '../adapters/kubernetes/cancel.js';
 import { jobOutcomes } from '../adapters/kubernetes/job-outcomes.js';
 import { reapNamespaces } from '../adapters/kubernetes/reaper.js';
 import { startKubeSimulator, type KubeSimulator, type Outcome } from '../adapters/kubernetes/simulator/index.js';
-import { endRun } from '../commands/runs.js';
+import { endRun, scheduleRun } from '../commands/runs.js';
 import { agentRuns } from '../projections/read-models/agent-runs.js';
 import { runProjection } from '../projections/runner.js';
 import { useTestDatabase, type TestDatabase } from './support/cluster.js';
@@ -30,20 +30,20 @@ const token = `ghp_${randomUUID().replace(/-/g, '')}`;
 const now = () => new Date().toISOString();
 
 /** The platform's worker against a simulated cluster: the run projection, the reactors and the outcome watch. */
-async function platform(outcome: Outcome) {
+async function platform(outcome: Outcome, limits: { deadlineSeconds?: number; deadlineMs?: number } = {}) {
   const sim: KubeSimulator = await startKubeSimulator({ outcome, runSeconds: 0.3, bookmarkIntervalMs: 200 });
   const kc = new KubeConfig();
   kc.loadFromString(sim.kubeconfig());
   const kube = KubernetesObjectApi.makeApiClient(kc);
   const controller = new AbortController();
   const common = { pool: db.pools.primary, store, waker: pollingOnly, signal: controller.signal, log: quietLog, backoff: { minMs: 5, maxMs: 50 }, leaseRetryMs: 50 };
-  const outcomes = jobOutcomes({ store, now, pool: db.pools.primary, kubeconfig: kc, batch: kc.makeApiClient(BatchV1Api), core: kc.makeApiClient(CoreV1Api), log: quietLog, meta: systemMeta('kubernetes-outcomes'), stuckGraceMs: 500, idleMs: 5000, resyncMs: 300 });
+  const outcomes = jobOutcomes({ store, now, pool: db.pools.primary, kubeconfig: kc, batch: kc.makeApiClient(BatchV1Api), core: kc.makeApiClient(CoreV1Api), log: quietLog, meta: systemMeta('kubernetes-outcomes'), stuckGraceMs: 500, idleMs: 5000, resyncMs: 300, ...(limits.deadlineMs ? { deadlineMs: limits.deadlineMs } : {}) });
   const tasks = [
     runProjection(agentRuns, common),
     runReactor(runScheduler({ store, pool: db.pools.primary, now, leaseMs: 3_600_000, slotsPerProject: 2 }), common),
     runReactor(runLauncher({
       kube, store, now, openaiKey, repositoryToken: async () => token,
-      objects: { image: 'example.test/codex-k8s/agent:1', deadlineSeconds: 3600, ttlAfterFinishedSeconds: 86_400, quota: { cpu: '2', memory: '4Gi', pods: 3 }, egressPorts: [443] },
+      objects: { image: 'example.test/codex-k8s/agent:1', deadlineSeconds: limits.deadlineSeconds ?? 3600, ttlAfterFinishedSeconds: 86_400, quota: { cpu: '2', memory: '4Gi', pods: 3 }, egressPorts: [443] },
     }), common),
     runReactor(runCanceler(kube), common),
     outcomes.watch(controller.signal),
@@ -133,6 +133,27 @@ describe('runs that fail or are canceled', () => {
     }
   });
 
+  it('the deadline: the Job\'s activeDeadlineSeconds fails the run, and so does the platform\'s own timer when the cluster says nothing', async () => {
+    const bounded = await platform('hang', { deadlineSeconds: 1 });
+    try {
+      const runId = await request();
+      await until(async () => (await history(runId)).includes('RunFailed'), 'the run to fail');
+      const failed = (await store.readStream(`run-${runId}`)).find((e) => e.type === 'RunFailed')!;
+      assert.match((failed.data as { reason: string }).reason, /DeadlineExceeded/);
+    } finally {
+      await bounded.stop();
+    }
+    const timed = await platform('hang', { deadlineMs: 300 });
+    try {
+      const runId = await request();
+      await until(async () => (await history(runId)).includes('RunFailed'), 'the run to fail');
+      const failed = (await store.readStream(`run-${runId}`)).find((e) => e.type === 'RunFailed')!;
+      assert.equal((failed.data as { reason: string }).reason, 'deadline exceeded');
+    } finally {
+      await timed.stop();
+    }
+  });
+
   it('a pod stuck pulling its image fails its run after the grace period', async () => {
     const stuck = await platform('image_pull_error');
     try {
@@ -142,6 +163,45 @@ describe('runs that fail or are canceled', () => {
       assert.match((failed.data as { reason: string }).reason, /ImagePullBackOff|ErrImagePull/);
     } finally {
       await stuck.stop();
+    }
+  });
+
+  it('a cancel that races the launch leaves no Job: canceled before the reaction, or while the objects were being created', async () => {
+    const sim = await startKubeSimulator({ outcome: 'hang' });
+    try {
+      const kc = new KubeConfig();
+      kc.loadFromString(sim.kubeconfig());
+      const kube = KubernetesObjectApi.makeApiClient(kc);
+      const objects = { image: 'example.test/agent:1', deadlineSeconds: 3600, ttlAfterFinishedSeconds: 60, quota: { cpu: '1', memory: '1Gi', pods: 3 }, egressPorts: [443] };
+      const scheduled = async () => {
+        const runId = await request();
+        await scheduleRun({ store, now, leaseMs: 60_000 }, runId, 1, systemMeta());
+        return { runId, event: (await store.readStream(`run-${runId}`)).at(-1)! };
+      };
+      const react = (launcher: ReturnType<typeof runLauncher>, event: Awaited<ReturnType<typeof scheduled>>['event']) =>
+        launcher.react(event, { meta: systemMeta(), signal: new AbortController().signal });
+      const cancel = (runId: string) => endRun({ store, now }, runId, { type: 'CancelRun', reason: 'test', by: null }, systemMeta());
+
+      const before = await scheduled();
+      await cancel(before.runId);
+      await react(runLauncher({ kube, store, now, openaiKey, repositoryToken: async () => null, objects }), before.event);
+      assert.equal(sim.state.objects('Namespace').filter((n) => n.metadata?.name === `codex-run-${before.runId}`).length, 0, 'nothing created for a canceled run');
+
+      const during = await scheduled();
+      // The cancel lands while the launcher is creating the run's objects.
+      const racing = new Proxy(kube, {
+        get: (target, key) => key === 'create'
+          ? async (object: { kind?: string }) => {
+            if (object.kind === 'Job') await cancel(during.runId);
+            return target.create(object as never);
+          }
+          : Reflect.get(target, key),
+      });
+      await react(runLauncher({ kube: racing, store, now, openaiKey, repositoryToken: async () => null, objects }), during.event);
+      assert.deepEqual(await history(during.runId), ['RunRequested', 'RunScheduled', 'RunCanceled']);
+      await until(async () => sim.state.objects('Job', `codex-run-${during.runId}`).length === 0, 'the Job to go with its namespace');
+    } finally {
+      await sim.close();
     }
   });
 

@@ -44,6 +44,8 @@ export interface OutcomeDeps extends Pick<RunCommandDeps, 'store' | 'now'> {
   watchTimeoutSeconds?: number;
   /** No event for this long (not even a bookmark) means a dead connection: start over. */
   idleMs?: number;
+  /** A running run older than this (the Job's own deadline plus a margin) fails, whatever the cluster says. */
+  deadlineMs?: number;
   /** How often every managed Job is listed again, whatever the watch says (30 s). */
   resyncMs?: number;
   /** The time of the last watch event (a metric). */
@@ -88,8 +90,14 @@ export function jobOutcomes(deps: OutcomeDeps) {
     const list = await deps.batch.listJobForAllNamespaces({ labelSelector: selector });
     for (const job of list.items) await record(job).catch((error: unknown) => deps.log.warn({ err: error }, 'recording a job outcome failed'));
     const present = new Set(list.items.map((j) => j.metadata?.labels?.['codex-k8s.io/run']));
-    const { rows } = await deps.pool.query<{ id: string }>(`SELECT id::text FROM agent_runs WHERE status = 'running'`);
-    for (const { id } of rows) {
+    const { rows } = await deps.pool.query<{ id: string; started_ms: number | null }>(
+      `SELECT id::text, (extract(epoch FROM started_at) * 1000)::float8 AS started_ms FROM agent_runs WHERE status = 'running'`);
+    for (const { id, started_ms } of rows) {
+      if (deps.deadlineMs !== undefined && started_ms !== null && Date.now() - started_ms > deps.deadlineMs) {
+        // The timer behind the Job's activeDeadlineSeconds: the run ends even if the cluster never says.
+        await endRun(deps, id, { type: 'FailRun', reason: 'deadline exceeded' }, deps.meta).catch((error: unknown) => deps.log.warn({ err: error }, 'failing a run past its deadline failed'));
+        continue;
+      }
       if (present.has(id)) continue;
       // The read model only suggests: endRun decides on the run's stream (a run that ended meanwhile is left as it is).
       await endRun(deps, id, { type: 'FailRun', reason: 'job gone before its outcome was recorded' }, deps.meta).catch((error: unknown) => deps.log.warn({ err: error }, 'failing a run without a job failed'));
