@@ -6,7 +6,6 @@
  * per second. Slots are ample (100 per project), so queueing for a slot
  * is not what is measured. `pgbench -N` on the same database is the reference, measured in the run.
  */
-import { spawn } from 'node:child_process';
 import { createHmac, randomBytes, randomUUID } from 'node:crypto';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -15,12 +14,9 @@ import examples from '@octokit/webhooks-examples' with { type: 'json' };
 import { KubeConfig, Watch } from '@kubernetes/client-node';
 import { createEventStore } from '../adapters/postgres/event-store.js';
 import { createPool } from '../adapters/postgres/pools.js';
-import { projectRoot } from '../adapters/paths.js';
-import { githubDirectory } from '../adapters/github/directory.js';
 import { startKubeSimulator } from '../adapters/kubernetes/simulator/index.js';
-import { setupCommands } from '../commands/setup.js';
-import { startFakeGithub } from '../test/support/fake-github.js';
-import { benchDatabase, pgbenchCommand, pgbenchInit, pgbenchTps, round, say } from './support.js';
+import { connectHelloWorld } from '../test/support/hello-world.js';
+import { benchDatabase, startServe, pgbenchCommand, pgbenchInit, pgbenchTps, round, say } from './support.js';
 
 const RUNS = Number(process.env.BENCH_LAUNCH_RUNS ?? 200);
 /** Deliveries per second in all (paced); unset: as fast as the 8 senders go (a burst). */
@@ -30,18 +26,10 @@ const secret = randomBytes(20).toString('hex');
 const port = 20000 + Math.floor(Math.random() * 20000);
 const { url, ownerUrl, replicaUrl, checkpoint } = await benchDatabase('codexk8s_bench_launch');
 
+// The example deliveries' repository and sender, connected through a local fake of GitHub's API.
 const pool = createPool(url, 2, 'codex-k8s-bench');
-const github = await startFakeGithub();
-github.addRepository({ id: 186853002, owner: 'Codertocat', name: 'Hello-World' });
-github.addUser({ id: 21031067, login: 'Codertocat' });
-const commands = setupCommands({ store: createEventStore(pool), github: githubDirectory(github.url), emailHashKey: randomBytes(32), now: () => new Date().toISOString() });
-const meta = { correlationId: 'bench', actor: { type: 'system' as const, id: 'bench' } };
-await commands.allowUser({ email: 'codertocat@example.com', githubLogin: 'Codertocat', platformRole: null }, meta);
-await commands.createProject({ key: 'hello', name: 'Hello' }, meta);
-await commands.addMember({ projectKey: 'hello', email: 'codertocat@example.com', role: 'read_write' }, meta);
-await commands.connectRepository({ projectKey: 'hello', owner: 'Codertocat', name: 'Hello-World', token: null }, () => '', meta);
+await connectHelloWorld(createEventStore(pool));
 await pool.end();
-await github.close();
 
 pgbenchInit(ownerUrl);
 await checkpoint();
@@ -61,21 +49,10 @@ const watching = await new Watch(kc).watch('/apis/batch/v1/jobs', {}, (phase: st
   if (phase === 'ADDED' && runId && !created.has(runId)) created.set(runId, performance.now());
 }, () => {});
 
-const server = spawn(process.execPath, [join(projectRoot, 'bin', 'codex-k8s.js'), 'serve', '--role', 'all'], {
-  env: {
-    ...process.env, CODEXK8S_DATABASE_URL: url, CODEXK8S_DATABASE_REPLICA_URLS: replicaUrl, CODEXK8S_GITHUB_WEBHOOK_SECRET: secret, CODEXK8S_HTTP_PORT: String(port),
-    CODEXK8S_WEBHOOK_RATE_LIMIT: '1000000', CODEXK8S_LOG_LEVEL: 'warn', CODEXK8S_SLOTS_PER_PROJECT: '100', KUBECONFIG: kubeconfig, CODEXK8S_OPENAI_API_KEY: 'sk-bench',
-  },
-  stdio: ['ignore', 'ignore', 'inherit'],
+const { server } = await startServe('all', {
+  CODEXK8S_DATABASE_URL: url, CODEXK8S_DATABASE_REPLICA_URLS: replicaUrl, CODEXK8S_GITHUB_WEBHOOK_SECRET: secret, CODEXK8S_HTTP_PORT: String(port),
+  CODEXK8S_SLOTS_PER_PROJECT: '100', KUBECONFIG: kubeconfig, CODEXK8S_OPENAI_API_KEY: 'sk-bench',
 });
-for (let i = 0; ; i++) {
-  try {
-    if ((await fetch(`http://127.0.0.1:${port}/readyz`)).ok) break;
-  } catch {
-    if (i > 100) throw new Error('serve did not start');
-  }
-  await new Promise((r) => setTimeout(r, 100));
-}
 await new Promise((r) => setTimeout(r, 1500)); // the worker's leases
 
 type Labeled = { label: { name: string }; issue: { number: number; labels: { name: string }[]; updated_at: string } };

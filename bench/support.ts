@@ -1,4 +1,5 @@
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { join } from 'node:path';
 import { localCluster, OWNER_ROLE, up, urlFor, withClient } from '../adapters/postgres/local-cluster.js';
 import { migrate } from '../adapters/postgres/migrate.js';
 import { projectRoot } from '../adapters/paths.js';
@@ -56,3 +57,20 @@ export function pgbenchTps(url: string, clients: number, durationSeconds = secon
 }
 
 export const round = (n: number, digits = 0) => Number(n.toFixed(digits));
+
+/** `codex-k8s serve` in a process of its own, once it answers /readyz. */
+export async function startServe(role: 'api' | 'all', env: Record<string, string>): Promise<{ server: ChildProcess; port: number }> {
+  const port = Number(env.CODEXK8S_HTTP_PORT ?? 20000 + Math.floor(Math.random() * 20000));
+  const server = spawn(process.execPath, [join(projectRoot, 'bin', 'codex-k8s.js'), 'serve', '--role', role], {
+    env: { ...process.env, CODEXK8S_WEBHOOK_RATE_LIMIT: '1000000', CODEXK8S_LOG_LEVEL: 'warn', ...env, CODEXK8S_HTTP_PORT: String(port) },
+    stdio: ['ignore', 'ignore', 'inherit'],
+  });
+  for (let i = 0; ; i++) {
+    try {
+      if ((await fetch(`http://127.0.0.1:${port}/readyz`)).ok) return { server, port };
+    } catch {
+      if (i > 100) throw new Error('serve did not start');
+    }
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}

@@ -3,49 +3,24 @@
  * labelling, so each starts a run) against `codex-k8s serve --role api`, with autocannon; beside
  * `pgbench -N` on the same database, the two alternating over BENCH_ROUNDS rounds (medians).
  */
-import { spawn } from 'node:child_process';
 import { createHmac, randomBytes, randomUUID } from 'node:crypto';
-import { join } from 'node:path';
 import autocannon from 'autocannon';
 import examples from '@octokit/webhooks-examples' with { type: 'json' };
 import { createEventStore } from '../adapters/postgres/event-store.js';
 import { createPool } from '../adapters/postgres/pools.js';
-import { projectRoot } from '../adapters/paths.js';
-import { setupCommands } from '../commands/setup.js';
-import { githubDirectory } from '../adapters/github/directory.js';
-import { startFakeGithub } from '../test/support/fake-github.js';
-import { benchDatabase, median, pgbenchCommand, pgbenchInit, pgbenchTps, round, rounds, say, seconds } from './support.js';
+import { connectHelloWorld } from '../test/support/hello-world.js';
+import { benchDatabase, startServe, median, pgbenchCommand, pgbenchInit, pgbenchTps, round, rounds, say, seconds } from './support.js';
 
 const secret = randomBytes(20).toString('hex');
 const port = 20000 + Math.floor(Math.random() * 20000);
 const { url, ownerUrl, replicaUrl, checkpoint } = await benchDatabase('codexk8s_bench_webhooks');
 
+// The example deliveries' repository and sender, connected through a local fake of GitHub's API.
 const pool = createPool(url, 2, 'codex-k8s-bench');
-// The example deliveries' repository and sender, as a local fake of GitHub's API knows them.
-const github = await startFakeGithub();
-github.addRepository({ id: 186853002, owner: 'Codertocat', name: 'Hello-World' });
-github.addUser({ id: 21031067, login: 'Codertocat' });
-const commands = setupCommands({ store: createEventStore(pool), github: githubDirectory(github.url), emailHashKey: randomBytes(32), now: () => new Date().toISOString() });
-const meta = { correlationId: 'bench', actor: { type: 'system' as const, id: 'bench' } };
-await commands.allowUser({ email: 'codertocat@example.com', githubLogin: 'Codertocat', platformRole: null }, meta);
-await commands.createProject({ key: 'hello', name: 'Hello' }, meta);
-await commands.addMember({ projectKey: 'hello', email: 'codertocat@example.com', role: 'read_write' }, meta);
-await commands.connectRepository({ projectKey: 'hello', owner: 'Codertocat', name: 'Hello-World', token: null }, () => '', meta);
+await connectHelloWorld(createEventStore(pool));
 await pool.end();
-await github.close();
 
-const server = spawn(process.execPath, [join(projectRoot, 'bin', 'codex-k8s.js'), 'serve', '--role', 'api'], {
-  env: { ...process.env, CODEXK8S_DATABASE_URL: url, CODEXK8S_DATABASE_REPLICA_URLS: replicaUrl, CODEXK8S_GITHUB_WEBHOOK_SECRET: secret, CODEXK8S_HTTP_PORT: String(port), CODEXK8S_WEBHOOK_RATE_LIMIT: '1000000', CODEXK8S_LOG_LEVEL: 'warn', CODEXK8S_DATABASE_POOL_SIZE: '16' },
-  stdio: ['ignore', 'ignore', 'inherit'],
-});
-for (let i = 0; ; i++) {
-  try {
-    if ((await fetch(`http://127.0.0.1:${port}/readyz`)).ok) break;
-  } catch {
-    if (i > 100) throw new Error('serve did not start');
-  }
-  await new Promise((r) => setTimeout(r, 100));
-}
+const { server } = await startServe('api', { CODEXK8S_DATABASE_URL: url, CODEXK8S_DATABASE_REPLICA_URLS: replicaUrl, CODEXK8S_GITHUB_WEBHOOK_SECRET: secret, CODEXK8S_HTTP_PORT: String(port), CODEXK8S_DATABASE_POOL_SIZE: '16' });
 
 type Labeled = { action: string; label: { name: string }; issue: { number: number; labels: { name: string }[]; updated_at: string } };
 const all = examples as unknown as { name: string; examples: Labeled[] }[];

@@ -13,9 +13,7 @@ import { useTestDatabase, type TestDatabase } from './support/cluster.js';
 import { appendRuns, caughtUp } from './support/projections.js';
 import { runRequested as runRequestedEvent } from './support/events.js';
 import examples from '@octokit/webhooks-examples' with { type: 'json' };
-import { setupCommands } from '../commands/setup.js';
-import { githubDirectory } from '../adapters/github/directory.js';
-import { startFakeGithub } from './support/fake-github.js';
+import { connectHelloWorld } from './support/hello-world.js';
 
 let db: TestDatabase;
 useTestDatabase((created) => (db = created));
@@ -87,17 +85,8 @@ const timed = async <T>(work: () => Promise<T>) => {
 
 describe('serve from a webhook to a finished run', () => {
   it('a signed run:dev label goes to succeeded on the built-in simulator (no KUBECONFIG)', async () => {
-    const github = await startFakeGithub();
-    github.addRepository({ id: 186853002, owner: 'Codertocat', name: 'Hello-World' });
-    github.addUser({ id: 21031067, login: 'Codertocat' });
     const store = createEventStore(db.pools.primary);
-    const setup = setupCommands({ store, github: githubDirectory(github.url), emailHashKey: randomBytes(32), now: () => new Date().toISOString() });
-    const meta = { correlationId: 'test', actor: { type: 'system' as const, id: 'test' } };
-    await setup.allowUser({ email: 'codertocat@example.com', githubLogin: 'Codertocat', platformRole: null }, meta);
-    await setup.createProject({ key: 'hello', name: 'Hello' }, meta);
-    await setup.addMember({ projectKey: 'hello', email: 'codertocat@example.com', role: 'read_write' }, meta);
-    await setup.connectRepository({ projectKey: 'hello', owner: 'Codertocat', name: 'Hello-World', token: null }, () => '', meta);
-    await github.close();
+    await connectHelloWorld(store);
     const { child, port, exited } = await serve(4);
     try {
       await ready(port);
