@@ -159,11 +159,14 @@ export interface RunsConfig {
   slotsPerProject: number;
   /** CODEXK8S_RUN_DEADLINE: the longest a run may take (1h). */
   runDeadlineSeconds: number;
+  /** CODEXK8S_SLOT_LEASE: how long a slot's lease lasts unless renewed (10m); runs alive are renewed every re-list (30 s). */
+  slotLeaseSeconds: number;
 }
 
 export function runsConfig(env: Env = process.env): RunsConfig {
   return {
     slotsPerProject: integer(env, 'CODEXK8S_SLOTS_PER_PROJECT', 2, 1, 100),
     runDeadlineSeconds: duration(env, 'CODEXK8S_RUN_DEADLINE', 3600, 60),
+    slotLeaseSeconds: duration(env, 'CODEXK8S_SLOT_LEASE', 600, 60),
   };
 }

@@ -65,3 +65,22 @@ export async function endRun(deps: Pick<RunCommandDeps, 'store' | 'now'>, runId:
   });
   return append !== undefined;
 }
+
+/**
+ * Renews the lease of a scheduled or running run's slot (its tracker is alive): a slot is a lease
+ * its holder renews, so the slot of a run nobody tracks any more comes back by itself. False when
+ * there is nothing to renew or the lease was lost meanwhile.
+ */
+export async function renewLease(deps: RunCommandDeps, runId: string, meta: EventMeta): Promise<boolean> {
+  const { append } = await handleCommand(deps, meta, async (load) => {
+    const [run] = await load<[Run]>([{ stream: streamOf.run(runId), fold: runDecider }]);
+    if (run.state.status !== 'scheduled' && run.state.status !== 'running') return { writes: [], result: undefined };
+    const { projectId, slot: n } = run.state;
+    const [slot] = await load<[Slot]>([{ stream: streamOf.slot(projectId, n), fold: slotDecider }]);
+    const now = deps.now();
+    if (slot.state.holder !== runId || isFree(slot.state, now)) return { writes: [], result: undefined };
+    const leaseExpiresAt = new Date(Date.parse(now) + deps.leaseMs).toISOString();
+    return { writes: [{ stream: slot.stream, events: decideSlot({ type: 'RenewLease', projectId, slot: n, runId, leaseExpiresAt, now }, slot.state) }], result: undefined };
+  });
+  return append !== undefined;
+}

@@ -30,17 +30,17 @@ const token = `ghp_${randomUUID().replace(/-/g, '')}`;
 const now = () => new Date().toISOString();
 
 /** The platform's worker against a simulated cluster: the run projection, the reactors and the outcome watch. */
-async function platform(outcome: Outcome, limits: { deadlineSeconds?: number; deadlineMs?: number } = {}) {
+async function platform(outcome: Outcome, limits: { deadlineSeconds?: number; deadlineMs?: number; leaseMs?: number; slots?: number } = {}) {
   const sim: KubeSimulator = await startKubeSimulator({ outcome, runSeconds: 0.3, bookmarkIntervalMs: 200 });
   const kc = new KubeConfig();
   kc.loadFromString(sim.kubeconfig());
   const kube = KubernetesObjectApi.makeApiClient(kc);
   const controller = new AbortController();
   const common = { pool: db.pools.primary, store, waker: pollingOnly, signal: controller.signal, log: quietLog, backoff: { minMs: 5, maxMs: 50 }, leaseRetryMs: 50 };
-  const outcomes = jobOutcomes({ store, now, pool: db.pools.primary, kubeconfig: kc, batch: kc.makeApiClient(BatchV1Api), core: kc.makeApiClient(CoreV1Api), log: quietLog, meta: systemMeta('kubernetes-outcomes'), stuckGraceMs: 500, idleMs: 5000, resyncMs: 300, ...(limits.deadlineMs ? { deadlineMs: limits.deadlineMs } : {}) });
+  const outcomes = jobOutcomes({ store, now, pool: db.pools.primary, kubeconfig: kc, batch: kc.makeApiClient(BatchV1Api), core: kc.makeApiClient(CoreV1Api), log: quietLog, meta: systemMeta('kubernetes-outcomes'), stuckGraceMs: 500, idleMs: 5000, resyncMs: 300, ...(limits.deadlineMs ? { deadlineMs: limits.deadlineMs } : {}), leaseMs: limits.leaseMs ?? 3_600_000 });
   const tasks = [
     runProjection(agentRuns, common),
-    runReactor(runScheduler({ store, pool: db.pools.primary, now, leaseMs: 3_600_000, slotsPerProject: 2 }), common),
+    runReactor(runScheduler({ store, pool: db.pools.primary, now, leaseMs: limits.leaseMs ?? 3_600_000, slotsPerProject: limits.slots ?? 2 }), common),
     runReactor(runLauncher({
       kube, store, now, openaiKey, repositoryToken: async () => token,
       objects: { image: 'example.test/codex-k8s/agent:1', deadlineSeconds: limits.deadlineSeconds ?? 3600, ttlAfterFinishedSeconds: 86_400, quota: { cpu: '2', memory: '4Gi', pods: 3 }, egressPorts: [443] },
@@ -87,8 +87,8 @@ describe('runs on Kubernetes (the simulator, the real client over HTTP)', () => 
     const kinds = ['ServiceAccount', 'Role', 'RoleBinding', 'ResourceQuota', 'LimitRange', 'NetworkPolicy', 'Secret', 'Job'];
     for (const kind of kinds) assert.ok(succeeding.sim.state.objects(kind, namespace).length >= 1, `${kind} in ${namespace}`);
     assert.equal(succeeding.sim.state.objects('Job', namespace).length, 1);
-    const slot = (await store.readStream(`slot-${projectId}-1`)).map((e) => e.type);
-    assert.deepEqual(slot, ['SlotLeased', 'SlotReleased']);
+    const slot = (await store.readStream(`slot-${projectId}-1`)).map((e) => e.type).filter((t) => t !== 'SlotLeaseRenewed');
+    assert.deepEqual(slot, ['SlotLeased', 'SlotReleased'], 'leased, renewed while alive, released');
     // No secret in the log.
     const { rows } = await db.pools.primary.query('SELECT count(*)::int AS n FROM flow_events WHERE payload::text LIKE $1 OR payload::text LIKE $2', [`%${openaiKey}%`, `%${token}%`]);
     assert.equal(rows[0].n, 0);
@@ -205,6 +205,24 @@ describe('runs that fail or are canceled', () => {
     }
   });
 
+  it('a running run\'s slot lease is renewed while it is alive, so a short lease does not free its slot', async () => {
+    const renewing = await platform('hang', { leaseMs: 1000, slots: 1 });
+    try {
+      const projectId = randomUUID();
+      const first = await request(projectId);
+      await until(async () => (await history(first)).includes('JobStarted'), 'the first run to start');
+      await new Promise((r) => setTimeout(r, 2500)); // two and a half leases
+      const second = await request(projectId);
+      await new Promise((r) => setTimeout(r, 500));
+      assert.deepEqual(await history(second), ['RunRequested'], 'the slot is still the first run\'s');
+      assert.ok((await store.readStream(`slot-${projectId}-1`)).some((e) => e.type === 'SlotLeaseRenewed'));
+      await endRun({ store, now }, first, { type: 'CancelRun', reason: 'test', by: null }, systemMeta());
+      await until(async () => (await history(second)).includes('RunScheduled'), 'the second run to take the slot');
+    } finally {
+      await renewing.stop();
+    }
+  });
+
   it('a cancel while running deletes the Job and frees the slot', async () => {
     const hanging = await platform('hang');
     try {
@@ -213,7 +231,7 @@ describe('runs that fail or are canceled', () => {
       await until(async () => (await history(runId)).includes('JobStarted'), 'the run to start');
       assert.equal(await endRun({ store, now }, runId, { type: 'CancelRun', reason: 'test', by: null }, systemMeta()), true);
       await until(async () => hanging.sim.state.objects('Job', `codex-run-${runId}`).length === 0, 'the Job to be deleted');
-      assert.deepEqual((await store.readStream(`slot-${projectId}-1`)).map((e) => e.type), ['SlotLeased', 'SlotReleased']);
+      assert.deepEqual((await store.readStream(`slot-${projectId}-1`)).map((e) => e.type).filter((t) => t !== 'SlotLeaseRenewed'), ['SlotLeased', 'SlotReleased']);
       assert.deepEqual(await history(runId), ['RunRequested', 'RunScheduled', 'JobStarted', 'RunCanceled']);
     } finally {
       await hanging.stop();

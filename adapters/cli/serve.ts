@@ -85,8 +85,8 @@ export function registerServeCommand(program: Command): void {
         for (const projection of running) {
           tasks.push(runProjection(projection, { pool: pools.primary, store, waker, signal: controller.signal, log, batchSize }));
         }
-        // Until the Kubernetes reactor renews slot leases, a lease outlives the longest run it may hold.
-        const scheduler = runScheduler({ store, pool: pools.primary, now: () => new Date().toISOString(), leaseMs: (runs.runDeadlineSeconds + 600) * 1000, slotsPerProject: runs.slotsPerProject });
+        // A slot's lease is renewed by the outcome re-list while its run is alive (CODEXK8S_SLOT_LEASE).
+        const scheduler = runScheduler({ store, pool: pools.primary, now: () => new Date().toISOString(), leaseMs: runs.slotLeaseSeconds * 1000, slotsPerProject: runs.slotsPerProject });
         tasks.push(runReactor(scheduler, { pool: pools.primary, store, waker, signal: controller.signal, log }));
         const kubernetes = await startKubernetesWorker({ store, pool: pools.primary, waker, signal: controller.signal, log, runs });
         tasks.push(...kubernetes.tasks);

@@ -2,7 +2,7 @@ import type pg from 'pg';
 import type { BatchV1Api, CoreV1Api, KubeConfig, V1Job, V1Pod } from '@kubernetes/client-node';
 import { Watch } from '@kubernetes/client-node';
 import type { EventMeta } from '../../ports/event-store.js';
-import { endRun, type Outcome, type RunCommandDeps } from '../../commands/runs.js';
+import { endRun, renewLease, type Outcome, type RunCommandDeps } from '../../commands/runs.js';
 import { MANAGED_BY } from './run-objects.js';
 import type { Logger } from '../log.js';
 
@@ -31,6 +31,8 @@ export function stuckReason(pod: V1Pod): string | undefined {
 }
 
 export interface OutcomeDeps extends Pick<RunCommandDeps, 'store' | 'now'> {
+  /** How long a renewed slot lease lasts; each re-list renews the leases of the runs it sees alive. */
+  leaseMs?: number;
   /** Where running runs are found (agent_runs on the primary): a suggestion, checked on each run's stream. */
   pool: pg.Pool;
   kubeconfig: KubeConfig;
@@ -98,7 +100,10 @@ export function jobOutcomes(deps: OutcomeDeps) {
         await endRun(deps, id, { type: 'FailRun', reason: 'deadline exceeded' }, deps.meta).catch((error: unknown) => deps.log.warn({ err: error }, 'failing a run past its deadline failed'));
         continue;
       }
-      if (present.has(id)) continue;
+      if (present.has(id)) {
+        if (deps.leaseMs) await renewLease({ ...deps, leaseMs: deps.leaseMs }, id, deps.meta).catch((error: unknown) => deps.log.warn({ err: error }, 'renewing a slot lease failed'));
+        continue;
+      }
       // The read model only suggests: endRun decides on the run's stream (a run that ended meanwhile is left as it is).
       await endRun(deps, id, { type: 'FailRun', reason: 'job gone before its outcome was recorded' }, deps.meta).catch((error: unknown) => deps.log.warn({ err: error }, 'failing a run without a job failed'));
     }

@@ -96,6 +96,7 @@ export async function startKubernetesWorker(deps: {
     store: deps.store, now, pool: deps.pool, kubeconfig: kc, batch: kc.makeApiClient(BatchV1Api), core: kc.makeApiClient(CoreV1Api), log: deps.log,
     meta: { correlationId: 'kubernetes-outcomes', actor: { type: 'system', id: 'kubernetes-outcomes' } }, stuckGraceMs: 5 * 60_000,
     deadlineMs: (deps.runs.runDeadlineSeconds + 300) * 1000,
+    leaseMs: deps.runs.slotLeaseSeconds * 1000,
   });
   tasks.push(runReactor(launcher, common), runReactor(canceler, common), outcomes.watch(deps.signal), reapEvery(60_000));
   /** The cleanup, once a minute (deleting a namespace twice is harmless, so every worker may run it). */
