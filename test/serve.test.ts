@@ -130,6 +130,8 @@ describe('serve with small pools', () => {
         assert.equal(probe.value.status, 200);
         assert.ok(probe.ms < 1000, `readyz in ${Math.round(probe.ms)} ms`);
         assert.equal((await delivery(port)).status, 202);
+        const metrics = await (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
+        assert.match(metrics, /^codexk8s_kubernetes_watch_last_event_seconds \d+/m, 'the time of the last watch event is a metric');
       } finally {
         child.kill('SIGTERM');
       }
@@ -183,15 +185,15 @@ describe('two workers, one killed halfway', () => {
     const kubeconfig = join(mkdtempSync(join(tmpdir(), 'codexk8s-test-')), 'kubeconfig');
     writeFileSync(kubeconfig, sim.kubeconfig());
     const store = createEventStore(db.pools.primary);
-    const worker = () => {
+    const worker = async () => {
       const child = spawn(process.execPath, [join(projectRoot, 'bin', 'codex-k8s.js'), 'serve', '--role', 'worker'], {
-        env: { ...process.env, ...db.env, KUBECONFIG: kubeconfig, CODEXK8S_OPENAI_API_KEY: 'sk-test', CODEXK8S_SLOTS_PER_PROJECT: '4', CODEXK8S_LOG_LEVEL: 'error', CODEXK8S_SHUTDOWN_TIMEOUT: '3' },
+        env: { ...process.env, ...db.env, CODEXK8S_HTTP_PORT: String(await freePort()), KUBECONFIG: kubeconfig, CODEXK8S_OPENAI_API_KEY: 'sk-test', CODEXK8S_SLOTS_PER_PROJECT: '4', CODEXK8S_LOG_LEVEL: 'error', CODEXK8S_SHUTDOWN_TIMEOUT: '3' },
         stdio: ['ignore', 'ignore', 'ignore'],
       });
       return { child, exited: new Promise((resolve) => child.once('exit', resolve)) };
     };
-    const a = worker();
-    const b = worker();
+    const a = await worker();
+    const b = await worker();
     const project = randomUUID();
     const runIds: string[] = [];
     try {

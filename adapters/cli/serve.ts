@@ -50,6 +50,7 @@ export function registerServeCommand(program: Command): void {
       process.once('SIGINT', stop);
       process.once('SIGTERM', stop);
       const tasks: Promise<void>[] = [];
+      const metrics = createMetrics();
       let server: Server | undefined;
       if (options.role !== 'worker') {
         const http = httpConfig(process.env, parseLearningModeDefault);
@@ -59,7 +60,6 @@ export function registerServeCommand(program: Command): void {
         } catch (error) {
           throw new CliError((error as Error).message);
         }
-        const metrics = createMetrics();
         const app = createApp({
           trustedProxyHops: http.trustedProxyHops,
           primary: pools.primary,
@@ -88,7 +88,18 @@ export function registerServeCommand(program: Command): void {
         // A slot's lease is renewed by the outcome re-list while its run is alive (CODEXK8S_SLOT_LEASE).
         const scheduler = runScheduler({ store, pool: pools.primary, now: () => new Date().toISOString(), leaseMs: runs.slotLeaseSeconds * 1000, slotsPerProject: runs.slotsPerProject });
         tasks.push(runReactor(scheduler, { pool: pools.primary, store, waker, signal: controller.signal, log }));
-        const kubernetes = await startKubernetesWorker({ store, pool: pools.primary, waker, signal: controller.signal, log, runs });
+        const kubernetes = await startKubernetesWorker({ store, pool: pools.primary, waker, signal: controller.signal, log, runs, metrics });
+        if (options.role === 'worker') {
+          // A worker alone still answers health, readiness and metrics (the watch's last event, the cleanup).
+          const port = integer(process.env, 'CODEXK8S_HTTP_PORT', 8080, 0, 65535);
+          const app = createApp({ primary: pools.primary, metrics, log, mount: () => {} });
+          server = app.listen(port);
+          const worker = server;
+          tasks.push(new Promise<void>((resolve) => controller.signal.addEventListener('abort', () => {
+            worker.close(() => resolve());
+            worker.closeIdleConnections();
+          }, { once: true })));
+        }
         tasks.push(...kubernetes.tasks);
         log.info({ projections: running.map((p) => p.name), reactors: [scheduler.name, ...kubernetes.reactors] }, 'worker started');
       }

@@ -9,6 +9,7 @@ import { reapNamespaces } from './reaper.js';
 import { parseKeyRing } from '../crypto/keys.js';
 import { tokenCipher } from '../crypto/token-cipher.js';
 import type { Logger } from '../log.js';
+import type { Metrics } from '../http/metrics.js';
 import { runReactor } from '../reactors/runner.js';
 import { runCanceler } from './cancel.js';
 import { jobOutcomes } from './job-outcomes.js';
@@ -59,6 +60,7 @@ export async function startKubernetesWorker(deps: {
   signal: AbortSignal;
   log: Logger;
   runs: RunsConfig;
+  metrics?: Pick<Metrics, 'watchLastEvent' | 'namespacesCleaned'>;
   env?: Env;
 }): Promise<{ tasks: Promise<void>[]; reactors: string[] }> {
   const env = deps.env ?? process.env;
@@ -97,6 +99,7 @@ export async function startKubernetesWorker(deps: {
     meta: { correlationId: 'kubernetes-outcomes', actor: { type: 'system', id: 'kubernetes-outcomes' } }, stuckGraceMs: 5 * 60_000,
     deadlineMs: (deps.runs.runDeadlineSeconds + 300) * 1000,
     leaseMs: deps.runs.slotLeaseSeconds * 1000,
+    onWatchEvent: (at) => deps.metrics?.watchLastEvent.set(at / 1000),
   });
   tasks.push(runReactor(launcher, common), runReactor(canceler, common), outcomes.watch(deps.signal), reapEvery(60_000));
   /** The cleanup, once a minute (deleting a namespace twice is harmless, so every worker may run it). */
@@ -105,6 +108,8 @@ export async function startKubernetesWorker(deps: {
     while (!deps.signal.aborted) {
       try {
         const counts = await reapNamespaces({ core, store: deps.store, now: Date.now, ttlMs: settings.namespaceTtlSeconds * 1000, orphanGraceMs: 3_600_000 });
+        deps.metrics?.namespacesCleaned.inc({ reason: 'expired' }, counts.deleted);
+        deps.metrics?.namespacesCleaned.inc({ reason: 'orphan' }, counts.orphans);
         if (counts.deleted + counts.orphans > 0) deps.log.info({ ...counts }, 'run namespaces cleaned up');
       } catch (error) {
         deps.log.warn({ err: error }, 'namespace cleanup failed; trying again later');
