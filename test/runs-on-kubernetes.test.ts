@@ -82,7 +82,7 @@ describe('runs on Kubernetes (the simulator, the real client over HTTP)', () => 
     const projectId = randomUUID();
     const runId = await request(projectId);
     await until(async () => (await history(runId)).includes('RunSucceeded'), 'the run to succeed');
-    assert.deepEqual(await history(runId), ['RunRequested', 'RunScheduled', 'JobStarted', 'RunSucceeded']);
+    assert.deepEqual(await history(runId), ['RunRequested', 'RunScheduled', 'RunNamespacePrepared', 'JobStarted', 'RunSucceeded']);
     const namespace = `codex-run-${runId}`;
     const kinds = ['ServiceAccount', 'Role', 'RoleBinding', 'ResourceQuota', 'LimitRange', 'NetworkPolicy', 'Secret', 'Job'];
     for (const kind of kinds) assert.ok(succeeding.sim.state.objects(kind, namespace).length >= 1, `${kind} in ${namespace}`);
@@ -188,18 +188,24 @@ describe('runs that fail or are canceled', () => {
       assert.equal(sim.state.objects('Namespace').filter((n) => n.metadata?.name === `codex-run-${before.runId}`).length, 0, 'nothing created for a canceled run');
 
       const during = await scheduled();
-      // The cancel lands while the launcher is creating the run's objects.
-      const racing = new Proxy(kube, {
+      // The cancel lands while the launcher is creating the run's objects: no Job is ever created.
+      const racing = (trigger: string, runId: string) => new Proxy(kube, {
         get: (target, key) => key === 'create'
           ? async (object: { kind?: string }) => {
-            if (object.kind === 'Job') await cancel(during.runId);
+            if (object.kind === trigger) await cancel(runId);
             return target.create(object as never);
           }
           : Reflect.get(target, key),
       });
-      await react(runLauncher({ kube: racing, store, now, openaiKey, repositoryToken: async () => null, objects }), during.event);
+      const jobsBefore = sim.state.creates.Job ?? 0;
+      await react(runLauncher({ kube: racing('NetworkPolicy', during.runId), store, now, openaiKey, repositoryToken: async () => null, objects }), during.event);
       assert.deepEqual(await history(during.runId), ['RunRequested', 'RunScheduled', 'RunCanceled']);
-      await until(async () => sim.state.objects('Job', `codex-run-${during.runId}`).length === 0, 'the Job to go with its namespace');
+      assert.equal(sim.state.creates.Job ?? 0, jobsBefore, 'no Job was created');
+      // And landing while the Job itself is created: the Job goes with its namespace.
+      const late = await scheduled();
+      await react(runLauncher({ kube: racing('Job', late.runId), store, now, openaiKey, repositoryToken: async () => null, objects }), late.event);
+      assert.deepEqual(await history(late.runId), ['RunRequested', 'RunScheduled', 'RunNamespacePrepared', 'RunCanceled']);
+      await until(async () => sim.state.objects('Job', `codex-run-${late.runId}`).length === 0, 'the Job to go with its namespace');
     } finally {
       await sim.close();
     }
@@ -232,7 +238,7 @@ describe('runs that fail or are canceled', () => {
       assert.equal(await endRun({ store, now }, runId, { type: 'CancelRun', reason: 'test', by: null }, systemMeta()), true);
       await until(async () => hanging.sim.state.objects('Job', `codex-run-${runId}`).length === 0, 'the Job to be deleted');
       assert.deepEqual((await store.readStream(`slot-${projectId}-1`)).map((e) => e.type).filter((t) => t !== 'SlotLeaseRenewed'), ['SlotLeased', 'SlotReleased']);
-      assert.deepEqual(await history(runId), ['RunRequested', 'RunScheduled', 'JobStarted', 'RunCanceled']);
+      assert.deepEqual(await history(runId), ['RunRequested', 'RunScheduled', 'RunNamespacePrepared', 'JobStarted', 'RunCanceled']);
     } finally {
       await hanging.stop();
     }

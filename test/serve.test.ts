@@ -108,7 +108,7 @@ describe('serve from a webhook to a finished run', () => {
         types = (await store.readStream(`run-${answer.run_id}`)).map((e) => e.type);
         await new Promise((r) => setTimeout(r, 50));
       }
-      assert.deepEqual(types, ['RunRequested', 'RunScheduled', 'JobStarted', 'RunSucceeded']);
+      assert.deepEqual(types, ['RunRequested', 'RunScheduled', 'RunNamespacePrepared', 'JobStarted', 'RunSucceeded']);
     } finally {
       child.kill('SIGTERM');
       await exited;
@@ -216,7 +216,7 @@ describe('two workers, one killed halfway', () => {
       assert.equal(await ended(), 20, 'every run ended');
       for (const id of runIds) {
         const types = (await store.readStream(`run-${id}`)).map((e) => e.type);
-        assert.deepEqual(types, ['RunRequested', 'RunScheduled', 'JobStarted', 'RunSucceeded'], id);
+        assert.deepEqual(types, ['RunRequested', 'RunScheduled', 'RunNamespacePrepared', 'JobStarted', 'RunSucceeded'], id);
       }
       assert.equal(sim.state.creates.Job, 20, 'one Job create per run');
       for (let n = 1; n <= 4; n++) {

@@ -1,7 +1,7 @@
 import type { KubernetesObject, KubernetesObjectApi } from '@kubernetes/client-node';
 import { foldStream, type EventStore, type RecordedEvent } from '../../ports/event-store.js';
 import type { DomainEvent } from '../../domain/events.js';
-import { decideRun, runDecider } from '../../domain/runs/run.js';
+import { decideRun, runDecider, type RunCommand } from '../../domain/runs/run.js';
 import { streamOf } from '../../domain/shared/streams.js';
 import { handleCommand } from '../../commands/handle-command.js';
 import { endRun } from '../../commands/runs.js';
@@ -45,8 +45,9 @@ const describe = (error: unknown) => {
 };
 
 /**
- * On RunScheduled: creates the run's namespace and objects (names derived from the run id, so a
- * replay finds "already exists" and goes on), then records JobStarted. A launch that keeps failing
+ * On RunScheduled: creates the run's namespace and its objects but the Job (names derived from the
+ * run id, so a replay finds "already exists" and goes on) and records RunNamespacePrepared; then
+ * creates the Job and records JobStarted. A launch that keeps failing
  * is retried with backoff and, past the bound, fails the run with the reason (which releases its
  * slot). A run canceled while it was launching keeps no Job: the cancel makes StartJob a no-op, and
  * the launcher deletes what it created.
@@ -75,13 +76,22 @@ export function runLauncher(deps: LauncherDeps) {
           // The Job last: it must not start before its Secrets, quota and policy are there.
           const job = objects.at(-1)!;
           await Promise.all(objects.slice(0, -1).map((object) => ensureCreated(deps.kube, object)));
+          const step = (command: RunCommand) =>
+            handleCommand(deps, meta, async (load) => {
+              const [current] = await load([{ stream: streamOf.run(runId), fold: runDecider }]);
+              return { writes: [{ stream: current.stream, events: decideRun(command, current.state) }], result: current.state.status };
+            });
+          const kinds = [namespace, ...objects.slice(0, -1)].map((o) => `${o.kind}/${o.metadata?.name}`);
+          const prepared = await step({ type: 'PrepareNamespace', namespace: names.namespace, objects: kinds, now: deps.now() });
+          if (prepared.result !== 'scheduled' && prepared.result !== 'running') {
+            // Ended while it launched (a cancel raced the launch): no Job at all, and the namespace goes.
+            await deps.kube.delete(wire(namespace), undefined, undefined, undefined, undefined, 'Foreground').catch(() => {});
+            return;
+          }
           await ensureCreated(deps.kube, job);
-          const { append } = await handleCommand(deps, meta, async (load) => {
-            const [current] = await load([{ stream: streamOf.run(runId), fold: runDecider }]);
-            return { writes: [{ stream: current.stream, events: decideRun({ type: 'StartJob', namespace: names.namespace, job: names.job, now: deps.now() }, current.state) }], result: undefined };
-          });
-          if (!append && foldStream(await deps.store.readStream(streamOf.run(runId)), runDecider).state.status !== 'running') {
-            // Ended while it launched (a cancel raced the launch): no Job may keep running.
+          const started = await step({ type: 'StartJob', namespace: names.namespace, job: names.job, now: deps.now() });
+          if (!started.append && foldStream(await deps.store.readStream(streamOf.run(runId)), runDecider).state.status !== 'running') {
+            // Ended between the two steps: no Job may keep running.
             await deps.kube.delete(wire(namespace), undefined, undefined, undefined, undefined, 'Foreground').catch(() => {});
           }
           return;

@@ -21,6 +21,8 @@ export const RunRequested = t.intersection([
   t.partial({ repositoryId: Uuid }),
 ]);
 export const RunScheduled = t.type({ runId: Uuid, slot: t.number, leaseExpiresAt: IsoTime, scheduledAt: IsoTime });
+/** The run's namespace and everything but its Job exist (the launch's first step). */
+export const RunNamespacePrepared = t.type({ runId: Uuid, namespace: NonEmptyString, objects: t.array(NonEmptyString), preparedAt: IsoTime });
 export const JobStarted = t.type({ runId: Uuid, namespace: NonEmptyString, job: NonEmptyString, startedAt: IsoTime });
 export const RunSucceeded = t.type({ runId: Uuid, finishedAt: IsoTime });
 export const RunFailed = t.type({ runId: Uuid, reason: NonEmptyString, finishedAt: IsoTime });
@@ -30,7 +32,7 @@ export const RunCanceled = t.intersection([
   t.partial({ canceledBy: t.union([GithubActor, t.null]) }),
 ]);
 
-export const runEventCodecs = { RunRequested, RunScheduled, JobStarted, RunSucceeded, RunFailed, RunCanceled };
+export const runEventCodecs = { RunRequested, RunScheduled, RunNamespacePrepared, JobStarted, RunSucceeded, RunFailed, RunCanceled };
 export type RunEvent = EventsOf<typeof runEventCodecs>;
 
 /**

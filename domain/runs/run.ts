@@ -6,7 +6,7 @@ import { runEventCodecs, type GithubActor, type RunEvent } from './events.js';
 export type Run =
   | { status: 'none' }
   | { status: 'pending'; runId: string; projectId: string; slot: null }
-  | { status: 'scheduled' | 'running'; runId: string; projectId: string; slot: number }
+  | { status: 'scheduled' | 'running'; runId: string; projectId: string; slot: number; prepared?: boolean }
   | { status: 'succeeded' | 'failed' | 'canceled'; runId: string; projectId: string; slot: number | null };
 
 export type RunStatus = Run['status'];
@@ -27,6 +27,7 @@ export type RunCommand =
       now: string;
     }
   | { type: 'ScheduleRun'; slot: number; leaseExpiresAt: string; now: string }
+  | { type: 'PrepareNamespace'; namespace: string; objects: string[]; now: string }
   | { type: 'StartJob'; namespace: string; job: string; now: string }
   | { type: 'SucceedRun'; now: string }
   | { type: 'FailRun'; reason: string; now: string }
@@ -41,6 +42,8 @@ export function evolveRun(run: Run, event: RunEvent): Run {
   switch (event.type) {
     case 'RunScheduled':
       return { ...run, status: 'scheduled', slot: event.data.slot };
+    case 'RunNamespacePrepared':
+      return run.status === 'scheduled' ? { ...run, prepared: true } : run;
     case 'JobStarted':
       return run.status === 'pending' ? run : { ...run, status: 'running' };
     case 'RunSucceeded':
@@ -55,7 +58,7 @@ export function evolveRun(run: Run, event: RunEvent): Run {
 const notFound = () => new DomainError('not_found', 'run not found');
 
 /**
- * The run lifecycle: pending → scheduled (a slot leased) → running (namespace and Job created) →
+ * The run lifecycle: pending → scheduled (a slot leased; then its namespace prepared) → running (its Job created) →
  * succeeded | failed | canceled. A run may fail or be canceled from any active state. Terminal
  * states are final: a command on a finished run is a no-op (reactors replay; cancels race outcomes).
  * A transition out of order is a failed precondition.
@@ -72,6 +75,10 @@ export function decideRun(command: RunCommand, run: Run): RunEvent[] {
     case 'ScheduleRun':
       if (run.status !== 'pending') return run.status === 'scheduled' && run.slot === command.slot ? [] : outOfOrder(run, 'scheduled');
       return [{ type: 'RunScheduled', data: { runId: run.runId, slot: command.slot, leaseExpiresAt: command.leaseExpiresAt, scheduledAt: command.now } }];
+    case 'PrepareNamespace':
+      if (run.status === 'running' || (run.status === 'scheduled' && run.prepared)) return [];
+      if (run.status !== 'scheduled') return outOfOrder(run, 'running');
+      return [{ type: 'RunNamespacePrepared', data: { runId: run.runId, namespace: command.namespace, objects: command.objects, preparedAt: command.now } }];
     case 'StartJob':
       if (run.status === 'running') return [];
       if (run.status !== 'scheduled') return outOfOrder(run, 'running');

@@ -52,6 +52,9 @@ function changesOf(events: ProjectedEvent[]): RunChange[] {
       case 'RunScheduled':
         Object.assign(touch(e.data.runId, e), { status: 'scheduled', slot: e.data.slot, scheduled_at: e.data.scheduledAt });
         break;
+      case 'RunNamespacePrepared':
+        Object.assign(touch(e.data.runId, e), { namespace: e.data.namespace });
+        break;
       case 'JobStarted':
         Object.assign(touch(e.data.runId, e), { status: 'running', namespace: e.data.namespace, job: e.data.job, started_at: e.data.startedAt });
         break;
@@ -86,7 +89,7 @@ const newer = (column: string) => `CASE WHEN c.version >= r.version THEN COALESC
 export const agentRuns = projection({
   name: 'agent_runs',
   tables: ['agent_runs', 'project_run_counts'],
-  handles: ['RunRequested', 'RunScheduled', 'JobStarted', 'RunSucceeded', 'RunFailed', 'RunCanceled'],
+  handles: ['RunRequested', 'RunScheduled', 'RunNamespacePrepared', 'JobStarted', 'RunSucceeded', 'RunFailed', 'RunCanceled'],
   onFailure: 'dead-letter',
   async apply(events, { tx, table }) {
     const changes = changesOf(events);
