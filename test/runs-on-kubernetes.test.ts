@@ -30,14 +30,14 @@ const token = `ghp_${randomUUID().replace(/-/g, '')}`;
 const now = () => new Date().toISOString();
 
 /** The platform's worker against a simulated cluster: the run projection, the reactors and the outcome watch. */
-async function platform(outcome: Outcome, limits: { deadlineSeconds?: number; deadlineMs?: number; leaseMs?: number; slots?: number } = {}) {
+async function platform(outcome: Outcome, limits: { deadlineSeconds?: number; deadlineMs?: number; leaseMs?: number; slots?: number; resyncMs?: number } = {}) {
   const sim: KubeSimulator = await startKubeSimulator({ outcome, runSeconds: 0.3, bookmarkIntervalMs: 200 });
   const kc = new KubeConfig();
   kc.loadFromString(sim.kubeconfig());
   const kube = KubernetesObjectApi.makeApiClient(kc);
   const controller = new AbortController();
   const common = { pool: db.pools.primary, store, waker: pollingOnly, signal: controller.signal, log: quietLog, backoff: { minMs: 5, maxMs: 50 }, leaseRetryMs: 50 };
-  const outcomes = jobOutcomes({ store, now, pool: db.pools.primary, kubeconfig: kc, batch: kc.makeApiClient(BatchV1Api), core: kc.makeApiClient(CoreV1Api), log: quietLog, meta: systemMeta('kubernetes-outcomes'), stuckGraceMs: 500, idleMs: 5000, resyncMs: 300, ...(limits.deadlineMs ? { deadlineMs: limits.deadlineMs } : {}), leaseMs: limits.leaseMs ?? 3_600_000 });
+  const outcomes = jobOutcomes({ store, now, pool: db.pools.primary, kubeconfig: kc, batch: kc.makeApiClient(BatchV1Api), core: kc.makeApiClient(CoreV1Api), log: quietLog, meta: systemMeta('kubernetes-outcomes'), stuckGraceMs: 500, idleMs: 1000, resyncMs: limits.resyncMs ?? 300, ...(limits.deadlineMs ? { deadlineMs: limits.deadlineMs } : {}), leaseMs: limits.leaseMs ?? 3_600_000 });
   const tasks = [
     runProjection(agentRuns, common),
     runReactor(runScheduler({ store, pool: db.pools.primary, now, leaseMs: limits.leaseMs ?? 3_600_000, slotsPerProject: limits.slots ?? 2 }), common),
@@ -151,6 +151,20 @@ describe('runs that fail or are canceled', () => {
       assert.equal((failed.data as { reason: string }).reason, 'deadline exceeded');
     } finally {
       await timed.stop();
+    }
+  });
+
+  it('the watch dropped, or gone silent, mid-run: the outcome still lands (the watch starts over and lists again)', async () => {
+    const faulty = await platform('succeed', { resyncMs: 600_000 }); // no periodic re-list: only the watch
+    try {
+      for (const fault of ['dropWatches', 'muteWatches'] as const) {
+        const runId = await request();
+        await until(async () => (await history(runId)).includes('JobStarted'), 'the run to start');
+        faulty.sim[fault]();
+        await until(async () => (await history(runId)).includes('RunSucceeded'), `the outcome after ${fault}`);
+      }
+    } finally {
+      await faulty.stop();
     }
   });
 

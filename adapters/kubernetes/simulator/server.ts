@@ -30,6 +30,9 @@ export interface KubeSimulatorState {
 }
 
 export interface KubeSimulator {
+  /** Test faults: every watch open now stops sending (its connection stays open), or is cut. */
+  muteWatches(): void;
+  dropWatches(): void;
   url: string;
   port: number;
   kubeconfig(): string;
@@ -128,6 +131,9 @@ export async function startKubeSimulator(options: KubeSimulatorOptions = {}): Pr
   const deletes: Record<string, number> = {};
   const pending = new Set<NodeJS.Timeout>();
   const closers = new Set<() => void>();
+  // Faults for tests: watches open now go silent (a half-dead connection) or are cut.
+  const muters = new Set<() => void>();
+  const droppers = new Set<() => void>();
   const soon = (step: () => void, ms = 0) => {
     const t = setTimeout(() => { pending.delete(t); step(); }, ms);
     pending.add(t);
@@ -272,7 +278,12 @@ export async function startKubeSimulator(options: KubeSimulatorOptions = {}): Pr
     res.writeHead(200, { 'content-type': 'application/json', 'transfer-encoding': 'chunked' });
     // Headers now, as the real server does: a client waits for them before it counts itself watching.
     res.flushHeaders();
-    const write = (type: string, object: unknown) => res.write(`${JSON.stringify({ type, object })}\n`);
+    let muted = false;
+    const write = (type: string, object: unknown) => muted || res.write(`${JSON.stringify({ type, object })}\n`);
+    const mute = () => (muted = true);
+    const drop = () => res.destroy();
+    muters.add(mute);
+    droppers.add(drop);
     // `kubectl get -w` watches in Table rows too.
     const table = wantsTable(req.headers.accept);
     const render = (o: KubeObject) => (table ? asTable(r.kind, [o], o.metadata.resourceVersion) : o);
@@ -286,6 +297,8 @@ export async function startKubeSimulator(options: KubeSimulatorOptions = {}): Pr
       unsubscribe();
       timers.forEach(clearTimeout);
       closers.delete(end);
+      muters.delete(mute);
+      droppers.delete(drop);
       res.end();
     };
     const timeout = Number(query.get('timeoutSeconds'));
@@ -369,6 +382,8 @@ export async function startKubeSimulator(options: KubeSimulatorOptions = {}): Pr
       objects: (kind, namespace) => store.list(kindByName(kind), namespace),
       resourceVersion: () => store.resourceVersion,
     },
+    muteWatches: () => [...muters].forEach((mute) => mute()),
+    dropWatches: () => [...droppers].forEach((drop) => drop()),
     close: async () => {
       kubelet.close();
       for (const t of pending) clearTimeout(t);
