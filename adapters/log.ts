@@ -1,4 +1,5 @@
 import { pino, type Logger } from 'pino';
+import pretty from 'pino-pretty';
 
 /**
  * Structured JSON logs. Secrets, tokens and e-mails are redacted here, by the logger itself, so no
@@ -50,8 +51,18 @@ export function createLogger(options: { name?: string; level?: string; destinati
         },
       },
     },
-    (options.destination as pino.DestinationStream | undefined) ?? pino.destination(2),
+    (options.destination as pino.DestinationStream | undefined) ?? destination(),
   );
+}
+
+/**
+ * Logs go to stderr: JSON lines for machines, and readable lines on a terminal (the same records,
+ * already scrubbed). CODEXK8S_LOG_FORMAT=json|pretty chooses either way.
+ */
+function destination(): pino.DestinationStream {
+  const format = process.env.CODEXK8S_LOG_FORMAT ?? (process.stderr.isTTY ? 'pretty' : 'json');
+  if (format === 'pretty') return pretty({ destination: 2, sync: true, colorize: process.stderr.isTTY, ignore: 'pid,hostname,name', translateTime: 'HH:MM:ss.l' });
+  return pino.destination(2);
 }
 
 export type { Logger };

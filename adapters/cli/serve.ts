@@ -74,7 +74,8 @@ export function registerServeCommand(program: Command): void {
         });
         server = app.listen(http.port);
         await new Promise<void>((resolve) => server!.once('listening', () => resolve()));
-        log.info({ port: http.port }, 'http listening');
+        const base = `http://127.0.0.1:${(server.address() as { port: number }).port}`;
+        log.info({ url: base }, `listening on ${base}: GitHub webhooks go to POST ${base}/api/v1/webhooks/github; try curl ${base}/readyz, and ${base}/metrics`);
         tasks.push(new Promise<void>((resolve) => controller.signal.addEventListener('abort', () => {
           server!.close(() => resolve());
           server!.closeIdleConnections();
