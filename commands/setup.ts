@@ -125,6 +125,16 @@ export function setupCommands(deps: SetupDeps) {
       return append ?? { position: undefined, streams: [] };
     },
 
+    /** A project's own number of run slots (null: the platform's CODEXK8S_SLOTS_PER_PROJECT). */
+    async setProjectSlots(input: { projectKey: string; slots: number | null }, meta: EventMeta): Promise<AppendResult | { position: undefined; streams: [] }> {
+      const projectId = await projectIdOf(input.projectKey);
+      const { append } = await onProject(projectId, meta, (state) => ({
+        writes: [{ stream: streamOf.project(projectId), events: decideProject({ type: 'SetSlots', slots: input.slots }, state) }],
+        result: undefined,
+      }));
+      return append ?? { position: undefined, streams: [] };
+    },
+
     /**
      * Connects a repository: GitHub is asked for it with its token (which proves the token can read
      * it) and it is kept by GitHub's numeric id, claimed so that it belongs to one project.

@@ -51,6 +51,8 @@ describe('setup commands', () => {
       [['projects', 'add-member', 'nope', 'ada@example.com', '--role', 'admin'], /project nope not found/],
       [['projects', 'add-member', 'nope', 'ada@example.com', '--role', 'owner'], /--role must be read, read_write or admin/],
       [['projects', 'add-repo', 'nope', 'gitlab', 'a/b'], /the only provider is github/],
+      [['projects', 'set-slots', 'nope', 'many'], /slots are a whole number from 1 to 100, or default/],
+      [['projects', 'set-slots', 'nope', '3'], /project nope not found/],
       [['projects', 'add-repo', 'nope', 'github', 'a/b/c'], /the repository is <owner>\/<name>/],
     ];
     for (const [args, message] of cases) {
@@ -70,6 +72,10 @@ describe('setup commands', () => {
     assert.equal(dup.code, 1);
     assert.match(dup.stderr, /project alpha exists already/);
 
+    const slots = await cli('projects', 'set-slots', 'alpha', '3', '--json');
+    assert.equal(JSON.parse(slots.stdout).changed, true);
+    assert.equal(JSON.parse((await cli('projects', 'set-slots', 'alpha', '3', '--json')).stdout).changed, false, 'the same again changes nothing');
+    assert.match((await cli('projects', 'set-slots', 'alpha', '0')).stderr, /slots are a whole number from 1 to 100/);
     const unknownUser = await cli('projects', 'add-member', 'alpha', 'nobody@example.com', '--role', 'read');
     assert.match(unknownUser.stderr, /not allowed on the platform yet/);
     const added = await cli('projects', 'add-member', 'alpha', 'ada@example.com', '--role', 'read', '--json');

@@ -98,6 +98,11 @@ describe('reactors', () => {
     try {
       const busy = randomUUID();
       const other = randomUUID();
+      // The other project has one slot of its own; the busy one the platform's two.
+      await store.append([{ stream: `project-${other}`, expected: 'no_stream', events: [
+        { type: 'ProjectCreated', data: { projectId: other, key: `p${other.slice(0, 8)}`, name: 'Other', createdAt: new Date().toISOString() } },
+        { type: 'ProjectSlotsSet', data: { projectId: other, slots: 1 } },
+      ] }], systemMeta());
       const ids: string[] = [];
       for (let i = 0; i < 4; i++) {
         const id = randomUUID();
@@ -107,9 +112,12 @@ describe('reactors', () => {
         await store.append([{ stream: `run-${id}`, expected: 'no_stream', events: [e] }], systemMeta());
       }
       const theirs = randomUUID();
+      const theirSecond = randomUUID();
       await store.append([{ stream: `run-${theirs}`, expected: 'no_stream', events: [runRequested(theirs, other)] }], systemMeta());
+      await store.append([{ stream: `run-${theirSecond}`, expected: 'no_stream', events: [runRequested(theirSecond, other)] }], systemMeta());
       const status = async (id: string) => (await store.readStream(`run-${id}`)).at(-1)!.type;
       await until(async () => (await status(theirs)) === 'RunScheduled', 'the other project\'s run');
+      assert.equal(await status(theirSecond), 'RunRequested', 'one slot of its own: its second run waits');
       await until(async () => (await status(ids[0]!)) === 'RunScheduled' && (await status(ids[1]!)) === 'RunScheduled', 'the first two runs');
       assert.deepEqual([await status(ids[2]!), await status(ids[3]!)], ['RunRequested', 'RunRequested'], 'saturated: the others wait');
       await endRun({ store, now: () => new Date().toISOString() }, ids[0]!, { type: 'FailRun', reason: 'test' }, systemMeta());

@@ -74,6 +74,16 @@ export function registerSetupCommands(program: Command): void {
       answer(options.json, { changed: result.position !== undefined, position: result.position?.toString() ?? null }, result.position ? `${key}: role set to ${options.role}` : `${key}: already ${options.role}, nothing changed`);
     });
   projects
+    .command('set-slots <key> <slots>')
+    .description("how many of the project's runs may run at once (1-100), or `default` for CODEXK8S_SLOTS_PER_PROJECT")
+    .option('--json', 'print JSON')
+    .action(async (key: string, raw: string, options: { json?: boolean }) => {
+      const slots = raw === 'default' ? null : /^\d{1,3}$/.test(raw) ? Number(raw) : Number.NaN;
+      if (Number.isNaN(slots)) throw new CliError('slots are a whole number from 1 to 100, or default');
+      const result = await withSetup((c) => c.setProjectSlots({ projectKey: key, slots }, operator()));
+      answer(options.json, { changed: result.position !== undefined, position: result.position?.toString() ?? null }, `${key}: ${slots ?? 'the default number of'} slots`);
+    });
+  projects
     .command('add-repo <key> <provider> <repository>')
     .description('connect a repository (<owner>/<name>) to a project, checked on GitHub with its token and kept by its numeric id; the token comes from an environment variable or stdin, never argv')
     .option('--token-env <var>', 'read the token from this environment variable')

@@ -2,12 +2,16 @@ import type pg from 'pg';
 import { scheduleRun, type RunCommandDeps } from '../../commands/runs.js';
 import { readCheckpoint } from '../../projections/checkpoints.js';
 import type { GlobalPosition } from '../../ports/position.js';
+import { foldStream, type EventStore } from '../../ports/event-store.js';
+import { projectDecider } from '../../domain/projects/project.js';
+import { streamOf } from '../../domain/shared/streams.js';
 import { reactor } from './reactor.js';
 
 export interface SchedulerDeps extends RunCommandDeps {
+  store: RunCommandDeps['store'] & Pick<EventStore, 'readStream'>;
   /** Where pending runs are found (agent_runs on the primary): a suggestion; the streams decide. */
   pool: pg.Pool;
-  /** Slots per project (CODEXK8S_SLOTS_PER_PROJECT). */
+  /** Slots per project (CODEXK8S_SLOTS_PER_PROJECT), unless the project set its own. */
   slotsPerProject: number;
   /** How long a released slot waits for agent_runs to have seen the runs requested before it. */
   readWaitMs?: number;
@@ -37,17 +41,24 @@ export function runScheduler(deps: SchedulerDeps) {
     return rows.map((r) => r.id);
   }
 
+  /** The project's own slot count, from its stream, else the platform's. */
+  async function slotsOf(projectId: string): Promise<number> {
+    const project = foldStream(await deps.store.readStream(streamOf.project(projectId)), projectDecider).state;
+    return (project.status === 'active' ? project.slots : null) ?? deps.slotsPerProject;
+  }
+
   return reactor({
     name: 'run-scheduler',
     handles: ['RunRequested', 'SlotReleased'],
     async react(event, { meta }) {
       if (event.type === 'RunRequested') {
-        await scheduleRun(deps, event.data.runId, deps.slotsPerProject, meta);
+        await scheduleRun(deps, event.data.runId, await slotsOf(event.data.projectId), meta);
         return;
       }
       if (event.type !== 'SlotReleased') return;
+      const slots = await slotsOf(event.data.projectId);
       for (const runId of await oldestPending(event.data.projectId, event.position)) {
-        if (await scheduleRun(deps, runId, deps.slotsPerProject, meta)) continue;
+        if (await scheduleRun(deps, runId, slots, meta)) continue;
         return; // saturated again
       }
     },

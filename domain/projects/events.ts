@@ -13,6 +13,8 @@ export const ProjectCreated = t.type({
 });
 export const ProjectLearningModeSet = t.type({ projectId: Uuid, learningMode: t.union([t.boolean, t.null]) });
 export const ProjectDeleted = t.type({ projectId: Uuid, deletedAt: IsoTime });
+/** The project's own number of run slots; null: the platform's (CODEXK8S_SLOTS_PER_PROJECT). */
+export const ProjectSlotsSet = t.type({ projectId: Uuid, slots: t.union([t.number, t.null]) });
 
 export const MemberAdded = t.type({
   projectId: Uuid,
@@ -50,6 +52,7 @@ export const projectEventCodecs = {
   ProjectCreated,
   ProjectLearningModeSet,
   ProjectDeleted,
+  ProjectSlotsSet,
   MemberAdded,
   MemberRoleChanged,
   MemberLearningModeSet,

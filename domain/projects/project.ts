@@ -17,6 +17,8 @@ export type Project =
       projectId: string;
       key: string;
       learningMode: boolean | null;
+      /** Its own number of run slots, or null for the platform's. */
+      slots: number | null;
       members: Readonly<Record<string, { role: ProjectRole; learningMode: boolean | null }>>;
       repositories: readonly ConnectedRepository[];
     }
@@ -28,17 +30,20 @@ export type ProjectCommand =
   | { type: 'CreateProject'; projectId: string; key: string; name: string; now: string }
   | { type: 'AddMember'; userId: string; role: ProjectRole; now: string }
   | { type: 'ConnectRepository'; repositoryId: string; githubRepositoryId: number; owner: string; name: string; tokenCiphertext: string | null; now: string }
-  | { type: 'RenameRepository'; githubRepositoryId: number; owner: string; name: string };
+  | { type: 'RenameRepository'; githubRepositoryId: number; owner: string; name: string }
+  | { type: 'SetSlots'; slots: number | null };
 
 export function evolveProject(state: Project, event: ProjectEvent): Project {
   if (event.type === 'ProjectCreated') {
-    return { status: 'active', projectId: event.data.projectId, key: event.data.key, learningMode: null, members: {}, repositories: [] };
+    return { status: 'active', projectId: event.data.projectId, key: event.data.key, learningMode: null, slots: null, members: {}, repositories: [] };
   }
   if (event.type === 'ProjectDeleted') return { status: 'deleted' };
   if (state.status !== 'active') return state;
   switch (event.type) {
     case 'ProjectLearningModeSet':
       return { ...state, learningMode: event.data.learningMode };
+    case 'ProjectSlotsSet':
+      return { ...state, slots: event.data.slots };
     case 'MemberAdded':
       return { ...state, members: { ...state.members, [event.data.userId]: { role: event.data.role, learningMode: null } } };
     case 'MemberRoleChanged':
@@ -96,6 +101,11 @@ export function decideProject(command: ProjectCommand, state: Project): ProjectE
           owner: command.owner, name: command.name, tokenCiphertext: command.tokenCiphertext, connectedAt: command.now,
         },
       }];
+    case 'SetSlots':
+      if (state.status !== 'active') throw new DomainError('not_found', 'project not found');
+      if (command.slots !== null && (!Number.isInteger(command.slots) || command.slots < 1 || command.slots > 100)) throw new DomainError('invalid_argument', 'slots are a whole number from 1 to 100');
+      if (state.slots === command.slots) return [];
+      return [{ type: 'ProjectSlotsSet', data: { projectId: state.projectId, slots: command.slots } }];
     case 'RenameRepository': {
       const repository = repositoryByGithubId(state, command.githubRepositoryId);
       if (state.status !== 'active' || !repository) return [];

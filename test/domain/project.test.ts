@@ -27,6 +27,10 @@ const table: [string, ProjectEvent[], ProjectCommand, ProjectEvent[] | DomainErr
   ['connects a repository by its GitHub id', [created], connect, [connected]],
   ['refuses the same repository twice', [created, connected], connect, 'conflict'],
   ['a rename keeps the id and takes the new name', [created, connected], { type: 'RenameRepository', githubRepositoryId: 99, owner: 'o2', name: 'n2' }, [{ type: 'RepositoryRenamed', data: { repositoryId: U, projectId: P, owner: 'o2', name: 'n2' } }]],
+  ['sets its own number of slots', [created], { type: 'SetSlots', slots: 3 }, [{ type: 'ProjectSlotsSet', data: { projectId: P, slots: 3 } }]],
+  ['the same number again changes nothing', [created, { type: 'ProjectSlotsSet', data: { projectId: P, slots: 3 } }], { type: 'SetSlots', slots: 3 }, []],
+  ['back to the platform\'s number', [created, { type: 'ProjectSlotsSet', data: { projectId: P, slots: 3 } }], { type: 'SetSlots', slots: null }, [{ type: 'ProjectSlotsSet', data: { projectId: P, slots: null } }]],
+  ['no zero slots', [created], { type: 'SetSlots', slots: 0 }, 'invalid_argument'],
   ['the same name is no rename', [created, connected], { type: 'RenameRepository', githubRepositoryId: 99, owner: 'o', name: 'n' }, []],
   ['another repository\'s id is no rename', [created, connected], { type: 'RenameRepository', githubRepositoryId: 100, owner: 'o2', name: 'n2' }, []],
 ];
