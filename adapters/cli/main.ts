@@ -3,6 +3,7 @@ import { ConfigError } from '../config.js';
 import { LocalClusterError } from '../postgres/local-cluster.js';
 import { ConcurrencyError, EventDecodeError } from '../../ports/event-store.js';
 import { GithubError } from '../github/directory.js';
+import { AgentRunError } from '../agent/steps.js';
 import { ValidationError } from '../../domain/shared/codec.js';
 import { RebuildError } from '../../projections/rebuild.js';
 import { DomainError } from '../../domain/shared/errors.js';
@@ -11,7 +12,7 @@ import { scrubText } from '../log.js';
 import { CliError } from './errors.js';
 import { buildProgram } from './program.js';
 
-const expected = [CliError, ConfigError, LocalClusterError, ValidationError, ConcurrencyError, EventDecodeError, RebuildError, DomainError, TokenCipherError, GithubError, RangeError];
+const expected = [CliError, ConfigError, LocalClusterError, ValidationError, ConcurrencyError, EventDecodeError, RebuildError, DomainError, TokenCipherError, GithubError, AgentRunError, RangeError];
 
 try {
   await buildProgram().parseAsync(process.argv);

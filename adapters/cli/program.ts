@@ -5,6 +5,7 @@ import { registerProjectionCommands } from './projections.js';
 import { registerServeCommand } from './serve.js';
 import { registerSetupCommands } from './setup.js';
 import { registerDeliveryCommands } from './deliveries.js';
+import { registerAgentRunCommand } from './agent-run.js';
 import { registerKubeCommands } from './kube.js';
 
 export function buildProgram(): Command {
@@ -18,6 +19,7 @@ export function buildProgram(): Command {
   registerServeCommand(program);
   registerSetupCommands(program);
   registerDeliveryCommands(program);
+  registerAgentRunCommand(program);
   registerKubeCommands(program);
   return program;
 }

@@ -18,16 +18,44 @@ export async function startFakeGithub() {
   const repositories: FakeRepository[] = [];
   const users: { id: number; login: string; type: string }[] = [];
   const requests: { method: string; path: string; authorization: string | undefined }[] = [];
+  const issues = new Map<string, { number: number; title: string; body: string }>();
+  const pulls: { number: number; repository: string; head: string; base: string; title: string; body: string; state: 'open' | 'closed' }[] = [];
   const same = (a: string, b: string) => a.toLowerCase() === b.toLowerCase();
 
-  const answer = (req: IncomingMessage): [number, unknown] => {
-    const path = decodeURIComponent(new URL(req.url ?? '/', 'http://x').pathname);
+  const answer = (req: IncomingMessage, input: Record<string, string>): [number, unknown] => {
+    const url = new URL(req.url ?? '/', 'http://x');
+    const path = decodeURIComponent(url.pathname);
+    const issue = /^\/repos\/([^/]+)\/([^/]+)\/issues\/(\d+)$/.exec(path);
+    if (req.method === 'GET' && issue) {
+      const found = issues.get(`${issue[1]!.toLowerCase()}/${issue[2]!.toLowerCase()}#${issue[3]}`);
+      return found ? [200, { ...found, state: 'open' }] : [404, { message: 'Not Found' }];
+    }
+    const pullsPath = /^\/repos\/([^/]+)\/([^/]+)\/pulls(?:\/(\d+))?$/.exec(path);
+    if (pullsPath) {
+      const repository = `${pullsPath[1]!.toLowerCase()}/${pullsPath[2]!.toLowerCase()}`;
+      if (req.method === 'GET' && !pullsPath[3]) {
+        const head = url.searchParams.get('head')?.split(':').at(-1);
+        return [200, pulls.filter((p) => p.repository === repository && p.state === (url.searchParams.get('state') ?? 'open') && (!head || p.head === head))];
+      }
+      if (req.method === 'POST' && !pullsPath[3]) {
+        if (pulls.some((p) => p.repository === repository && p.head === input.head && p.state === 'open')) return [422, { message: 'A pull request already exists' }];
+        const pull = { number: 100 + pulls.length, repository, head: input.head!, base: input.base!, title: input.title!, body: input.body ?? '', state: 'open' as const };
+        pulls.push(pull);
+        return [201, pull];
+      }
+      if (req.method === 'PATCH' && pullsPath[3]) {
+        const pull = pulls.find((p) => p.repository === repository && p.number === Number(pullsPath[3]));
+        if (!pull) return [404, { message: 'Not Found' }];
+        Object.assign(pull, { ...(input.title ? { title: input.title } : {}), ...(input.body !== undefined ? { body: input.body } : {}) });
+        return [200, pull];
+      }
+    }
     const token = /^(?:token|bearer) (.+)$/i.exec(req.headers.authorization ?? '')?.[1];
     let m = /^\/repos\/([^/]+)\/([^/]+)$/.exec(path);
     if (req.method === 'GET' && m) {
       const repo = repositories.find((r) => same(r.owner, m![1]!) && same(r.name, m![2]!));
       if (!repo || (repo.token !== undefined && repo.token !== token)) return [404, { message: 'Not Found' }];
-      return [200, { id: repo.id, name: repo.name, full_name: `${repo.owner}/${repo.name}`, private: repo.token !== undefined, owner: { login: repo.owner, id: 1, type: 'User' } }];
+      return [200, { id: repo.id, name: repo.name, full_name: `${repo.owner}/${repo.name}`, private: repo.token !== undefined, default_branch: 'main', owner: { login: repo.owner, id: 1, type: 'User' } }];
     }
     m = /^\/users\/([^/]+)$/.exec(path);
     if (req.method === 'GET' && m) {
@@ -39,9 +67,13 @@ export async function startFakeGithub() {
 
   const server: Server = createServer((req, res) => {
     requests.push({ method: req.method ?? '', path: req.url ?? '', authorization: req.headers.authorization });
-    const [status, body] = answer(req);
-    res.writeHead(status, { 'content-type': 'application/json; charset=utf-8' });
-    res.end(JSON.stringify(body));
+    let raw = '';
+    req.on('data', (chunk) => (raw += chunk));
+    req.on('end', () => {
+      const [status, body] = answer(req, raw ? (JSON.parse(raw) as Record<string, string>) : {});
+      res.writeHead(status, { 'content-type': 'application/json; charset=utf-8' });
+      res.end(JSON.stringify(body));
+    });
   });
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
@@ -58,6 +90,10 @@ export async function startFakeGithub() {
       repo.owner = owner;
       repo.name = name;
     },
+    addIssue(repository: string, issue: { number: number; title: string; body: string }) {
+      issues.set(`${repository.toLowerCase()}#${issue.number}`, issue);
+    },
+    pulls,
     addUser(user: { id: number; login: string; type?: string }) {
       users.push({ type: 'User', ...user });
     },

@@ -1,0 +1,119 @@
+import { execFile } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+import { Octokit } from '@octokit/rest';
+
+const run = promisify(execFile);
+
+/** What the agent's pod knows of its run, from the environment its Job gives it (never a secret). */
+export interface AgentRunSettings {
+  workspace: string;
+  /** `owner/name` on GitHub, and where to clone it from (an https URL, or a path in tests). */
+  repository: string;
+  cloneUrl: string;
+  issue: number;
+  branch: string;
+  /** The SHA-256 of the issue's body when it was labelled: text edited since never reaches the agent. */
+  issueBodySha256: string | null;
+  githubApiUrl: string;
+  /** Where the repository token is mounted (checkout and publish only). */
+  tokenFile: string;
+  learningMode: boolean;
+}
+
+export class AgentRunError extends Error {
+  override readonly name = 'AgentRunError';
+}
+
+const env = (name: string, fallback?: string): string => {
+  const value = process.env[name]?.trim() || fallback;
+  if (value === undefined) throw new AgentRunError(`${name} is not set`);
+  return value;
+};
+
+export function agentRunSettings(): AgentRunSettings {
+  const issue = Number(env('CODEXK8S_ISSUE_NUMBER'));
+  if (!Number.isSafeInteger(issue) || issue < 1) throw new AgentRunError('CODEXK8S_ISSUE_NUMBER must be an issue number');
+  return {
+    workspace: env('CODEXK8S_WORKSPACE', '/workspace'),
+    repository: env('CODEXK8S_REPOSITORY'),
+    cloneUrl: env('CODEXK8S_CLONE_URL', `https://github.com/${process.env.CODEXK8S_REPOSITORY ?? ''}.git`),
+    issue,
+    branch: env('CODEXK8S_BRANCH', `codex/issue-${issue}`),
+    issueBodySha256: process.env.CODEXK8S_ISSUE_BODY_SHA256?.trim() || null,
+    githubApiUrl: env('CODEXK8S_GITHUB_API_URL', 'https://api.github.com'),
+    tokenFile: env('CODEXK8S_TOKEN_FILE', '/var/run/codex/repository/token'),
+    learningMode: ['1', 'true', 'on'].includes((process.env.CODEXK8S_LEARNING_MODE ?? '').toLowerCase()),
+  };
+}
+
+const git = (cwd: string, ...args: string[]) => run('git', args, { cwd, env: { ...process.env, GIT_TERMINAL_PROMPT: '0' } });
+const repoDir = (s: AgentRunSettings) => join(s.workspace, 'repo');
+const token = (s: AgentRunSettings) => (existsSync(s.tokenFile) ? readFileSync(s.tokenFile, 'utf8').trim() : '');
+const github = (s: AgentRunSettings) => new Octokit({ baseUrl: s.githubApiUrl, auth: token(s) || undefined, log: { debug: () => {}, info: () => {}, warn: () => {}, error: () => {} } });
+
+/** A clone URL with the token for one git call: never written into the workspace's git config. */
+function authenticated(s: AgentRunSettings): string {
+  const t = token(s);
+  if (!t || !/^https:\/\//.test(s.cloneUrl)) return s.cloneUrl;
+  return s.cloneUrl.replace(/^https:\/\//, `https://x-access-token:${encodeURIComponent(t)}@`);
+}
+
+/**
+ * checkout (holds the token): clones the repository into the workspace, checks out the run's
+ * branch, and writes the issue's text for the agent, but only if its body is the one that was
+ * labelled (the SHA-256 recorded on the run): text edited after the label never reaches the agent.
+ */
+export async function checkout(s: AgentRunSettings): Promise<void> {
+  await run('git', ['clone', '--quiet', authenticated(s), repoDir(s)]);
+  // The token must not stay in the workspace the agent shares: the remote is the plain URL again.
+  await git(repoDir(s), 'remote', 'set-url', 'origin', s.cloneUrl);
+  await git(repoDir(s), 'checkout', '--quiet', '-B', s.branch);
+  const [o, n] = s.repository.split('/') as [string, string];
+  const issue = (await github(s).rest.issues.get({ owner: o, repo: n, issue_number: s.issue })).data;
+  const body = issue.body ?? '';
+  if (s.issueBodySha256 && createHash('sha256').update(body).digest('hex') !== s.issueBodySha256) {
+    throw new AgentRunError('the issue was edited after it was labelled; label it again to run on the new text');
+  }
+  writeFileSync(join(s.workspace, 'issue.md'), `# ${issue.title}\n\n${body}\n`);
+}
+
+const LEARNING = `\n\nLearning mode is on: for each decision, explain why this place, what it gives, which alternatives there were and why they are worse here.`;
+
+/** agent (no GitHub credentials): runs `codex exec` on the issue's text, then commits what it changed. */
+export async function agent(s: AgentRunSettings): Promise<void> {
+  const prompt = `Resolve this issue in the repository in the current directory.\n\n${readFileSync(join(s.workspace, 'issue.md'), 'utf8')}${s.learningMode ? LEARNING : ''}`;
+  await run('codex', ['exec', '--full-auto', prompt], { cwd: repoDir(s), maxBuffer: 64 * 1024 * 1024 });
+  await git(repoDir(s), 'add', '-A');
+  const { stdout } = await git(repoDir(s), 'status', '--porcelain');
+  if (stdout.trim()) await git(repoDir(s), '-c', 'user.name=codex-k8s', '-c', 'user.email=codex-k8s@users.noreply.invalid', 'commit', '--quiet', '-m', `codex: issue #${s.issue}`);
+  writeFileSync(join(s.workspace, 'agent.done'), '');
+}
+
+export interface PublishResult {
+  branch: string;
+  commit: string;
+  pullRequest: number | null;
+  checkpoint: boolean;
+}
+
+/**
+ * publish (holds the token, another user): pushes the branch and opens the pull request, or updates
+ * the open one for the branch (never a second). As a checkpoint (on SIGTERM: a cancel, the deadline)
+ * it pushes what the agent committed so far and says so.
+ */
+export async function publish(s: AgentRunSettings, options: { checkpoint?: boolean } = {}): Promise<PublishResult> {
+  const commit = (await git(repoDir(s), 'rev-parse', 'HEAD')).stdout.trim();
+  await git(repoDir(s), 'push', '--quiet', '--force-with-lease', authenticated(s), `HEAD:refs/heads/${s.branch}`);
+  const [o, n] = s.repository.split('/') as [string, string];
+  const client = github(s);
+  const open = await client.rest.pulls.list({ owner: o, repo: n, head: `${o}:${s.branch}`, state: 'open' });
+  const title = `${options.checkpoint ? '[checkpoint] ' : ''}codex: issue #${s.issue}`;
+  const body = `Resolves #${s.issue}.${options.checkpoint ? '\n\nA checkpoint: the run was stopped (canceled or past its deadline) before the agent finished.' : ''}`;
+  const pull = open.data[0]
+    ? (await client.rest.pulls.update({ owner: o, repo: n, pull_number: open.data[0].number, title, body })).data
+    : (await client.rest.pulls.create({ owner: o, repo: n, head: s.branch, base: (await client.rest.repos.get({ owner: o, repo: n })).data.default_branch || 'main', title, body })).data;
+  return { branch: s.branch, commit, pullRequest: pull.number, checkpoint: options.checkpoint ?? false };
+}

@@ -1,0 +1,35 @@
+import { existsSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import type { Command } from 'commander';
+import { agent, agentRunSettings, checkout, publish } from '../agent/steps.js';
+import { CliError } from './errors.js';
+
+/**
+ * `codex-k8s agent-run <step>`: what the run's pod runs, one step per container (checkout, agent,
+ * publish). publish waits for the agent to finish, or on SIGTERM (a cancel, the deadline) pushes
+ * what the agent committed so far as a checkpoint. Its result is the pod's termination message.
+ */
+export function registerAgentRunCommand(program: Command): void {
+  program
+    .command('agent-run <step>')
+    .description("a run's pod: checkout (clone, branch, the issue's text), agent (codex exec, commit), publish (push, pull request)")
+    .action(async (step: string) => {
+      if (!['checkout', 'agent', 'publish'].includes(step)) throw new CliError('the step is checkout, agent or publish');
+      const settings = agentRunSettings();
+      if (step === 'checkout') return checkout(settings);
+      if (step === 'agent') return agent(settings);
+      let stopped = false;
+      const stop = () => (stopped = true);
+      process.once('SIGTERM', stop);
+      while (!stopped && !existsSync(join(settings.workspace, 'agent.done'))) await new Promise((r) => setTimeout(r, 200));
+      const result = await publish(settings, { checkpoint: stopped });
+      const message = JSON.stringify(result);
+      // The platform reads the pod's termination message (PR number, branch, commit, checkpoint or not).
+      try {
+        writeFileSync(process.env.CODEXK8S_TERMINATION_LOG ?? '/dev/termination-log', message);
+      } catch {
+        // not in a pod
+      }
+      process.stdout.write(`${message}\n`);
+    });
+}

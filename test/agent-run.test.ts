@@ -1,0 +1,121 @@
+import { after, before, describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { execFileSync, spawn } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { projectRoot } from '../adapters/paths.js';
+import { runCli } from './support/cli.js';
+import { startFakeGithub, type FakeGithub } from './support/fake-github.js';
+
+// A local bare repository, a stand-in `codex` on PATH and a fake GitHub API: the agent's pod, end to end.
+let root: string;
+let github: FakeGithub;
+const token = `ghp_${'x'.repeat(36)}`;
+const body = 'Please add a SOLUTION.md that says hello.';
+const git = (cwd: string, ...args: string[]) => execFileSync('git', args, { cwd, encoding: 'utf8', env: { ...process.env, GIT_AUTHOR_NAME: 't', GIT_AUTHOR_EMAIL: 't@t.invalid', GIT_COMMITTER_NAME: 't', GIT_COMMITTER_EMAIL: 't@t.invalid' } });
+
+before(async () => {
+  root = mkdtempSync(join(tmpdir(), 'codexk8s-agent-'));
+  git(root, 'init', '--quiet', '--bare', '--initial-branch=main', 'origin.git');
+  git(root, 'clone', '--quiet', join(root, 'origin.git'), 'seed');
+  writeFileSync(join(root, 'seed', 'README.md'), '# hello\n');
+  git(join(root, 'seed'), 'add', '-A');
+  git(join(root, 'seed'), 'commit', '--quiet', '-m', 'first');
+  git(join(root, 'seed'), 'push', '--quiet', 'origin', 'HEAD:main');
+  mkdirSync(join(root, 'bin'));
+  // The stand-in: writes its answer; with CODEX_STANDIN_HANG it commits a first part and keeps working.
+  writeFileSync(join(root, 'bin', 'codex'), `#!/bin/sh
+echo "hello from the agent" > SOLUTION.md
+if [ -n "$CODEX_STANDIN_HANG" ]; then
+  git add -A && git -c user.name=codex -c user.email=codex@invalid commit -q -m "first part"
+  sleep 60
+fi
+`);
+  chmodSync(join(root, 'bin', 'codex'), 0o755);
+  writeFileSync(join(root, 'token'), token);
+  github = await startFakeGithub();
+  github.addRepository({ id: 1, owner: 'octo', name: 'hello' });
+  github.addIssue('octo/hello', { number: 7, title: 'Say hello', body });
+});
+after(async () => {
+  await github.close();
+  rmSync(root, { recursive: true, force: true });
+});
+
+const settings = (workspace: string, extra: Record<string, string> = {}) => ({
+  PATH: `${join(root, 'bin')}:${process.env.PATH}`,
+  CODEXK8S_WORKSPACE: workspace,
+  CODEXK8S_REPOSITORY: 'octo/hello',
+  CODEXK8S_CLONE_URL: join(root, 'origin.git'),
+  CODEXK8S_ISSUE_NUMBER: '7',
+  CODEXK8S_ISSUE_BODY_SHA256: createHash('sha256').update(body).digest('hex'),
+  CODEXK8S_GITHUB_API_URL: github.url,
+  CODEXK8S_TOKEN_FILE: join(root, 'token'),
+  CODEXK8S_TERMINATION_LOG: join(workspace, 'termination-log'),
+  ...extra,
+});
+
+describe('codex-k8s agent-run', () => {
+  it('checkout, agent, publish: a branch with the agent\'s commit and one pull request, updated and never duplicated', async () => {
+    const workspace = join(root, 'ws1');
+    mkdirSync(workspace);
+    const checkout = await runCli(['agent-run', 'checkout'], settings(workspace));
+    assert.equal(checkout.code, 0, checkout.stderr);
+    assert.match(readFileSync(join(workspace, 'issue.md'), 'utf8'), /Say hello[\s\S]*SOLUTION\.md/);
+    assert.equal(git(join(workspace, 'repo'), 'branch', '--show-current').trim(), 'codex/issue-7');
+    assert.ok(!readFileSync(join(workspace, 'repo', '.git', 'config'), 'utf8').includes(token), 'no token in the shared workspace');
+    const agent = await runCli(['agent-run', 'agent'], settings(workspace, { CODEXK8S_TOKEN_FILE: join(root, 'no-such-file') }));
+    assert.equal(agent.code, 0, agent.stderr);
+    const published = await runCli(['agent-run', 'publish'], settings(workspace));
+    assert.equal(published.code, 0, published.stderr);
+    const result = JSON.parse(published.stdout);
+    assert.deepEqual([result.branch, result.pullRequest, result.checkpoint], ['codex/issue-7', 100, false]);
+    assert.deepEqual(JSON.parse(readFileSync(join(workspace, 'termination-log'), 'utf8')), result, 'the pod\'s termination message');
+    assert.equal(git(join(root, 'origin.git'), 'show', 'codex/issue-7:SOLUTION.md'), 'hello from the agent\n');
+    const again = await runCli(['agent-run', 'publish'], settings(workspace));
+    assert.equal(JSON.parse(again.stdout).pullRequest, 100);
+    assert.equal(github.pulls.length, 1, 'the open pull request is updated, never duplicated');
+  });
+
+  it('an issue edited after it was labelled never reaches the agent', async () => {
+    const workspace = join(root, 'ws2');
+    mkdirSync(workspace);
+    const result = await runCli(['agent-run', 'checkout'], settings(workspace, { CODEXK8S_ISSUE_BODY_SHA256: 'f'.repeat(64) }));
+    assert.equal(result.code, 1);
+    assert.match(result.stderr, /edited after it was labelled/);
+    assert.ok(!existsSync(join(workspace, 'issue.md')));
+  });
+
+  it('stopped mid-run (SIGTERM: a cancel, the deadline), publish pushes what the agent committed as a checkpoint', async () => {
+    const workspace = join(root, 'ws3');
+    mkdirSync(workspace);
+    const env = { ...process.env, ...settings(workspace, { CODEXK8S_BRANCH: 'codex/issue-7-checkpoint', CODEX_STANDIN_HANG: '1' }) };
+    assert.equal((await runCli(['agent-run', 'checkout'], settings(workspace, { CODEXK8S_BRANCH: 'codex/issue-7-checkpoint' }))).code, 0);
+    const cli = join(projectRoot, 'bin', 'codex-k8s.js');
+    const agent = spawn(process.execPath, [cli, 'agent-run', 'agent'], { env, stdio: 'ignore', detached: true });
+    const publish = spawn(process.execPath, [cli, 'agent-run', 'publish'], { env, stdio: ['ignore', 'pipe', 'pipe'] });
+    let out = '';
+    publish.stdout.on('data', (d) => (out += d));
+    let err = '';
+    publish.stderr.on('data', (d) => (err += d));
+    try {
+      for (let i = 0; i < 200 && !git(join(workspace, 'repo'), 'log', '--oneline').includes('first part'); i++) await new Promise((r) => setTimeout(r, 50));
+      await new Promise((r) => setTimeout(r, 1500)); // publish is up and waiting for the agent
+      publish.kill('SIGTERM');
+      await new Promise((resolve) => publish.once('exit', resolve));
+      assert.ok(out, `publish said nothing: ${err}`);
+      const result = JSON.parse(out);
+      assert.deepEqual([result.checkpoint, result.branch], [true, 'codex/issue-7-checkpoint']);
+      assert.equal(git(join(root, 'origin.git'), 'log', '-1', '--format=%s', 'codex/issue-7-checkpoint').trim(), 'first part');
+      assert.match(github.pulls.find((p) => p.head === 'codex/issue-7-checkpoint')!.title, /^\[checkpoint\]/);
+    } finally {
+      try {
+        process.kill(-agent.pid!, 'SIGKILL');
+      } catch {
+        // gone already
+      }
+    }
+  });
+});
