@@ -98,6 +98,7 @@ async function writesOf(decision: Decision, delivery: Delivery, known: Known, lo
     const runId = runIdOf({ repository: repositoryKey('github', facts.repository!.id), number: facts.subject!.number, label: decision.label, labeledAt: facts.labeledAt ?? delivery.receivedAt });
     const requested = decideRun({
       type: 'RequestRun', runId, projectId: decision.projectId, agent: decision.agent, repository, repositoryId: decision.repositoryId,
+      ...(facts.bodySha256 ? { issueBodySha256: facts.bodySha256 } : {}),
       subject: { kind: facts.subject!.kind, number: facts.subject!.number }, learningMode: decision.learningMode, now: delivery.receivedAt,
     }, initialRun);
     return {

@@ -122,6 +122,7 @@ describe('POST /api/v1/webhooks/github with Codertocat/Hello-World connected', (
     const [run] = await store.readStream(`run-${first.body.run_id}`);
     assert.equal(run!.type, 'RunRequested');
     assert.equal((run!.data as { learningMode: boolean }).learningMode, true, 'the platform default');
+    assert.match((run!.data as { issueBodySha256: string }).issueBodySha256, /^[0-9a-f]{64}$/, 'the body the agent may run on');
     const subject = await store.readStream(`subject-github.${HELLO_WORLD}.issue.${number}`);
     assert.deepEqual(subject.map((e) => [e.type, (e.data as { runId: string }).runId]), [['SubjectRunRequested', first.body.run_id]]);
   });

@@ -85,7 +85,10 @@ const LEARNING = `\n\nLearning mode is on: for each decision, explain why this p
 /** agent (no GitHub credentials): runs `codex exec` on the issue's text, then commits what it changed. */
 export async function agent(s: AgentRunSettings): Promise<void> {
   const prompt = `Resolve this issue in the repository in the current directory.\n\n${readFileSync(join(s.workspace, 'issue.md'), 'utf8')}${s.learningMode ? LEARNING : ''}`;
-  await run('codex', ['exec', '--full-auto', prompt], { cwd: repoDir(s), maxBuffer: 64 * 1024 * 1024 });
+  // The OpenAI key is a mounted file; it reaches codex's own environment only, never the Job's spec.
+  const keyFile = process.env.CODEXK8S_OPENAI_KEY_FILE ?? '/var/run/codex/openai/key';
+  const key = existsSync(keyFile) ? readFileSync(keyFile, 'utf8').trim() : undefined;
+  await run('codex', ['exec', '--full-auto', prompt], { cwd: repoDir(s), maxBuffer: 64 * 1024 * 1024, env: { ...process.env, ...(key ? { OPENAI_API_KEY: key } : {}) } });
   await git(repoDir(s), 'add', '-A');
   const { stdout } = await git(repoDir(s), 'status', '--porcelain');
   if (stdout.trim()) await git(repoDir(s), '-c', 'user.name=codex-k8s', '-c', 'user.email=codex-k8s@users.noreply.invalid', 'commit', '--quiet', '-m', `codex: issue #${s.issue}`);

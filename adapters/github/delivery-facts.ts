@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import type { DeliveryFacts } from '../../domain/webhooks/trigger-policy.js';
 
 type Json = Record<string, unknown>;
@@ -32,5 +33,7 @@ export function deliveryFacts(event: string, payload: unknown): DeliveryFacts {
     // No type is not a User: only a person's label can start a run.
     sender: login && senderId !== null ? { id: senderId, login, type: str(sender?.type) } : null,
     labeledAt: str(subjectJson?.updated_at),
+    // What the agent may run on: the body as it was labelled (checked again at checkout).
+    bodySha256: typeof subjectJson?.body === 'string' ? createHash('sha256').update(subjectJson.body).digest('hex') : subjectJson ? createHash('sha256').update('').digest('hex') : null,
   };
 }

@@ -31,6 +31,8 @@ export interface LauncherDeps {
   openaiKey: string;
   /** The repository's token, decrypted at launch; null when the repository has none. */
   repositoryToken: (projectId: string, repositoryId: string | undefined) => Promise<string | null>;
+  /** GitHub's API for the runner's checkout and publish (CODEXK8S_GITHUB_API_URL). */
+  githubApiUrl?: string;
   /** Launches at once (16). */
   concurrency?: number;
   /** Tries of the whole launch before the run fails with the reason. */
@@ -66,7 +68,13 @@ export function runLauncher(deps: LauncherDeps) {
       const requested = events.find((e): e is RecordedEvent<DomainEvent> & { type: 'RunRequested' } => e.type === 'RunRequested');
       const run = foldStream(events, runDecider).state;
       if (!requested || run.status !== 'scheduled') return; // started already, or ended meanwhile
-      const spec: RunObjectsSpec = { ...deps.objects, runId, projectId: requested.data.projectId, agent: requested.data.agent, issue: requested.data.subject.number };
+      const spec: RunObjectsSpec = {
+        ...deps.objects, runId, projectId: requested.data.projectId, agent: requested.data.agent, issue: requested.data.subject.number,
+        runner: {
+          repository: requested.data.repository.replace(/^github\//, ''), learningMode: requested.data.learningMode, githubApiUrl: deps.githubApiUrl ?? 'https://api.github.com',
+          ...(requested.data.issueBodySha256 ? { issueBodySha256: requested.data.issueBodySha256 } : {}),
+        },
+      };
       let last = '';
       for (let attempt = 1; attempt <= attempts && !signal.aborted; attempt++) {
         try {

@@ -26,6 +26,8 @@ export interface RunObjectsSpec {
   quota: { cpu: string; memory: string; pods: number };
   /** TCP ports the agent may reach outside the cluster (default 443); DNS is always allowed. */
   egressPorts: readonly number[];
+  /** What the agent runner needs to know of its run (no secret among it). */
+  runner?: { repository: string; issueBodySha256?: string; learningMode: boolean; githubApiUrl: string };
 }
 
 /** Names are derived from the run id, so a reactor replayed after a crash finds "already exists" and goes on. */
@@ -83,6 +85,17 @@ export function runObjects(spec: RunObjectsSpec, secrets: { openaiKey: string; r
     env: [
       { name: 'CODEXK8S_RUN_ID', value: spec.runId },
       { name: 'CODEXK8S_WORKSPACE', value: WORKSPACE },
+      { name: 'CODEXK8S_ISSUE_NUMBER', value: String(spec.issue) },
+      { name: 'CODEXK8S_TOKEN_FILE', value: `${REPOSITORY_DIR}/token` },
+      { name: 'CODEX_HOME', value: '/tmp/codex' },
+      ...(spec.runner
+        ? [
+            { name: 'CODEXK8S_REPOSITORY', value: spec.runner.repository },
+            { name: 'CODEXK8S_GITHUB_API_URL', value: spec.runner.githubApiUrl },
+            { name: 'CODEXK8S_LEARNING_MODE', value: String(spec.runner.learningMode) },
+            ...(spec.runner.issueBodySha256 ? [{ name: 'CODEXK8S_ISSUE_BODY_SHA256', value: spec.runner.issueBodySha256 }] : []),
+          ]
+        : []),
     ],
     resources,
     securityContext: restricted(uid),

@@ -3,7 +3,7 @@ import type pg from 'pg';
 import type { EventStore } from '../../ports/event-store.js';
 import type { Waker } from '../../ports/waker.js';
 import { streamOf } from '../../domain/shared/streams.js';
-import { ConfigError, duration, integer, type RunsConfig } from '../config.js';
+import { ConfigError, duration, githubConfig, integer, type RunsConfig } from '../config.js';
 import { sleep } from '../../projections/lease.js';
 import { reapNamespaces } from './reaper.js';
 import { parseKeyRing } from '../crypto/keys.js';
@@ -90,7 +90,7 @@ export async function startKubernetesWorker(deps: {
   };
   const common = { pool: deps.pool, store: deps.store, waker: deps.waker, signal: deps.signal, log: deps.log };
   const launcher = runLauncher({
-    kube, store: deps.store, now, openaiKey: settings.openaiKey ?? 'simulated', repositoryToken,
+    kube, store: deps.store, now, openaiKey: settings.openaiKey ?? 'simulated', repositoryToken, githubApiUrl: githubConfig(env).apiUrl,
     objects: { image: settings.agentImage, deadlineSeconds: deps.runs.runDeadlineSeconds, ttlAfterFinishedSeconds: 24 * 3600, quota: settings.quota, egressPorts: settings.egressPorts },
   });
   const canceler = runCanceler(kube);

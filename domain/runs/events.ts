@@ -18,7 +18,7 @@ export const RunRequested = t.intersection([
     requestedAt: IsoTime,
   }),
   // The connected repository (the project's id for it), whose token the run's checkout and publish use.
-  t.partial({ repositoryId: Uuid }),
+  t.partial({ repositoryId: Uuid, issueBodySha256: t.string }),
 ]);
 export const RunScheduled = t.type({ runId: Uuid, slot: t.number, leaseExpiresAt: IsoTime, scheduledAt: IsoTime });
 /** The run's namespace and everything but its Job exist (the launch's first step). */

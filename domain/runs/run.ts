@@ -22,6 +22,7 @@ export type RunCommand =
       agent: string;
       repository: string;
       repositoryId?: string;
+      issueBodySha256?: string;
       subject: { kind: 'issue' | 'pull_request'; number: number };
       learningMode: boolean;
       now: string;

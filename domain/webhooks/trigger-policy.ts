@@ -50,6 +50,8 @@ export interface DeliveryFacts {
   sender: { id: number; login: string; type: string | null } | null;
   /** When the label was applied, if the payload says (GitHub's issue updated_at): part of the run key. */
   labeledAt?: string | null;
+  /** The SHA-256 of the issue's or PR's body at this delivery: the text a run started now may use. */
+  bodySha256?: string | null;
 }
 
 /** What the platform knows of the repository and the sender, read before deciding. */
