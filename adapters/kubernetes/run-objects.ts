@@ -81,6 +81,7 @@ export function runObjects(spec: RunObjectsSpec, secrets: { openaiKey: string; r
   const container = (name: string, step: string, uid: number, mounts: IContainer['volumeMounts']): IContainer => ({
     name,
     image: spec.image,
+    // The image's entrypoint is codex-k8s (deploy/agent/Dockerfile).
     args: ['agent-run', step],
     env: [
       { name: 'CODEXK8S_RUN_ID', value: spec.runId },
