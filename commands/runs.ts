@@ -2,7 +2,7 @@ import type { EventMeta, EventStore } from '../ports/event-store.js';
 import { decideRun, runDecider, type Run } from '../domain/runs/run.js';
 import { decideSlot, isFree, slotDecider, type Slot } from '../domain/slots/slot.js';
 import { streamOf } from '../domain/shared/streams.js';
-import type { GithubActor } from '../domain/runs/events.js';
+import type { GithubActor, RunResult } from '../domain/runs/events.js';
 import { handleCommand, type Load, type Write } from './handle-command.js';
 
 export interface RunCommandDeps {
@@ -12,7 +12,7 @@ export interface RunCommandDeps {
   leaseMs: number;
 }
 
-export type Outcome = { type: 'SucceedRun' } | { type: 'FailRun'; reason: string } | { type: 'CancelRun'; reason: string; by: GithubActor | null };
+export type Outcome = { type: 'SucceedRun'; result?: RunResult } | { type: 'FailRun'; reason: string } | { type: 'CancelRun'; reason: string; by: GithubActor | null };
 
 /**
  * Schedules a pending run on the first free slot of its project (1…slots; a slot whose lease ran

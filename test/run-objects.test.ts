@@ -2,6 +2,7 @@ import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
 import { runObjects, type RunObjectsSpec } from '../adapters/kubernetes/run-objects.js';
+import { resultOfPods } from '../adapters/kubernetes/job-outcomes.js';
 
 const spec = (over: Partial<RunObjectsSpec> = {}): RunObjectsSpec => ({
   runId: randomUUID(), projectId: randomUUID(), agent: 'dev', issue: 42, image: 'ghcr.example/codex-k8s/agent:1', deadlineSeconds: 3600,
@@ -63,5 +64,18 @@ describe('the objects of a run', () => {
     assert.deepEqual([env.CODEXK8S_ISSUE_NUMBER, env.CODEXK8S_REPOSITORY, env.CODEXK8S_ISSUE_BODY_SHA256, env.CODEXK8S_LEARNING_MODE], ['42', 'octo/hello', 'a'.repeat(64), 'true'], 'what the runner needs, no secret');
     const jobText = JSON.stringify(job);
     assert.ok(!jobText.includes(secrets.openaiKey) && !jobText.includes(secrets.repositoryToken));
+  });
+});
+
+describe('the result a run\'s pod reports', () => {
+  const pod = (name: string, message: string) => ({ status: { containerStatuses: [{ name, image: 'x', imageID: '', ready: false, restartCount: 0, state: { terminated: { exitCode: 0, message } } }] } });
+  it('is read from the publish container\'s termination message', () => {
+    const result = { branch: 'codex/issue-7', commit: 'abc123', pullRequest: 100, checkpoint: false };
+    assert.deepEqual(resultOfPods([pod('publish', JSON.stringify(result))]), result);
+  });
+  it('is nothing when the message is missing, malformed, or from another container', () => {
+    assert.equal(resultOfPods([pod('publish', 'not json')]), undefined);
+    assert.equal(resultOfPods([pod('publish', JSON.stringify({ branch: 'x' }))]), undefined);
+    assert.equal(resultOfPods([pod('agent', JSON.stringify({ branch: 'b', commit: 'c', pullRequest: 1, checkpoint: false }))]), undefined);
   });
 });

@@ -4,6 +4,8 @@ import { Watch } from '@kubernetes/client-node';
 import type { EventMeta } from '../../ports/event-store.js';
 import { endRun, renewLease, type Outcome, type RunCommandDeps } from '../../commands/runs.js';
 import { MANAGED_BY } from './run-objects.js';
+import { isRight } from 'fp-ts/lib/Either.js';
+import { RunResult } from '../../domain/runs/events.js';
 import type { Logger } from '../log.js';
 
 /** Pod waiting reasons that never resolve by themselves: the run fails after a grace period. */
@@ -17,6 +19,21 @@ export function outcomeOfJob(job: V1Job): Outcome | undefined {
     if (c.status !== 'True') continue;
     if (c.type === 'Complete') return { type: 'SucceedRun' };
     if (c.type === 'Failed') return { type: 'FailRun', reason: `job failed: ${c.reason ?? 'unknown'}${c.message ? ` (${c.message.slice(0, 200)})` : ''}` };
+  }
+  return undefined;
+}
+
+/** The publish container's termination message (the runner's JSON result), if it left a well-formed one. */
+export function resultOfPods(pods: readonly V1Pod[]): RunResult | undefined {
+  for (const pod of pods) {
+    const message = pod.status?.containerStatuses?.find((s) => s.name === 'publish')?.state?.terminated?.message;
+    if (!message) continue;
+    try {
+      const decoded = RunResult.decode(JSON.parse(message));
+      if (isRight(decoded)) return decoded.right;
+    } catch {
+      // not JSON: no result to record
+    }
   }
   return undefined;
 }
@@ -68,14 +85,15 @@ export function jobOutcomes(deps: OutcomeDeps) {
     const runId = job.metadata?.labels?.['codex-k8s.io/run'];
     if (!runId) return;
     const outcome = outcomeOfJob(job);
+    const namespace = job.metadata?.namespace;
+    const pods = namespace ? await deps.core.listNamespacedPod({ namespace, labelSelector: `job-name=${job.metadata!.name}` }) : { items: [] };
     if (outcome) {
       stuckSince.delete(runId);
-      await endRun(deps, runId, outcome, deps.meta);
+      const result = outcome.type === 'SucceedRun' ? resultOfPods(pods.items) : undefined;
+      await endRun(deps, runId, result ? { type: 'SucceedRun', result } : outcome, deps.meta);
       return;
     }
-    const namespace = job.metadata?.namespace;
     if (!namespace) return;
-    const pods = await deps.core.listNamespacedPod({ namespace, labelSelector: `job-name=${job.metadata!.name}` });
     const stuck = pods.items.map(stuckReason).find(Boolean);
     if (!stuck) return void stuckSince.delete(runId);
     const since = stuckSince.get(runId) ?? Date.now();

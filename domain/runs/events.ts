@@ -24,7 +24,10 @@ export const RunScheduled = t.type({ runId: Uuid, slot: t.number, leaseExpiresAt
 /** The run's namespace and everything but its Job exist (the launch's first step). */
 export const RunNamespacePrepared = t.type({ runId: Uuid, namespace: NonEmptyString, objects: t.array(NonEmptyString), preparedAt: IsoTime });
 export const JobStarted = t.type({ runId: Uuid, namespace: NonEmptyString, job: NonEmptyString, startedAt: IsoTime });
-export const RunSucceeded = t.type({ runId: Uuid, finishedAt: IsoTime });
+/** What the run's pod reported (its termination message): the pull request it opened or updated. */
+export const RunResult = t.type({ branch: NonEmptyString, commit: NonEmptyString, pullRequest: t.union([t.number, t.null]), checkpoint: t.boolean });
+export type RunResult = t.TypeOf<typeof RunResult>;
+export const RunSucceeded = t.intersection([t.type({ runId: Uuid, finishedAt: IsoTime }), t.partial({ result: RunResult })]);
 export const RunFailed = t.type({ runId: Uuid, reason: NonEmptyString, finishedAt: IsoTime });
 export const RunCanceled = t.intersection([
   t.type({ runId: Uuid, reason: NonEmptyString, finishedAt: IsoTime }),

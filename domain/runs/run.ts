@@ -1,6 +1,6 @@
 import { DomainError } from '../shared/errors.js';
 import { acceptsTypes, type Decider } from '../shared/decider.js';
-import { runEventCodecs, type GithubActor, type RunEvent } from './events.js';
+import { runEventCodecs, type GithubActor, type RunEvent, type RunResult } from './events.js';
 
 /** What decisions about a run need, nothing more. */
 export type Run =
@@ -30,7 +30,7 @@ export type RunCommand =
   | { type: 'ScheduleRun'; slot: number; leaseExpiresAt: string; now: string }
   | { type: 'PrepareNamespace'; namespace: string; objects: string[]; now: string }
   | { type: 'StartJob'; namespace: string; job: string; now: string }
-  | { type: 'SucceedRun'; now: string }
+  | { type: 'SucceedRun'; result?: RunResult; now: string }
   | { type: 'FailRun'; reason: string; now: string }
   | { type: 'CancelRun'; reason: string; by: GithubActor | null; now: string };
 
@@ -86,7 +86,7 @@ export function decideRun(command: RunCommand, run: Run): RunEvent[] {
       return [{ type: 'JobStarted', data: { runId: run.runId, namespace: command.namespace, job: command.job, startedAt: command.now } }];
     case 'SucceedRun':
       if (run.status !== 'running') return outOfOrder(run, 'succeeded');
-      return [{ type: 'RunSucceeded', data: { runId: run.runId, finishedAt: command.now } }];
+      return [{ type: 'RunSucceeded', data: { runId: run.runId, finishedAt: command.now, ...(command.result ? { result: command.result } : {}) } }];
     case 'FailRun':
       return [{ type: 'RunFailed', data: { runId: run.runId, reason: command.reason, finishedAt: command.now } }];
     case 'CancelRun':
