@@ -327,7 +327,9 @@ describe('rebuild', () => {
     assert.equal(shadows.rowCount, 0, 'no shadow table left behind');
   });
 
-  it('interrupted, leaves the live model untouched; run again, completes', async () => {
+  it('interrupted, leaves the live model untouched and no shadow; run again, completes', async () => {
+    await appendRuns(store, randomUUID(), 100); // enough to interrupt midway, whatever ran before
+    await rebuild(agentRuns, { pool: db.ownerPool, store });
     const before = await contentHash(db.pools.primary, 'agent_runs', 't.id');
     const controller = new AbortController();
     await assert.rejects(
@@ -335,6 +337,7 @@ describe('rebuild', () => {
       /interrupted; the live model is untouched/,
     );
     assert.equal(await contentHash(db.pools.primary, 'agent_runs', 't.id'), before);
+    assert.equal((await db.pools.primary.query("SELECT 1 FROM pg_tables WHERE tablename LIKE '%\\_\\_rebuild'")).rowCount, 0, 'its shadows dropped');
     await rebuild(agentRuns, { pool: db.ownerPool, store });
     assert.equal(await contentHash(db.pools.primary, 'agent_runs', 't.id'), before);
   });
