@@ -11,6 +11,8 @@ import { rebuild } from '../projections/rebuild.js';
 import { retryParked } from '../projections/retry.js';
 import { runProjection } from '../projections/runner.js';
 import { useTestDatabase, type TestDatabase } from './support/cluster.js';
+import { runCli } from './support/cli.js';
+import type { DomainEvent } from '../domain/events.js';
 import { systemMeta } from './support/events.js';
 import { appendRuns, caughtUp, contentHash, quietLog, runLife } from './support/projections.js';
 
@@ -106,7 +108,9 @@ describe('the projection runner', () => {
       assert.equal((await db.pools.primary.query('SELECT status FROM agent_runs WHERE id = $1', [runId])).rows[0]!.status, 'succeeded');
 
       await db.ownerPool.query('DROP TRIGGER test_poison ON agent_runs'); // the fix
-      assert.deepEqual(await retryParked(agentRuns, { pool: db.pools.primary, store }), { retried: 1, applied: 1, stillParked: 0 });
+      const retried = await runCli(['projections', 'retry', 'agent_runs', '--json'], db.env);
+      assert.equal(retried.code, 0, retried.stderr);
+      assert.deepEqual(JSON.parse(retried.stdout), { retried: 1, applied: 1, stillParked: 0 });
     } finally {
       await runner.stop();
       await db.ownerPool.query('DROP TRIGGER IF EXISTS test_poison ON agent_runs');
@@ -114,6 +118,34 @@ describe('the projection runner', () => {
     const { rows } = await db.pools.primary.query('SELECT status, namespace, started_at IS NOT NULL AS started, version FROM agent_runs WHERE id = $1', [runId]);
     assert.deepEqual(rows[0], { status: 'succeeded', namespace: 'poison', started: true, version: '3' });
     assert.deepEqual(await counts(projectId), { succeeded: 1 });
+  });
+
+  it('a terminal status is final: a cancel recorded after the run ended (as the old cancel could) changes nothing, live or rebuilt', async () => {
+    const projectId = randomUUID();
+    const [apart, together] = [randomUUID(), randomUUID()];
+    const lateCancel = (runId: string) => ({ type: 'RunCanceled', data: { runId, reason: 'label removed', finishedAt: '2026-11-28T11:00:00.000Z' } }) as DomainEvent;
+    const runner = start(agentRuns);
+    try {
+      // The cancel in a later batch than the run's end ...
+      await store.append([{ stream: `run-${apart}`, expected: 'no_stream', events: runLife(apart, projectId) }], systemMeta());
+      await caughtUp(db.pools.primary, store, 'agent_runs');
+      await store.append([{ stream: `run-${apart}`, expected: 'any', events: [lateCancel(apart)] }], systemMeta());
+      // ... and in the same batch.
+      await store.append([{ stream: `run-${together}`, expected: 'no_stream', events: [...runLife(together, projectId), lateCancel(together)] }], systemMeta());
+      await caughtUp(db.pools.primary, store, 'agent_runs');
+    } finally {
+      await runner.stop();
+    }
+    const runs = async () =>
+      (await db.pools.primary.query('SELECT id, status, reason, finished_at, version FROM agent_runs WHERE project_id = $1 ORDER BY id', [projectId])).rows.map((r) => ({ ...r, finished_at: r.finished_at.toISOString() }));
+    const expected = [apart, together].sort().map((id) => ({ id, status: 'failed', reason: 'timeout', finished_at: '2026-11-27T10:00:00.000Z', version: '4' }));
+    assert.deepEqual(await runs(), expected);
+    assert.deepEqual(await counts(projectId), { failed: 2 });
+    const whole = async () => (await db.pools.primary.query('SELECT t::text AS row FROM agent_runs t WHERE project_id = $1 ORDER BY id', [projectId])).rows;
+    const live = await whole();
+    await rebuild(agentRuns, { pool: db.ownerPool, store });
+    assert.deepEqual(await whole(), live, 'a rebuild (one batch) folds them as the live runner did (two batches)');
+    assert.deepEqual(await counts(projectId), { failed: 2 });
   });
 
   it('stop: an authorisation event that cannot be applied stops that projection, with its error, and no other', async () => {
@@ -295,7 +327,9 @@ describe('rebuild', () => {
     assert.equal(shadows.rowCount, 0, 'no shadow table left behind');
   });
 
-  it('interrupted, leaves the live model untouched; run again, completes', async () => {
+  it('interrupted, leaves the live model untouched and no shadow; run again, completes', async () => {
+    await appendRuns(store, randomUUID(), 100); // enough to interrupt midway, whatever ran before
+    await rebuild(agentRuns, { pool: db.ownerPool, store });
     const before = await contentHash(db.pools.primary, 'agent_runs', 't.id');
     const controller = new AbortController();
     await assert.rejects(
@@ -303,6 +337,7 @@ describe('rebuild', () => {
       /interrupted; the live model is untouched/,
     );
     assert.equal(await contentHash(db.pools.primary, 'agent_runs', 't.id'), before);
+    assert.equal((await db.pools.primary.query("SELECT 1 FROM pg_tables WHERE tablename LIKE '%\\_\\_rebuild'")).rowCount, 0, 'its shadows dropped');
     await rebuild(agentRuns, { pool: db.ownerPool, store });
     assert.equal(await contentHash(db.pools.primary, 'agent_runs', 't.id'), before);
   });

@@ -88,6 +88,32 @@ describe('rebuild safety', () => {
     assert.ok(result.events > 0);
   });
 
+  it('a rebuild interrupted with SIGINT drops its shadows and releases its lock', async () => {
+    await appendRuns(store, randomUUID(), 1500);
+    const before = await contentHash(db.pools.primary, 'agent_runs', 't.id');
+    const child = spawn(process.execPath, [join(projectRoot, 'bin', 'codex-k8s.js'), 'projections', 'rebuild', 'agent_runs', '--yes', '--batch-size', '5'], {
+      env: { ...process.env, ...db.env },
+      stdio: ['ignore', 'ignore', 'pipe'],
+    });
+    let stderr = '';
+    child.stderr!.on('data', (d) => (stderr += d));
+    const exited = new Promise<number | null>((resolve) => child.once('exit', resolve));
+    try {
+      for (let i = 0; i < 400 && !(await rebuildHolder(db.pools.primary, 'agent_runs')); i++) await new Promise((r) => setTimeout(r, 10));
+      assert.ok(await rebuildHolder(db.pools.primary, 'agent_runs'), 'the rebuild is under way');
+      await new Promise((r) => setTimeout(r, 200));
+      child.kill('SIGINT');
+      assert.equal(await exited, 1, stderr);
+    } finally {
+      child.kill('SIGKILL');
+    }
+    assert.match(stderr, /interrupted; the live model is untouched/);
+    assert.equal((await db.pools.primary.query("SELECT 1 FROM pg_tables WHERE tablename LIKE '%\\_\\_rebuild'")).rowCount, 0, 'no shadow left');
+    assert.equal(await rebuildHolder(db.pools.primary, 'agent_runs'), null);
+    assert.notEqual((await status()).state, 'rebuilding');
+    assert.equal(await contentHash(db.pools.primary, 'agent_runs', 't.id'), before);
+  });
+
   it('a rebuild killed midway leaves no "rebuilding" behind, and the next one succeeds', async () => {
     await appendRuns(store, randomUUID(), 1500);
     await rebuild(agentRuns, { pool: db.ownerPool, store }); // the live model has every event; no runner is running

@@ -23,9 +23,23 @@ interface RunChange {
   updated_at: string;
 }
 
-/** Folds a batch in memory: one change per run, in commit order, so the SQL is one statement per kind. */
+const TERMINAL = ['succeeded', 'failed', 'canceled'];
+/** What a run's end says; once ended, no later event changes it. */
+const END_FIELDS = new Set<string>(['status', 'reason', 'finished_at']);
+
+/**
+ * Folds a batch in memory: one change per run, in commit order, so the SQL is one statement per kind.
+ * Like the Run decider's evolve, a run's end is final: an event after it (a cancel that raced the
+ * end, recorded before cancels were decided on the run's stream) only fills in what is missing.
+ */
 function changesOf(events: ProjectedEvent[]): RunChange[] {
   const runs = new Map<string, RunChange>();
+  const set = (run: RunChange, fields: Partial<RunChange>) => {
+    if (!TERMINAL.includes(run.status ?? '')) return Object.assign(run, fields);
+    const filled = run as unknown as Record<string, unknown>;
+    for (const [k, v] of Object.entries(fields)) if (!END_FIELDS.has(k) && filled[k] === undefined) filled[k] = v;
+    return run;
+  };
   const touch = (id: string, e: ProjectedEvent) => {
     let run = runs.get(id);
     if (!run) runs.set(id, (run = { id, created: false, version: 0, updated_at: e.createdAt.toISOString() }));
@@ -50,20 +64,20 @@ function changesOf(events: ProjectedEvent[]): RunChange[] {
         break;
       }
       case 'RunScheduled':
-        Object.assign(touch(e.data.runId, e), { status: 'scheduled', slot: e.data.slot, scheduled_at: e.data.scheduledAt });
+        set(touch(e.data.runId, e), { status: 'scheduled', slot: e.data.slot, scheduled_at: e.data.scheduledAt });
         break;
       case 'RunNamespacePrepared':
-        Object.assign(touch(e.data.runId, e), { namespace: e.data.namespace });
+        set(touch(e.data.runId, e), { namespace: e.data.namespace });
         break;
       case 'JobStarted':
-        Object.assign(touch(e.data.runId, e), { status: 'running', namespace: e.data.namespace, job: e.data.job, started_at: e.data.startedAt });
+        set(touch(e.data.runId, e), { status: 'running', namespace: e.data.namespace, job: e.data.job, started_at: e.data.startedAt });
         break;
       case 'RunSucceeded':
-        Object.assign(touch(e.data.runId, e), { status: 'succeeded', finished_at: e.data.finishedAt });
+        set(touch(e.data.runId, e), { status: 'succeeded', finished_at: e.data.finishedAt });
         break;
       case 'RunFailed':
       case 'RunCanceled':
-        Object.assign(touch(e.data.runId, e), {
+        set(touch(e.data.runId, e), {
           status: e.type === 'RunFailed' ? 'failed' : 'canceled',
           reason: e.data.reason,
           finished_at: e.data.finishedAt,
@@ -80,7 +94,11 @@ const recordset = `jsonb_to_recordset($1) AS c(id uuid, version bigint, correlat
   run_payload jsonb, learning_mode boolean, slot int, namespace text, job text, reason text, created_at timestamptz,
   scheduled_at timestamptz, started_at timestamptz, finished_at timestamptz, updated_at timestamptz)`;
 
-const newer = (column: string) => `CASE WHEN c.version >= r.version THEN COALESCE(c.${column}, r.${column}) ELSE COALESCE(r.${column}, c.${column}) END`;
+const ended = `r.status IN (${TERMINAL.map((t) => `'${t}'`).join(', ')})`;
+/** The change comes after what the row reflects, and the run has not ended: it overwrites. */
+const ahead = `(c.version >= r.version AND NOT ${ended})`;
+const newer = (column: string) => `CASE WHEN ${ahead} THEN COALESCE(c.${column}, r.${column}) ELSE COALESCE(r.${column}, c.${column}) END`;
+const endField = (column: string) => `CASE WHEN ${ended} THEN r.${column} ELSE ${newer(column)} END`;
 
 /**
  * agent_runs, and project_run_counts beside it (runs per project and status). Set-based: a batch is
@@ -113,11 +131,12 @@ export const agentRuns = projection({
     if (updated.length > 0) {
       const { rows } = await tx.query<{ project_id: string; old_status: string; status: string }>(
         // Monotonic: a change newer than the row overwrites what it says; an older one (a parked
-        // event retried late) only fills in what the row lacks, so a run never moves back.
+        // event retried late) only fills in what the row lacks, so a run never moves back. An ended
+        // run keeps its status, reason and end time whatever comes (the same rule as changesOf).
         `UPDATE ${table('agent_runs')} r
-            SET status = CASE WHEN c.version >= r.version THEN COALESCE(c.status, r.status) ELSE r.status END,
-                slot = ${newer('slot')}, namespace = ${newer('namespace')}, job = ${newer('job')}, reason = ${newer('reason')},
-                scheduled_at = ${newer('scheduled_at')}, started_at = ${newer('started_at')}, finished_at = ${newer('finished_at')},
+            SET status = CASE WHEN ${ahead} THEN COALESCE(c.status, r.status) ELSE r.status END,
+                slot = ${newer('slot')}, namespace = ${newer('namespace')}, job = ${newer('job')}, reason = ${endField('reason')},
+                scheduled_at = ${newer('scheduled_at')}, started_at = ${newer('started_at')}, finished_at = ${endField('finished_at')},
                 updated_at = GREATEST(r.updated_at, c.updated_at), version = GREATEST(r.version, c.version)
            FROM ${recordset}, ${table('agent_runs')} prev
           WHERE r.id = c.id AND prev.id = c.id
