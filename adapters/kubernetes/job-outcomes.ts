@@ -107,11 +107,14 @@ export function jobOutcomes(deps: OutcomeDeps) {
    * Returns the resourceVersion to watch from.
    */
   async function reconcile(): Promise<string | undefined> {
+    // The running runs first, then the Jobs: a run seen running had its Job created before its
+    // JobStarted, so the list taken after must show it. The other order would miss a Job created
+    // between the two reads and fail a healthy run.
+    const { rows } = await deps.pool.query<{ id: string; started_ms: number | null }>(
+      `SELECT id::text, (extract(epoch FROM started_at) * 1000)::float8 AS started_ms FROM agent_runs WHERE status = 'running'`);
     const list = await deps.batch.listJobForAllNamespaces({ labelSelector: selector });
     for (const job of list.items) await record(job).catch((error: unknown) => deps.log.warn({ err: error }, 'recording a job outcome failed'));
     const present = new Set(list.items.map((j) => j.metadata?.labels?.['codex-k8s.io/run']));
-    const { rows } = await deps.pool.query<{ id: string; started_ms: number | null }>(
-      `SELECT id::text, (extract(epoch FROM started_at) * 1000)::float8 AS started_ms FROM agent_runs WHERE status = 'running'`);
     for (const { id, started_ms } of rows) {
       if (deps.deadlineMs !== undefined && started_ms !== null && Date.now() - started_ms > deps.deadlineMs) {
         // The timer behind the Job's activeDeadlineSeconds: the run ends even if the cluster never says.
