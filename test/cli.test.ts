@@ -91,8 +91,10 @@ describe('codex-k8s events tail', () => {
   it('follows new events as they are appended', async () => {
     const store = createEventStore(db.pools.primary);
     const stream = `run-${randomUUID()}`;
-    const tail = runCli(['events', 'tail', '--stream', stream, '--limit', '1'], db.env);
-    await new Promise((r) => setTimeout(r, 1500)); // the tail starts at the head of the log
+    // From a position read before the append: a tail that starts late (a slow machine) still sees it.
+    const head = await store.headPosition();
+    const tail = runCli(['events', 'tail', '--from', head.toString(), '--stream', stream, '--limit', '1'], db.env);
+    await new Promise((r) => setTimeout(r, 500)); // usually appended while the tail already waits
     await store.append([{ stream, expected: 'no_stream', events: [runRequested()] }], systemMeta());
     const result = await tail;
     assert.equal(result.code, 0, result.stderr);

@@ -8,13 +8,16 @@ export interface CliResult {
   stderr: string;
 }
 
+/** A command that outlives this is killed and answers `code: null`, so a hang fails its test instead of the whole run. */
+const cliTimeoutMs = 120_000;
+
 /** Runs the real `codex-k8s` executable with the Node.js that runs the tests. */
 export function runCli(args: string[], env: Record<string, string | undefined> = {}, input?: string): Promise<CliResult> {
   return new Promise((resolve, reject) => {
     const cleanEnv: Record<string, string> = {};
     for (const [k, v] of Object.entries(process.env)) if (!k.startsWith('CODEXK8S_') && v !== undefined) cleanEnv[k] = v;
     for (const [k, v] of Object.entries(env)) if (v !== undefined) cleanEnv[k] = v;
-    const child = spawn(process.execPath, [join(projectRoot, 'bin', 'codex-k8s.js'), ...args], { env: cleanEnv });
+    const child = spawn(process.execPath, [join(projectRoot, 'bin', 'codex-k8s.js'), ...args], { env: cleanEnv, timeout: cliTimeoutMs, killSignal: 'SIGKILL' });
     let stdout = '';
     let stderr = '';
     child.stdout.on('data', (d) => (stdout += d));
