@@ -83,6 +83,7 @@ await Promise.all(Array.from({ length: SENDERS }, async () => {
     accepted.set(answer.run_id!, performance.now());
   }
 }));
+const acceptedIn = (performance.now() - started) / 1000;
 const deadline = Date.now() + 60_000;
 while ([...accepted.keys()].some((id) => !created.has(id)) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
 const elapsed = (Math.max(...[...accepted.keys()].map((id) => created.get(id) ?? 0)) - started) / 1000;
@@ -102,6 +103,8 @@ console.log(
     jobs_missing: missing,
     launch_p50_ms: round(percentile(50), 1),
     launch_p99_ms: round(percentile(99), 1),
+    // Beside the launch rate: when deliveries are accepted faster than runs launch, the launches queue.
+    accepted_per_s: round(accepted.size / acceptedIn, 1),
     runs_launched_per_s: round((accepted.size - missing) / elapsed, 1),
     reference: `${pgbenchCommand(8)} tps`,
     reference_value: round(reference),
