@@ -1,23 +1,71 @@
 import type { ProjectRole } from '../projects/events.js';
 import type { PlatformRole } from '../users/events.js';
 
-/** What someone may do in a project. */
-export type Permission = 'read' | 'write' | 'manage' | 'delete';
+/** Who asks: their platform role, and their role in the project the action is on (null: none, or no project). */
+export interface Principal {
+  platformRole: PlatformRole;
+  projectRole: ProjectRole | null;
+}
+
+type Granted = { platform: readonly NonNullable<PlatformRole>[]; project: readonly ProjectRole[]; anyone?: true };
+const admins = ['owner', 'admin'] as const;
+const members = ['read', 'read_write', 'admin'] as const;
 
 /**
- * The per-project RBAC matrix: `read` sees the project and its runs; `read_write` also starts and
- * cancels runs; `admin` also manages members and repositories and may delete the project. A
- * platform owner or admin may do everything in every project.
+ * The one permission matrix: every staff API endpoint and every command on behalf of a person names
+ * one of these actions. Platform owners and admins may do everything in every project; only an owner
+ * may make or unmake an owner. In a project, `read` sees it and its runs, `read_write` also starts and
+ * cancels runs, `admin` also changes its settings, members and repositories and may delete it.
  */
-const granted: Record<ProjectRole, readonly Permission[]> = {
-  read: ['read'],
-  read_write: ['read', 'write'],
-  admin: ['read', 'write', 'manage', 'delete'],
-};
+export const matrix = {
+  'me.read': { platform: admins, project: [], anyone: true },
+  'agents.read': { platform: admins, project: [], anyone: true },
+  'projects.list': { platform: admins, project: [], anyone: true },
+  'projects.create': { platform: admins, project: [] },
+  'users.read': { platform: admins, project: [] },
+  'users.manage': { platform: admins, project: [] },
+  'users.manage_owners': { platform: ['owner'], project: [] },
+  'deliveries.read': { platform: admins, project: [] },
+  'project.read': { platform: admins, project: members },
+  /** A member's own learning-mode override in the project; someone else's is `members.manage`. */
+  'members.own_learning_mode': { platform: admins, project: members },
+  'runs.start': { platform: admins, project: ['read_write', 'admin'] },
+  'runs.cancel': { platform: admins, project: ['read_write', 'admin'] },
+  'project.update': { platform: admins, project: ['admin'] },
+  'members.manage': { platform: admins, project: ['admin'] },
+  'repositories.manage': { platform: admins, project: ['admin'] },
+  'project.delete': { platform: admins, project: ['admin'] },
+} as const satisfies Record<string, Granted>;
 
-export function can(who: { platformRole: PlatformRole; projectRole: ProjectRole | null }, permission: Permission): boolean {
-  if (who.platformRole === 'owner' || who.platformRole === 'admin') return true;
-  return who.projectRole !== null && granted[who.projectRole].includes(permission);
+export type Action = keyof typeof matrix;
+export const actions = Object.keys(matrix) as Action[];
+
+/** Actions on one project: someone who may not read the project is told it does not exist. */
+export const isProjectAction = (action: Action): boolean => (matrix[action] as Granted).project.length > 0;
+
+export function can(who: Principal, action: Action): boolean {
+  const granted: Granted = matrix[action];
+  if (granted.anyone) return true;
+  if (who.platformRole !== null && granted.platform.includes(who.platformRole)) return true;
+  return who.projectRole !== null && granted.project.includes(who.projectRole);
+}
+
+/** The matrix as the README prints it (a test keeps the two the same). */
+export function matrixAsMarkdown(): string {
+  const columns: [string, Principal][] = [
+    ['owner', { platformRole: 'owner', projectRole: null }],
+    ['admin', { platformRole: 'admin', projectRole: null }],
+    ['project admin', { platformRole: null, projectRole: 'admin' }],
+    ['read_write', { platformRole: null, projectRole: 'read_write' }],
+    ['read', { platformRole: null, projectRole: 'read' }],
+    ['signed in, no role', { platformRole: null, projectRole: null }],
+  ];
+  const lines = [
+    `| action | ${columns.map(([name]) => name).join(' | ')} |`,
+    `| --- | ${columns.map(() => ':-:').join(' | ')} |`,
+    ...actions.map((action) => `| \`${action}\` | ${columns.map(([, who]) => (can(who, action) ? 'yes' : '')).join(' | ')} |`),
+  ];
+  return lines.join('\n');
 }
 
 /**

@@ -11,6 +11,7 @@ export const ProjectCreated = t.type({
   name: NonEmptyString,
   createdAt: IsoTime,
 });
+export const ProjectRenamed = t.type({ projectId: Uuid, name: NonEmptyString });
 export const ProjectLearningModeSet = t.type({ projectId: Uuid, learningMode: t.union([t.boolean, t.null]) });
 export const ProjectDeleted = t.type({ projectId: Uuid, deletedAt: IsoTime });
 /** The project's own number of run slots; null: the platform's (CODEXK8S_SLOTS_PER_PROJECT). */
@@ -41,8 +42,9 @@ export const RepositoryConnected = t.intersection([
     tokenCiphertext: t.union([NonEmptyString, t.null]),
     connectedAt: IsoTime,
   }),
-  // GitHub's numeric id, what deliveries are matched by (absent only in events recorded before it was kept).
-  t.partial({ githubRepositoryId: t.number }),
+  // GitHub's numeric id, what deliveries are matched by (absent only in events recorded before it was kept);
+  // where the repository describes its services (absent: services.yaml).
+  t.partial({ githubRepositoryId: t.number, servicesYamlPath: NonEmptyString }),
 ]);
 /** GitHub reported a new owner or name for a connected repository; its numeric id is unchanged. */
 export const RepositoryRenamed = t.type({ repositoryId: Uuid, projectId: Uuid, owner: NonEmptyString, name: NonEmptyString });
@@ -50,6 +52,7 @@ export const RepositoryDisconnected = t.type({ repositoryId: Uuid, projectId: Uu
 
 export const projectEventCodecs = {
   ProjectCreated,
+  ProjectRenamed,
   ProjectLearningModeSet,
   ProjectDeleted,
   ProjectSlotsSet,

@@ -16,6 +16,7 @@ export type Project =
       status: 'active';
       projectId: string;
       key: string;
+      name: string;
       learningMode: boolean | null;
       /** Its own number of run slots, or null for the platform's. */
       slots: number | null;
@@ -28,18 +29,29 @@ export const initialProject: Project = { status: 'none' };
 
 export type ProjectCommand =
   | { type: 'CreateProject'; projectId: string; key: string; name: string; now: string }
+  | { type: 'RenameProject'; name: string }
+  | { type: 'SetLearningMode'; learningMode: boolean | null }
+  | { type: 'DeleteProject'; now: string }
   | { type: 'AddMember'; userId: string; role: ProjectRole; now: string }
-  | { type: 'ConnectRepository'; repositoryId: string; githubRepositoryId: number; owner: string; name: string; tokenCiphertext: string | null; now: string }
+  | { type: 'RemoveMember'; userId: string }
+  | { type: 'SetMemberLearningMode'; userId: string; learningMode: boolean | null }
+  | {
+      type: 'ConnectRepository'; repositoryId: string; githubRepositoryId: number; owner: string; name: string; tokenCiphertext: string | null;
+      servicesYamlPath?: string; now: string;
+    }
+  | { type: 'DisconnectRepository'; repositoryId: string }
   | { type: 'RenameRepository'; githubRepositoryId: number; owner: string; name: string }
   | { type: 'SetSlots'; slots: number | null };
 
 export function evolveProject(state: Project, event: ProjectEvent): Project {
   if (event.type === 'ProjectCreated') {
-    return { status: 'active', projectId: event.data.projectId, key: event.data.key, learningMode: null, slots: null, members: {}, repositories: [] };
+    return { status: 'active', projectId: event.data.projectId, key: event.data.key, name: event.data.name, learningMode: null, slots: null, members: {}, repositories: [] };
   }
   if (event.type === 'ProjectDeleted') return { status: 'deleted' };
   if (state.status !== 'active') return state;
   switch (event.type) {
+    case 'ProjectRenamed':
+      return { ...state, name: event.data.name };
     case 'ProjectLearningModeSet':
       return { ...state, learningMode: event.data.learningMode };
     case 'ProjectSlotsSet':
@@ -76,14 +88,56 @@ export const repositoryByGithubId = (project: Project, githubRepositoryId: numbe
   project.status === 'active' ? project.repositories.find((r) => r.githubRepositoryId === githubRepositoryId) : undefined;
 
 const projectKey = /^[a-z][a-z0-9-]{1,62}$/;
+const checkName = (name: string) => {
+  if (name.length === 0 || name.length > 200) throw new DomainError('invalid_argument', 'a project name is 1-200 characters');
+};
+const servicesYamlPath = /^(?!\/)(?!.*(?:^|\/)\.\.(?:\/|$))[A-Za-z0-9_./-]{1,255}$/;
+
+const active = (state: Project) => {
+  if (state.status !== 'active') throw new DomainError('not_found', 'project not found');
+  return state;
+};
+const memberOf = (state: Project, userId: string) => {
+  const project = active(state);
+  const member = project.members[userId];
+  if (!member) throw new DomainError('not_found', 'member not found');
+  return { project, member };
+};
 
 export function decideProject(command: ProjectCommand, state: Project): ProjectEvent[] {
   switch (command.type) {
     case 'CreateProject':
       if (!projectKey.test(command.key)) throw new DomainError('invalid_argument', 'a project key is 2-63 characters: a-z, 0-9 and -, starting with a letter');
-      if (command.name.length === 0 || command.name.length > 200) throw new DomainError('invalid_argument', 'a project name is 1-200 characters');
+      checkName(command.name);
       if (state.status !== 'none') throw new DomainError('conflict', `project ${command.key} exists already`);
       return [{ type: 'ProjectCreated', data: { projectId: command.projectId, key: command.key, name: command.name, createdAt: command.now } }];
+    case 'RenameProject': {
+      const project = active(state);
+      checkName(command.name);
+      return project.name === command.name ? [] : [{ type: 'ProjectRenamed', data: { projectId: project.projectId, name: command.name } }];
+    }
+    case 'SetLearningMode': {
+      const project = active(state);
+      return project.learningMode === command.learningMode ? [] : [{ type: 'ProjectLearningModeSet', data: { projectId: project.projectId, learningMode: command.learningMode } }];
+    }
+    case 'DeleteProject':
+      if (state.status === 'deleted') return [];
+      return [{ type: 'ProjectDeleted', data: { projectId: active(state).projectId, deletedAt: command.now } }];
+    case 'RemoveMember': {
+      const project = active(state);
+      return project.members[command.userId] ? [{ type: 'MemberRemoved', data: { projectId: project.projectId, userId: command.userId } }] : [];
+    }
+    case 'SetMemberLearningMode': {
+      const { project, member } = memberOf(state, command.userId);
+      return member.learningMode === command.learningMode
+        ? []
+        : [{ type: 'MemberLearningModeSet', data: { projectId: project.projectId, userId: command.userId, learningMode: command.learningMode } }];
+    }
+    case 'DisconnectRepository': {
+      const project = active(state);
+      if (!project.repositories.some((r) => r.id === command.repositoryId)) throw new DomainError('not_found', 'repository not found');
+      return [{ type: 'RepositoryDisconnected', data: { repositoryId: command.repositoryId, projectId: project.projectId } }];
+    }
     case 'AddMember': {
       if (state.status !== 'active') throw new DomainError('not_found', 'project not found');
       const current = state.members[command.userId]?.role;
@@ -93,12 +147,16 @@ export function decideProject(command: ProjectCommand, state: Project): ProjectE
     }
     case 'ConnectRepository':
       if (state.status !== 'active') throw new DomainError('not_found', 'project not found');
+      if (command.servicesYamlPath !== undefined && !servicesYamlPath.test(command.servicesYamlPath)) {
+        throw new DomainError('invalid_argument', 'services_yaml_path is a relative path inside the repository');
+      }
       if (repositoryByGithubId(state, command.githubRepositoryId)) throw new DomainError('conflict', `${command.owner}/${command.name} is connected to this project already`);
       return [{
         type: 'RepositoryConnected',
         data: {
           repositoryId: command.repositoryId, projectId: state.projectId, provider: 'github', githubRepositoryId: command.githubRepositoryId,
           owner: command.owner, name: command.name, tokenCiphertext: command.tokenCiphertext, connectedAt: command.now,
+          ...(command.servicesYamlPath !== undefined ? { servicesYamlPath: command.servicesYamlPath } : {}),
         },
       }];
     case 'SetSlots':

@@ -26,5 +26,10 @@ export const UserPlatformRoleChanged = t.type({ userId: Uuid, platformRole: Plat
 /** null clears the override: the project's setting, then the platform default, decide. */
 export const UserLearningModeSet = t.type({ userId: Uuid, learningMode: t.union([t.boolean, t.null]) });
 
-export const userEventCodecs = { UserAllowed, UserPlatformRoleChanged, UserLearningModeSet };
+/** Taken off the allow-list: their tokens stop working at the next request. Allowing the e-mail again brings the same user back. */
+export const UserRemoved = t.type({ userId: Uuid, removedAt: IsoTime });
+/** Their first GitHub login, by GitHub's numeric id (what webhook senders are matched by) and the login for display. */
+export const UserGithubLinked = t.type({ userId: Uuid, githubUserId: t.number, githubLogin: NonEmptyString });
+
+export const userEventCodecs = { UserAllowed, UserPlatformRoleChanged, UserLearningModeSet, UserRemoved, UserGithubLinked };
 export type UserEvent = EventsOf<typeof userEventCodecs>;

@@ -109,7 +109,7 @@ export function decideTrigger(facts: DeliveryFacts, context: DeliveryContext, tr
   if (triggerLabelsOnSubject.size > 1) return ignore('conflicting_trigger_labels');
   if (!facts.sender || facts.sender.type !== 'User') return ignore('sender_not_a_user');
   if (!context.repository) return ignore('repository_not_connected');
-  if (!context.sender || !can(context.sender, 'write')) return ignore('sender_not_allowed');
+  if (!context.sender || !can(context.sender, 'runs.start')) return ignore('sender_not_allowed');
 
   return {
     kind: 'start',
