@@ -27,7 +27,7 @@ function toApiError(error: unknown): ApiError | undefined {
   if (error instanceof ApiError) return error;
   if (error instanceof ValidationError) return new ApiError(400, 'invalid_argument', error.message);
   if (error instanceof DomainError) {
-    const status = { invalid_argument: 400, not_found: 404, conflict: 409, failed_precondition: 412 }[error.code];
+    const status = { invalid_argument: 400, unauthorized: 401, forbidden: 403, not_found: 404, conflict: 409, failed_precondition: 412 }[error.code];
     return new ApiError(status, error.code, error.message);
   }
   if (error instanceof ConcurrencyError) return new ApiError(409, 'conflict', error.message);

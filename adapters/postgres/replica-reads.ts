@@ -20,6 +20,9 @@ export class NoHealthyReplicaError extends Error {
   }
 }
 
+/** Among a read's projections: the event log itself (a read of streams, not of a read model). */
+export const LOG = 'flow_events';
+
 export interface ReadOptions {
   /** Answer only once these projections have applied the log up to here (read-your-writes). */
   minPosition?: GlobalPosition;
@@ -44,11 +47,19 @@ export function createReplicaReads(pools: Pools, options: { policy: NoReplicaPol
   }
 
   async function reached(db: pg.Pool, projections: readonly string[], position: GlobalPosition): Promise<boolean> {
+    if (projections.includes(LOG)) {
+      // The log itself: the replica has replayed the commit once the event at that position is there.
+      const { rows } = await db.query<{ there: boolean }>(
+        `SELECT EXISTS (SELECT 1 FROM flow_events WHERE (epoch, tx_id, position) >= ($1::int, $2::xid8, $3::bigint)) AS there`,
+        [position.epoch, position.txId.toString(), position.seq.toString()],
+      );
+      if (!rows[0]!.there) return false;
+    }
     const { rows } = await db.query<{ behind: number }>(
       `SELECT count(*)::int AS behind FROM unnest($1::text[]) AS p(name)
          LEFT JOIN projection_checkpoints c ON c.name = p.name
         WHERE c.name IS NULL OR (c.epoch, c.tx_id, c.position) < ($2::int, $3::xid8, $4::bigint)`,
-      [projections, position.epoch, position.txId.toString(), position.seq.toString()],
+      [projections.filter((p) => p !== LOG), position.epoch, position.txId.toString(), position.seq.toString()],
     );
     return rows[0]!.behind === 0;
   }

@@ -31,3 +31,14 @@ export function foldStream<S, E extends Event>(events: readonly (Event & { strea
   for (const e of events) if (fold.accepts(e)) state = fold.evolve(state, e);
   return { state, version: events.at(-1)?.streamPosition ?? 0 };
 }
+
+/** Several commands decided one after another, each on the state the previous ones' events made. */
+export function decideAll<C, S, E extends Event>(decider: Decider<C, S, E>, commands: readonly C[], state: S): E[] {
+  const events: E[] = [];
+  for (const command of commands) {
+    const decided = decider.decide(command, state);
+    for (const e of decided) state = decider.evolve(state, e);
+    events.push(...decided);
+  }
+  return events;
+}

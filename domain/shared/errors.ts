@@ -2,7 +2,7 @@
 export class DomainError extends Error {
   override readonly name = 'DomainError';
   constructor(
-    readonly code: 'not_found' | 'conflict' | 'failed_precondition' | 'invalid_argument',
+    readonly code: 'not_found' | 'conflict' | 'failed_precondition' | 'invalid_argument' | 'unauthorized' | 'forbidden',
     message: string,
   ) {
     super(message);

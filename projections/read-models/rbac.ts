@@ -6,7 +6,7 @@ import { projection } from '../projection.js';
 export const users = projection({
   name: 'users',
   tables: ['users'],
-  handles: ['UserAllowed', 'UserPlatformRoleChanged', 'UserLearningModeSet'],
+  handles: ['UserAllowed', 'UserPlatformRoleChanged', 'UserLearningModeSet', 'UserGithubLinked', 'UserRemoved'],
   onFailure: 'stop',
   async apply(events, { tx, table }) {
     for (const e of events) {
@@ -14,10 +14,17 @@ export const users = projection({
       switch (e.type) {
         case 'UserAllowed':
           await tx.query(
-            `INSERT INTO ${table('users')} (id, email_hash, github_login, platform_role, created_at, updated_at)
-             VALUES ($1, $2, $3, $4, $5, $6)`,
-            [e.data.userId, e.data.emailHash, e.data.githubLogin, e.data.platformRole, e.data.allowedAt, at],
+            `INSERT INTO ${table('users')} (id, email_hash, github_login, github_user_id, platform_role, created_at, updated_at)
+             VALUES ($1, $2, $3, $4, $5, $6, $7)`,
+            [e.data.userId, e.data.emailHash, e.data.githubLogin, e.data.githubUserId ?? null, e.data.platformRole, e.data.allowedAt, at],
           );
+          break;
+        case 'UserGithubLinked':
+          await updateOne(tx, `UPDATE ${table('users')} SET github_login = $2, github_user_id = $3, updated_at = $4 WHERE id = $1`, [e.data.userId, e.data.githubLogin, e.data.githubUserId, at]);
+          break;
+        case 'UserRemoved':
+          // Allowed again later, the same user comes back as a new row.
+          await updateOne(tx, `DELETE FROM ${table('users')} WHERE id = $1`, [e.data.userId]);
           break;
         case 'UserPlatformRoleChanged':
           await updateOne(tx, `UPDATE ${table('users')} SET platform_role = $2, updated_at = $3 WHERE id = $1`, [e.data.userId, e.data.platformRole, at]);
@@ -35,7 +42,7 @@ export const users = projection({
 export const projects = projection({
   name: 'projects',
   tables: ['projects'],
-  handles: ['ProjectCreated', 'ProjectLearningModeSet', 'ProjectDeleted'],
+  handles: ['ProjectCreated', 'ProjectRenamed', 'ProjectLearningModeSet', 'ProjectSlotsSet', 'ProjectDeleted'],
   onFailure: 'stop',
   async apply(events, { tx, table }) {
     for (const e of events) {
@@ -46,8 +53,14 @@ export const projects = projection({
             [e.data.projectId, e.data.key, e.data.name, e.data.createdAt, e.createdAt],
           );
           break;
+        case 'ProjectRenamed':
+          await updateOne(tx, `UPDATE ${table('projects')} SET name = $2, updated_at = $3 WHERE id = $1`, [e.data.projectId, e.data.name, e.createdAt]);
+          break;
         case 'ProjectLearningModeSet':
           await updateOne(tx, `UPDATE ${table('projects')} SET learning_mode = $2, updated_at = $3 WHERE id = $1`, [e.data.projectId, e.data.learningMode, e.createdAt]);
+          break;
+        case 'ProjectSlotsSet':
+          await updateOne(tx, `UPDATE ${table('projects')} SET slots = $2, updated_at = $3 WHERE id = $1`, [e.data.projectId, e.data.slots, e.createdAt]);
           break;
         case 'ProjectDeleted':
           await updateOne(tx, `DELETE FROM ${table('projects')} WHERE id = $1`, [e.data.projectId]);
@@ -98,17 +111,23 @@ const keyIdOf = (ciphertext: string | null) => (ciphertext ? (ciphertext.split('
 export const repositories = projection({
   name: 'repositories',
   tables: ['repositories'],
-  handles: ['RepositoryConnected', 'RepositoryDisconnected', 'ProjectDeleted'],
+  handles: ['RepositoryConnected', 'RepositoryRenamed', 'RepositoryDisconnected', 'ProjectDeleted'],
   onFailure: 'stop',
   async apply(events, { tx, table }) {
     for (const e of events) {
       switch (e.type) {
         case 'RepositoryConnected':
           await tx.query(
-            `INSERT INTO ${table('repositories')} (id, project_id, provider, owner, name, has_token, token_key_id, created_at, updated_at)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)`,
-            [e.data.repositoryId, e.data.projectId, e.data.provider, e.data.owner, e.data.name, e.data.tokenCiphertext !== null, keyIdOf(e.data.tokenCiphertext), e.data.connectedAt, e.createdAt],
+            `INSERT INTO ${table('repositories')} (id, project_id, provider, owner, name, has_token, token_key_id, github_repository_id, services_yaml_path, created_at, updated_at)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)`,
+            [
+              e.data.repositoryId, e.data.projectId, e.data.provider, e.data.owner, e.data.name, e.data.tokenCiphertext !== null, keyIdOf(e.data.tokenCiphertext),
+              e.data.githubRepositoryId ?? null, e.data.servicesYamlPath ?? 'services.yaml', e.data.connectedAt, e.createdAt,
+            ],
           );
+          break;
+        case 'RepositoryRenamed':
+          await updateOne(tx, `UPDATE ${table('repositories')} SET owner = $2, name = $3, updated_at = $4 WHERE id = $1`, [e.data.repositoryId, e.data.owner, e.data.name, e.createdAt]);
           break;
         case 'RepositoryDisconnected':
           await updateOne(tx, `DELETE FROM ${table('repositories')} WHERE id = $1`, [e.data.repositoryId]);

@@ -1,0 +1,40 @@
+import { invalidArgument } from '../errors.js';
+
+/**
+ * Lists page by keyset: the cursor is the sort key of the last item of the page, base64url JSON.
+ * It is opaque to clients (its shape may change); a cursor that does not decode to the list's key
+ * shape is refused, never passed to SQL as it came.
+ */
+export interface Page<T> {
+  items: T[];
+  next_cursor: string | null;
+}
+
+export function encodeCursor(key: readonly (string | number)[]): string {
+  return Buffer.from(JSON.stringify(key)).toString('base64url');
+}
+
+export function decodeCursor(raw: string | undefined, shape: readonly ('string' | 'time' | 'uuid')[]): string[] | undefined {
+  if (raw === undefined) return undefined;
+  const bad = () => invalidArgument('cursor is not one this list gave');
+  if (raw.length > 512 || !/^[A-Za-z0-9_-]+$/.test(raw)) throw bad();
+  let key: unknown;
+  try {
+    key = JSON.parse(Buffer.from(raw, 'base64url').toString('utf8'));
+  } catch {
+    throw bad();
+  }
+  if (!Array.isArray(key) || key.length !== shape.length) throw bad();
+  return key.map((part, i) => {
+    if (typeof part !== 'string' || part.length > 200) throw bad();
+    if (shape[i] === 'uuid' && !/^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/.test(part)) throw bad();
+    if (shape[i] === 'time' && !/^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{1,6})?Z$/.test(part)) throw bad();
+    return part;
+  });
+}
+
+/** One more row than the page asks is read: its presence says there is a next page. */
+export function pageOf<R, T>(rows: R[], limit: number, view: (row: R) => T, keyOf: (row: R) => string[]): Page<T> {
+  const items = rows.slice(0, limit);
+  return { items: items.map(view), next_cursor: rows.length > limit ? encodeCursor(keyOf(items.at(-1)!)) : null };
+}
