@@ -122,6 +122,7 @@ export function setupCommands(deps: SetupDeps) {
 
   return {
     projectIdOf,
+    userIdOf: userIdOfEmail,
 
     /**
      * Allows a person in by e-mail (the address itself is never stored, only its keyed hash). A user

@@ -12,3 +12,8 @@ const RUN_NAMESPACE = 'be4ac4e9-b711-40f6-a197-25cf5a94ef74';
 export function runIdOf(labelling: { repository: string; number: number; label: string; labeledAt: string }): string {
   return uuidv5(`${labelling.repository}#${labelling.number}:${labelling.label}@${labelling.labeledAt}`, RUN_NAMESPACE);
 }
+
+/** The run a staff member's manual start names by its correlation id: the same id again is the same run. */
+export function manualRunIdOf(correlationId: string): string {
+  return uuidv5(`manual:${correlationId}`, RUN_NAMESPACE);
+}

@@ -1,0 +1,20 @@
+import type { Context } from 'koa';
+import type { Action } from '../../../domain/access/permissions.js';
+
+export type Method = 'get' | 'post' | 'put' | 'patch' | 'delete';
+
+/**
+ * A staff API endpoint: its path (koa-router syntax), the action of the RBAC matrix it needs, the
+ * statuses it answers (the OpenAPI document is checked against these) and its handler.
+ */
+export interface StaffRoute {
+  method: Method;
+  path: string;
+  action: Action;
+  summary: string;
+  /** Statuses beside the errors every staff endpoint may answer (400, 401, 429, 503). */
+  statuses: readonly number[];
+  handle: (ctx: Context) => Promise<void>;
+}
+
+export const route = (r: StaffRoute): StaffRoute => r;

@@ -1,0 +1,332 @@
+import { randomUUID } from 'node:crypto';
+import * as t from 'io-ts';
+import type { Context } from 'koa';
+import type { EventMeta, EventStore } from '../../../ports/event-store.js';
+import type { GlobalPosition } from '../../../ports/position.js';
+import { readFolded } from '../../../commands/remembered-states.js';
+import type { SetupCommands } from '../../../commands/setup.js';
+import type { staffRunCommands } from '../../../commands/staff-runs.js';
+import { authorize } from '../../../domain/access/authorize.js';
+import type { Action } from '../../../domain/access/permissions.js';
+import { projectDecider, type Project } from '../../../domain/projects/project.js';
+import { ProjectRole } from '../../../domain/projects/events.js';
+import { DomainError } from '../../../domain/shared/errors.js';
+import { streamOf } from '../../../domain/shared/streams.js';
+import type { TriggerConfig } from '../../../domain/webhooks/trigger-policy.js';
+import { userDecider, type User } from '../../../domain/users/user.js';
+import { runDecider, type Run } from '../../../domain/runs/run.js';
+import type { StaffQueries } from '../../../queries/staff.js';
+import { answerWithPosition, minPositionOf } from '../consistency.js';
+import { notFound } from '../errors.js';
+import type { StaffState } from '../auth/authenticate.js';
+import { jsonBody, PageLimit, queryInput, strictObject, uuidParam } from './input.js';
+import { decodeCursor } from './pagination.js';
+import { route, type StaffRoute } from './routes.js';
+
+export interface StaffApiDeps {
+  store: Pick<EventStore, 'append' | 'readStreams' | 'readStream'>;
+  setup: SetupCommands;
+  runs: ReturnType<typeof staffRunCommands>;
+  queries: StaffQueries;
+  encryptToken: (token: string, repositoryId: string) => string;
+  triggers: TriggerConfig;
+}
+
+const Text = (max: number) => t.refinement(t.string, (s) => s.length > 0 && s.length <= max, `text of 1-${max} characters`);
+const Nullable = <C extends t.Mixed>(c: C) => t.union([c, t.null]);
+const Slots = t.refinement(t.number, (n) => Number.isInteger(n) && n >= 1 && n <= 100, 'a whole number from 1 to 100');
+const Email = t.refinement(t.string, (s) => s.length <= 320 && /^[^\s@]{1,64}@[^\s@]{1,255}$/.test(s), 'an e-mail address');
+const PlatformRoleInput = t.union([t.literal('owner'), t.literal('admin'), t.null]);
+const UuidText = t.refinement(t.string, (s) => /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i.test(s), 'a UUID');
+const Status = t.keyof({ pending: null, scheduled: null, running: null, succeeded: null, failed: null, canceled: null });
+const CorrelationId = t.refinement(t.string, (s) => /^[A-Za-z0-9._:-]{1,100}$/.test(s), 'an id of 1-100 letters, digits, ".", "_", ":" and "-"');
+const SubjectNumber = t.refinement(t.number, (n) => Number.isSafeInteger(n) && n >= 1, 'a positive whole number');
+
+const paging = { limit: PageLimit, cursor: t.string };
+const PageQuery = strictObject('page', {}, paging);
+const RunsQuery = strictObject('runs query', {}, { ...paging, project_id: UuidText, status: Status, agent: Text(40) });
+const EventsQuery = strictObject('events query', {}, paging);
+const AllowUser = strictObject('user', { email: Email }, { platform_role: PlatformRoleInput, github_login: Text(39) });
+const UpsertProject = strictObject('project', { key: Text(63) }, { name: Text(200), learning_mode: Nullable(t.boolean), slots: Nullable(Slots) });
+const PatchProject = strictObject('project settings', {}, { name: Text(200), learning_mode: Nullable(t.boolean), slots: Nullable(Slots) });
+const AddMember = strictObject('member', { role: ProjectRole }, { user_id: UuidText, email: Email });
+const SetRole = strictObject('member role', { role: ProjectRole }, {});
+const LearningMode = strictObject('learning mode', { learning_mode: Nullable(t.boolean) }, {});
+const ConnectRepository = strictObject('repository', { provider: t.literal('github'), owner: Text(100), name: Text(100) }, { token: Text(4096), services_yaml_path: Text(255) });
+const StartRun = strictObject('run', {
+  project_id: UuidText, repository_id: UuidText, kind: t.keyof({ issue: null, pull_request: null }), number: SubjectNumber, agent: Text(40), correlation_id: CorrelationId,
+}, {});
+
+const staffOf = (ctx: Context) => (ctx.state as StaffState).user;
+const by = (ctx: Context) => ({ userId: staffOf(ctx).userId });
+const at = (ctx: Context): { minPosition?: GlobalPosition } => {
+  const minPosition = minPositionOf(ctx);
+  return minPosition ? { minPosition } : {};
+};
+const pageOf = (query: { limit?: number; cursor?: string }, shape: readonly ('string' | 'time' | 'uuid')[]) => {
+  const after = decodeCursor(query.cursor, shape);
+  return { limit: query.limit ?? 50, ...(after ? { after } : {}) };
+};
+const answered = (ctx: Context, status: number, body: Record<string, unknown>, written: { position?: GlobalPosition | undefined }) =>
+  answerWithPosition(ctx, status, body, written.position);
+const noContent = (ctx: Context, written: { position?: GlobalPosition | undefined }) => {
+  answerWithPosition(ctx, 204, {}, written.position);
+  ctx.body = null;
+};
+
+export function staffApi(deps: StaffApiDeps): StaffRoute[] {
+  const meta = (ctx: Context, correlationId?: string): EventMeta => ({
+    correlationId: correlationId ?? `api-${randomUUID()}`,
+    actor: { type: 'human', id: staffOf(ctx).userId },
+  });
+
+  /** The matrix on the current streams, for reads: who asks, and the project (404 when they may not see it). */
+  const access = async (ctx: Context, action: Action, projectId?: string) => {
+    const folds = [{ stream: streamOf.user(staffOf(ctx).userId), fold: userDecider }, ...(projectId ? [{ stream: streamOf.project(projectId), fold: projectDecider }] : [])];
+    const [user, project] = await readFolded(deps.store, folds);
+    return authorize(action, user!.state as User, project?.state as Project | undefined);
+  };
+  /** A run's project comes from its stream, so a run nobody may see is as absent as one that does not exist. */
+  const runAccess = async (ctx: Context, runId: string, action: Action) => {
+    const [run] = await readFolded(deps.store, [{ stream: streamOf.run(runId), fold: runDecider }]);
+    const state = run!.state as Run;
+    if (state.status === 'none') throw notFound('run');
+    await access(ctx, action, state.projectId).catch((error: unknown) => {
+      throw error instanceof DomainError && error.code === 'not_found' ? notFound('run') : error;
+    });
+    return state;
+  };
+  const projectIdParam = (ctx: Context) => uuidParam(ctx, 'projectId', 'project');
+
+  return [
+    route({
+      method: 'get', path: '/me', action: 'me.read', summary: 'who I am', statuses: [200],
+      async handle(ctx) {
+        const { user } = await access(ctx, 'me.read');
+        ctx.body = { id: user.userId, platform_role: user.platformRole, learning_mode: user.learningMode, github: user.github };
+      },
+    }),
+    route({
+      method: 'get', path: '/users', action: 'users.read', summary: 'the allow-list', statuses: [200, 403],
+      async handle(ctx) {
+        await access(ctx, 'users.read');
+        ctx.body = await deps.queries.users(pageOf(queryInput(ctx, PageQuery), ['time', 'uuid']), at(ctx));
+      },
+    }),
+    route({
+      method: 'post', path: '/users', action: 'users.manage', summary: 'allow an e-mail, or set the platform role of the user it allows', statuses: [200, 201, 403, 409],
+      async handle(ctx) {
+        const input = await jsonBody(ctx, AllowUser);
+        const platformRole = input.platform_role ?? null;
+        try {
+          const allowed = await deps.setup.allowUser({ email: input.email, githubLogin: input.github_login ?? null, platformRole }, meta(ctx), by(ctx));
+          answered(ctx, 201, { id: allowed.userId }, allowed);
+        } catch (error) {
+          if (!(error instanceof DomainError && error.message === 'that user is allowed already')) throw error;
+          // Allowed already: the request sets their platform role.
+          const userId = await deps.setup.userIdOf(input.email);
+          answered(ctx, 200, { id: userId }, await deps.setup.setPlatformRole(userId, platformRole, meta(ctx), by(ctx)));
+        }
+      },
+    }),
+    route({
+      method: 'delete', path: '/users/:userId', action: 'users.manage', summary: 'take a user off the allow-list', statuses: [204, 403, 404],
+      async handle(ctx) {
+        noContent(ctx, await deps.setup.removeUser(uuidParam(ctx, 'userId', 'user'), meta(ctx), by(ctx)));
+      },
+    }),
+    route({
+      method: 'get', path: '/projects', action: 'projects.list', summary: 'the projects I may see', statuses: [200],
+      async handle(ctx) {
+        const { user } = await access(ctx, 'projects.list');
+        const admin = user.platformRole !== null;
+        ctx.body = await deps.queries.projects(admin ? null : user.userId, pageOf(queryInput(ctx, PageQuery), ['time', 'uuid']), at(ctx));
+      },
+    }),
+    route({
+      method: 'post', path: '/projects', action: 'projects.create', summary: 'create a project, or update the one with that key', statuses: [200, 201, 403, 404, 409],
+      async handle(ctx) {
+        const input = await jsonBody(ctx, UpsertProject);
+        const settings = { ...(input.name !== undefined ? { name: input.name } : {}), ...(input.learning_mode !== undefined ? { learningMode: input.learning_mode } : {}), ...(input.slots !== undefined ? { slots: input.slots } : {}) };
+        const existing = await deps.setup.projectIdOf(input.key).catch((error: unknown) => {
+          if (error instanceof DomainError && error.code === 'not_found') return undefined;
+          throw error;
+        });
+        if (existing) {
+          answered(ctx, 200, { id: existing }, await deps.setup.updateProject(existing, settings, meta(ctx), by(ctx)));
+          return;
+        }
+        const created = await deps.setup.createProject({ key: input.key, name: input.name ?? input.key }, meta(ctx), by(ctx));
+        const { name: _name, ...rest } = settings;
+        const updated = Object.keys(rest).length > 0 ? await deps.setup.updateProject(created.projectId, rest, meta(ctx), by(ctx)) : created;
+        answered(ctx, 201, { id: created.projectId }, updated.position ? updated : created);
+      },
+    }),
+    route({
+      method: 'get', path: '/projects/:projectId', action: 'project.read', summary: 'a project', statuses: [200, 404],
+      async handle(ctx) {
+        const id = projectIdParam(ctx);
+        const { project } = await access(ctx, 'project.read', id);
+        const view = await deps.queries.project(id, at(ctx));
+        if (!view) throw notFound('project'); // not on the replica yet: the client can pass X-Codex-Min-Position
+        ctx.body = { ...view, my_role: project!.members[staffOf(ctx).userId]?.role ?? null };
+      },
+    }),
+    route({
+      method: 'patch', path: '/projects/:projectId', action: 'project.update', summary: 'change a project\'s name, learning-mode default or slots', statuses: [200, 403, 404],
+      async handle(ctx) {
+        const id = projectIdParam(ctx);
+        const input = await jsonBody(ctx, PatchProject);
+        const settings = { ...(input.name !== undefined ? { name: input.name } : {}), ...(input.learning_mode !== undefined ? { learningMode: input.learning_mode } : {}), ...(input.slots !== undefined ? { slots: input.slots } : {}) };
+        answered(ctx, 200, { id }, await deps.setup.updateProject(id, settings, meta(ctx), by(ctx)));
+      },
+    }),
+    route({
+      method: 'delete', path: '/projects/:projectId', action: 'project.delete', summary: 'delete a project', statuses: [204, 403, 404],
+      async handle(ctx) {
+        noContent(ctx, await deps.setup.deleteProject(projectIdParam(ctx), meta(ctx), by(ctx)));
+      },
+    }),
+    route({
+      method: 'get', path: '/projects/:projectId/members', action: 'project.read', summary: 'a project\'s members', statuses: [200, 404],
+      async handle(ctx) {
+        const id = projectIdParam(ctx);
+        await access(ctx, 'project.read', id);
+        ctx.body = await deps.queries.members(id, pageOf(queryInput(ctx, PageQuery), ['time', 'uuid']), at(ctx));
+      },
+    }),
+    route({
+      method: 'post', path: '/projects/:projectId/members', action: 'members.manage', summary: 'add a member (by user id or e-mail), or change their role', statuses: [200, 403, 404, 412],
+      async handle(ctx) {
+        const id = projectIdParam(ctx);
+        const input = await jsonBody(ctx, AddMember);
+        if ((input.user_id === undefined) === (input.email === undefined)) throw new DomainError('invalid_argument', 'body: give user_id or email, one of them');
+        const who = input.user_id !== undefined ? { userId: input.user_id.toLowerCase() } : { email: input.email! };
+        answered(ctx, 200, { project_id: id }, await deps.setup.addMember({ projectId: id, ...who, role: input.role }, meta(ctx), by(ctx)));
+      },
+    }),
+    route({
+      method: 'put', path: '/projects/:projectId/members/:userId', action: 'members.manage', summary: 'set a member\'s role (adding them)', statuses: [200, 403, 404, 412],
+      async handle(ctx) {
+        const id = projectIdParam(ctx);
+        const userId = uuidParam(ctx, 'userId', 'user');
+        const input = await jsonBody(ctx, SetRole);
+        answered(ctx, 200, { project_id: id, user_id: userId }, await deps.setup.addMember({ projectId: id, userId, role: input.role }, meta(ctx), by(ctx)));
+      },
+    }),
+    route({
+      method: 'delete', path: '/projects/:projectId/members/:userId', action: 'members.manage', summary: 'remove a member', statuses: [204, 403, 404],
+      async handle(ctx) {
+        noContent(ctx, await deps.setup.removeMember(projectIdParam(ctx), uuidParam(ctx, 'userId', 'user'), meta(ctx), by(ctx)));
+      },
+    }),
+    route({
+      method: 'put', path: '/projects/:projectId/members/:userId/learning-mode', action: 'members.manage',
+      summary: 'a member\'s learning-mode override: true, false or null (their own needs only project.read)', statuses: [200, 403, 404],
+      async handle(ctx) {
+        const id = projectIdParam(ctx);
+        const userId = uuidParam(ctx, 'userId', 'user');
+        const input = await jsonBody(ctx, LearningMode);
+        answered(ctx, 200, { project_id: id, user_id: userId, learning_mode: input.learning_mode }, await deps.setup.setMemberLearningMode(id, userId, input.learning_mode, meta(ctx), by(ctx)));
+      },
+    }),
+    route({
+      method: 'get', path: '/projects/:projectId/repositories', action: 'project.read', summary: 'a project\'s repositories (has_token and the key id, never the token)', statuses: [200, 404],
+      async handle(ctx) {
+        const id = projectIdParam(ctx);
+        await access(ctx, 'project.read', id);
+        ctx.body = await deps.queries.repositories(id, pageOf(queryInput(ctx, PageQuery), ['time', 'uuid']), at(ctx));
+      },
+    }),
+    route({
+      method: 'post', path: '/projects/:projectId/repositories', action: 'repositories.manage', summary: 'connect a repository (checked on GitHub with its token)', statuses: [201, 403, 404, 409, 412],
+      async handle(ctx) {
+        const id = projectIdParam(ctx);
+        const input = await jsonBody(ctx, ConnectRepository);
+        const connected = await deps.setup.connectRepository(
+          { projectId: id, owner: input.owner, name: input.name, token: input.token ?? null, ...(input.services_yaml_path !== undefined ? { servicesYamlPath: input.services_yaml_path } : {}) },
+          deps.encryptToken, meta(ctx), by(ctx),
+        );
+        answered(ctx, 201, { id: connected.repositoryId, github_repository_id: connected.githubRepositoryId }, connected);
+      },
+    }),
+    route({
+      method: 'delete', path: '/projects/:projectId/repositories/:repositoryId', action: 'repositories.manage', summary: 'disconnect a repository', statuses: [204, 403, 404],
+      async handle(ctx) {
+        noContent(ctx, await deps.setup.disconnectRepository(projectIdParam(ctx), uuidParam(ctx, 'repositoryId', 'repository'), meta(ctx), by(ctx)));
+      },
+    }),
+    route({
+      method: 'get', path: '/agents', action: 'agents.read', summary: 'the agents of the roster and the labels that start them', statuses: [200],
+      async handle(ctx) {
+        await access(ctx, 'agents.read');
+        queryInput(ctx, PageQuery);
+        ctx.body = { items: Object.entries(deps.triggers).map(([label, trigger]) => ({ agent: trigger.agent, label, on: trigger.on, mode: trigger.mode })), next_cursor: null };
+      },
+    }),
+    route({
+      method: 'post', path: '/agent-runs', action: 'runs.start', summary: 'start a run for an issue or PR of a connected repository (idempotent by correlation_id)', statuses: [200, 201, 403, 404, 409, 412],
+      async handle(ctx) {
+        const input = await jsonBody(ctx, StartRun);
+        const started = await deps.runs.start(staffOf(ctx).userId, {
+          projectId: input.project_id.toLowerCase(), repositoryId: input.repository_id.toLowerCase(), subject: { kind: input.kind, number: input.number }, agent: input.agent, correlationId: input.correlation_id,
+        }, meta(ctx, input.correlation_id));
+        answerWithPosition(ctx, started.created ? 201 : 200, { id: started.runId, created: started.created }, started.append?.position);
+      },
+    }),
+    route({
+      method: 'get', path: '/agent-runs', action: 'project.read', summary: 'runs, newest first (filters: project_id, status, agent)', statuses: [200, 404],
+      async handle(ctx) {
+        const query = queryInput(ctx, RunsQuery);
+        const projectId = query.project_id?.toLowerCase();
+        const { user } = projectId ? await access(ctx, 'project.read', projectId) : await access(ctx, 'projects.list');
+        ctx.body = await deps.queries.runs(
+          { visibleTo: user.platformRole !== null ? null : user.userId, ...(projectId ? { projectId } : {}), ...(query.status ? { status: query.status } : {}), ...(query.agent ? { agent: query.agent } : {}) },
+          pageOf(query, ['time', 'uuid']), at(ctx),
+        );
+      },
+    }),
+    route({
+      method: 'get', path: '/agent-runs/:runId', action: 'project.read', summary: 'a run', statuses: [200, 404],
+      async handle(ctx) {
+        const runId = uuidParam(ctx, 'runId', 'run');
+        await runAccess(ctx, runId, 'project.read');
+        const view = await deps.queries.run(runId, at(ctx));
+        if (!view) throw notFound('run');
+        ctx.body = view;
+      },
+    }),
+    route({
+      method: 'post', path: '/agent-runs/:runId/cancel', action: 'runs.cancel', summary: 'cancel a run (a finished run stays as it ended)', statuses: [200, 403, 404],
+      async handle(ctx) {
+        const runId = uuidParam(ctx, 'runId', 'run');
+        await runAccess(ctx, runId, 'project.read');
+        const canceled = await deps.runs.cancel(staffOf(ctx).userId, runId, meta(ctx));
+        answerWithPosition(ctx, 200, { id: runId, status: canceled.status }, canceled.append?.position);
+      },
+    }),
+    route({
+      method: 'get', path: '/agent-runs/:runId/events', action: 'project.read', summary: 'a run\'s events, oldest first', statuses: [200, 404],
+      async handle(ctx) {
+        const runId = uuidParam(ctx, 'runId', 'run');
+        await runAccess(ctx, runId, 'project.read');
+        const query = queryInput(ctx, EventsQuery);
+        const after = decodeCursor(query.cursor, ['string']);
+        if (after && !/^\d{1,9}$/.test(after[0]!)) throw new DomainError('invalid_argument', 'cursor is not one this list gave');
+        ctx.body = await deps.queries.stream(streamOf.run(runId), { limit: query.limit ?? 50, after: after ? Number(after[0]) : 0 }, at(ctx));
+      },
+    }),
+    route({
+      method: 'get', path: '/deliveries/:guid', action: 'deliveries.read', summary: 'a webhook delivery\'s decision and its reason', statuses: [200, 403, 404],
+      async handle(ctx) {
+        await access(ctx, 'deliveries.read');
+        const guid = ctx.params.guid ?? '';
+        if (!/^[A-Za-z0-9-]{1,100}$/.test(guid)) throw notFound('delivery');
+        const page = await deps.queries.stream(streamOf.delivery(guid), { limit: 10, after: 0 }, at(ctx));
+        const decided = page.items.find((e) => e.type === 'DeliveryDecided');
+        if (!decided) throw notFound('delivery');
+        ctx.body = { guid, ...(decided.data as Record<string, unknown>), decided_at: decided.created_at };
+      },
+    }),
+  ];
+}

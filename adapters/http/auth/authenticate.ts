@@ -1,0 +1,49 @@
+import type { Context, Next } from 'koa';
+import { RateLimiterMemory, RateLimiterRes } from 'rate-limiter-flexible';
+import type { EventStore } from '../../../ports/event-store.js';
+import { readFolded } from '../../../commands/remembered-states.js';
+import { streamOf } from '../../../domain/shared/streams.js';
+import { userDecider, type User } from '../../../domain/users/user.js';
+import type { AllowedUser } from '../../../domain/access/authorize.js';
+import { ApiError } from '../errors.js';
+import { InvalidTokenError, type StaffTokens } from './tokens.js';
+
+export interface StaffState {
+  user: AllowedUser;
+}
+
+const unauthorized = (message: string) => new ApiError(401, 'unauthorized', message, { 'WWW-Authenticate': 'Bearer realm="codex-k8s"' });
+const uuid = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
+
+/**
+ * Staff requests carry `Authorization: Bearer <JWT>`. The token only says who; whether they are
+ * still allowed, and with which role, is read from their user stream at every request, so a removal
+ * or a demotion counts at the next request, not at the token's expiry. Each user has a request budget
+ * per minute (per process), answered 429 with Retry-After past it.
+ */
+export function authenticate(deps: { tokens: StaffTokens; store: Pick<EventStore, 'readStreams'>; requestsPerMinute: number }) {
+  const limiter = new RateLimiterMemory({ points: deps.requestsPerMinute, duration: 60 });
+  return async (ctx: Context, next: Next) => {
+    const match = /^Bearer ([A-Za-z0-9_.-]{1,4096})$/.exec(ctx.get('Authorization'));
+    if (!match) throw unauthorized('send a staff token as Authorization: Bearer <token>');
+    let userId: string;
+    try {
+      userId = await deps.tokens.verify(match[1]!);
+    } catch (error) {
+      if (error instanceof InvalidTokenError) throw unauthorized(`the token is not valid: ${error.message}`);
+      throw error;
+    }
+    if (!uuid.test(userId)) throw unauthorized('the token is not valid: bad subject');
+    const [user] = await readFolded(deps.store, [{ stream: streamOf.user(userId), fold: userDecider }]);
+    const state = user!.state as User;
+    if (state.status !== 'allowed') throw unauthorized('this user is not allowed on the platform');
+    try {
+      await limiter.consume(userId);
+    } catch (error) {
+      if (!(error instanceof RateLimiterRes)) throw error;
+      throw new ApiError(429, 'unavailable', 'too many requests', { 'Retry-After': String(Math.max(1, Math.ceil(error.msBeforeNext / 1000))) });
+    }
+    (ctx.state as StaffState).user = state;
+    await next();
+  };
+}
