@@ -7,6 +7,8 @@ export class ConfigError extends Error {
   override readonly name = 'ConfigError';
 }
 
+import { parseKeyRing, type KeyRing } from './crypto/keys.js';
+
 type Env = Record<string, string | undefined>;
 
 function required(env: Env, name: string): string {
@@ -168,5 +170,60 @@ export function runsConfig(env: Env = process.env): RunsConfig {
     slotsPerProject: integer(env, 'CODEXK8S_SLOTS_PER_PROJECT', 2, 1, 100),
     runDeadlineSeconds: duration(env, 'CODEXK8S_RUN_DEADLINE', 3600, 60),
     slotLeaseSeconds: duration(env, 'CODEXK8S_SLOT_LEASE', 600, 60),
+  };
+}
+
+export interface StaffApiConfig {
+  /** CODEXK8S_JWT_KEYS: `kid:base64` secrets of at least 32 bytes; the first signs, all verify. */
+  jwtKeys: KeyRing;
+  /** CODEXK8S_JWT_TTL: a staff token's lifetime (15m). */
+  jwtTtlSeconds: number;
+  /** CODEXK8S_EMAIL_HASH_KEY: the key of the allow-list's e-mail hashes. */
+  emailHashKey: Buffer;
+  /** CODEXK8S_TOKEN_ENCRYPTION_KEYS: repository tokens at rest; unset, repositories connect without a token only. */
+  tokenKeys: KeyRing | undefined;
+  /** GitHub sign-in (CODEXK8S_GITHUB_OAUTH_*); unset, staff get tokens from `codex-k8s auth token` only. */
+  oauth: { url: string; clientId: string; clientSecret: string } | undefined;
+  /** CODEXK8S_PUBLIC_URL: the platform's address as browsers reach it (the OAuth callback's base). */
+  publicUrl: string | undefined;
+  /** CODEXK8S_BOOTSTRAP_OWNER_EMAIL: allowed as a platform owner at start, if nobody has that e-mail yet. */
+  bootstrapOwnerEmail: string | undefined;
+  /** CODEXK8S_API_RATE_LIMIT: staff requests per minute per user (600). */
+  requestsPerMinute: number;
+  /** CODEXK8S_LOGIN_RATE_LIMIT: logins per minute per address (30). */
+  loginsPerMinute: number;
+}
+
+function httpUrl(env: Env, name: string, fallback: string | undefined): string | undefined {
+  const raw = env[name]?.trim() || fallback;
+  if (raw === undefined) return undefined;
+  let url: URL;
+  try {
+    url = new URL(raw);
+  } catch {
+    throw new ConfigError(`${name} is not a URL`);
+  }
+  if (url.protocol !== 'https:' && url.protocol !== 'http:') throw new ConfigError(`${name} must be an http(s) URL`);
+  return raw.replace(/\/+$/, '');
+}
+
+export function staffApiConfig(env: Env = process.env): StaffApiConfig {
+  const clientId = env.CODEXK8S_GITHUB_OAUTH_CLIENT_ID?.trim();
+  const clientSecret = env.CODEXK8S_GITHUB_OAUTH_CLIENT_SECRET?.trim();
+  if (Boolean(clientId) !== Boolean(clientSecret)) {
+    throw new ConfigError(clientId ? 'CODEXK8S_GITHUB_OAUTH_CLIENT_SECRET is not set (CODEXK8S_GITHUB_OAUTH_CLIENT_ID is)' : 'CODEXK8S_GITHUB_OAUTH_CLIENT_ID is not set (CODEXK8S_GITHUB_OAUTH_CLIENT_SECRET is)');
+  }
+  const bootstrapOwnerEmail = env.CODEXK8S_BOOTSTRAP_OWNER_EMAIL?.trim() || undefined;
+  if (bootstrapOwnerEmail !== undefined && !/^[^\s@]{1,64}@[^\s@]{1,255}$/.test(bootstrapOwnerEmail)) throw new ConfigError('CODEXK8S_BOOTSTRAP_OWNER_EMAIL is not an e-mail address');
+  return {
+    jwtKeys: parseKeyRing('CODEXK8S_JWT_KEYS', env.CODEXK8S_JWT_KEYS, { minBytes: 32 }),
+    jwtTtlSeconds: duration(env, 'CODEXK8S_JWT_TTL', 900, 60, 24 * 3600),
+    emailHashKey: parseKeyRing('CODEXK8S_EMAIL_HASH_KEY', env.CODEXK8S_EMAIL_HASH_KEY, { minBytes: 32 }).current.key,
+    tokenKeys: env.CODEXK8S_TOKEN_ENCRYPTION_KEYS?.trim() ? parseKeyRing('CODEXK8S_TOKEN_ENCRYPTION_KEYS', env.CODEXK8S_TOKEN_ENCRYPTION_KEYS, { exactBytes: 32 }) : undefined,
+    oauth: clientId && clientSecret ? { url: httpUrl(env, 'CODEXK8S_GITHUB_OAUTH_URL', 'https://github.com')!, clientId, clientSecret } : undefined,
+    publicUrl: httpUrl(env, 'CODEXK8S_PUBLIC_URL', undefined),
+    bootstrapOwnerEmail,
+    requestsPerMinute: integer(env, 'CODEXK8S_API_RATE_LIMIT', 600, 1, 1_000_000),
+    loginsPerMinute: integer(env, 'CODEXK8S_LOGIN_RATE_LIMIT', 30, 1, 1_000_000),
   };
 }

@@ -3,6 +3,7 @@ import { join } from 'node:path';
 import { localCluster, OWNER_ROLE, up, urlFor, withClient } from '../adapters/postgres/local-cluster.js';
 import { migrate } from '../adapters/postgres/migrate.js';
 import { projectRoot } from '../adapters/paths.js';
+import { staffSecrets } from '../test/support/secrets.js';
 
 export const say = (line: string) => process.stderr.write(`bench: ${line}\n`);
 export const seconds = Number(process.env.BENCH_SECONDS ?? 5);
@@ -62,7 +63,7 @@ export const round = (n: number, digits = 0) => Number(n.toFixed(digits));
 export async function startServe(role: 'api' | 'all', env: Record<string, string>): Promise<{ server: ChildProcess; port: number }> {
   const port = Number(env.CODEXK8S_HTTP_PORT ?? 20000 + Math.floor(Math.random() * 20000));
   const server = spawn(process.execPath, [join(projectRoot, 'bin', 'codex-k8s.js'), 'serve', '--role', role], {
-    env: { ...process.env, CODEXK8S_WEBHOOK_RATE_LIMIT: '1000000', CODEXK8S_LOG_LEVEL: 'warn', ...env, CODEXK8S_HTTP_PORT: String(port) },
+    env: { ...process.env, CODEXK8S_WEBHOOK_RATE_LIMIT: '1000000', CODEXK8S_LOG_LEVEL: 'warn', ...staffSecrets, ...env, CODEXK8S_HTTP_PORT: String(port) },
     stdio: ['ignore', 'ignore', 'inherit'],
   });
   for (let i = 0; ; i++) {

@@ -155,6 +155,21 @@ export function setupCommands(deps: SetupDeps) {
       return { ...append!, userId };
     },
 
+    /**
+     * CODEXK8S_BOOTSTRAP_OWNER_EMAIL: the first owner, allowed only while nobody ever had that
+     * e-mail, so a restart never undoes what admins did since (a removal, a role change).
+     */
+    async bootstrapOwner(email: string, meta: EventMeta): Promise<'allowed' | 'known'> {
+      if (await ownerOf(store, 'email', hashEmail(deps.emailHashKey, email))) return 'known';
+      try {
+        await this.allowUser({ email, githubLogin: null, platformRole: 'owner' }, meta);
+        return 'allowed';
+      } catch (error) {
+        if (error instanceof DomainError && error.code === 'conflict') return 'known'; // another pod was first
+        throw error;
+      }
+    },
+
     /** Sets a user's platform role; owners are made and unmade only by owners, and nobody changes their own. */
     async setPlatformRole(userId: string, platformRole: PlatformRole, meta: EventMeta, by: By): Promise<Written> {
       if (by !== 'operator' && by.userId === userId) throw new DomainError('forbidden', 'nobody changes their own platform role');

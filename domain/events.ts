@@ -1,5 +1,6 @@
 import type * as t from 'io-ts';
 import type { EventsOf } from './shared/decider.js';
+import { authEventCodecs } from './auth/events.js';
 import { learningEventCodecs } from './learning/events.js';
 import { projectEventCodecs } from './projects/events.js';
 import { runEventCodecs, subjectEventCodecs } from './runs/events.js';
@@ -21,6 +22,7 @@ export const eventCodecs = {
   ...learningEventCodecs,
   ...reservationEventCodecs,
   ...webhookEventCodecs,
+  ...authEventCodecs,
 } as const;
 
 export type EventCodecs = Record<string, t.Mixed>;

@@ -14,6 +14,7 @@ import { appendRuns, caughtUp } from './support/projections.js';
 import { runRequested as runRequestedEvent } from './support/events.js';
 import examples from '@octokit/webhooks-examples' with { type: 'json' };
 import { connectHelloWorld } from './support/hello-world.js';
+import { staffSecrets } from './support/secrets.js';
 
 let db: TestDatabase;
 useTestDatabase((created) => (db = created));
@@ -34,7 +35,7 @@ async function serve(poolSize: number, role = 'all'): Promise<{ child: ChildProc
   const child = spawn(process.execPath, [join(projectRoot, 'bin', 'codex-k8s.js'), 'serve', '--role', role], {
     env: {
       ...process.env, ...db.env, CODEXK8S_DATABASE_POOL_SIZE: String(poolSize), CODEXK8S_HTTP_PORT: String(port),
-      CODEXK8S_GITHUB_WEBHOOK_SECRET: secret, CODEXK8S_SHUTDOWN_TIMEOUT: String(SHUTDOWN_SECONDS), CODEXK8S_LOG_LEVEL: 'warn',
+      CODEXK8S_GITHUB_WEBHOOK_SECRET: secret, CODEXK8S_SHUTDOWN_TIMEOUT: String(SHUTDOWN_SECONDS), CODEXK8S_LOG_LEVEL: 'warn', ...staffSecrets,
     },
     stdio: ['ignore', 'ignore', 'ignore'],
   });

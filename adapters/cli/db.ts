@@ -4,6 +4,7 @@ import { down, envLines, localCluster, status, up } from '../postgres/local-clus
 import { migrate } from '../postgres/migrate.js';
 import { projectRoot } from '../paths.js';
 import { CliError } from './errors.js';
+import { localSecretLines } from './local-secrets.js';
 import { printJson, printTable, say } from './output.js';
 
 export function registerDbCommands(program: Command): void {
@@ -15,7 +16,7 @@ export function registerDbCommands(program: Command): void {
     .action(async () => {
       const c = cluster();
       await up(c, say);
-      process.stdout.write(`${envLines(c).join('\n')}\n`);
+      process.stdout.write(`${[...envLines(c), ...localSecretLines(projectRoot)].join('\n')}\n`);
     });
 
   db.command('down')

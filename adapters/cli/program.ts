@@ -7,6 +7,7 @@ import { registerSetupCommands } from './setup.js';
 import { registerDeliveryCommands } from './deliveries.js';
 import { registerAgentRunCommand } from './agent-run.js';
 import { registerKubeCommands } from './kube.js';
+import { registerAuthCommands } from './auth.js';
 
 export function buildProgram(): Command {
   const program = new Command('codex-k8s')
@@ -21,5 +22,6 @@ export function buildProgram(): Command {
   registerDeliveryCommands(program);
   registerAgentRunCommand(program);
   registerKubeCommands(program);
+  registerAuthCommands(program);
   return program;
 }

@@ -2,7 +2,7 @@ import Koa from 'koa';
 import Router from '@koa/router';
 import type pg from 'pg';
 import type { Logger } from '../log.js';
-import { errorModel } from './errors.js';
+import { ApiError, errorModel } from './errors.js';
 import type { Metrics } from './metrics.js';
 
 const READY_TIMEOUT_MS = 900;
@@ -39,6 +39,10 @@ export function createApp(deps: { primary: pg.Pool; metrics: Metrics; log: Logge
   const app = new Koa({ proxy: hops > 0, maxIpsCount: hops });
   app.use(errorModel(deps.log));
   app.use(router.routes());
-  app.use(router.allowedMethods());
+  app.use(router.allowedMethods({ throw: true }));
+  // Nothing matched: a JSON 404 like every other error, not koa's text one.
+  app.use(() => {
+    throw new ApiError(404, 'not_found', 'no such endpoint');
+  });
   return app;
 }

@@ -21,6 +21,8 @@ export const streamOf = {
   slot: (projectId: string, n: number) => `slot-${projectId}-${n}`,
   /** The runs an issue or pull request started: written with RunRequested, read and guarded by a cancel. */
   subject: (s: SubjectRef) => `subject-${s.provider}.${s.repositoryId}.${s.kind}.${s.number}`,
+  /** A GitHub login's state, by the id inside it: created when the state is used, so it is used once. */
+  oauthState: (id: string) => `oauth_state-${id}`,
   /** A claim on a unique name (compared case-insensitively): the stream must not exist yet. */
   reservation: (kind: ReservationKind, name: string) => `${kind}-${name.toLowerCase()}`,
 };

@@ -1,5 +1,6 @@
 import type { Context } from 'koa';
 import type { Action } from '../../../domain/access/permissions.js';
+import type { StrictObject } from './input.js';
 
 export type Method = 'get' | 'post' | 'put' | 'patch' | 'delete';
 
@@ -14,6 +15,10 @@ export interface StaffRoute {
   summary: string;
   /** Statuses beside the errors every staff endpoint may answer (400, 401, 429, 503). */
   statuses: readonly number[];
+  /** The JSON body it reads, for the OpenAPI document. */
+  body?: StrictObject;
+  /** The query parameters it reads, for the OpenAPI document. */
+  query?: StrictObject;
   handle: (ctx: Context) => Promise<void>;
 }
 

@@ -107,14 +107,14 @@ export function staffApi(deps: StaffApiDeps): StaffRoute[] {
       },
     }),
     route({
-      method: 'get', path: '/users', action: 'users.read', summary: 'the allow-list', statuses: [200, 403],
+      method: 'get', path: '/users', action: 'users.read', summary: 'the allow-list', query: PageQuery, statuses: [200, 403],
       async handle(ctx) {
         await access(ctx, 'users.read');
         ctx.body = await deps.queries.users(pageOf(queryInput(ctx, PageQuery), ['time', 'uuid']), at(ctx));
       },
     }),
     route({
-      method: 'post', path: '/users', action: 'users.manage', summary: 'allow an e-mail, or set the platform role of the user it allows', statuses: [200, 201, 403, 409],
+      method: 'post', path: '/users', action: 'users.manage', summary: 'allow an e-mail, or set the platform role of the user it allows', body: AllowUser, statuses: [200, 201, 403, 409],
       async handle(ctx) {
         const input = await jsonBody(ctx, AllowUser);
         const platformRole = input.platform_role ?? null;
@@ -136,7 +136,7 @@ export function staffApi(deps: StaffApiDeps): StaffRoute[] {
       },
     }),
     route({
-      method: 'get', path: '/projects', action: 'projects.list', summary: 'the projects I may see', statuses: [200],
+      method: 'get', path: '/projects', action: 'projects.list', summary: 'the projects I may see', query: PageQuery, statuses: [200],
       async handle(ctx) {
         const { user } = await access(ctx, 'projects.list');
         const admin = user.platformRole !== null;
@@ -144,7 +144,7 @@ export function staffApi(deps: StaffApiDeps): StaffRoute[] {
       },
     }),
     route({
-      method: 'post', path: '/projects', action: 'projects.create', summary: 'create a project, or update the one with that key', statuses: [200, 201, 403, 404, 409],
+      method: 'post', path: '/projects', action: 'projects.create', summary: 'create a project, or update the one with that key', body: UpsertProject, statuses: [200, 201, 403, 404, 409],
       async handle(ctx) {
         const input = await jsonBody(ctx, UpsertProject);
         const settings = { ...(input.name !== undefined ? { name: input.name } : {}), ...(input.learning_mode !== undefined ? { learningMode: input.learning_mode } : {}), ...(input.slots !== undefined ? { slots: input.slots } : {}) };
@@ -173,7 +173,7 @@ export function staffApi(deps: StaffApiDeps): StaffRoute[] {
       },
     }),
     route({
-      method: 'patch', path: '/projects/:projectId', action: 'project.update', summary: 'change a project\'s name, learning-mode default or slots', statuses: [200, 403, 404],
+      method: 'patch', path: '/projects/:projectId', action: 'project.update', summary: 'change a project\'s name, learning-mode default or slots', body: PatchProject, statuses: [200, 403, 404],
       async handle(ctx) {
         const id = projectIdParam(ctx);
         const input = await jsonBody(ctx, PatchProject);
@@ -188,7 +188,7 @@ export function staffApi(deps: StaffApiDeps): StaffRoute[] {
       },
     }),
     route({
-      method: 'get', path: '/projects/:projectId/members', action: 'project.read', summary: 'a project\'s members', statuses: [200, 404],
+      method: 'get', path: '/projects/:projectId/members', action: 'project.read', summary: 'a project\'s members', query: PageQuery, statuses: [200, 404],
       async handle(ctx) {
         const id = projectIdParam(ctx);
         await access(ctx, 'project.read', id);
@@ -196,7 +196,7 @@ export function staffApi(deps: StaffApiDeps): StaffRoute[] {
       },
     }),
     route({
-      method: 'post', path: '/projects/:projectId/members', action: 'members.manage', summary: 'add a member (by user id or e-mail), or change their role', statuses: [200, 403, 404, 412],
+      method: 'post', path: '/projects/:projectId/members', action: 'members.manage', summary: 'add a member (by user id or e-mail), or change their role', body: AddMember, statuses: [200, 403, 404, 412],
       async handle(ctx) {
         const id = projectIdParam(ctx);
         const input = await jsonBody(ctx, AddMember);
@@ -206,7 +206,7 @@ export function staffApi(deps: StaffApiDeps): StaffRoute[] {
       },
     }),
     route({
-      method: 'put', path: '/projects/:projectId/members/:userId', action: 'members.manage', summary: 'set a member\'s role (adding them)', statuses: [200, 403, 404, 412],
+      method: 'put', path: '/projects/:projectId/members/:userId', action: 'members.manage', summary: 'set a member\'s role (adding them)', body: SetRole, statuses: [200, 403, 404, 412],
       async handle(ctx) {
         const id = projectIdParam(ctx);
         const userId = uuidParam(ctx, 'userId', 'user');
@@ -222,7 +222,7 @@ export function staffApi(deps: StaffApiDeps): StaffRoute[] {
     }),
     route({
       method: 'put', path: '/projects/:projectId/members/:userId/learning-mode', action: 'members.manage',
-      summary: 'a member\'s learning-mode override: true, false or null (their own needs only project.read)', statuses: [200, 403, 404],
+      summary: 'a member\'s learning-mode override: true, false or null (their own needs only project.read)', body: LearningMode, statuses: [200, 403, 404],
       async handle(ctx) {
         const id = projectIdParam(ctx);
         const userId = uuidParam(ctx, 'userId', 'user');
@@ -231,7 +231,7 @@ export function staffApi(deps: StaffApiDeps): StaffRoute[] {
       },
     }),
     route({
-      method: 'get', path: '/projects/:projectId/repositories', action: 'project.read', summary: 'a project\'s repositories (has_token and the key id, never the token)', statuses: [200, 404],
+      method: 'get', path: '/projects/:projectId/repositories', action: 'project.read', summary: 'a project\'s repositories (has_token and the key id, never the token)', query: PageQuery, statuses: [200, 404],
       async handle(ctx) {
         const id = projectIdParam(ctx);
         await access(ctx, 'project.read', id);
@@ -239,7 +239,7 @@ export function staffApi(deps: StaffApiDeps): StaffRoute[] {
       },
     }),
     route({
-      method: 'post', path: '/projects/:projectId/repositories', action: 'repositories.manage', summary: 'connect a repository (checked on GitHub with its token)', statuses: [201, 403, 404, 409, 412],
+      method: 'post', path: '/projects/:projectId/repositories', action: 'repositories.manage', summary: 'connect a repository (checked on GitHub with its token)', body: ConnectRepository, statuses: [201, 403, 404, 409, 412],
       async handle(ctx) {
         const id = projectIdParam(ctx);
         const input = await jsonBody(ctx, ConnectRepository);
@@ -257,7 +257,7 @@ export function staffApi(deps: StaffApiDeps): StaffRoute[] {
       },
     }),
     route({
-      method: 'get', path: '/agents', action: 'agents.read', summary: 'the agents of the roster and the labels that start them', statuses: [200],
+      method: 'get', path: '/agents', action: 'agents.read', summary: 'the agents of the roster and the labels that start them', query: PageQuery, statuses: [200],
       async handle(ctx) {
         await access(ctx, 'agents.read');
         queryInput(ctx, PageQuery);
@@ -265,7 +265,7 @@ export function staffApi(deps: StaffApiDeps): StaffRoute[] {
       },
     }),
     route({
-      method: 'post', path: '/agent-runs', action: 'runs.start', summary: 'start a run for an issue or PR of a connected repository (idempotent by correlation_id)', statuses: [200, 201, 403, 404, 409, 412],
+      method: 'post', path: '/agent-runs', action: 'runs.start', summary: 'start a run for an issue or PR of a connected repository (idempotent by correlation_id)', body: StartRun, statuses: [200, 201, 403, 404, 409, 412],
       async handle(ctx) {
         const input = await jsonBody(ctx, StartRun);
         const started = await deps.runs.start(staffOf(ctx).userId, {
@@ -275,7 +275,7 @@ export function staffApi(deps: StaffApiDeps): StaffRoute[] {
       },
     }),
     route({
-      method: 'get', path: '/agent-runs', action: 'project.read', summary: 'runs, newest first (filters: project_id, status, agent)', statuses: [200, 404],
+      method: 'get', path: '/agent-runs', action: 'project.read', summary: 'runs, newest first (filters: project_id, status, agent)', query: RunsQuery, statuses: [200, 404],
       async handle(ctx) {
         const query = queryInput(ctx, RunsQuery);
         const projectId = query.project_id?.toLowerCase();
@@ -306,7 +306,7 @@ export function staffApi(deps: StaffApiDeps): StaffRoute[] {
       },
     }),
     route({
-      method: 'get', path: '/agent-runs/:runId/events', action: 'project.read', summary: 'a run\'s events, oldest first', statuses: [200, 404],
+      method: 'get', path: '/agent-runs/:runId/events', action: 'project.read', summary: 'a run\'s events, oldest first', query: EventsQuery, statuses: [200, 404],
       async handle(ctx) {
         const runId = uuidParam(ctx, 'runId', 'run');
         await runAccess(ctx, runId, 'project.read');

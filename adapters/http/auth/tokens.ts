@@ -1,3 +1,4 @@
+import { createHash, createHmac, randomUUID } from 'node:crypto';
 import { SignJWT, jwtVerify, errors as joseErrors } from 'jose';
 import type { KeyRing } from '../../crypto/keys.js';
 
@@ -65,3 +66,53 @@ export function staffTokens(ring: KeyRing, options: { ttlSeconds: number; now?: 
 }
 
 export type StaffTokens = ReturnType<typeof staffTokens>;
+
+const STATE_AUDIENCE = 'codex-k8s-github-login-state';
+
+/**
+ * The `state` of a GitHub login: a signed, 10-minute JWT with a random id, so it is valid on any pod
+ * without being stored; its single use is recorded when it comes back (a stream per id). The PKCE
+ * verifier is derived from the id with the signing key, so it is never stored or sent to the browser
+ * either; only its S256 challenge goes to GitHub.
+ */
+export function loginStates(ring: KeyRing, options: { ttlSeconds?: number; now?: () => number } = {}) {
+  const now = options.now ?? Date.now;
+  const ttl = options.ttlSeconds ?? 600;
+  const verifierOf = (key: Uint8Array, id: string) => createHmac('sha256', key).update(`pkce:${id}`).digest('base64url');
+  return {
+    async issue(): Promise<{ state: string; codeChallenge: string }> {
+      const id = randomUUID();
+      const issuedAt = Math.floor(now() / 1000);
+      const state = await new SignJWT({})
+        .setProtectedHeader({ alg: ALGORITHM, kid: ring.current.id })
+        .setJti(id)
+        .setIssuer(ISSUER)
+        .setAudience(STATE_AUDIENCE)
+        .setIssuedAt(issuedAt)
+        .setExpirationTime(issuedAt + ttl)
+        .sign(ring.current.key);
+      return { state, codeChallenge: createHash('sha256').update(verifierOf(ring.current.key, id)).digest('base64url') };
+    },
+
+    /** The state's id and the verifier for its code; InvalidTokenError when forged, expired or malformed. */
+    async open(state: string): Promise<{ id: string; codeVerifier: string }> {
+      let key: Uint8Array | undefined;
+      try {
+        const { payload } = await jwtVerify(
+          state,
+          (header) => {
+            key = header.kid === undefined ? undefined : ring.byId.get(header.kid);
+            if (!key) throw new InvalidTokenError('unknown key id');
+            return key;
+          },
+          { algorithms: [ALGORITHM], issuer: ISSUER, audience: STATE_AUDIENCE, requiredClaims: ['jti', 'exp'], currentDate: new Date(now()) },
+        );
+        if (typeof payload.jti !== 'string' || !/^[0-9a-f-]{36}$/.test(payload.jti)) throw new InvalidTokenError('malformed');
+        return { id: payload.jti, codeVerifier: verifierOf(key!, payload.jti) };
+      } catch (error) {
+        if (error instanceof InvalidTokenError) throw error;
+        throw new InvalidTokenError(error instanceof joseErrors.JWTExpired ? 'expired' : 'not one this platform gave');
+      }
+    },
+  };
+}
