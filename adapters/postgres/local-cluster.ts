@@ -80,7 +80,7 @@ function asServerUser(binDir: string, tool: string, args: string[], what: string
 
 // --- installing --------------------------------------------------------------------------------
 
-function findBinDir(): string | undefined {
+export function findBinDir(): string | undefined {
   const dir = `/usr/lib/postgresql/${PG_MAJOR}/bin`;
   return existsSync(join(dir, 'postgres')) && existsSync(join(dir, 'pg_basebackup')) ? dir : undefined;
 }

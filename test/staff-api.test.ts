@@ -1,0 +1,369 @@
+import { after, before, describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { randomUUID } from 'node:crypto';
+import request from 'supertest';
+import { SignJWT, UnsecuredJWT } from 'jose';
+import { createTestDatabase, type TestDatabase } from './support/cluster.js';
+import { operator, startStaffApi, type StaffApi } from './support/staff-api.js';
+import { actions, can, isProjectAction, type Action, type Principal } from '../domain/access/permissions.js';
+import { documentedStatuses } from '../adapters/http/api/openapi.js';
+import { ISSUER, AUDIENCE } from '../adapters/http/auth/tokens.js';
+import { streamOf } from '../domain/shared/streams.js';
+import type { StaffRoute } from '../adapters/http/api/routes.js';
+
+let db: TestDatabase;
+let api: StaffApi;
+before(async () => {
+  db = await createTestDatabase();
+  api = await startStaffApi(db);
+});
+after(async () => {
+  await api?.close();
+  await db?.drop();
+});
+
+const bearer = (token: string) => ({ Authorization: `Bearer ${token}` });
+const unique = () => randomUUID().slice(0, 8);
+let githubIds = 5_000_000;
+
+/** Everything one request of the matrix test needs, fresh, so a delete or a cancel affects nothing else. */
+async function fixture() {
+  const people = {
+    owner: await api.person(`owner-${unique()}@example.com`, 'owner'),
+    admin: await api.person(`admin-${unique()}@example.com`, 'admin'),
+    projectAdmin: await api.person(`padmin-${unique()}@example.com`),
+    readWrite: await api.person(`rw-${unique()}@example.com`),
+    reader: await api.person(`reader-${unique()}@example.com`),
+    outsider: await api.person(`outsider-${unique()}@example.com`),
+  };
+  const target = await api.person(`target-${unique()}@example.com`);
+  const member = await api.person(`member-${unique()}@example.com`);
+  const { projectId } = await api.setup.createProject({ key: `p-${unique()}`, name: 'Fixture' }, operator());
+  for (const [who, role] of [[people.projectAdmin, 'admin'], [people.readWrite, 'read_write'], [people.reader, 'read'], [member, 'read']] as const) {
+    await api.setup.addMember({ projectId, userId: who.userId, role }, operator());
+  }
+  const githubId = ++githubIds;
+  api.github.addRepository({ id: githubId, owner: 'octo', name: `repo-${githubId}` });
+  const repository = await api.setup.connectRepository({ projectId, owner: 'octo', name: `repo-${githubId}`, token: null }, () => 'unused', operator());
+  const started = await request(api.app).post('/api/v1/agent-runs').set(bearer(people.owner.token))
+    .send({ project_id: projectId, repository_id: repository.repositoryId, kind: 'issue', number: 7, agent: 'dev', correlation_id: `fixture-${unique()}` });
+  assert.equal(started.status, 201, JSON.stringify(started.body));
+  const guid = randomUUID();
+  const delivered = await api.store.append([{
+    stream: streamOf.delivery(guid), expected: 'no_stream',
+    events: [{ type: 'DeliveryDecided', data: { guid, event: 'issues', action: 'labeled', repository: 'octo/x', number: 7, label: 'run:dev', sender: 'someone', bodySha256: 'x', decision: 'ignored', reason: 'repository_not_connected', runIds: [], receivedAt: new Date().toISOString() } }],
+  }], operator());
+  return { people, target, member, projectId, repositoryId: repository.repositoryId, runId: started.body.id as string, guid, position: delivered.position.toString() };
+}
+type Fixture = Awaited<ReturnType<typeof fixture>>;
+
+/** The request each endpoint gets in the matrix test: a valid one, so only the role decides. */
+function requestFor(route: StaffRoute, f: Fixture): { path: string; body?: object; query?: Record<string, string> } {
+  const path = route.path
+    .replace(':projectId', f.projectId).replace(':runId', f.runId).replace(':repositoryId', f.repositoryId).replace(':guid', f.guid)
+    .replace(':userId', route.path.startsWith('/users') ? f.target.userId : f.member.userId);
+  const bodies: Record<string, object> = {
+    'post /users': { email: `new-${unique()}@example.com` },
+    'post /projects': { key: `n-${unique()}`, name: 'New' },
+    'patch /projects/:projectId': { name: 'Renamed' },
+    'post /projects/:projectId/members': { user_id: f.target.userId, role: 'read' },
+    'put /projects/:projectId/members/:userId': { role: 'read_write' },
+    'put /projects/:projectId/members/:userId/learning-mode': { learning_mode: true },
+    'post /projects/:projectId/repositories': (() => {
+      const id = ++githubIds;
+      api.github.addRepository({ id, owner: 'octo', name: `repo-${id}` });
+      return { provider: 'github', owner: 'octo', name: `repo-${id}` };
+    })(),
+    'post /agent-runs': { project_id: f.projectId, repository_id: f.repositoryId, kind: 'issue', number: 8, agent: 'dev', correlation_id: `m-${unique()}` },
+  };
+  const key = `${route.method} ${route.path}`;
+  return { path, ...(bodies[key] ? { body: bodies[key] } : {}), ...(key === 'get /agent-runs' ? { query: { project_id: f.projectId } } : {}) };
+}
+
+const roles: [keyof Fixture['people'], Principal][] = [
+  ['owner', { platformRole: 'owner', projectRole: null }],
+  ['admin', { platformRole: 'admin', projectRole: null }],
+  ['projectAdmin', { platformRole: null, projectRole: 'admin' }],
+  ['readWrite', { platformRole: null, projectRole: 'read_write' }],
+  ['reader', { platformRole: null, projectRole: 'read' }],
+  ['outsider', { platformRole: null, projectRole: null }],
+];
+
+/** What the matrix says a role gets from an endpoint: success, 403, or 404 for a project it may not see. */
+const expected = (who: Principal, action: Action): 'allowed' | 403 | 404 =>
+  can(who, action) ? 'allowed' : isProjectAction(action) && !can(who, 'project.read') ? 404 : 403;
+
+/** Statuses seen per operation, checked against the OpenAPI document at the end. */
+const seen = new Map<string, Set<number>>();
+const saw = (route: Pick<StaffRoute, 'method' | 'path'>, status: number) => {
+  const key = `${route.method} ${route.path}`;
+  if (!seen.has(key)) seen.set(key, new Set());
+  seen.get(key)!.add(status);
+};
+
+describe('every endpoint against every role of the matrix', () => {
+  it('has an action of the matrix for every endpoint, and every action is used', () => {
+    const used = new Set(api.routes.map((r) => r.action));
+    assert.deepEqual(actions.filter((a) => !used.has(a) && a !== 'users.manage_owners' && a !== 'members.own_learning_mode'), []);
+  });
+
+  it('answers each role as the matrix says (generated from the matrix: 6 roles × every endpoint)', async () => {
+    let checked = 0;
+    for (const route of api.routes) {
+      for (const [name, who] of roles) {
+        const f = await fixture();
+        const { path, body, query } = requestFor(route, f);
+        let call = request(api.app)[route.method](`/api/v1${path}`).set(bearer(f.people[name].token)).set('X-Codex-Min-Position', f.position);
+        if (query) call = call.query(query);
+        const res = body ? await call.send(body) : await call;
+        saw(route, res.status);
+        const want = expected(who, route.action);
+        const label = `${route.method.toUpperCase()} ${route.path} as ${name}: ${res.status} ${JSON.stringify(res.body).slice(0, 200)}`;
+        if (want === 'allowed') {
+          assert.ok(res.status >= 200 && res.status < 300, label);
+        } else {
+          assert.equal(res.status, want, label);
+          assert.equal(res.body.error.code, want === 403 ? 'forbidden' : 'not_found', label);
+        }
+        checked++;
+      }
+    }
+    assert.equal(checked, api.routes.length * roles.length);
+  });
+
+  it('lets a member set their own learning mode, but not someone else\'s', async () => {
+    const f = await fixture();
+    const own = await request(api.app).put(`/api/v1/projects/${f.projectId}/members/${f.people.reader.userId}/learning-mode`).set(bearer(f.people.reader.token)).send({ learning_mode: false });
+    assert.equal(own.status, 200, JSON.stringify(own.body));
+    const other = await request(api.app).put(`/api/v1/projects/${f.projectId}/members/${f.member.userId}/learning-mode`).set(bearer(f.people.reader.token)).send({ learning_mode: false });
+    assert.equal(other.status, 403);
+  });
+
+  it('lets only an owner make an owner', async () => {
+    const f = await fixture();
+    const byAdmin = await request(api.app).post('/api/v1/users').set(bearer(f.people.admin.token)).send({ email: `o-${unique()}@example.com`, platform_role: 'owner' });
+    assert.equal(byAdmin.status, 403);
+    const byOwner = await request(api.app).post('/api/v1/users').set(bearer(f.people.owner.token)).send({ email: `o-${unique()}@example.com`, platform_role: 'owner' });
+    assert.equal(byOwner.status, 201);
+    const demoteOwner = await request(api.app).post('/api/v1/users').set(bearer(f.people.admin.token)).send({ email: f.people.owner.email, platform_role: null });
+    assert.equal(demoteOwner.status, 403, 'an admin cannot unmake an owner');
+  });
+});
+
+describe('staff tokens', () => {
+  const forged = async (f: { key?: Uint8Array; kid?: string; alg?: string; iss?: string; aud?: string; exp?: number; sub: string }) =>
+    new SignJWT({}).setProtectedHeader({ alg: f.alg ?? 'HS256', kid: f.kid ?? 'test1' }).setSubject(f.sub).setIssuer(f.iss ?? ISSUER).setAudience(f.aud ?? AUDIENCE)
+      .setIssuedAt().setExpirationTime(f.exp ?? Math.floor(Date.now() / 1000) + 600).sign(f.key ?? api.config.jwtKeys.current.key);
+
+  it('refuses expired, tampered, unsigned, wrong-algorithm, unknown-kid, wrong-issuer and wrong-audience tokens with 401', async () => {
+    const { userId, token } = await api.person(`tok-${unique()}@example.com`);
+    const me = (t: string) => request(api.app).get('/api/v1/me').set(bearer(t));
+    assert.equal((await me(token)).status, 200, 'the genuine token passes');
+    assert.equal((await me(await forged({ sub: userId }))).status, 200, 'a token made the same way passes: the forgeries below differ in one thing');
+    const [header, payload, signature] = token.split('.') as [string, string, string];
+    const otherPayload = Buffer.from(JSON.stringify({ ...JSON.parse(Buffer.from(payload, 'base64url').toString()), sub: randomUUID() })).toString('base64url');
+    const bad: [string, string][] = [
+      ['expired', await forged({ sub: userId, exp: Math.floor(Date.now() / 1000) - 10 })],
+      ['tampered payload', `${header}.${otherPayload}.${signature}`],
+      ['tampered signature', `${header}.${payload}.${signature.slice(0, -4)}AAAA`],
+      ['unsigned (alg none)', new UnsecuredJWT({ sub: userId, iss: ISSUER, aud: AUDIENCE }).setIssuedAt().setExpirationTime('10m').encode()],
+      ['wrong algorithm (HS512)', await forged({ sub: userId, alg: 'HS512' })],
+      ['unknown kid', await forged({ sub: userId, kid: 'nobody' })],
+      ['another key under our kid', await forged({ sub: userId, key: new Uint8Array(32).fill(7) })],
+      ['wrong issuer', await forged({ sub: userId, iss: 'someone-else' })],
+      ['wrong audience', await forged({ sub: userId, aud: 'another-api' })],
+      ['garbage', 'not.a.jwt'],
+    ];
+    for (const [what, forgedToken] of bad) {
+      const res = await me(forgedToken);
+      assert.equal(res.status, 401, what);
+      assert.equal(res.body.error.code, 'unauthorized', what);
+      assert.equal(res.headers['www-authenticate'], 'Bearer realm="codex-k8s"', what);
+    }
+    for (const header of [undefined, 'Basic abc', `Bearer ${'x'.repeat(5000)}`, 'Bearer', `bearer ${token} extra`]) {
+      const res = header === undefined ? await request(api.app).get('/api/v1/me') : await request(api.app).get('/api/v1/me').set('Authorization', header);
+      assert.equal(res.status, 401, String(header).slice(0, 30));
+    }
+  });
+
+  it('a user taken off the allow-list, or demoted, is treated so at the next request, not at expiry', async () => {
+    const admin = await api.person(`adm-${unique()}@example.com`, 'admin');
+    const someone = await api.person(`gone-${unique()}@example.com`);
+    const { projectId } = await api.setup.createProject({ key: `d-${unique()}`, name: 'D' }, operator());
+    await api.setup.addMember({ projectId, userId: someone.userId, role: 'admin' }, operator());
+    const patch = () => request(api.app).patch(`/api/v1/projects/${projectId}`).set(bearer(someone.token)).send({ name: `n-${unique()}` });
+    assert.equal((await patch()).status, 200);
+    const demoted = await request(api.app).put(`/api/v1/projects/${projectId}/members/${someone.userId}`).set(bearer(admin.token)).send({ role: 'read' });
+    assert.equal(demoted.status, 200);
+    assert.equal((await patch()).status, 403, 'demoted: the next request is refused');
+    const removed = await request(api.app).delete(`/api/v1/users/${someone.userId}`).set(bearer(admin.token));
+    assert.equal(removed.status, 204);
+    const after = await request(api.app).get('/api/v1/me').set(bearer(someone.token));
+    assert.equal(after.status, 401, 'removed: the same unexpired token no longer works');
+    const again = await request(api.app).post('/api/v1/users').set(bearer(admin.token)).send({ email: someone.email });
+    assert.equal(again.status, 201);
+    assert.equal(again.body.id, someone.userId, 'allowed again, the same user comes back');
+    assert.equal((await request(api.app).get('/api/v1/me').set(bearer(someone.token))).status, 200);
+  });
+});
+
+describe('commands and queries', () => {
+  it('a query reads its own write from the replica through X-Codex-Min-Position', async () => {
+    const owner = await api.person(`ryw-${unique()}@example.com`, 'owner');
+    for (let i = 0; i < 5; i++) {
+      const created = await request(api.app).post('/api/v1/projects').set(bearer(owner.token)).send({ key: `ryw-${unique()}`, name: 'Read your writes', slots: 3 });
+      assert.equal(created.status, 201, JSON.stringify(created.body));
+      assert.ok(created.headers['x-codex-position']!);
+      const read = await request(api.app).get(`/api/v1/projects/${created.body.id}`).set(bearer(owner.token)).set('X-Codex-Min-Position', created.headers['x-codex-position']!);
+      assert.equal(read.status, 200, JSON.stringify(read.body));
+      assert.equal(read.body.slots, 3);
+    }
+  });
+
+  it('POST /projects upserts by key: created once, then its settings change', async () => {
+    const owner = await api.person(`ups-${unique()}@example.com`, 'owner');
+    const key = `ups-${unique()}`;
+    const first = await request(api.app).post('/api/v1/projects').set(bearer(owner.token)).send({ key, name: 'One' });
+    const second = await request(api.app).post('/api/v1/projects').set(bearer(owner.token)).send({ key, name: 'Two', learning_mode: true });
+    assert.equal(first.status, 201);
+    assert.equal(second.status, 200);
+    assert.equal(second.body.id, first.body.id);
+    const read = await request(api.app).get(`/api/v1/projects/${first.body.id}`).set(bearer(owner.token)).set('X-Codex-Min-Position', second.headers['x-codex-position']!);
+    assert.equal(read.body.name, 'Two');
+    assert.equal(read.body.learning_mode, true);
+  });
+
+  it('pages lists by an opaque cursor: no item twice, none skipped', async () => {
+    const owner = await api.person(`page-${unique()}@example.com`, 'owner');
+    const member = await api.person(`pm-${unique()}@example.com`);
+    let position = '';
+    const ids: string[] = [];
+    for (let i = 0; i < 5; i++) {
+      const created = await request(api.app).post('/api/v1/projects').set(bearer(owner.token)).send({ key: `pg-${unique()}`, name: `P${i}` });
+      ids.push(created.body.id);
+      const added = await request(api.app).post(`/api/v1/projects/${created.body.id}/members`).set(bearer(owner.token)).send({ user_id: member.userId, role: 'read' });
+      assert.equal(added.status, 200, JSON.stringify(added.body));
+      position = added.headers['x-codex-position']!;
+    }
+    const got: string[] = [];
+    let cursor: string | null = null;
+    let pages = 0;
+    do {
+      const res: request.Response = await request(api.app).get('/api/v1/projects').query({ limit: '2', ...(cursor ? { cursor } : {}) }).set(bearer(member.token)).set('X-Codex-Min-Position', position);
+      assert.equal(res.status, 200, JSON.stringify(res.body));
+      got.push(...res.body.items.map((p: { id: string }) => p.id));
+      cursor = res.body.next_cursor;
+      pages++;
+    } while (cursor);
+    assert.deepEqual(got, ids, 'a member sees exactly their projects, in order, each once');
+    assert.equal(pages, 3);
+  });
+
+  it('starts a run by hand once per correlation_id, lists it, shows its events, and cancels it', async () => {
+    const f = await fixture();
+    const body = { project_id: f.projectId, repository_id: f.repositoryId, kind: 'issue', number: 42, agent: 'dev', correlation_id: `once-${unique()}` };
+    const first = await request(api.app).post('/api/v1/agent-runs').set(bearer(f.people.readWrite.token)).send(body);
+    const again = await request(api.app).post('/api/v1/agent-runs').set(bearer(f.people.readWrite.token)).send(body);
+    assert.equal(first.status, 201);
+    assert.equal(again.status, 200);
+    assert.equal(again.body.id, first.body.id);
+    const reused = await request(api.app).post('/api/v1/agent-runs').set(bearer(f.people.readWrite.token)).send({ ...body, number: 43 });
+    assert.equal(reused.status, 409, 'a correlation_id names one run');
+    const listed = await request(api.app).get('/api/v1/agent-runs').query({ project_id: f.projectId, status: 'pending' })
+      .set(bearer(f.people.reader.token)).set('X-Codex-Min-Position', first.headers['x-codex-position']!);
+    assert.equal(listed.status, 200, JSON.stringify(listed.body));
+    assert.ok(listed.body.items.some((r: { id: string; subject: { number: number } }) => r.id === first.body.id && r.subject.number === 42));
+    const canceled = await request(api.app).post(`/api/v1/agent-runs/${first.body.id}/cancel`).set(bearer(f.people.readWrite.token));
+    assert.equal(canceled.status, 200);
+    assert.equal(canceled.body.status, 'canceled');
+    const twice = await request(api.app).post(`/api/v1/agent-runs/${first.body.id}/cancel`).set(bearer(f.people.readWrite.token));
+    assert.equal(twice.status, 200, 'canceling a finished run is a no-op');
+    const events = await request(api.app).get(`/api/v1/agent-runs/${first.body.id}/events`).set(bearer(f.people.reader.token)).set('X-Codex-Min-Position', canceled.headers['x-codex-position']!);
+    assert.deepEqual(events.body.items.map((e: { type: string }) => e.type), ['RunRequested', 'RunCanceled']);
+    assert.equal(events.body.items[0].actor.id, f.people.readWrite.userId, 'the run names who started it');
+  });
+});
+
+describe('bad input gets a clear error and changes nothing', () => {
+  it('refuses malformed, oversized, unknown-field, wrongly typed and duplicate input', async () => {
+    const owner = await api.person(`bad-${unique()}@example.com`, 'owner');
+    const post = (body: string, type = 'application/json') => request(api.app).post('/api/v1/projects').set(bearer(owner.token)).set('Content-Type', type).send(body);
+    const cases: [string, request.Response, number, RegExp][] = [
+      ['malformed JSON', await post('{"key": '), 400, /not JSON/],
+      ['not an object', await post('[1,2]'), 400, /must be a JSON object/],
+      ['oversized', await post(JSON.stringify({ key: 'big', name: 'x'.repeat(20_000) })), 413, /larger than/],
+      ['not JSON at all', await post('key=x', 'application/x-www-form-urlencoded'), 415, /application\/json/],
+      ['an unknown field', await post(JSON.stringify({ key: 'unk', nmae: 'typo' })), 400, /unknown field "nmae"/],
+      ['a wrong type', await post(JSON.stringify({ key: 'typed', slots: 'three' })), 400, /slots must be/],
+      ['a bad key', await post(JSON.stringify({ key: 'Not A Key' })), 400, /project key/],
+    ];
+    for (const [what, res, status, message] of cases) {
+      assert.equal(res.status, status, `${what}: ${JSON.stringify(res.body)}`);
+      assert.match(res.body.error.message, message, what);
+    }
+    const secret = `ghp_${randomUUID().replace(/-/g, '')}`;
+    const f = await fixture();
+    const leaky = await request(api.app).post(`/api/v1/projects/${f.projectId}/repositories`).set(bearer(owner.token)).send({ provider: 'github', owner: 'octo', name: 5, token: secret });
+    assert.equal(leaky.status, 400);
+    assert.doesNotMatch(JSON.stringify(leaky.body), new RegExp(secret), 'an invalid body is never echoed');
+    const cursor = await request(api.app).get('/api/v1/projects').query({ cursor: 'bm90IGEgY3Vyc29y' }).set(bearer(owner.token));
+    assert.equal(cursor.status, 400);
+    const limit = await request(api.app).get('/api/v1/projects').query({ limit: '100000' }).set(bearer(owner.token));
+    assert.equal(limit.status, 400);
+    const twice = await request(api.app).get('/api/v1/projects?limit=1&limit=2').set(bearer(owner.token));
+    assert.equal(twice.status, 400);
+    assert.equal((await request(api.app).get('/api/v1/projects/not-a-uuid').set(bearer(owner.token))).status, 404);
+    assert.equal((await request(api.app).get('/api/v1/nothing-here').set(bearer(owner.token))).body.error.code, 'not_found');
+    const id = ++githubIds;
+    api.github.addRepository({ id, owner: 'octo', name: `dup-${id}` });
+    const connect = () => request(api.app).post(`/api/v1/projects/${f.projectId}/repositories`).set(bearer(owner.token)).send({ provider: 'github', owner: 'octo', name: `dup-${id}` });
+    assert.equal((await connect()).status, 201);
+    const duplicate = await connect();
+    assert.equal(duplicate.status, 409, JSON.stringify(duplicate.body));
+    const missing = await request(api.app).post(`/api/v1/projects/${f.projectId}/repositories`).set(bearer(owner.token)).send({ provider: 'github', owner: 'octo', name: 'no-such-repo' });
+    assert.equal(missing.status, 412);
+  });
+
+  it('answers 429 with Retry-After past a user\'s request budget', async () => {
+    const limited = await startStaffApi(db, { env: { CODEXK8S_API_RATE_LIMIT: '5' } });
+    try {
+      const { token } = await limited.person(`rl-${unique()}@example.com`);
+      const statuses: number[] = [];
+      let retryAfter: string | undefined;
+      for (let i = 0; i < 7; i++) {
+        const res = await request(limited.app).get('/api/v1/me').set(bearer(token));
+        statuses.push(res.status);
+        retryAfter ??= res.headers['retry-after'];
+      }
+      assert.deepEqual(statuses, [200, 200, 200, 200, 200, 429, 429]);
+      assert.match(retryAfter ?? '', /^\d+$/);
+    } finally {
+      await limited.close();
+    }
+  });
+});
+
+describe('the OpenAPI document', () => {
+  it('is served, 3.1, and holds every mounted route and method', async () => {
+    const res = await request(api.app).get('/api/v1/openapi.json');
+    assert.equal(res.status, 200);
+    assert.equal(res.body.openapi, '3.1.0');
+    const mounted = api.mounted.flatMap((l) => (typeof l.path === 'string' ? [{ path: l.path, methods: l.methods }] : []))
+      .filter((l) => l.path.startsWith('/api/v1/') && !l.path.endsWith('/webhooks/github') && !l.path.endsWith('/openapi.json'));
+    assert.ok(mounted.length >= api.routes.length);
+    for (const layer of mounted) {
+      const path = layer.path.replace('/api/v1', '').replace(/:(\w+)/g, '{$1}');
+      for (const method of layer.methods.filter((m) => m !== 'HEAD')) {
+        assert.ok(res.body.paths[path]?.[method.toLowerCase()], `${method} ${path} is in the document`);
+      }
+    }
+  });
+
+  it('documents every status the endpoints answered in these tests', () => {
+    assert.ok(seen.size > 0, 'the matrix test ran first');
+    for (const route of api.routes) {
+      const documented = documentedStatuses(route);
+      for (const status of seen.get(`${route.method} ${route.path}`) ?? []) assert.ok(documented.includes(status), `${route.method} ${route.path} answered ${status}`);
+    }
+  });
+});
