@@ -79,11 +79,13 @@ export async function startKubernetesWorker(deps: {
   const keys = env.CODEXK8S_TOKEN_ENCRYPTION_KEYS?.trim() ? tokenCipher(parseKeyRing('CODEXK8S_TOKEN_ENCRYPTION_KEYS', env.CODEXK8S_TOKEN_ENCRYPTION_KEYS, { exactBytes: 32 })) : undefined;
   const now = () => new Date().toISOString();
   const kube = KubernetesObjectApi.makeApiClient(kc);
-  /** The repository's token, decrypted at launch from the project's stream. */
+  /** The repository's token, decrypted at launch from the project's stream: its newest ciphertext, since `keys rotate` seals it again. */
   const repositoryToken = async (projectId: string, repositoryId: string | undefined) => {
     if (!repositoryId) return null;
-    const connected = (await deps.store.readStream(streamOf.project(projectId))).find((e) => e.type === 'RepositoryConnected' && e.data.repositoryId === repositoryId);
-    const ciphertext = connected?.type === 'RepositoryConnected' ? connected.data.tokenCiphertext : null;
+    const sealed = (await deps.store.readStream(streamOf.project(projectId))).findLast(
+      (e) => (e.type === 'RepositoryConnected' || e.type === 'RepositoryTokenReencrypted') && e.data.repositoryId === repositoryId,
+    );
+    const ciphertext = sealed?.type === 'RepositoryConnected' || sealed?.type === 'RepositoryTokenReencrypted' ? sealed.data.tokenCiphertext : null;
     if (!ciphertext) return null;
     if (!keys) throw new ConfigError('CODEXK8S_TOKEN_ENCRYPTION_KEYS is not set: the repository token cannot be decrypted');
     return keys.decrypt(ciphertext, repositoryId);

@@ -49,6 +49,11 @@ export const RepositoryConnected = t.intersection([
 /** GitHub reported a new owner or name for a connected repository; its numeric id is unchanged. */
 export const RepositoryRenamed = t.type({ repositoryId: Uuid, projectId: Uuid, owner: NonEmptyString, name: NonEmptyString });
 export const RepositoryDisconnected = t.type({ repositoryId: Uuid, projectId: Uuid });
+/** The same token sealed again under the current key (`keys rotate`), so an old key can be retired. */
+export const RepositoryTokenReencrypted = t.type({ repositoryId: Uuid, projectId: Uuid, tokenCiphertext: NonEmptyString });
+
+/** Which key sealed a token ciphertext (`<key id>.<sealed>`): comparable without decrypting anything. */
+export const tokenKeyId = (tokenCiphertext: string): string => tokenCiphertext.split('.')[0]!;
 
 export const projectEventCodecs = {
   ProjectCreated,
@@ -63,5 +68,6 @@ export const projectEventCodecs = {
   RepositoryConnected,
   RepositoryRenamed,
   RepositoryDisconnected,
+  RepositoryTokenReencrypted,
 };
 export type ProjectEvent = EventsOf<typeof projectEventCodecs>;
