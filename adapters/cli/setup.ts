@@ -12,7 +12,7 @@ import { CliError } from './errors.js';
 import { printJson, say } from './output.js';
 import { randomUUID } from 'node:crypto';
 
-const operator = (): EventMeta => ({ correlationId: `cli-${randomUUID()}`, actor: { type: 'system', id: 'operator-cli' } });
+export const operator = (): EventMeta => ({ correlationId: `cli-${randomUUID()}`, actor: { type: 'system', id: 'operator-cli' } });
 
 async function withSetup<T>(work: (commands: ReturnType<typeof setupCommands>) => Promise<T>): Promise<T> {
   const emailHashKey = parseKeyRing('CODEXK8S_EMAIL_HASH_KEY', process.env.CODEXK8S_EMAIL_HASH_KEY, { minBytes: 32 }).current.key;
