@@ -50,7 +50,7 @@ describe('setup commands', () => {
       [['projects', 'create', 'Bad Key'], /a project key is 2-63 characters/],
       [['projects', 'add-member', 'nope', 'ada@example.com', '--role', 'admin'], /project nope not found/],
       [['projects', 'add-member', 'nope', 'ada@example.com', '--role', 'owner'], /--role must be read, read_write or admin/],
-      [['projects', 'add-repo', 'nope', 'gitlab', 'a/b'], /the only provider is github/],
+      [['projects', 'add-repo', 'nope', 'gitlab', 'a/b'], /the provider is github/],
       [['projects', 'set-slots', 'nope', 'many'], /slots are a whole number from 1 to 100, or default/],
       [['projects', 'set-slots', 'nope', '3'], /project nope not found/],
       [['projects', 'add-repo', 'nope', 'github', 'a/b/c'], /the repository is <owner>\/<name>/],

@@ -1,6 +1,7 @@
 import * as t from 'io-ts';
 import { IsoTime, NonEmptyString, Uuid } from '../shared/codec.js';
 import type { EventsOf } from '../shared/decider.js';
+import { RepositoryProviderKind } from '../repositories/provider.js';
 
 export const ProjectRole = t.keyof({ read: null, read_write: null, admin: null });
 export type ProjectRole = t.TypeOf<typeof ProjectRole>;
@@ -36,7 +37,7 @@ export const RepositoryConnected = t.intersection([
   t.type({
     repositoryId: Uuid,
     projectId: Uuid,
-    provider: t.literal('github'),
+    provider: RepositoryProviderKind,
     owner: NonEmptyString, // for display: matched by githubRepositoryId
     name: NonEmptyString,
     tokenCiphertext: t.union([NonEmptyString, t.null]),

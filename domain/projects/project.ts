@@ -1,5 +1,6 @@
 import { DomainError } from '../shared/errors.js';
 import { acceptsTypes, type Decider } from '../shared/decider.js';
+import type { RepositoryProviderKind } from '../repositories/provider.js';
 import { projectEventCodecs, tokenKeyId, type ProjectEvent, type ProjectRole } from './events.js';
 
 export interface ConnectedRepository {
@@ -38,7 +39,7 @@ export type ProjectCommand =
   | { type: 'RemoveMember'; userId: string }
   | { type: 'SetMemberLearningMode'; userId: string; learningMode: boolean | null }
   | {
-      type: 'ConnectRepository'; repositoryId: string; githubRepositoryId: number; owner: string; name: string; tokenCiphertext: string | null;
+      type: 'ConnectRepository'; repositoryId: string; provider: RepositoryProviderKind; githubRepositoryId: number; owner: string; name: string; tokenCiphertext: string | null;
       servicesYamlPath?: string; now: string;
     }
   | { type: 'DisconnectRepository'; repositoryId: string }
@@ -163,7 +164,7 @@ export function decideProject(command: ProjectCommand, state: Project): ProjectE
       return [{
         type: 'RepositoryConnected',
         data: {
-          repositoryId: command.repositoryId, projectId: state.projectId, provider: 'github', githubRepositoryId: command.githubRepositoryId,
+          repositoryId: command.repositoryId, projectId: state.projectId, provider: command.provider, githubRepositoryId: command.githubRepositoryId,
           owner: command.owner, name: command.name, tokenCiphertext: command.tokenCiphertext, connectedAt: command.now,
           ...(command.servicesYamlPath !== undefined ? { servicesYamlPath: command.servicesYamlPath } : {}),
         },

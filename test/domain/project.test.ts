@@ -11,7 +11,7 @@ const now = '2026-11-27T10:00:00.000Z';
 const created = { type: 'ProjectCreated', data: { projectId: P, key: 'alpha', name: 'Alpha', createdAt: now } } satisfies ProjectEvent;
 const added = (role: 'read' | 'read_write' | 'admin') => ({ type: 'MemberAdded', data: { projectId: P, userId: U, role, addedAt: now } }) satisfies ProjectEvent;
 const fold = (events: ProjectEvent[]) => events.reduce(evolveProject, initialProject);
-const connect = { type: 'ConnectRepository', repositoryId: U, githubRepositoryId: 99, owner: 'o', name: 'n', tokenCiphertext: null, now } as const;
+const connect = { type: 'ConnectRepository', repositoryId: U, provider: 'github', githubRepositoryId: 99, owner: 'o', name: 'n', tokenCiphertext: null, now } as const;
 const connected = { type: 'RepositoryConnected', data: { repositoryId: U, projectId: P, provider: 'github', githubRepositoryId: 99, owner: 'o', name: 'n', tokenCiphertext: null, connectedAt: now } } satisfies ProjectEvent;
 // Key rotation: ciphertexts are `<key id>.<sealed>`; the decider compares key ids only.
 const sealedBy = (kid: string) => ({ ...connected, data: { ...connected.data, tokenCiphertext: `${kid}.c2VhbGVk` } }) satisfies ProjectEvent;
