@@ -31,7 +31,7 @@ describe('setup commands', () => {
     assert.match(JSON.parse(first.stdout).user_id, /^[0-9a-f-]{36}$/);
     const again = await cli('users', 'allow', 'ada@example.com');
     assert.equal(again.code, 1);
-    assert.equal(again.stderr.trim(), 'codex-k8s: a user with that e-mail is allowed already');
+    assert.equal(again.stderr.trim(), 'codex-k8s: that user is allowed already'); // the e-mail's own user, decided on its stream
     const login = await cli('users', 'allow', 'other@example.com', '--github-login', 'ADA');
     assert.equal(login.stderr.trim(), 'codex-k8s: a user with that GitHub account is allowed already');
     const unknown = await cli('users', 'allow', 'other@example.com', '--github-login', 'nobody-here');
