@@ -1,6 +1,7 @@
 import { createHmac, randomUUID } from 'node:crypto';
 import { ConcurrencyError, type AppendResult, type EventMeta, type EventStore } from '../ports/event-store.js';
 import type { GithubDirectory } from '../ports/github.js';
+import { providerNames, type RepositoryProviderKind, type RepositoryProviders } from '../domain/repositories/provider.js';
 import { authorize } from '../domain/access/authorize.js';
 import type { Action } from '../domain/access/permissions.js';
 import { decideAll } from '../domain/shared/decider.js';
@@ -25,7 +26,10 @@ import { ownerOf } from './reservations.js';
  */
 export interface SetupDeps {
   store: Pick<EventStore, 'append' | 'readStreams' | 'readStream'>;
+  /** GitHub users, looked up by login (webhook senders are matched by their numeric id). */
   github: GithubDirectory;
+  /** Where repositories are looked up, by the kind of host a connection names. */
+  providers: RepositoryProviders;
   /** Keyed hash of a normalised e-mail: what the allow-list stores instead of the address. */
   emailHashKey: Buffer;
   now: () => string;
@@ -255,12 +259,12 @@ export function setupCommands(deps: SetupDeps) {
     },
 
     /**
-     * Connects a repository: GitHub is asked for it with its token (which proves the token can read
-     * it) and it is kept by GitHub's numeric id, claimed so that it belongs to one project (for good:
-     * disconnected, it can come back to the same project only).
+     * Connects a repository: its provider is asked for it with its token (which proves the token can
+     * read it) and it is kept by the provider's numeric id, claimed so that it belongs to one project
+     * (for good: disconnected, it can come back to the same project only).
      */
     async connectRepository(
-      input: ({ projectId: string } | { projectKey: string }) & { owner: string; name: string; token: string | null; servicesYamlPath?: string },
+      input: ({ projectId: string } | { projectKey: string }) & { provider: RepositoryProviderKind; owner: string; name: string; token: string | null; servicesYamlPath?: string },
       encrypt: (token: string, repositoryId: string) => string,
       meta: EventMeta,
       by: By = 'operator',
@@ -268,21 +272,24 @@ export function setupCommands(deps: SetupDeps) {
       if (!githubName.test(input.owner) || !githubName.test(input.name)) {
         throw new DomainError('invalid_argument', 'a repository is <owner>/<name> with letters, digits, ".", "-" and "_"');
       }
+      const host = providerNames[input.provider];
+      const provider = deps.providers[input.provider];
+      if (!provider) throw new DomainError('failed_precondition', `repositories on ${host} cannot be connected here: no ${host} provider is configured`);
       const projectId = await projectRef(input);
-      // Authorised before GitHub is asked: nobody learns through us what a token can see.
+      // Authorised before the provider is asked: nobody learns through us what a token can see.
       await decideAs(by, 'repositories.manage', projectId, meta, async () => ({ writes: [], result: undefined }));
-      const found = await deps.github.repository(input.owner, input.name, input.token);
+      const found = await provider.find(input.owner, input.name, input.token);
       if (!found) {
-        throw new DomainError('failed_precondition', `GitHub does not show ${input.owner}/${input.name} ${input.token ? 'to this token' : 'without a token'}`);
+        throw new DomainError('failed_precondition', `${host} does not show ${input.owner}/${input.name} ${input.token ? 'to this token' : 'without a token'}`);
       }
-      const key = repositoryKey('github', found.id);
+      const key = repositoryKey(input.provider, found.id);
       const claimedBy = await ownerOf(store, 'repository', key);
       const taken = `${found.owner}/${found.name} is connected to a project already`;
       if (claimedBy && claimedBy !== streamOf.project(projectId)) throw new DomainError('conflict', taken);
       const repositoryId = randomUUID();
       const tokenCiphertext = input.token ? encrypt(input.token, repositoryId) : null;
       const command = {
-        type: 'ConnectRepository', repositoryId, githubRepositoryId: found.id, owner: found.owner, name: found.name, tokenCiphertext, now: deps.now(),
+        type: 'ConnectRepository', repositoryId, provider: input.provider, githubRepositoryId: found.id, owner: found.owner, name: found.name, tokenCiphertext, now: deps.now(),
         ...(input.servicesYamlPath !== undefined ? { servicesYamlPath: input.servicesYamlPath } : {}),
       } as const;
       const append = await onProject(by, 'repositories.manage', projectId, meta, () => [command], () => (claimedBy ? [] : [reserved('repository', key, streamOf.project(projectId))]), { repository: taken });

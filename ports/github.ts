@@ -1,21 +1,14 @@
 /**
- * What the platform asks GitHub about the things an operator names, by name: their numeric ids,
- * which is how they are matched from then on. adapters/github implements it over the REST API.
+ * What the platform asks GitHub about people an operator names by login: their numeric ids, which
+ * is how they are matched from then on. Repositories are asked through their provider
+ * (domain/repositories/provider.ts). adapters/github implements both over the REST API.
  */
-export interface GithubRepository {
-  id: number;
-  owner: string;
-  name: string;
-}
-
 export interface GithubUser {
   id: number;
   login: string;
 }
 
 export interface GithubDirectory {
-  /** The repository as `token` sees it (which proves the token can read it); undefined when it cannot be seen. */
-  repository(owner: string, name: string, token: string | null): Promise<GithubRepository | undefined>;
   /** A user by login; undefined when there is none. */
   user(login: string): Promise<GithubUser | undefined>;
 }

@@ -31,7 +31,7 @@ describe('setup commands', () => {
     assert.match(JSON.parse(first.stdout).user_id, /^[0-9a-f-]{36}$/);
     const again = await cli('users', 'allow', 'ada@example.com');
     assert.equal(again.code, 1);
-    assert.equal(again.stderr.trim(), 'codex-k8s: a user with that e-mail is allowed already');
+    assert.equal(again.stderr.trim(), 'codex-k8s: that user is allowed already'); // the e-mail's own user, decided on its stream
     const login = await cli('users', 'allow', 'other@example.com', '--github-login', 'ADA');
     assert.equal(login.stderr.trim(), 'codex-k8s: a user with that GitHub account is allowed already');
     const unknown = await cli('users', 'allow', 'other@example.com', '--github-login', 'nobody-here');
@@ -50,7 +50,7 @@ describe('setup commands', () => {
       [['projects', 'create', 'Bad Key'], /a project key is 2-63 characters/],
       [['projects', 'add-member', 'nope', 'ada@example.com', '--role', 'admin'], /project nope not found/],
       [['projects', 'add-member', 'nope', 'ada@example.com', '--role', 'owner'], /--role must be read, read_write or admin/],
-      [['projects', 'add-repo', 'nope', 'gitlab', 'a/b'], /the only provider is github/],
+      [['projects', 'add-repo', 'nope', 'gitlab', 'a/b'], /the provider is github/],
       [['projects', 'set-slots', 'nope', 'many'], /slots are a whole number from 1 to 100, or default/],
       [['projects', 'set-slots', 'nope', '3'], /project nope not found/],
       [['projects', 'add-repo', 'nope', 'github', 'a/b/c'], /the repository is <owner>\/<name>/],

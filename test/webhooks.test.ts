@@ -51,7 +51,10 @@ const labeledIssue = () => structuredClone(all.find((e) => e.name === 'issues')!
 
 const emailHashKey = randomBytes(32);
 const setupMeta = { correlationId: 'test', actor: { type: 'system' as const, id: 'test' } };
-const setup = () => setupCommands({ store, github: githubDirectory(github.url), emailHashKey, now: () => new Date().toISOString() });
+const setup = () => {
+  const directory = githubDirectory(github.url);
+  return setupCommands({ store, github: directory, providers: { github: directory }, emailHashKey, now: () => new Date().toISOString() });
+};
 
 // The examples' repository and sender, by the numeric ids their payloads carry.
 const HELLO_WORLD = 186853002;
@@ -69,7 +72,7 @@ async function connectHelloWorld() {
   await commands.allowUser({ email: 'codertocat@example.com', githubLogin: 'Codertocat', platformRole: null }, meta);
   await commands.createProject({ key: 'hello', name: 'Hello' }, meta);
   await commands.addMember({ projectKey: 'hello', email: 'codertocat@example.com', role: 'read_write' }, meta);
-  await commands.connectRepository({ projectKey: 'hello', owner: 'Codertocat', name: 'Hello-World', token: null }, () => '', meta);
+  await commands.connectRepository({ projectKey: 'hello', provider: 'github', owner: 'Codertocat', name: 'Hello-World', token: null }, () => '', meta);
 }
 
 let issueNumber = 1000;

@@ -8,11 +8,13 @@ import { registerDeliveryCommands } from './deliveries.js';
 import { registerAgentRunCommand } from './agent-run.js';
 import { registerKubeCommands } from './kube.js';
 import { registerAuthCommands } from './auth.js';
+import { registerKeyCommands } from './keys.js';
 
 export function buildProgram(): Command {
   const program = new Command('codex-k8s')
     .description('codex-k8s: GitHub events in, AI-agent runs on Kubernetes out')
-    .showHelpAfterError('(run with --help for usage)')
+    // A usage error is one line like any other failure: commander's suggestion and the hint join its message.
+    .configureOutput({ outputError: (message, write) => write(`${message.trim().replace(/\s*\n\s*/g, ' ')} (run with --help for usage)\n`) })
     .exitOverride();
   registerDbCommands(program);
   registerEventCommands(program);
@@ -23,5 +25,6 @@ export function buildProgram(): Command {
   registerAgentRunCommand(program);
   registerKubeCommands(program);
   registerAuthCommands(program);
+  registerKeyCommands(program);
   return program;
 }

@@ -8,18 +8,19 @@ import type { EventMeta } from '../../ports/event-store.js';
 import { createPools } from '../postgres/pools.js';
 import { setupCommands } from '../../commands/setup.js';
 import type { ProjectRole } from '../../domain/projects/events.js';
+import { providerNames, RepositoryProviderKind } from '../../domain/repositories/provider.js';
 import { CliError } from './errors.js';
 import { printJson, say } from './output.js';
 import { randomUUID } from 'node:crypto';
 
-const operator = (): EventMeta => ({ correlationId: `cli-${randomUUID()}`, actor: { type: 'system', id: 'operator-cli' } });
+export const operator = (): EventMeta => ({ correlationId: `cli-${randomUUID()}`, actor: { type: 'system', id: 'operator-cli' } });
 
 async function withSetup<T>(work: (commands: ReturnType<typeof setupCommands>) => Promise<T>): Promise<T> {
   const emailHashKey = parseKeyRing('CODEXK8S_EMAIL_HASH_KEY', process.env.CODEXK8S_EMAIL_HASH_KEY, { minBytes: 32 }).current.key;
   const github = githubDirectory(githubConfig().apiUrl);
   const pools = createPools({ ...databaseConfig(), poolSize: 2 }, 'codex-k8s-cli');
   try {
-    return await work(setupCommands({ store: createEventStore(pools.primary), github, emailHashKey, now: () => new Date().toISOString() }));
+    return await work(setupCommands({ store: createEventStore(pools.primary), github, providers: { github }, emailHashKey, now: () => new Date().toISOString() }));
   } finally {
     await pools.end();
   }
@@ -90,7 +91,7 @@ export function registerSetupCommands(program: Command): void {
     .option('--token-stdin', 'read the token from stdin')
     .option('--json', 'print JSON')
     .action(async (key: string, provider: string, repository: string, options: { tokenEnv?: string; tokenStdin?: boolean; json?: boolean }) => {
-      if (provider !== 'github') throw new CliError('the only provider is github');
+      if (!RepositoryProviderKind.is(provider)) throw new CliError(`the provider is ${Object.keys(providerNames).join(' or ')}`);
       const [owner, name, ...rest] = repository.split('/');
       if (!owner || !name || rest.length > 0) throw new CliError('the repository is <owner>/<name>');
       let token: string | null = null;
@@ -101,7 +102,7 @@ export function registerSetupCommands(program: Command): void {
         token = (await readStdin()) || null;
       }
       const cipher = token ? tokenCipher(parseKeyRing('CODEXK8S_TOKEN_ENCRYPTION_KEYS', process.env.CODEXK8S_TOKEN_ENCRYPTION_KEYS, { exactBytes: 32 })) : undefined;
-      const result = await withSetup((c) => c.connectRepository({ projectKey: key, owner, name, token }, (t, id) => cipher!.encrypt(t, id), operator()));
-      answer(options.json, { repository_id: result.repositoryId, github_repository_id: result.githubRepositoryId, has_token: token !== null, position: result.position.toString() }, `connected ${owner}/${name} (GitHub id ${result.githubRepositoryId}) to ${key}${token ? ' (token encrypted)' : ''}`);
+      const result = await withSetup((c) => c.connectRepository({ projectKey: key, provider, owner, name, token }, (t, id) => cipher!.encrypt(t, id), operator()));
+      answer(options.json, { repository_id: result.repositoryId, github_repository_id: result.githubRepositoryId, has_token: token !== null, position: result.position.toString() }, `connected ${owner}/${name} (${providerNames[provider]} id ${result.githubRepositoryId}) to ${key}${token ? ' (token encrypted)' : ''}`);
     });
 }

@@ -10,7 +10,7 @@ export class TokenCipherError extends Error {
  * repository id as associated data, so a ciphertext moved to another repository does not decrypt.
  */
 export function tokenCipher(ring: KeyRing) {
-  return {
+  const cipher = {
     encrypt(token: string, repositoryId: string): string {
       const iv = randomBytes(12);
       const cipher = createCipheriv('aes-256-gcm', ring.current.key, iv);
@@ -32,5 +32,12 @@ export function tokenCipher(ring: KeyRing) {
         throw new TokenCipherError('the token does not decrypt for this repository');
       }
     },
+    /** The same token sealed under the current key; the plaintext never leaves this call. */
+    reencrypt(ciphertext: string, repositoryId: string): string {
+      return cipher.encrypt(cipher.decrypt(ciphertext, repositoryId), repositoryId);
+    },
   };
+  return cipher;
 }
+
+export type TokenCipher = ReturnType<typeof tokenCipher>;

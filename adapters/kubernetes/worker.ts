@@ -2,12 +2,12 @@ import { BatchV1Api, CoreV1Api, KubeConfig, KubernetesObjectApi } from '@kuberne
 import type pg from 'pg';
 import type { EventStore } from '../../ports/event-store.js';
 import type { Waker } from '../../ports/waker.js';
-import { streamOf } from '../../domain/shared/streams.js';
 import { ConfigError, duration, githubConfig, integer, type RunsConfig } from '../config.js';
 import { sleep } from '../../projections/lease.js';
 import { reapNamespaces } from './reaper.js';
 import { parseKeyRing } from '../crypto/keys.js';
 import { tokenCipher } from '../crypto/token-cipher.js';
+import { repositoryTokens } from './repository-token.js';
 import type { Logger } from '../log.js';
 import type { Metrics } from '../http/metrics.js';
 import { runReactor } from '../reactors/runner.js';
@@ -79,15 +79,7 @@ export async function startKubernetesWorker(deps: {
   const keys = env.CODEXK8S_TOKEN_ENCRYPTION_KEYS?.trim() ? tokenCipher(parseKeyRing('CODEXK8S_TOKEN_ENCRYPTION_KEYS', env.CODEXK8S_TOKEN_ENCRYPTION_KEYS, { exactBytes: 32 })) : undefined;
   const now = () => new Date().toISOString();
   const kube = KubernetesObjectApi.makeApiClient(kc);
-  /** The repository's token, decrypted at launch from the project's stream. */
-  const repositoryToken = async (projectId: string, repositoryId: string | undefined) => {
-    if (!repositoryId) return null;
-    const connected = (await deps.store.readStream(streamOf.project(projectId))).find((e) => e.type === 'RepositoryConnected' && e.data.repositoryId === repositoryId);
-    const ciphertext = connected?.type === 'RepositoryConnected' ? connected.data.tokenCiphertext : null;
-    if (!ciphertext) return null;
-    if (!keys) throw new ConfigError('CODEXK8S_TOKEN_ENCRYPTION_KEYS is not set: the repository token cannot be decrypted');
-    return keys.decrypt(ciphertext, repositoryId);
-  };
+  const repositoryToken = repositoryTokens(deps.store, keys);
   const common = { pool: deps.pool, store: deps.store, waker: deps.waker, signal: deps.signal, log: deps.log };
   const launcher = runLauncher({
     kube, store: deps.store, now, openaiKey: settings.openaiKey ?? 'simulated', repositoryToken, githubApiUrl: githubConfig(env).apiUrl,

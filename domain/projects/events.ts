@@ -1,6 +1,7 @@
 import * as t from 'io-ts';
 import { IsoTime, NonEmptyString, Uuid } from '../shared/codec.js';
 import type { EventsOf } from '../shared/decider.js';
+import { RepositoryProviderKind } from '../repositories/provider.js';
 
 export const ProjectRole = t.keyof({ read: null, read_write: null, admin: null });
 export type ProjectRole = t.TypeOf<typeof ProjectRole>;
@@ -36,7 +37,7 @@ export const RepositoryConnected = t.intersection([
   t.type({
     repositoryId: Uuid,
     projectId: Uuid,
-    provider: t.literal('github'),
+    provider: RepositoryProviderKind,
     owner: NonEmptyString, // for display: matched by githubRepositoryId
     name: NonEmptyString,
     tokenCiphertext: t.union([NonEmptyString, t.null]),
@@ -49,6 +50,11 @@ export const RepositoryConnected = t.intersection([
 /** GitHub reported a new owner or name for a connected repository; its numeric id is unchanged. */
 export const RepositoryRenamed = t.type({ repositoryId: Uuid, projectId: Uuid, owner: NonEmptyString, name: NonEmptyString });
 export const RepositoryDisconnected = t.type({ repositoryId: Uuid, projectId: Uuid });
+/** The same token sealed again under the current key (`keys rotate`), so an old key can be retired. */
+export const RepositoryTokenReencrypted = t.type({ repositoryId: Uuid, projectId: Uuid, tokenCiphertext: NonEmptyString });
+
+/** Which key sealed a token ciphertext (`<key id>.<sealed>`): comparable without decrypting anything. */
+export const tokenKeyId = (tokenCiphertext: string): string => tokenCiphertext.split('.')[0]!;
 
 export const projectEventCodecs = {
   ProjectCreated,
@@ -63,5 +69,6 @@ export const projectEventCodecs = {
   RepositoryConnected,
   RepositoryRenamed,
   RepositoryDisconnected,
+  RepositoryTokenReencrypted,
 };
 export type ProjectEvent = EventsOf<typeof projectEventCodecs>;

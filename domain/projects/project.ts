@@ -1,6 +1,7 @@
 import { DomainError } from '../shared/errors.js';
 import { acceptsTypes, type Decider } from '../shared/decider.js';
-import { projectEventCodecs, type ProjectEvent, type ProjectRole } from './events.js';
+import type { RepositoryProviderKind } from '../repositories/provider.js';
+import { projectEventCodecs, tokenKeyId, type ProjectEvent, type ProjectRole } from './events.js';
 
 export interface ConnectedRepository {
   id: string;
@@ -8,6 +9,8 @@ export interface ConnectedRepository {
   githubRepositoryId: number | null;
   owner: string;
   name: string;
+  /** The newest ciphertext of its token (never the token), or null when it has none. */
+  tokenCiphertext: string | null;
 }
 
 export type Project =
@@ -36,11 +39,13 @@ export type ProjectCommand =
   | { type: 'RemoveMember'; userId: string }
   | { type: 'SetMemberLearningMode'; userId: string; learningMode: boolean | null }
   | {
-      type: 'ConnectRepository'; repositoryId: string; githubRepositoryId: number; owner: string; name: string; tokenCiphertext: string | null;
+      type: 'ConnectRepository'; repositoryId: string; provider: RepositoryProviderKind; githubRepositoryId: number; owner: string; name: string; tokenCiphertext: string | null;
       servicesYamlPath?: string; now: string;
     }
   | { type: 'DisconnectRepository'; repositoryId: string }
   | { type: 'RenameRepository'; githubRepositoryId: number; owner: string; name: string }
+  /** The repository's token as sealed again under the current key by the caller (the decider never sees a token). */
+  | { type: 'ReencryptRepositoryToken'; repositoryId: string; tokenCiphertext: string }
   | { type: 'SetSlots'; slots: number | null };
 
 export function evolveProject(state: Project, event: ProjectEvent): Project {
@@ -70,8 +75,8 @@ export function evolveProject(state: Project, event: ProjectEvent): Project {
       return { ...state, members };
     }
     case 'RepositoryConnected': {
-      const { repositoryId: id, githubRepositoryId, owner, name } = event.data;
-      return { ...state, repositories: [...state.repositories, { id, githubRepositoryId: githubRepositoryId ?? null, owner, name }] };
+      const { repositoryId: id, githubRepositoryId, owner, name, tokenCiphertext } = event.data;
+      return { ...state, repositories: [...state.repositories, { id, githubRepositoryId: githubRepositoryId ?? null, owner, name, tokenCiphertext }] };
     }
     case 'RepositoryRenamed':
       return {
@@ -80,6 +85,11 @@ export function evolveProject(state: Project, event: ProjectEvent): Project {
       };
     case 'RepositoryDisconnected':
       return { ...state, repositories: state.repositories.filter((r) => r.id !== event.data.repositoryId) };
+    case 'RepositoryTokenReencrypted':
+      return {
+        ...state,
+        repositories: state.repositories.map((r) => (r.id === event.data.repositoryId ? { ...r, tokenCiphertext: event.data.tokenCiphertext } : r)),
+      };
   }
 }
 
@@ -154,7 +164,7 @@ export function decideProject(command: ProjectCommand, state: Project): ProjectE
       return [{
         type: 'RepositoryConnected',
         data: {
-          repositoryId: command.repositoryId, projectId: state.projectId, provider: 'github', githubRepositoryId: command.githubRepositoryId,
+          repositoryId: command.repositoryId, projectId: state.projectId, provider: command.provider, githubRepositoryId: command.githubRepositoryId,
           owner: command.owner, name: command.name, tokenCiphertext: command.tokenCiphertext, connectedAt: command.now,
           ...(command.servicesYamlPath !== undefined ? { servicesYamlPath: command.servicesYamlPath } : {}),
         },
@@ -169,6 +179,14 @@ export function decideProject(command: ProjectCommand, state: Project): ProjectE
       if (state.status !== 'active' || !repository) return [];
       if (repository.owner === command.owner && repository.name === command.name) return [];
       return [{ type: 'RepositoryRenamed', data: { repositoryId: repository.id, projectId: state.projectId, owner: command.owner, name: command.name } }];
+    }
+    case 'ReencryptRepositoryToken': {
+      // Disconnected (or its project deleted) meanwhile, or without a token: nothing to keep sealed.
+      const repository = state.status === 'active' ? state.repositories.find((r) => r.id === command.repositoryId) : undefined;
+      if (state.status !== 'active' || !repository?.tokenCiphertext) return [];
+      // Sealed under that key already (an earlier run got here first): a rerun writes nothing.
+      if (tokenKeyId(repository.tokenCiphertext) === tokenKeyId(command.tokenCiphertext)) return [];
+      return [{ type: 'RepositoryTokenReencrypted', data: { repositoryId: repository.id, projectId: state.projectId, tokenCiphertext: command.tokenCiphertext } }];
     }
   }
 }

@@ -1,3 +1,5 @@
+import type { RepositoryProviderKind } from '../repositories/provider.js';
+
 /**
  * Stream names, one helper per kind, so no command builds one by hand. A stream is `category-id`.
  * GitHub things are named by GitHub's numeric ids: names change and get reused.
@@ -28,7 +30,7 @@ export const streamOf = {
 };
 
 /** A repository's reservation name: the provider and its numeric id. */
-export const repositoryKey = (provider: 'github', repositoryId: number) => `${provider}.${repositoryId}`;
+export const repositoryKey = (provider: RepositoryProviderKind, repositoryId: number) => `${provider}.${repositoryId}`;
 
 /** The id part of a stream of the given category (`project-<id>` → `<id>`). */
 export function idIn(category: 'project' | 'user' | 'run', stream: string): string {

@@ -1,3 +1,4 @@
+import { tokenKeyId } from '../../domain/projects/events.js';
 import { projection } from '../projection.js';
 
 // The models authorisation reads. They stop on an event they cannot apply: an authorisation
@@ -105,13 +106,12 @@ export const projectMembers = projection({
   },
 });
 
-/** The key id is the part of the ciphertext before the first '.': which key encrypted it, never the token. */
-const keyIdOf = (ciphertext: string | null) => (ciphertext ? (ciphertext.split('.')[0] ?? null) : null);
+const keyIdOf = (ciphertext: string | null) => (ciphertext ? tokenKeyId(ciphertext) : null);
 
 export const repositories = projection({
   name: 'repositories',
   tables: ['repositories'],
-  handles: ['RepositoryConnected', 'RepositoryRenamed', 'RepositoryDisconnected', 'ProjectDeleted'],
+  handles: ['RepositoryConnected', 'RepositoryRenamed', 'RepositoryTokenReencrypted', 'RepositoryDisconnected', 'ProjectDeleted'],
   onFailure: 'stop',
   async apply(events, { tx, table }) {
     for (const e of events) {
@@ -128,6 +128,9 @@ export const repositories = projection({
           break;
         case 'RepositoryRenamed':
           await updateOne(tx, `UPDATE ${table('repositories')} SET owner = $2, name = $3, updated_at = $4 WHERE id = $1`, [e.data.repositoryId, e.data.owner, e.data.name, e.createdAt]);
+          break;
+        case 'RepositoryTokenReencrypted':
+          await updateOne(tx, `UPDATE ${table('repositories')} SET token_key_id = $2, updated_at = $3 WHERE id = $1`, [e.data.repositoryId, keyIdOf(e.data.tokenCiphertext), e.createdAt]);
           break;
         case 'RepositoryDisconnected':
           await updateOne(tx, `DELETE FROM ${table('repositories')} WHERE id = $1`, [e.data.repositoryId]);

@@ -11,8 +11,14 @@ const now = '2026-11-27T10:00:00.000Z';
 const created = { type: 'ProjectCreated', data: { projectId: P, key: 'alpha', name: 'Alpha', createdAt: now } } satisfies ProjectEvent;
 const added = (role: 'read' | 'read_write' | 'admin') => ({ type: 'MemberAdded', data: { projectId: P, userId: U, role, addedAt: now } }) satisfies ProjectEvent;
 const fold = (events: ProjectEvent[]) => events.reduce(evolveProject, initialProject);
-const connect = { type: 'ConnectRepository', repositoryId: U, githubRepositoryId: 99, owner: 'o', name: 'n', tokenCiphertext: null, now } as const;
+const connect = { type: 'ConnectRepository', repositoryId: U, provider: 'github', githubRepositoryId: 99, owner: 'o', name: 'n', tokenCiphertext: null, now } as const;
 const connected = { type: 'RepositoryConnected', data: { repositoryId: U, projectId: P, provider: 'github', githubRepositoryId: 99, owner: 'o', name: 'n', tokenCiphertext: null, connectedAt: now } } satisfies ProjectEvent;
+// Key rotation: ciphertexts are `<key id>.<sealed>`; the decider compares key ids only.
+const sealedBy = (kid: string) => ({ ...connected, data: { ...connected.data, tokenCiphertext: `${kid}.c2VhbGVk` } }) satisfies ProjectEvent;
+const reseal = (kid: string) => ({ type: 'ReencryptRepositoryToken', repositoryId: U, tokenCiphertext: `${kid}.bmV3` }) as const;
+const resealed = (kid: string) => ({ type: 'RepositoryTokenReencrypted', data: { repositoryId: U, projectId: P, tokenCiphertext: `${kid}.bmV3` } }) satisfies ProjectEvent;
+const disconnected = { type: 'RepositoryDisconnected', data: { repositoryId: U, projectId: P } } satisfies ProjectEvent;
+const deleted = { type: 'ProjectDeleted', data: { projectId: P, deletedAt: now } } satisfies ProjectEvent;
 
 // given (past events) / when (command) / then (new events, or the error code)
 const table: [string, ProjectEvent[], ProjectCommand, ProjectEvent[] | DomainError['code']][] = [
@@ -32,6 +38,14 @@ const table: [string, ProjectEvent[], ProjectCommand, ProjectEvent[] | DomainErr
   ['back to the platform\'s number', [created, { type: 'ProjectSlotsSet', data: { projectId: P, slots: 3 } }], { type: 'SetSlots', slots: null }, [{ type: 'ProjectSlotsSet', data: { projectId: P, slots: null } }]],
   ['no zero slots', [created], { type: 'SetSlots', slots: 0 }, 'invalid_argument'],
   ['the same name is no rename', [created, connected], { type: 'RenameRepository', githubRepositoryId: 99, owner: 'o', name: 'n' }, []],
+  ['re-encrypts a token sealed under an older key', [created, sealedBy('a')], reseal('b'), [resealed('b')]],
+  ['a token re-encrypted under the current key already gives nothing (a rerun)', [created, sealedBy('a'), resealed('b')], reseal('b'), []],
+  ['a token connected under the current key gives nothing', [created, sealedBy('b')], reseal('b'), []],
+  ['the newest ciphertext counts: re-encrypted twice, back under the first key', [created, sealedBy('a'), resealed('b')], reseal('a'), [resealed('a')]],
+  ['a disconnected repository gives nothing', [created, sealedBy('a'), disconnected], reseal('b'), []],
+  ['a repository without a token gives nothing', [created, connected], reseal('b'), []],
+  ['a repository of a deleted project gives nothing', [created, sealedBy('a'), deleted], reseal('b'), []],
+  ['a repository the project never had gives nothing', [created], reseal('b'), []],
   ['another repository\'s id is no rename', [created, connected], { type: 'RenameRepository', githubRepositoryId: 100, owner: 'o2', name: 'n2' }, []],
 ];
 

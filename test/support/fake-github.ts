@@ -1,6 +1,27 @@
 import { createServer, type IncomingMessage, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 
+/**
+ * Failures GitHub answers now and then, each for one request: a secondary rate limit (429 with
+ * `retry-after: 1`), the primary one (403, quota used up until `x-ratelimit-reset`, a second away),
+ * a bad gateway (502) and refused credentials (401). Their bodies echo the request's credentials,
+ * as a careless proxy might, so a test can prove no answer's text reaches an error message.
+ */
+export type FakeFailure = 'rate_limit' | 'primary_rate_limit' | 'bad_gateway' | 'unauthorized';
+
+function failure(kind: FakeFailure, authorization: string): [number, unknown, Record<string, string>] {
+  switch (kind) {
+    case 'rate_limit':
+      return [429, { message: `You have exceeded a secondary rate limit (${authorization})` }, { 'retry-after': '1' }];
+    case 'primary_rate_limit':
+      return [403, { message: `API rate limit exceeded (${authorization})` }, { 'x-ratelimit-remaining': '0', 'x-ratelimit-reset': String(Math.ceil(Date.now() / 1000) + 1) }];
+    case 'bad_gateway':
+      return [502, { message: `upstream failed for ${authorization}` }, {}];
+    case 'unauthorized':
+      return [401, { message: `Bad credentials: ${authorization}` }, {}];
+  }
+}
+
 interface FakeRepository {
   id: number;
   owner: string;
@@ -11,18 +32,19 @@ interface FakeRepository {
 
 /**
  * A local fake of the GitHub REST API endpoints the platform asks (`GET /repos/{owner}/{repo}`,
- * `GET /users/{login}`), for the real @octokit/rest client. Names are matched case-insensitively,
+ * `GET /users/{login}`), for the real @octokit/rest client, failing on request (`failNext`). Names are matched case-insensitively,
  * as GitHub does; a private repository answers 404 to any other token, as GitHub does.
  */
 export async function startFakeGithub() {
   const repositories: FakeRepository[] = [];
   const users: { id: number; login: string; type: string }[] = [];
-  const requests: { method: string; path: string; authorization: string | undefined }[] = [];
+  const requests: { method: string; path: string; authorization: string | undefined; at: number }[] = [];
+  const failures: FakeFailure[] = [];
   const issues = new Map<string, { number: number; title: string; body: string }>();
   const pulls: { number: number; repository: string; head: string; base: string; title: string; body: string; state: 'open' | 'closed' }[] = [];
   const same = (a: string, b: string) => a.toLowerCase() === b.toLowerCase();
 
-  const answer = (req: IncomingMessage, input: Record<string, string>): [number, unknown] => {
+  const answer = (req: IncomingMessage, input: Record<string, string>): [number, unknown, Record<string, string>?] => {
     const url = new URL(req.url ?? '/', 'http://x');
     const path = decodeURIComponent(url.pathname);
     const issue = /^\/repos\/([^/]+)\/([^/]+)\/issues\/(\d+)$/.exec(path);
@@ -66,12 +88,13 @@ export async function startFakeGithub() {
   };
 
   const server: Server = createServer((req, res) => {
-    requests.push({ method: req.method ?? '', path: req.url ?? '', authorization: req.headers.authorization });
+    requests.push({ method: req.method ?? '', path: req.url ?? '', authorization: req.headers.authorization, at: Date.now() });
     let raw = '';
     req.on('data', (chunk) => (raw += chunk));
     req.on('end', () => {
-      const [status, body] = answer(req, raw ? (JSON.parse(raw) as Record<string, string>) : {});
-      res.writeHead(status, { 'content-type': 'application/json; charset=utf-8' });
+      const failing = failures.shift();
+      const [status, body, headers = {}] = failing ? failure(failing, req.headers.authorization ?? '') : answer(req, raw ? (JSON.parse(raw) as Record<string, string>) : {});
+      res.writeHead(status, { 'content-type': 'application/json; charset=utf-8', ...headers });
       res.end(JSON.stringify(body));
     });
   });
@@ -81,6 +104,10 @@ export async function startFakeGithub() {
   return {
     url,
     requests,
+    /** The next requests fail like this, one failure each, whatever they ask; then answers are normal again. */
+    failNext(...kinds: FakeFailure[]) {
+      failures.push(...kinds);
+    },
     addRepository(repo: FakeRepository) {
       repositories.push(repo);
     },

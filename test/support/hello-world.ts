@@ -17,12 +17,13 @@ export async function connectHelloWorld(store: Pick<EventStore, 'append' | 'read
   try {
     github.addRepository(HELLO_WORLD);
     github.addUser(CODERTOCAT);
-    const setup = setupCommands({ store, github: githubDirectory(github.url), emailHashKey: randomBytes(32), now: () => new Date().toISOString() });
+    const directory = githubDirectory(github.url);
+    const setup = setupCommands({ store, github: directory, providers: { github: directory }, emailHashKey: randomBytes(32), now: () => new Date().toISOString() });
     const meta = { correlationId: 'setup', actor: { type: 'system' as const, id: 'setup' } };
     await setup.allowUser({ email: 'codertocat@example.com', githubLogin: CODERTOCAT.login, platformRole: null }, meta);
     await setup.createProject({ key: 'hello', name: 'Hello' }, meta);
     await setup.addMember({ projectKey: 'hello', email: 'codertocat@example.com', role: 'read_write' }, meta);
-    await setup.connectRepository({ projectKey: 'hello', owner: HELLO_WORLD.owner, name: HELLO_WORLD.name, token: null }, () => '', meta);
+    await setup.connectRepository({ projectKey: 'hello', provider: 'github', owner: HELLO_WORLD.owner, name: HELLO_WORLD.name, token: null }, () => '', meta);
   } finally {
     await github.close();
   }

@@ -2,6 +2,7 @@ import type Router from '@koa/router';
 import type { Context } from 'koa';
 import type { EventStore } from '../../../ports/event-store.js';
 import type { GithubDirectory, GithubLogin } from '../../../ports/github.js';
+import type { RepositoryProviders } from '../../../domain/repositories/provider.js';
 import { setupCommands } from '../../../commands/setup.js';
 import { staffRunCommands } from '../../../commands/staff-runs.js';
 import type { TriggerConfig } from '../../../domain/webhooks/trigger-policy.js';
@@ -24,6 +25,8 @@ export interface StaffApiMountDeps {
   store: Pick<EventStore, 'append' | 'readStreams' | 'readStream'>;
   reads: ReplicaReads;
   github: GithubDirectory;
+  /** Where repositories are connected from (githubDirectory() is both this and `github`). */
+  providers: RepositoryProviders;
   /** GitHub's OAuth web flow, when sign-in is configured. */
   githubLogin: GithubLogin | undefined;
   triggers: TriggerConfig;
@@ -37,7 +40,7 @@ export function mountStaffApi(router: Router, deps: StaffApiMountDeps): ReturnTy
   const now = deps.now ?? (() => new Date().toISOString());
   const { config, store } = deps;
   const tokens = staffTokens(config.jwtKeys, { ttlSeconds: config.jwtTtlSeconds });
-  const setup = setupCommands({ store, github: deps.github, emailHashKey: config.emailHashKey, now });
+  const setup = setupCommands({ store, github: deps.github, providers: deps.providers, emailHashKey: config.emailHashKey, now });
   const cipher = config.tokenKeys ? tokenCipher(config.tokenKeys) : undefined;
   const routes = staffApi({
     store,

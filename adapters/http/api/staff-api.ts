@@ -244,7 +244,7 @@ export function staffApi(deps: StaffApiDeps): StaffRoute[] {
         const id = projectIdParam(ctx);
         const input = await jsonBody(ctx, ConnectRepository);
         const connected = await deps.setup.connectRepository(
-          { projectId: id, owner: input.owner, name: input.name, token: input.token ?? null, ...(input.services_yaml_path !== undefined ? { servicesYamlPath: input.services_yaml_path } : {}) },
+          { projectId: id, provider: 'github', owner: input.owner, name: input.name, token: input.token ?? null, ...(input.services_yaml_path !== undefined ? { servicesYamlPath: input.services_yaml_path } : {}) },
           deps.encryptToken, meta(ctx), by(ctx),
         );
         answered(ctx, 201, { id: connected.repositoryId, github_repository_id: connected.githubRepositoryId }, connected);
