@@ -1,5 +1,6 @@
 import { createServer, type IncomingMessage, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { fakeGithubOAuth, type FakeAnswer } from './fake-github-oauth.js';
 
 interface FakeRepository {
   id: number;
@@ -9,22 +10,47 @@ interface FakeRepository {
   token?: string;
 }
 
+export interface FakeRequest {
+  method: string;
+  path: string;
+  authorization: string | undefined;
+  accept: string | undefined;
+  contentType: string | undefined;
+  /** The parsed body (JSON or form), once it has been read. */
+  body: Record<string, string>;
+}
+
+/** A body as GitHub takes it: form-encoded or JSON; undefined when it cannot be parsed. */
+function parseBody(raw: string, contentType: string | undefined): Record<string, string> | undefined {
+  if (!raw) return {};
+  if (/application\/x-www-form-urlencoded/i.test(contentType ?? '')) return Object.fromEntries(new URLSearchParams(raw));
+  try {
+    return JSON.parse(raw) as Record<string, string>;
+  } catch {
+    return undefined;
+  }
+}
+
 /**
  * A local fake of the GitHub REST API endpoints the platform asks (`GET /repos/{owner}/{repo}`,
- * `GET /users/{login}`), for the real @octokit/rest client. Names are matched case-insensitively,
- * as GitHub does; a private repository answers 404 to any other token, as GitHub does.
+ * `GET /users/{login}`, and the OAuth web flow: see fake-github-oauth.ts), for the real Octokit
+ * clients. Names are matched case-insensitively, as GitHub does; a private repository answers 404
+ * to any other token, as GitHub does. `now` is the clock OAuth codes expire by.
  */
-export async function startFakeGithub() {
+export async function startFakeGithub(options: { now?: () => number } = {}) {
   const repositories: FakeRepository[] = [];
   const users: { id: number; login: string; type: string }[] = [];
-  const requests: { method: string; path: string; authorization: string | undefined }[] = [];
+  const requests: FakeRequest[] = [];
+  const oauth = fakeGithubOAuth(options.now ?? Date.now);
   const issues = new Map<string, { number: number; title: string; body: string }>();
   const pulls: { number: number; repository: string; head: string; base: string; title: string; body: string; state: 'open' | 'closed' }[] = [];
   const same = (a: string, b: string) => a.toLowerCase() === b.toLowerCase();
 
-  const answer = (req: IncomingMessage, input: Record<string, string>): [number, unknown] => {
+  const answer = (req: IncomingMessage, input: Record<string, string>): FakeAnswer => {
     const url = new URL(req.url ?? '/', 'http://x');
     const path = decodeURIComponent(url.pathname);
+    const oauthAnswer = oauth.answer(req.method ?? '', path, req.headers, input);
+    if (oauthAnswer) return oauthAnswer;
     const issue = /^\/repos\/([^/]+)\/([^/]+)\/issues\/(\d+)$/.exec(path);
     if (req.method === 'GET' && issue) {
       const found = issues.get(`${issue[1]!.toLowerCase()}/${issue[2]!.toLowerCase()}#${issue[3]}`);
@@ -66,11 +92,20 @@ export async function startFakeGithub() {
   };
 
   const server: Server = createServer((req, res) => {
-    requests.push({ method: req.method ?? '', path: req.url ?? '', authorization: req.headers.authorization });
+    const { authorization, accept, 'content-type': contentType } = req.headers;
+    const recorded: FakeRequest = { method: req.method ?? '', path: req.url ?? '', authorization, accept, contentType, body: {} };
+    requests.push(recorded);
     let raw = '';
     req.on('data', (chunk) => (raw += chunk));
     req.on('end', () => {
-      const [status, body] = answer(req, raw ? (JSON.parse(raw) as Record<string, string>) : {});
+      const input = parseBody(raw, contentType);
+      if (input) recorded.body = input;
+      const [status, body, format] = input ? answer(req, input) : [400, { message: 'Problems parsing JSON' }];
+      if (format === 'form') {
+        res.writeHead(status, { 'content-type': 'application/x-www-form-urlencoded; charset=utf-8' });
+        res.end(new URLSearchParams(body as Record<string, string>).toString());
+        return;
+      }
       res.writeHead(status, { 'content-type': 'application/json; charset=utf-8' });
       res.end(JSON.stringify(body));
     });
@@ -97,6 +132,10 @@ export async function startFakeGithub() {
     addUser(user: { id: number; login: string; type?: string }) {
       users.push({ type: 'User', ...user });
     },
+    /** The OAuth app the platform signs in with (CODEXK8S_GITHUB_OAUTH_CLIENT_ID/_SECRET). */
+    oauthApp: oauth.oauthApp,
+    /** A person approves the app at an authorize URL: answers the callback URL with a one-time code and the state. */
+    approve: oauth.approve,
     close: () => new Promise<void>((resolve) => server.close(() => resolve())),
   };
 }
