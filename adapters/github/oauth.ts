@@ -70,8 +70,9 @@ function failureOf(error: unknown, deadline: AbortSignal): { kind: 'timeout' } |
   const { status, response } = error as { status?: unknown; response?: unknown };
   // Octokit reports a connection failure as status 500 without a response.
   if (typeof status === 'number' && response !== undefined) return { kind: 'status', status };
-  const code = ((error as { cause?: { code?: unknown; cause?: { code?: unknown } } }).cause);
-  const detail = [code?.code, code?.cause?.code].find((c): c is string => typeof c === 'string' && /^E[A-Z_]+$/.test(c));
+  // fetch's TypeError hides the system error (ECONNREFUSED, …) one or two causes down; only its code is kept.
+  const cause = (error as { cause?: { code?: unknown; cause?: { code?: unknown } } }).cause;
+  const detail = [cause?.code, cause?.cause?.code].find((c): c is string => typeof c === 'string' && /^E[A-Z_]+$/.test(c));
   return { kind: 'unreachable', detail: detail ?? 'no answer' };
 }
 
@@ -88,14 +89,15 @@ export function githubOAuth(options: GithubOAuthOptions): GithubOAuth {
   return {
     authorizeUrl({ state, codeChallenge, redirectUri }) {
       if (!S256_CHALLENGE.test(codeChallenge)) throw new Error('codeChallenge must be base64url(sha256(code verifier))');
-      const query = [
+      const params: [string, string][] = [
         ['client_id', options.clientId],
         ['redirect_uri', redirectUri],
         ['state', state],
         ['code_challenge', codeChallenge],
         ['code_challenge_method', 'S256'],
-      ].map(([name, value]) => `${name}=${encodeURIComponent(value!)}`);
-      return `${oauthUrl}/login/oauth/authorize?${query.join('&')}&scope=${SCOPE}`;
+      ];
+      const query = params.map(([name, value]) => `${name}=${encodeURIComponent(value)}`).join('&');
+      return `${oauthUrl}/login/oauth/authorize?${query}&scope=${SCOPE}`;
     },
 
     async exchangeCode({ code, codeVerifier, redirectUri }) {
