@@ -44,7 +44,7 @@ async function fixture() {
   }
   const githubId = ++githubIds;
   api.github.addRepository({ id: githubId, owner: 'octo', name: `repo-${githubId}` });
-  const repository = await api.setup.connectRepository({ projectId, owner: 'octo', name: `repo-${githubId}`, token: null }, () => 'unused', operator());
+  const repository = await api.setup.connectRepository({ projectId, provider: 'github', owner: 'octo', name: `repo-${githubId}`, token: null }, () => 'unused', operator());
   const started = await request(api.app).post('/api/v1/agent-runs').set(bearer(people.owner.token))
     .send({ project_id: projectId, repository_id: repository.repositoryId, kind: 'issue', number: 7, agent: 'dev', correlation_id: `fixture-${unique()}` });
   assert.equal(started.status, 201, JSON.stringify(started.body));

@@ -1,5 +1,11 @@
 import type { Command } from 'commander';
-import { databaseConfig, httpConfig, integer, runsConfig, shutdownTimeoutMs } from '../config.js';
+import { randomUUID } from 'node:crypto';
+import { databaseConfig, githubConfig, httpConfig, integer, readConfig, runsConfig, shutdownTimeoutMs, staffApiConfig } from '../config.js';
+import { mountStaffApi } from '../http/api/mount.js';
+import { githubDirectory } from '../github/directory.js';
+import { githubOAuth } from '../github/oauth.js';
+import { createReplicaReads } from '../postgres/replica-reads.js';
+import { setupCommands } from '../../commands/setup.js';
 import { runReactor } from '../reactors/runner.js';
 import { runScheduler } from '../reactors/run-scheduler.js';
 import { startKubernetesWorker } from '../kubernetes/worker.js';
@@ -54,6 +60,8 @@ export function registerServeCommand(program: Command): void {
       let server: Server | undefined;
       if (options.role !== 'worker') {
         const http = httpConfig(process.env, parseLearningModeDefault);
+        const staff = staffApiConfig();
+        const directory = githubDirectory(githubConfig().apiUrl);
         let triggers;
         try {
           triggers = parseTriggers(http.triggerLabels);
@@ -70,8 +78,18 @@ export function registerServeCommand(program: Command): void {
               store, triggers, learningModeDefault: http.learningModeDefault, secrets: http.webhookSecrets, metrics,
               limits: { verifiedPerSecond: http.webhookRateLimit, unverifiedPerSecondPerAddress: http.webhookUnverifiedRateLimit },
             }));
+            mountStaffApi(router, {
+              config: staff, store, reads: createReplicaReads(pools, readConfig()), github: directory, providers: { github: directory }, triggers,
+              githubLogin: staff.oauth ? githubOAuth({ oauthUrl: staff.oauth.url, apiUrl: githubConfig().apiUrl, clientId: staff.oauth.clientId, clientSecret: staff.oauth.clientSecret }) : undefined,
+              learningModeDefault: http.learningModeDefault, log,
+            });
           },
         });
+        if (staff.bootstrapOwnerEmail) {
+          const setup = setupCommands({ store, github: directory, providers: { github: directory }, emailHashKey: staff.emailHashKey, now: () => new Date().toISOString() });
+          const outcome = await setup.bootstrapOwner(staff.bootstrapOwnerEmail, { correlationId: `bootstrap-${randomUUID()}`, actor: { type: 'system', id: 'bootstrap' } });
+          log.info(outcome === 'allowed' ? 'CODEXK8S_BOOTSTRAP_OWNER_EMAIL: allowed as the platform owner' : 'CODEXK8S_BOOTSTRAP_OWNER_EMAIL: known already, left as it is');
+        }
         server = app.listen(http.port);
         await new Promise<void>((resolve) => server!.once('listening', () => resolve()));
         const base = `http://127.0.0.1:${(server.address() as { port: number }).port}`;

@@ -1,5 +1,6 @@
 import { createServer, type IncomingMessage, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { fakeGithubOAuth, type FakeAnswer } from './fake-github-oauth.js';
 
 /**
  * Failures GitHub answers now and then, each for one request: a secondary rate limit (429 with
@@ -30,23 +31,48 @@ interface FakeRepository {
   token?: string;
 }
 
+export interface FakeRequest {
+  method: string;
+  path: string;
+  authorization: string | undefined;
+  accept: string | undefined;
+  contentType: string | undefined;
+  /** The parsed body (JSON or form), once it has been read. */
+  body: Record<string, string>;
+}
+
+/** A body as GitHub takes it: form-encoded or JSON; undefined when it cannot be parsed. */
+function parseBody(raw: string, contentType: string | undefined): Record<string, string> | undefined {
+  if (!raw) return {};
+  if (/application\/x-www-form-urlencoded/i.test(contentType ?? '')) return Object.fromEntries(new URLSearchParams(raw));
+  try {
+    return JSON.parse(raw) as Record<string, string>;
+  } catch {
+    return undefined;
+  }
+}
+
 /**
  * A local fake of the GitHub REST API endpoints the platform asks (`GET /repos/{owner}/{repo}`,
- * `GET /users/{login}`), for the real @octokit/rest client, failing on request (`failNext`). Names are matched case-insensitively,
- * as GitHub does; a private repository answers 404 to any other token, as GitHub does.
+ * `GET /users/{login}`, and the OAuth web flow: see fake-github-oauth.ts), for the real Octokit
+ * clients, failing on request (`failNext`). Names are matched case-insensitively, as GitHub does; a
+ * private repository answers 404 to any other token, as GitHub does. `now` is the clock OAuth codes expire by.
  */
-export async function startFakeGithub() {
+export async function startFakeGithub(options: { now?: () => number } = {}) {
   const repositories: FakeRepository[] = [];
   const users: { id: number; login: string; type: string }[] = [];
-  const requests: { method: string; path: string; authorization: string | undefined; at: number }[] = [];
+  const requests: (FakeRequest & { at: number })[] = [];
   const failures: FakeFailure[] = [];
+  const oauth = fakeGithubOAuth(options.now ?? Date.now);
   const issues = new Map<string, { number: number; title: string; body: string }>();
   const pulls: { number: number; repository: string; head: string; base: string; title: string; body: string; state: 'open' | 'closed' }[] = [];
   const same = (a: string, b: string) => a.toLowerCase() === b.toLowerCase();
 
-  const answer = (req: IncomingMessage, input: Record<string, string>): [number, unknown, Record<string, string>?] => {
+  const answer = (req: IncomingMessage, input: Record<string, string>): FakeAnswer => {
     const url = new URL(req.url ?? '/', 'http://x');
     const path = decodeURIComponent(url.pathname);
+    const oauthAnswer = oauth.answer(req.method ?? '', path, req.headers, input);
+    if (oauthAnswer) return oauthAnswer;
     const issue = /^\/repos\/([^/]+)\/([^/]+)\/issues\/(\d+)$/.exec(path);
     if (req.method === 'GET' && issue) {
       const found = issues.get(`${issue[1]!.toLowerCase()}/${issue[2]!.toLowerCase()}#${issue[3]}`);
@@ -88,13 +114,28 @@ export async function startFakeGithub() {
   };
 
   const server: Server = createServer((req, res) => {
-    requests.push({ method: req.method ?? '', path: req.url ?? '', authorization: req.headers.authorization, at: Date.now() });
+    const { authorization, accept, 'content-type': contentType } = req.headers;
+    const recorded = { method: req.method ?? '', path: req.url ?? '', authorization, accept, contentType, body: {}, at: Date.now() };
+    requests.push(recorded);
     let raw = '';
     req.on('data', (chunk) => (raw += chunk));
     req.on('end', () => {
       const failing = failures.shift();
-      const [status, body, headers = {}] = failing ? failure(failing, req.headers.authorization ?? '') : answer(req, raw ? (JSON.parse(raw) as Record<string, string>) : {});
-      res.writeHead(status, { 'content-type': 'application/json; charset=utf-8', ...headers });
+      if (failing) {
+        const [status, body, headers] = failure(failing, authorization ?? '');
+        res.writeHead(status, { 'content-type': 'application/json; charset=utf-8', ...headers });
+        res.end(JSON.stringify(body));
+        return;
+      }
+      const input = parseBody(raw, contentType);
+      if (input) recorded.body = input;
+      const [status, body, format] = input ? answer(req, input) : [400, { message: 'Problems parsing JSON' }];
+      if (format === 'form') {
+        res.writeHead(status, { 'content-type': 'application/x-www-form-urlencoded; charset=utf-8' });
+        res.end(new URLSearchParams(body as Record<string, string>).toString());
+        return;
+      }
+      res.writeHead(status, { 'content-type': 'application/json; charset=utf-8' });
       res.end(JSON.stringify(body));
     });
   });
@@ -124,6 +165,10 @@ export async function startFakeGithub() {
     addUser(user: { id: number; login: string; type?: string }) {
       users.push({ type: 'User', ...user });
     },
+    /** The OAuth app the platform signs in with (CODEXK8S_GITHUB_OAUTH_CLIENT_ID/_SECRET). */
+    oauthApp: oauth.oauthApp,
+    /** A person approves the app at an authorize URL: answers the callback URL with a one-time code and the state. */
+    approve: oauth.approve,
     close: () => new Promise<void>((resolve) => server.close(() => resolve())),
   };
 }

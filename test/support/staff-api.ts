@@ -34,6 +34,7 @@ export async function startStaffApi(db: TestDatabase, options: { env?: Record<st
   const env = { ...staffSecrets, CODEXK8S_GITHUB_API_URL: github.url, ...options.env };
   const config = staffApiConfig(env);
   const store: EventStore = createEventStore(db.pools.primary);
+  const directory = githubDirectory(github.url);
   const controller = new AbortController();
   const runners = allProjections.map((projection) =>
     runProjection(projection, { pool: db.pools.primary, store, waker: pollingOnly, signal: controller.signal, log, backoff: { minMs: 5, maxMs: 20 } }));
@@ -43,13 +44,13 @@ export async function startStaffApi(db: TestDatabase, options: { env?: Record<st
     primary: db.pools.primary, metrics: createMetrics(), log,
     mount: (r) => {
       routes = mountStaffApi(r, {
-        config, store, reads: createReplicaReads(db.pools, { policy: 'fail', maxWaitMs: 5000 }), github: githubDirectory(github.url),
+        config, store, reads: createReplicaReads(db.pools, { policy: 'fail', maxWaitMs: 5000 }), github: directory, providers: { github: directory },
         githubLogin: options.githubLogin?.(github.url), triggers: defaultTriggers, learningModeDefault: false, log,
       });
       router = r;
     },
   });
-  const setup = setupCommands({ store, github: githubDirectory(github.url), emailHashKey: config.emailHashKey, now: () => new Date().toISOString() });
+  const setup = setupCommands({ store, github: directory, providers: { github: directory }, emailHashKey: config.emailHashKey, now: () => new Date().toISOString() });
   const tokens = staffTokens(config.jwtKeys, { ttlSeconds: config.jwtTtlSeconds });
   return {
     app: app.callback(),
