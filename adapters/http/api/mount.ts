@@ -59,7 +59,7 @@ export function mountStaffApi(router: Router, deps: StaffApiMountDeps): ReturnTy
   });
   if (deps.githubLogin) {
     mountLogin(router, {
-      store, emailHashKey: config.emailHashKey, now, github: deps.githubLogin, tokens, states: loginStates(config.jwtKeys),
+      store, emailHashKey: config.emailHashKey, now, github: deps.githubLogin, tokens, loginStates: loginStates(config.jwtKeys),
       publicUrl: config.publicUrl, perAddressPerMinute: config.loginsPerMinute, log: deps.log,
     });
   } else {

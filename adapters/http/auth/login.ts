@@ -13,7 +13,7 @@ import { InvalidTokenError, loginStates, type StaffTokens } from './tokens.js';
 export interface LoginDeps extends SignInDeps {
   github: GithubLogin;
   tokens: StaffTokens;
-  states: ReturnType<typeof loginStates>;
+  loginStates: ReturnType<typeof loginStates>;
   /** Where GitHub sends the browser back (CODEXK8S_PUBLIC_URL + the callback path); else this request's origin. */
   publicUrl: string | undefined;
   /** Logins started and finished per minute per address. */
@@ -47,7 +47,7 @@ export function mountLogin(router: Router, deps: LoginDeps): void {
 
   router.get(loginPath, async (ctx) => {
     await limited(ctx);
-    const { state, codeChallenge } = await deps.states.issue();
+    const { state, codeChallenge } = await deps.loginStates.issue();
     ctx.set('Cache-Control', 'no-store');
     ctx.redirect(deps.github.authorizeUrl({ state, codeChallenge, redirectUri: redirectUri(ctx) }));
   });
@@ -60,13 +60,14 @@ export function mountLogin(router: Router, deps: LoginDeps): void {
     if (!query.code || !query.state) throw new ApiError(400, 'invalid_argument', 'query: code and state are required');
     let opened;
     try {
-      opened = await deps.states.open(query.state);
+      opened = await deps.loginStates.open(query.state);
     } catch (error) {
       if (error instanceof InvalidTokenError) throw new ApiError(400, 'invalid_argument', `the login state is not valid (${error.message}): start the login again`);
       throw error;
     }
     const meta = { correlationId: `login-${randomUUID()}`, actor: { type: 'system' as const, id: 'github-login' } };
-    await redeemLoginState(deps, opened.id, meta);
+    const commands = { store: deps.store, emailHashKey: deps.emailHashKey, now: deps.now };
+    await redeemLoginState(commands, opened.id, meta);
     let identity;
     try {
       const accessToken = await deps.github.exchangeCode({ code: query.code, codeVerifier: opened.codeVerifier, redirectUri: redirectUri(ctx) });
@@ -75,7 +76,7 @@ export function mountLogin(router: Router, deps: LoginDeps): void {
       deps.log.warn({ err: error }, 'a GitHub login failed at GitHub');
       throw new ApiError(401, 'unauthorized', 'GitHub did not confirm the login: start it again');
     }
-    const user = await signIn(deps, identity, meta);
+    const user = await signIn(commands, identity, meta);
     const issued = await deps.tokens.issue(user.userId);
     ctx.body = {
       token: issued.token,
