@@ -9,7 +9,10 @@ import { actions, can, isProjectAction, type Action, type Principal } from '../d
 import { documentedStatuses } from '../adapters/http/api/openapi.js';
 import { ISSUER, AUDIENCE } from '../adapters/http/auth/tokens.js';
 import { streamOf } from '../domain/shared/streams.js';
-import type { StaffRoute } from '../adapters/http/api/routes.js';
+import { routesAsMarkdown, type StaffRoute } from '../adapters/http/api/routes.js';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { projectRoot } from '../adapters/paths.js';
 
 let db: TestDatabase;
 let api: StaffApi;
@@ -357,6 +360,10 @@ describe('the OpenAPI document', () => {
         assert.ok(res.body.paths[path]?.[method.toLowerCase()], `${method} ${path} is in the document`);
       }
     }
+  });
+
+  it('is the endpoint table the README prints', () => {
+    assert.ok(readFileSync(join(projectRoot, 'README.md'), 'utf8').includes(routesAsMarkdown(api.routes)), 'README.md holds the output of routesAsMarkdown()');
   });
 
   it('documents every status the endpoints answered in these tests', () => {

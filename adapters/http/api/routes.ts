@@ -23,3 +23,12 @@ export interface StaffRoute {
 }
 
 export const route = (r: StaffRoute): StaffRoute => r;
+
+/** The endpoint table as the README prints it (a test keeps the two the same). */
+export function routesAsMarkdown(routes: readonly StaffRoute[]): string {
+  return [
+    '| method | path | needs | answers |',
+    '| --- | --- | --- | --- |',
+    ...routes.map((r) => `| ${r.method.toUpperCase()} | \`/api/v1${r.path.replace(/:(\w+)/g, '{$1}')}\` | \`${r.action}\` | ${r.statuses.join(', ')} |`),
+  ].join('\n');
+}
