@@ -46,11 +46,13 @@ export function pgbenchInit(url: string): void {
  * The reference: `pgbench -N` (TPC-B without the two contended updates; its default, simple query
  * protocol) with `clients` clients on the same database, measured in the same run.
  */
-export const pgbenchCommand = (clients: number) => `pgbench -N -c ${clients} -j 2`;
+export const pgbenchCommand = (clients: number, mode: PgbenchMode = '-N') => `pgbench ${mode === '-S' ? '-S -n' : mode} -c ${clients} -j 2`;
+/** `-N`: writes (TPC-B without the contended updates); `-S`: select-only (`-n`: no vacuum, so a standby takes it too). */
+export type PgbenchMode = '-N' | '-S';
 
-export function pgbenchTps(url: string, clients: number, durationSeconds = seconds): number {
-  say(`${pgbenchCommand(clients)} -T ${durationSeconds}`);
-  const run = spawnSync(pgbench, ['-N', '-c', String(clients), '-j', '2', '-T', String(durationSeconds), url], { encoding: 'utf8' });
+export function pgbenchTps(url: string, clients: number, durationSeconds = seconds, mode: PgbenchMode = '-N'): number {
+  say(`${pgbenchCommand(clients, mode)} -T ${durationSeconds}`);
+  const run = spawnSync(pgbench, [...(mode === '-S' ? ['-S', '-n'] : ['-N']), '-c', String(clients), '-j', '2', '-T', String(durationSeconds), url], { encoding: 'utf8' });
   if (run.status !== 0) throw new Error(`pgbench failed: ${run.stderr}`);
   const m = /tps = ([\d.]+) \(without initial connection time\)/.exec(run.stdout);
   if (!m) throw new Error(`cannot read tps from pgbench: ${run.stdout}`);

@@ -22,7 +22,8 @@ export interface PageRequest {
 
 // Keyset timestamps keep PostgreSQL's microseconds: a millisecond key would skip or repeat rows.
 const keyTime = (column: string) => `to_char(${column} AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')`;
-const iso = (d: Date | null) => d?.toISOString() ?? null;
+/** An instant as the API answers it, made by the database: parsing rows' dates to format them again cost a fifth of a page's time. */
+const isoText = (column: string) => `to_char(${column} AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"')`;
 
 export interface UserView { id: string; github_login: string | null; github_user_id: number | null; platform_role: string | null; learning_mode: boolean | null; created_at: string }
 interface UserRow { id: string; github_login: string | null; github_user_id: string | null; platform_role: string | null; learning_mode: boolean | null; created_at: Date; key_time: string }
@@ -60,15 +61,16 @@ export interface RunView {
 interface RunRow {
   id: string; correlation_id: string; project_id: string; agent: string; status: string; learning_mode: boolean; run_payload: { repository?: string; subject?: { kind: string; number: number } };
   slot: number | null; namespace: string | null; job: string | null; reason: string | null;
-  created_at: Date; scheduled_at: Date | null; started_at: Date | null; finished_at: Date | null; key_time: string;
+  created_at: string; scheduled_at: string | null; started_at: string | null; finished_at: string | null; key_time: string;
 }
 const runView = (r: RunRow): RunView => ({
   id: r.id, correlation_id: r.correlation_id, project_id: r.project_id, agent: r.agent, status: r.status, learning_mode: r.learning_mode,
   repository: r.run_payload.repository ?? null, subject: r.run_payload.subject ?? null, slot: r.slot, namespace: r.namespace, job: r.job, reason: r.reason,
-  created_at: r.created_at.toISOString(), scheduled_at: iso(r.scheduled_at), started_at: iso(r.started_at), finished_at: iso(r.finished_at),
+  created_at: r.created_at, scheduled_at: r.scheduled_at, started_at: r.started_at, finished_at: r.finished_at,
 });
 const runColumns = `id::text, correlation_id, project_id::text, agent, status, learning_mode, run_payload, slot, namespace, job, reason,
-  created_at, scheduled_at, started_at, finished_at, ${keyTime('created_at')} AS key_time`;
+  ${isoText('created_at')} AS created_at, ${isoText('scheduled_at')} AS scheduled_at, ${isoText('started_at')} AS started_at,
+  ${isoText('finished_at')} AS finished_at, ${keyTime('created_at')} AS key_time`;
 
 export interface EventView { id: string; stream_position: number; type: string; data: unknown; actor: { type: string; id: string }; correlation_id: string; created_at: string }
 const eventView = (e: RecordedEvent<DomainEvent>): EventView => ({
@@ -153,7 +155,7 @@ export function staffQueries(reads: ReplicaReads) {
               AND ($2::uuid IS NULL OR project_id IN (SELECT project_id FROM project_members WHERE user_id = $2))
               AND ($3::text IS NULL OR status = $3) AND ($4::text IS NULL OR agent = $4)
               AND ($5::timestamptz IS NULL OR (created_at, id) < ($5::timestamptz, $6::uuid))
-            ORDER BY created_at DESC, id DESC LIMIT $7`,
+            ORDER BY agent_runs.created_at DESC, agent_runs.id DESC LIMIT $7`, // qualified: the bare name is the text column of the SELECT
           [filter.projectId ?? null, filter.projectId ? null : filter.visibleTo, filter.status ?? null, filter.agent ?? null, page.after?.[0] ?? null, page.after?.[1] ?? null, page.limit + 1],
         );
         return pageOf(rows, page.limit, runView, (r) => [r.key_time, r.id]);
