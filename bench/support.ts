@@ -68,6 +68,8 @@ export async function startServe(role: 'api' | 'all', env: Record<string, string
     env: { ...process.env, CODEXK8S_WEBHOOK_RATE_LIMIT: '1000000', CODEXK8S_LOG_LEVEL: 'warn', ...staffSecrets, ...env, CODEXK8S_HTTP_PORT: String(port) },
     stdio: ['ignore', 'ignore', 'inherit'],
   });
+  // A benchmark that fails halfway must not leave its server running.
+  process.once('exit', () => server.kill('SIGTERM'));
   for (let i = 0; ; i++) {
     try {
       if ((await fetch(`http://127.0.0.1:${port}/readyz`)).ok) return { server, port };
