@@ -12,6 +12,7 @@ import {
   type V1Job, type V1Pod,
 } from '@kubernetes/client-node';
 import { startKubeSimulator, type KubeSimulator, type Outcome } from '../adapters/kubernetes/simulator/index.js';
+import { kubectlPath } from './support/kubectl.js';
 
 const clientsFor = (sim: KubeSimulator) => {
   const kc = new KubeConfig();
@@ -289,16 +290,18 @@ describe('Kubernetes API simulator, through the real @kubernetes/client-node', (
     assert.ok(resources.resources.some((r) => r.name === 'jobs' && r.verbs.includes('watch')));
   });
 
-  // Debian trixie's kubectl, when the machine has it (protobuf bodies of `kubectl create namespace` are
-  // not simulated, so objects go in as manifests).
+  // Debian trixie's kubectl, as the test setup fetched it (protobuf bodies of `kubectl create
+  // namespace` are not simulated, so objects go in as manifests).
   it('the real kubectl creates from a manifest, gets and deletes', async (t) => {
     const kubectl = promisify(execFile);
-    if (!(await kubectl('kubectl', ['version', '--client']).then(() => true, () => false))) return t.skip('no kubectl on PATH');
+    const binary = kubectlPath();
+    if (!binary) return t.skip('the test setup could not fetch kubectl');
+    assert.match((await kubectl(binary, ['version', '--client'])).stdout, /Client Version: v1\.32\./);
     const dir = await mkdtemp(join(tmpdir(), 'kube-sim-'));
     try {
       const env = { ...process.env, KUBECONFIG: join(dir, 'kubeconfig'), HOME: dir };
       await writeFile(env.KUBECONFIG, sim.kubeconfig());
-      const run = async (...args: string[]) => (await kubectl('kubectl', args, { env, timeout: 20_000 })).stdout;
+      const run = async (...args: string[]) => (await kubectl(binary, args, { env, timeout: 20_000 })).stdout;
       await writeFile(join(dir, 'ns.json'), JSON.stringify({ apiVersion: 'v1', kind: 'Namespace', metadata: { name: 'by-kubectl' } }));
       await writeFile(join(dir, 'job.json'), JSON.stringify({ apiVersion: 'batch/v1', kind: 'Job', ...job('hello'), metadata: { name: 'hello', namespace: 'by-kubectl' } }));
       assert.match(await run('create', '--validate=false', '-f', join(dir, 'ns.json')), /namespace\/by-kubectl created/);

@@ -1,6 +1,6 @@
 import { execFileSync, spawnSync, type SpawnSyncOptions } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, symlinkSync, writeFileSync, appendFileSync, chmodSync, lstatSync, realpathSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, symlinkSync, writeFileSync, appendFileSync, chmodSync, lstatSync, realpathSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import pg from 'pg';
@@ -124,6 +124,47 @@ function debianMirror(): string {
   throw new LocalClusterError('cannot find a Debian mirror in /etc/apt/sources.list(.d): install pgvector for PostgreSQL 15 by hand');
 }
 
+/**
+ * apt options for Debian trixie's archive through a throwaway source list in `work`, leaving the
+ * machine's apt sources untouched (what bookworm lacks: pgvector's source, kubectl).
+ */
+function trixieApt(work: string, kind: 'deb' | 'deb-src'): string[] {
+  const sourceList = join(work, 'sources.list');
+  const lists = join(work, 'lists');
+  mkdirSync(join(lists, 'partial'), { recursive: true });
+  writeFileSync(sourceList, `${kind} [signed-by=/usr/share/keyrings/debian-archive-keyring.gpg] ${debianMirror()} trixie main\n`);
+  return ['-o', `Dir::Etc::SourceList=${sourceList}`, '-o', 'Dir::Etc::SourceParts=/dev/null', '-o', `Dir::State::Lists=${lists}`, '-o', `Dir::Cache::archives=${work}`];
+}
+
+export const KUBECTL_VERSION = '1.32.3+ds-2';
+
+/**
+ * Debian trixie's kubectl (with its kustomize), unpacked into `<root>/.codexk8s/tools` without
+ * installing anything on the machine: the tests run the real kubectl against the simulator and
+ * render the deploy manifests with it. Returns its path.
+ */
+export function ensureKubectl(root: string, say: Say): string {
+  const target = join(root, '.codexk8s', 'tools', 'kubectl');
+  if (existsSync(target)) return target;
+  const work = mkdtempSync(join(tmpdir(), 'codexk8s-kubectl-'));
+  try {
+    const aptOptions = trixieApt(work, 'deb');
+    say(`fetching kubectl ${KUBECTL_VERSION} (Debian trixie)`);
+    run('apt-get', [...aptOptions, 'update', '-q'], 'apt-get update (kubectl source list)');
+    // The version is named: apt would otherwise look for the version a machine may have installed from elsewhere.
+    run('apt-get', [...aptOptions, 'download', '-q', `kubectl=${KUBECTL_VERSION}`], 'apt-get download kubectl', { cwd: work });
+    const deb = readdirSync(work).find((f) => /^kubectl_.*\.deb$/.test(f));
+    if (!deb) throw new LocalClusterError('apt-get download kubectl fetched no .deb');
+    run('dpkg-deb', ['-x', deb, 'unpacked'], 'unpack kubectl', { cwd: work });
+    mkdirSync(join(root, '.codexk8s', 'tools'), { recursive: true });
+    copyFileSync(join(work, 'unpacked', 'usr', 'bin', 'kubectl'), target);
+    chmodSync(target, 0o755);
+    return target;
+  } finally {
+    rmSync(work, { recursive: true, force: true });
+  }
+}
+
 function ensurePgvector(say: Say): void {
   if (existsSync(vectorControl())) return;
   if (!isRoot()) throw new LocalClusterError(`pgvector is missing (${vectorControl()}): run \`sudo npx codex-k8s db up\` once to build it`);
@@ -132,11 +173,7 @@ function ensurePgvector(say: Say): void {
   // apt fetches it through a throwaway source list, leaving the machine's apt sources untouched.
   const work = mkdtempSync(join(tmpdir(), 'codexk8s-pgvector-'));
   try {
-    const sourceList = join(work, 'sources.list');
-    const lists = join(work, 'lists');
-    mkdirSync(join(lists, 'partial'), { recursive: true });
-    writeFileSync(sourceList, `deb-src [signed-by=/usr/share/keyrings/debian-archive-keyring.gpg] ${debianMirror()} trixie main\n`);
-    const aptOptions = ['-o', `Dir::Etc::SourceList=${sourceList}`, '-o', 'Dir::Etc::SourceParts=/dev/null', '-o', `Dir::State::Lists=${lists}`];
+    const aptOptions = trixieApt(work, 'deb-src');
     say('fetching the pgvector source package (Debian trixie)');
     run('apt-get', [...aptOptions, 'update', '-q'], 'apt-get update (pgvector source list)');
     run('apt-get', [...aptOptions, 'source', '--download-only', '-q', 'pgvector'], 'apt-get source pgvector', { cwd: work });
