@@ -125,39 +125,49 @@ function debianMirror(): string {
 }
 
 /**
- * apt options for Debian trixie's archive through a throwaway source list in `work`, leaving the
- * machine's apt sources untouched (what bookworm lacks: pgvector's source, kubectl).
+ * apt options for a Debian release's archive through a throwaway source list in `work`, leaving the
+ * machine's apt sources untouched (trixie has what bookworm lacks: pgvector's source, kubectl).
  */
-function trixieApt(work: string, kind: 'deb' | 'deb-src'): string[] {
+function debianApt(work: string, kind: 'deb' | 'deb-src', suite: 'bookworm' | 'trixie'): string[] {
   const sourceList = join(work, 'sources.list');
   const lists = join(work, 'lists');
   mkdirSync(join(lists, 'partial'), { recursive: true });
-  writeFileSync(sourceList, `${kind} [signed-by=/usr/share/keyrings/debian-archive-keyring.gpg] ${debianMirror()} trixie main\n`);
+  writeFileSync(sourceList, `${kind} [signed-by=/usr/share/keyrings/debian-archive-keyring.gpg] ${debianMirror()} ${suite} main\n`);
   return ['-o', `Dir::Etc::SourceList=${sourceList}`, '-o', 'Dir::Etc::SourceParts=/dev/null', '-o', `Dir::State::Lists=${lists}`, '-o', `Dir::Cache::archives=${work}`];
 }
 
-export const KUBECTL_VERSION = '1.32.3+ds-2';
+/** A tool of Debian's archive, unpacked into `.codexk8s/tools`: which package, of which release, and its binary. */
+export interface DebianTool {
+  package: string;
+  version: string;
+  suite: 'bookworm' | 'trixie';
+  binary: string;
+}
+
+/** Debian trixie's kubectl, with its kustomize: the tests run it against the simulator and render the deploy manifests with it. */
+export const KUBECTL: DebianTool = { package: 'kubectl', version: '1.32.3+ds-2', suite: 'trixie', binary: 'usr/bin/kubectl' };
+/** Debian's ShellCheck, of this machine's release: the tests lint the bootstrap and deploy scripts with it. */
+export const SHELLCHECK: DebianTool = { package: 'shellcheck', version: '0.9.0-1', suite: 'bookworm', binary: 'usr/bin/shellcheck' };
 
 /**
- * Debian trixie's kubectl (with its kustomize), unpacked into `<root>/.codexk8s/tools` without
- * installing anything on the machine: the tests run the real kubectl against the simulator and
- * render the deploy manifests with it. Returns its path.
+ * A Debian tool unpacked into `<root>/.codexk8s/tools/<name>` through a throwaway source list,
+ * installing nothing on the machine. Returns its path.
  */
-export function ensureKubectl(root: string, say: Say): string {
-  const target = join(root, '.codexk8s', 'tools', 'kubectl');
+export function ensureDebianTool(root: string, tool: DebianTool, say: Say): string {
+  const target = join(root, '.codexk8s', 'tools', tool.binary.split('/').at(-1)!);
   if (existsSync(target)) return target;
-  const work = mkdtempSync(join(tmpdir(), 'codexk8s-kubectl-'));
+  const work = mkdtempSync(join(tmpdir(), `codexk8s-${tool.package}-`));
   try {
-    const aptOptions = trixieApt(work, 'deb');
-    say(`fetching kubectl ${KUBECTL_VERSION} (Debian trixie)`);
-    run('apt-get', [...aptOptions, 'update', '-q'], 'apt-get update (kubectl source list)');
+    const aptOptions = debianApt(work, 'deb', tool.suite);
+    say(`fetching ${tool.package} ${tool.version} (Debian ${tool.suite})`);
+    run('apt-get', [...aptOptions, 'update', '-q'], `apt-get update (${tool.package} source list)`);
     // The version is named: apt would otherwise look for the version a machine may have installed from elsewhere.
-    run('apt-get', [...aptOptions, 'download', '-q', `kubectl=${KUBECTL_VERSION}`], 'apt-get download kubectl', { cwd: work });
-    const deb = readdirSync(work).find((f) => /^kubectl_.*\.deb$/.test(f));
-    if (!deb) throw new LocalClusterError('apt-get download kubectl fetched no .deb');
-    run('dpkg-deb', ['-x', deb, 'unpacked'], 'unpack kubectl', { cwd: work });
+    run('apt-get', [...aptOptions, 'download', '-q', `${tool.package}=${tool.version}`], `apt-get download ${tool.package}`, { cwd: work });
+    const deb = readdirSync(work).find((f) => f.startsWith(`${tool.package}_`) && f.endsWith('.deb'));
+    if (!deb) throw new LocalClusterError(`apt-get download ${tool.package} fetched no .deb`);
+    run('dpkg-deb', ['-x', deb, 'unpacked'], `unpack ${tool.package}`, { cwd: work });
     mkdirSync(join(root, '.codexk8s', 'tools'), { recursive: true });
-    copyFileSync(join(work, 'unpacked', 'usr', 'bin', 'kubectl'), target);
+    copyFileSync(join(work, 'unpacked', tool.binary), target);
     chmodSync(target, 0o755);
     return target;
   } finally {
@@ -173,7 +183,7 @@ function ensurePgvector(say: Say): void {
   // apt fetches it through a throwaway source list, leaving the machine's apt sources untouched.
   const work = mkdtempSync(join(tmpdir(), 'codexk8s-pgvector-'));
   try {
-    const aptOptions = trixieApt(work, 'deb-src');
+    const aptOptions = debianApt(work, 'deb-src', 'trixie');
     say('fetching the pgvector source package (Debian trixie)');
     run('apt-get', [...aptOptions, 'update', '-q'], 'apt-get update (pgvector source list)');
     run('apt-get', [...aptOptions, 'source', '--download-only', '-q', 'pgvector'], 'apt-get source pgvector', { cwd: work });

@@ -1,0 +1,288 @@
+#!/usr/bin/env bash
+# codex-k8s staging bootstrap, run from a developer's host.
+#
+#   bootstrap/host/bootstrap_remote_staging.sh --config bootstrap/host/config.env [--dry-run] [--mode host|cluster]
+#
+# host mode (default): over SSH as root onto a fresh Ubuntu 24.04 server: checks it, creates the
+# operator user, closes the firewall but for 22/80/443, installs k3s (local-path storage),
+# cert-manager, the platform's secrets (generated once, never printed), a GitHub Actions runner,
+# and deploys the staging overlay. cluster mode: the same into an existing cluster by kubeconfig,
+# touching no host. Every step is idempotent: a rerun after a failure goes on where it stopped.
+# --dry-run prints the plan and connects to nothing.
+set -euo pipefail
+
+CERT_MANAGER_VERSION="v1.16.2"
+ARC_VERSION="0.10.1"
+RUNNER_VERSION="2.321.0"
+NAMESPACE="codex-k8s-staging"
+
+usage() {
+  sed -n '3,12p' "$0" | sed 's/^# \{0,1\}//'
+}
+
+die() {
+  echo "bootstrap: $*" >&2
+  exit 1
+}
+
+dry_run=0
+config=""
+mode=""
+while [ $# -gt 0 ]; do
+  case "$1" in
+    --dry-run) dry_run=1 ;;
+    --config) config="${2:-}"; shift ;;
+    --mode) mode="${2:-}"; shift ;;
+    -h | --help) usage; exit 0 ;;
+    *) die "unknown option $1 (see --help)" ;;
+  esac
+  shift
+done
+
+[ -n "$config" ] || die "--config FILE is required (start from bootstrap/host/config.env.example)"
+[ -r "$config" ] || die "cannot read $config"
+set -a
+# shellcheck source-path=SCRIPTDIR source=config.env.example
+. "$config"
+set +a
+mode="${mode:-${CODEXK8S_BOOTSTRAP_MODE:-host}}"
+case "$mode" in
+  host | cluster) ;;
+  *) die "--mode must be host or cluster, not $mode" ;;
+esac
+
+require() {
+  local name
+  for name in "$@"; do
+    [ -n "${!name:-}" ] || die "$name is not set in $config"
+  done
+}
+require CODEXK8S_ACME_EMAIL CODEXK8S_GITHUB_REPOSITORY CODEXK8S_BOOTSTRAP_OWNER_EMAIL CODEXK8S_IMAGE_TAG
+if [ "$mode" = host ]; then
+  # A staging server is reached by its domain (TLS by HTTP-01); an existing cluster may have none yet.
+  require CODEXK8S_STAGING_HOST CODEXK8S_STAGING_DOMAIN CODEXK8S_OPERATOR_USER CODEXK8S_OPERATOR_PUBLIC_KEY_FILE
+  [[ "$CODEXK8S_OPERATOR_USER" =~ ^[a-z_][a-z0-9_-]{0,31}$ ]] || die "CODEXK8S_OPERATOR_USER is not a user name"
+else
+  require CODEXK8S_KUBECONFIG
+fi
+CODEXK8S_STAGING_DOMAIN="${CODEXK8S_STAGING_DOMAIN:-}"
+[[ -z "$CODEXK8S_STAGING_DOMAIN" || "$CODEXK8S_STAGING_DOMAIN" =~ ^[A-Za-z0-9.-]{1,253}$ ]] || die "CODEXK8S_STAGING_DOMAIN is not a domain name"
+[[ "$CODEXK8S_IMAGE_TAG" =~ ^[A-Za-z0-9_.-]{1,128}$ ]] || die "CODEXK8S_IMAGE_TAG is not an image tag"
+
+root="$(cd "$(dirname "$0")/../.." && pwd)"
+
+# A step: its number, name and what it does are the plan; without --dry-run it runs.
+step_number=0
+step() {
+  local name="$1" what="$2"
+  step_number=$((step_number + 1))
+  if [ "$dry_run" = 1 ]; then
+    printf '%2d. %-16s %s\n' "$step_number" "$name" "$what"
+    return 0
+  fi
+  echo "bootstrap: step $step_number: $name" >&2
+  "step_$name"
+}
+
+# A script runs on the target: over SSH as root (host mode), or here with the kubeconfig (cluster
+# mode). It travels on stdin, never in argv, so what it carries shows in no process list.
+on_target() {
+  if [ "$mode" = host ]; then
+    ssh -o BatchMode=yes -o StrictHostKeyChecking=accept-new -p "${CODEXK8S_STAGING_SSH_PORT:-22}" "root@$CODEXK8S_STAGING_HOST" 'bash -s'
+  else
+    KUBECONFIG="$CODEXK8S_KUBECONFIG" bash -s
+  fi
+}
+kube_env() {
+  if [ "$mode" = host ]; then echo 'export KUBECONFIG=/etc/rancher/k3s/k3s.yaml'; fi
+}
+
+step_check_host() {
+  local resolved os
+  resolved="$(getent ahostsv4 "$CODEXK8S_STAGING_DOMAIN" | awk 'NR==1 {print $1}')" || true
+  [ -n "$resolved" ] || die "$CODEXK8S_STAGING_DOMAIN does not resolve: point its A record at $CODEXK8S_STAGING_HOST first (TLS needs it)"
+  local host_ip
+  host_ip="$(getent ahostsv4 "$CODEXK8S_STAGING_HOST" | awk 'NR==1 {print $1}')" || true
+  [ "$resolved" = "$host_ip" ] || die "$CODEXK8S_STAGING_DOMAIN resolves to $resolved, not to $CODEXK8S_STAGING_HOST ($host_ip)"
+  # shellcheck disable=SC2016 # expanded on the host, not here
+  os="$(printf '. /etc/os-release; echo "$ID $VERSION_ID"\n' | on_target)" || die "cannot reach root@$CODEXK8S_STAGING_HOST over SSH"
+  [ "$os" = "ubuntu 24.04" ] || die "the host runs $os, not Ubuntu 24.04"
+}
+
+step_check_cluster() {
+  KUBECONFIG="$CODEXK8S_KUBECONFIG" kubectl version >/dev/null || die "the cluster in $CODEXK8S_KUBECONFIG does not answer"
+}
+
+step_operator_user() {
+  local key
+  key="$(cat "$CODEXK8S_OPERATOR_PUBLIC_KEY_FILE")" || die "cannot read $CODEXK8S_OPERATOR_PUBLIC_KEY_FILE"
+  [[ "$key" =~ ^(ssh-ed25519|ssh-rsa|ecdsa-sha2-nistp256)\ [A-Za-z0-9+/=]+ ]] || die "$CODEXK8S_OPERATOR_PUBLIC_KEY_FILE is not an SSH public key"
+  on_target <<EOF
+set -euo pipefail
+user='$CODEXK8S_OPERATOR_USER'
+id -u "\$user" >/dev/null 2>&1 || useradd --create-home --shell /bin/bash --groups sudo "\$user"
+install -d -m 700 -o "\$user" -g "\$user" "/home/\$user/.ssh"
+touch "/home/\$user/.ssh/authorized_keys"
+grep -qxF '$key' "/home/\$user/.ssh/authorized_keys" || echo '$key' >> "/home/\$user/.ssh/authorized_keys"
+chown "\$user:\$user" "/home/\$user/.ssh/authorized_keys"; chmod 600 "/home/\$user/.ssh/authorized_keys"
+printf 'PasswordAuthentication no\nPermitRootLogin prohibit-password\n' > /etc/ssh/sshd_config.d/10-codex-k8s.conf
+systemctl reload ssh
+EOF
+}
+
+step_firewall() {
+  on_target <<'EOF'
+set -euo pipefail
+command -v ufw >/dev/null || apt-get install -y -q ufw
+ufw default deny incoming
+ufw default allow outgoing
+ufw allow 22/tcp
+ufw allow 80/tcp
+ufw allow 443/tcp
+ufw --force enable
+EOF
+}
+
+step_k3s() {
+  on_target <<'EOF'
+set -euo pipefail
+# k3s brings the local-path storage class and Traefik as the ingress controller.
+if ! command -v k3s >/dev/null; then
+  curl -sfL https://get.k3s.io | INSTALL_K3S_EXEC="--write-kubeconfig-mode 600" sh -
+fi
+export KUBECONFIG=/etc/rancher/k3s/k3s.yaml
+until kubectl get storageclass local-path >/dev/null 2>&1; do sleep 2; done
+EOF
+}
+
+step_cert_manager() {
+  on_target <<EOF
+set -euo pipefail
+$(kube_env)
+kubectl apply -f https://github.com/cert-manager/cert-manager/releases/download/$CERT_MANAGER_VERSION/cert-manager.yaml >/dev/null
+kubectl -n cert-manager rollout status deployment/cert-manager-webhook --timeout=300s
+EOF
+}
+
+# The internal secrets, generated on the target once: a rerun keeps them (data encrypted with
+# them, and hashes keyed by them, would be lost otherwise). Nothing here is echoed or logged;
+# the operator's own secrets (OpenAI key, OAuth client secret) travel inside the script on stdin.
+step_secrets() {
+  on_target <<EOF
+set -euo pipefail
+$(kube_env)
+ns='$NAMESPACE'
+kubectl get namespace "\$ns" >/dev/null 2>&1 || kubectl create namespace "\$ns" >/dev/null
+kubectl label namespace "\$ns" pod-security.kubernetes.io/enforce=restricted --overwrite >/dev/null
+if kubectl -n "\$ns" get secret postgres-secrets >/dev/null 2>&1 && kubectl -n "\$ns" get secret codex-k8s-secrets >/dev/null 2>&1; then
+  echo "bootstrap: the platform's secrets exist: kept" >&2
+  exit 0
+fi
+hex() { openssl rand -hex "\$1"; }
+b64() { openssl rand -base64 "\$1" | tr -d '\n'; }
+postgres_password="\$(hex 24)"; owner_password="\$(hex 24)"; platform_password="\$(hex 24)"; replication_password="\$(hex 24)"
+{
+  echo "POSTGRES_PASSWORD=\$postgres_password"
+  echo "CODEXK8S_OWNER_PASSWORD=\$owner_password"
+  echo "CODEXK8S_PLATFORM_PASSWORD=\$platform_password"
+  echo "REPLICATION_PASSWORD=\$replication_password"
+} | kubectl -n "\$ns" create secret generic postgres-secrets --from-env-file=/dev/stdin >/dev/null
+{
+  echo "CODEXK8S_DATABASE_URL=postgres://codexk8s:\$platform_password@postgres-primary:5432/codexk8s"
+  echo "CODEXK8S_DATABASE_OWNER_URL=postgres://codexk8s_owner:\$owner_password@postgres-primary:5432/codexk8s"
+  echo "CODEXK8S_DATABASE_REPLICA_URLS=postgres://codexk8s:\$platform_password@postgres-replica:5432/codexk8s"
+  echo "CODEXK8S_JWT_KEYS=k1:\$(b64 32)"
+  echo "CODEXK8S_TOKEN_ENCRYPTION_KEYS=k1:\$(b64 32)"
+  echo "CODEXK8S_EMAIL_HASH_KEY=k1:\$(b64 32)"
+  echo "CODEXK8S_GITHUB_WEBHOOK_SECRET=\$(hex 32)"
+  echo "CODEXK8S_GITHUB_OAUTH_CLIENT_ID=${CODEXK8S_GITHUB_OAUTH_CLIENT_ID:-}"
+  echo "CODEXK8S_GITHUB_OAUTH_CLIENT_SECRET=${CODEXK8S_GITHUB_OAUTH_CLIENT_SECRET:-}"
+  echo "CODEXK8S_OPENAI_API_KEY=${CODEXK8S_OPENAI_API_KEY:-}"
+  echo "CODEXK8S_BOOTSTRAP_OWNER_EMAIL=$CODEXK8S_BOOTSTRAP_OWNER_EMAIL"
+  echo "CODEXK8S_PUBLIC_URL=https://$CODEXK8S_STAGING_DOMAIN"
+} | kubectl -n "\$ns" create secret generic codex-k8s-secrets --from-env-file=/dev/stdin >/dev/null
+echo "bootstrap: the platform's secrets were generated and stored (not shown)" >&2
+EOF
+}
+
+# One persistent long-polling runner without a domain (a local setup); with a domain, an
+# autoscaled runner scale set (actions-runner-controller) in the cluster.
+step_runner() {
+  if [ -z "${CODEXK8S_GITHUB_RUNNER_TOKEN:-}" ]; then
+    echo "bootstrap: CODEXK8S_GITHUB_RUNNER_TOKEN is empty: no runner registered (set it and rerun)" >&2
+    return 0
+  fi
+  if [ -n "$CODEXK8S_STAGING_DOMAIN" ]; then
+    on_target <<EOF
+set -euo pipefail
+$(kube_env)
+command -v helm >/dev/null || curl -fsSL https://raw.githubusercontent.com/helm/helm/main/scripts/get-helm-3 | bash
+helm upgrade --install arc --namespace arc-systems --create-namespace --version $ARC_VERSION \
+  oci://ghcr.io/actions/actions-runner-controller-charts/gha-runner-scale-set-controller >/dev/null
+kubectl get namespace arc-runners >/dev/null 2>&1 || kubectl create namespace arc-runners >/dev/null
+helm upgrade --install codex-k8s-runners --namespace arc-runners --version $ARC_VERSION \
+  --set githubConfigUrl=https://github.com/$CODEXK8S_GITHUB_REPOSITORY \
+  --set githubConfigSecret.github_token='$CODEXK8S_GITHUB_RUNNER_TOKEN' \
+  --set minRunners=1 --set maxRunners=4 \
+  oci://ghcr.io/actions/actions-runner-controller-charts/gha-runner-scale-set >/dev/null
+EOF
+  else
+    on_target <<EOF
+set -euo pipefail
+user='$CODEXK8S_OPERATOR_USER'
+dir="/home/\$user/actions-runner"
+if [ ! -f "\$dir/.runner" ]; then
+  install -d -o "\$user" -g "\$user" "\$dir"
+  cd "\$dir"
+  curl -fsSL "https://github.com/actions/runner/releases/download/v$RUNNER_VERSION/actions-runner-linux-x64-$RUNNER_VERSION.tar.gz" | sudo -u "\$user" tar xz
+  sudo -u "\$user" ./config.sh --unattended --url "https://github.com/$CODEXK8S_GITHUB_REPOSITORY" --token '$CODEXK8S_GITHUB_RUNNER_TOKEN' \
+    --labels "$(echo "$CODEXK8S_RUNNER_LABELS" | tr -d '[]" ')" --replace >/dev/null
+  ./svc.sh install "\$user" >/dev/null
+fi
+cd "\$dir" && ./svc.sh start >/dev/null
+EOF
+  fi
+}
+
+step_deploy() {
+  if [ "$mode" = host ]; then
+    tar -C "$root" -cz deploy | ssh -o BatchMode=yes -p "${CODEXK8S_STAGING_SSH_PORT:-22}" "root@$CODEXK8S_STAGING_HOST" \
+      'rm -rf /opt/codex-k8s && mkdir -p /opt/codex-k8s && tar -C /opt/codex-k8s -xz'
+    on_target <<EOF
+set -euo pipefail
+$(kube_env)
+/opt/codex-k8s/deploy/apply.sh staging '$CODEXK8S_IMAGE_TAG'
+EOF
+  else
+    KUBECONFIG="$CODEXK8S_KUBECONFIG" "$root/deploy/apply.sh" staging "$CODEXK8S_IMAGE_TAG"
+  fi
+}
+
+step_print_github() {
+  cat <<EOF
+Configure GitHub for $CODEXK8S_GITHUB_REPOSITORY:
+  Webhook (Settings → Webhooks → Add): https://$CODEXK8S_STAGING_DOMAIN/api/v1/webhooks/github, content type application/json,
+    events: Issues, Pull requests. Its secret is in the cluster; read it on the target with:
+    kubectl -n $NAMESPACE get secret codex-k8s-secrets -o jsonpath='{.data.CODEXK8S_GITHUB_WEBHOOK_SECRET}' | base64 -d
+  OAuth app callback URL: https://$CODEXK8S_STAGING_DOMAIN/api/v1/auth/github/callback
+  Repository variable CODEXK8S_RUNNER_LABELS: $CODEXK8S_RUNNER_LABELS
+  Environments: staging, and production with required reviewers (the approval gate).
+EOF
+}
+
+if [ "$dry_run" = 1 ]; then
+  echo "The plan ($mode mode; --dry-run: nothing is connected to or changed):"
+fi
+if [ "$mode" = host ]; then
+  step check_host "check that $CODEXK8S_STAGING_DOMAIN resolves to $CODEXK8S_STAGING_HOST and the host runs Ubuntu 24.04 (over SSH as root)"
+  step operator_user "create $CODEXK8S_OPERATOR_USER (sudo) with the key in $CODEXK8S_OPERATOR_PUBLIC_KEY_FILE; SSH keys only, no root password login"
+  step firewall "ufw: deny inbound but 22, 80 and 443"
+  step k3s "install k3s (local-path storage, Traefik ingress) unless present"
+else
+  step check_cluster "check that the cluster in $CODEXK8S_KUBECONFIG answers (no host is touched)"
+fi
+step cert_manager "install cert-manager $CERT_MANAGER_VERSION (TLS certificates by HTTP-01)"
+step secrets "generate the internal secrets once and store them as Secrets in $NAMESPACE (never printed)"
+step runner "register the GitHub Actions runner for $CODEXK8S_GITHUB_REPOSITORY ($([ -n "$CODEXK8S_STAGING_DOMAIN" ] && echo 'autoscaled runner scale set' || echo 'one persistent runner'))"
+step deploy "deploy the staging overlay at image tag $CODEXK8S_IMAGE_TAG: migrations, then the platform"
+step print_github "print what to configure on GitHub (webhook, OAuth callback, runner labels, environments)"

@@ -1,0 +1,138 @@
+import { describe, it, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { chmodSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { projectRoot } from '../adapters/paths.js';
+import { toolPath } from './support/kubectl.js';
+
+const script = join(projectRoot, 'bootstrap', 'host', 'bootstrap_remote_staging.sh');
+let dir: string;
+let record: string;
+
+// Stand-ins for what the script would reach: each records its call; kubectl keeps created Secrets' stdin.
+const fakes: Record<string, string> = {
+  ssh: 'echo "ssh $*" >> "$FAKE_RECORD/calls"; exit 1',
+  curl: 'echo "curl $*" >> "$FAKE_RECORD/calls"; exit 1',
+  helm: 'echo "helm $*" >> "$FAKE_RECORD/calls"; exit 0',
+  kubectl: `echo "kubectl $*" >> "$FAKE_RECORD/calls"
+case " $* " in
+  *" get secret "*) name="$(printf '%s\\n' "$*" | sed -E 's/.* get secret ([^ ]+).*/\\1/')"; [ -f "$FAKE_RECORD/secret-$name" ] ;;
+  *" get namespace "*) exit 1 ;;
+  *" create secret generic "*) name="$(printf '%s\\n' "$*" | sed -E 's/.* create secret generic ([^ ]+).*/\\1/')"; cat > "$FAKE_RECORD/secret-$name" ;;
+  *) exit 0 ;;
+esac`,
+};
+
+let configs = 0;
+function config(mode: 'host' | 'cluster', extra = ''): string {
+  const file = join(dir, `config-${mode}-${++configs}.env`);
+  writeFileSync(join(dir, 'id.pub'), 'ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIFakeKeyForTests operator@laptop\n');
+  writeFileSync(file, [
+    `CODEXK8S_BOOTSTRAP_MODE="${mode}"`, 'CODEXK8S_STAGING_HOST="203.0.113.10"', 'CODEXK8S_STAGING_DOMAIN="staging.codex-k8s.example.com"',
+    'CODEXK8S_ACME_EMAIL="ops@example.com"', 'CODEXK8S_OPERATOR_USER="codex"', `CODEXK8S_OPERATOR_PUBLIC_KEY_FILE="${join(dir, 'id.pub')}"`,
+    `CODEXK8S_KUBECONFIG="${join(dir, 'kubeconfig')}"`, 'CODEXK8S_GITHUB_REPOSITORY="octo/codex-k8s"', 'CODEXK8S_GITHUB_RUNNER_TOKEN=""',
+    'CODEXK8S_RUNNER_LABELS=\'["self-hosted", "linux"]\'', 'CODEXK8S_OPENAI_API_KEY="sk-operator-supplied-key-0123456789"',
+    'CODEXK8S_GITHUB_OAUTH_CLIENT_SECRET="oauth-client-secret-0123456789"', 'CODEXK8S_BOOTSTRAP_OWNER_EMAIL="owner@example.com"',
+    'CODEXK8S_IMAGE_TAG="abc123"', extra,
+  ].join('\n'));
+  return file;
+}
+
+function bootstrap(args: string[]) {
+  const result = spawnSync('bash', [script, ...args], {
+    encoding: 'utf8', timeout: 60_000,
+    env: { PATH: `${join(dir, 'bin')}:/usr/bin:/bin`, FAKE_RECORD: record, HOME: dir },
+  });
+  return { code: result.status, stdout: result.stdout, stderr: result.stderr };
+}
+const calls = () => (existsSync(join(record, 'calls')) ? readFileSync(join(record, 'calls'), 'utf8') : '');
+
+before(() => {
+  dir = mkdtempSync(join(tmpdir(), 'codexk8s-bootstrap-'));
+  record = join(dir, 'record');
+  spawnSync('mkdir', ['-p', join(dir, 'bin'), record]);
+  for (const [name, body] of Object.entries(fakes)) {
+    writeFileSync(join(dir, 'bin', name), `#!/usr/bin/env bash\n${body}\n`);
+    chmodSync(join(dir, 'bin', name), 0o755);
+  }
+});
+after(() => rmSync(dir, { recursive: true, force: true }));
+
+describe('the staging bootstrap', () => {
+  it('is ShellCheck-clean (Debian\'s shellcheck), as is deploy/apply.sh; ShellCheck does find a broken script', (t) => {
+    const shellcheck = toolPath('shellcheck');
+    if (!shellcheck) return t.skip('the test setup could not fetch shellcheck');
+    writeFileSync(join(dir, 'broken.sh'), '#!/bin/bash\nrm -rf $1/*\n');
+    assert.notEqual(spawnSync(shellcheck, [join(dir, 'broken.sh')]).status, 0);
+    const result = spawnSync(shellcheck, ['-x', script, join(projectRoot, 'deploy', 'apply.sh')], { encoding: 'utf8', cwd: projectRoot });
+    assert.equal(result.status, 0, result.stdout);
+  });
+
+  it('--dry-run prints the host plan in order and connects to nothing', () => {
+    const result = bootstrap(['--config', config('host'), '--dry-run']);
+    assert.equal(result.code, 0, result.stderr);
+    const steps = [...result.stdout.matchAll(/^\s*\d+\. (\S+)/gm)].map((m) => m[1]);
+    assert.deepEqual(steps, ['check_host', 'operator_user', 'firewall', 'k3s', 'cert_manager', 'secrets', 'runner', 'deploy', 'print_github']);
+    assert.match(result.stdout, /Ubuntu 24\.04/);
+    assert.match(result.stdout, /deny inbound but 22, 80 and 443/);
+    assert.equal(calls(), '', 'nothing was called');
+  });
+
+  it('--dry-run prints the existing-cluster plan, which touches no host', () => {
+    const result = bootstrap(['--config', config('host'), '--mode', 'cluster', '--dry-run']);
+    assert.equal(result.code, 0, result.stderr);
+    const steps = [...result.stdout.matchAll(/^\s*\d+\. (\S+)/gm)].map((m) => m[1]);
+    assert.deepEqual(steps, ['check_cluster', 'cert_manager', 'secrets', 'runner', 'deploy', 'print_github']);
+    assert.equal(calls(), '');
+  });
+
+  it('refuses bad input with one line before doing anything', () => {
+    const cases: [string[], RegExp][] = [
+      [[], /--config FILE is required/],
+      [['--config', join(dir, 'missing.env')], /cannot read/],
+      [['--config', config('host'), '--mode', 'laptop'], /--mode must be host or cluster/],
+      [['--config', config('host'), '--frobnicate'], /unknown option --frobnicate/],
+      [['--config', config('host', 'CODEXK8S_OPERATOR_USER="Not A User"')], /CODEXK8S_OPERATOR_USER is not a user name/],
+      [['--config', config('host', 'CODEXK8S_STAGING_HOST=""')], /CODEXK8S_STAGING_HOST is not set/],
+    ];
+    for (const [args, message] of cases) {
+      const result = bootstrap(args);
+      assert.equal(result.code, 1, `${args.join(' ')}: ${result.stderr}`);
+      assert.match(result.stderr, message);
+      assert.equal(result.stderr.trim().split('\n').length, 1, result.stderr);
+    }
+    assert.equal(calls(), '');
+  });
+
+  it('generates the internal secrets once, of full length, stores them as Secrets and never prints them', () => {
+    const first = bootstrap(['--config', config('cluster')]);
+    assert.equal(first.code, 0, first.stderr);
+    const stored = (name: string) => Object.fromEntries(readFileSync(join(record, `secret-${name}`), 'utf8').trim().split('\n').map((l) => [l.slice(0, l.indexOf('=')), l.slice(l.indexOf('=') + 1)]));
+    const postgres = stored('postgres-secrets');
+    const platform = stored('codex-k8s-secrets');
+    for (const key of ['POSTGRES_PASSWORD', 'CODEXK8S_OWNER_PASSWORD', 'CODEXK8S_PLATFORM_PASSWORD', 'REPLICATION_PASSWORD']) assert.match(postgres[key]!, /^[0-9a-f]{48}$/, key);
+    for (const key of ['CODEXK8S_JWT_KEYS', 'CODEXK8S_TOKEN_ENCRYPTION_KEYS', 'CODEXK8S_EMAIL_HASH_KEY']) {
+      assert.equal(Buffer.from(platform[key]!.replace(/^k1:/, ''), 'base64').length, 32, key);
+    }
+    assert.match(platform.CODEXK8S_GITHUB_WEBHOOK_SECRET!, /^[0-9a-f]{64}$/);
+    assert.equal(platform.CODEXK8S_DATABASE_URL, `postgres://codexk8s:${postgres.CODEXK8S_PLATFORM_PASSWORD}@postgres-primary:5432/codexk8s`);
+    assert.equal(platform.CODEXK8S_OPENAI_API_KEY, 'sk-operator-supplied-key-0123456789');
+    assert.notEqual(postgres.CODEXK8S_OWNER_PASSWORD, postgres.CODEXK8S_PLATFORM_PASSWORD);
+    const printed = first.stdout + first.stderr + calls();
+    const secretValues = Object.entries({ ...postgres, ...platform }).filter(([key]) => /PASSWORD|KEY|SECRET|DATABASE/.test(key)).map(([, value]) => value);
+    assert.equal(secretValues.length, 13);
+    for (const value of secretValues) {
+      assert.ok(!printed.includes(value), `a secret reached the output or a command line (${value.slice(0, 4)}…)`);
+    }
+    assert.match(first.stdout, /api\/v1\/webhooks\/github/);
+    assert.match(calls(), /kubectl apply -f \S+rendered\.yaml --selector/, 'migrations are applied first');
+    assert.doesNotMatch(calls(), /^ssh /m, 'no host is touched');
+
+    const again = bootstrap(['--config', config('cluster')]);
+    assert.equal(again.code, 0, again.stderr);
+    assert.match(again.stderr, /secrets exist: kept/);
+    assert.deepEqual(stored('codex-k8s-secrets'), platform, 'a rerun keeps the secrets');
+  });
+});
