@@ -1,6 +1,6 @@
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { join } from 'node:path';
-import { localCluster, OWNER_ROLE, up, urlFor, withClient } from '../adapters/postgres/local-cluster.js';
+import { findBinDir, localCluster, OWNER_ROLE, up, urlFor, withClient } from '../adapters/postgres/local-cluster.js';
 import { migrate } from '../adapters/postgres/migrate.js';
 import { projectRoot } from '../adapters/paths.js';
 import { staffSecrets } from '../test/support/secrets.js';
@@ -35,7 +35,7 @@ export async function benchDatabase(name: string): Promise<{ url: string; ownerU
   return { url, ownerUrl, replicaUrl: urlFor(cluster.replica.port, name), port: cluster.primary.port, checkpoint };
 }
 
-const pgbench = '/usr/lib/postgresql/15/bin/pgbench';
+const pgbench = join(findBinDir() ?? '/usr/lib/postgresql/15/bin', 'pgbench');
 
 export function pgbenchInit(url: string): void {
   const init = spawnSync(pgbench, ['-i', '-q', '-s', '10', url], { encoding: 'utf8' });

@@ -4,6 +4,7 @@ import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFile
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import pg from 'pg';
+import { postgresFor, type PostgresChoice } from './distribution.js';
 
 /**
  * The local development PostgreSQL: a primary and one asynchronous streaming replica, with
@@ -22,7 +23,12 @@ export const OWNER_ROLE = 'codexk8s_owner';
 /** The group role the migrations grant the platform's privileges to (see migrations/0006). */
 export const PLATFORM_GROUP = 'codexk8s_platform';
 export const APP_DATABASE = 'codexk8s';
-const PG_MAJOR = '15';
+/**
+ * The distribution's PostgreSQL (adapters/postgres/distribution.ts); a release the table does not
+ * know falls back to Debian 12's choice, which builds pgvector from source.
+ */
+const choice: PostgresChoice = (existsSync('/etc/os-release') && postgresFor(readFileSync('/etc/os-release', 'utf8'))) || { release: 'unknown', major: '15', pgvectorPackage: null };
+const PG_MAJOR = choice.major;
 const REPLICA_SLOT = 'codexk8s_replica_1';
 
 export interface LocalCluster {
@@ -177,6 +183,11 @@ export function ensureDebianTool(root: string, tool: DebianTool, say: Say): stri
 
 function ensurePgvector(say: Say): void {
   if (existsSync(vectorControl())) return;
+  if (choice.pgvectorPackage) {
+    aptInstall([choice.pgvectorPackage], say);
+    if (!existsSync(vectorControl())) throw new LocalClusterError(`${choice.pgvectorPackage} was installed but ${vectorControl()} is missing`);
+    return;
+  }
   if (!isRoot()) throw new LocalClusterError(`pgvector is missing (${vectorControl()}): run \`sudo npx codex-k8s db up\` once to build it`);
   aptInstall([`postgresql-server-dev-${PG_MAJOR}`, 'make', 'gcc', 'libc6-dev', 'dpkg-dev'], say);
   // Debian bookworm has no pgvector package; trixie's source package builds against PostgreSQL 15.
