@@ -74,7 +74,7 @@ describe('the staging bootstrap', () => {
     const result = bootstrap(['--config', config('host'), '--dry-run']);
     assert.equal(result.code, 0, result.stderr);
     const steps = [...result.stdout.matchAll(/^\s*\d+\. (\S+)/gm)].map((m) => m[1]);
-    assert.deepEqual(steps, ['check_host', 'operator_user', 'firewall', 'k3s', 'cert_manager', 'secrets', 'runner', 'deploy', 'print_github']);
+    assert.deepEqual(steps, ['check_host', 'operator_user', 'firewall', 'k3s', 'cert_manager', 'secrets', 'settings', 'runner', 'deploy', 'print_github']);
     assert.match(result.stdout, /Ubuntu 24\.04/);
     assert.match(result.stdout, /deny inbound but 22, 80 and 443/);
     assert.equal(calls(), '', 'nothing was called');
@@ -84,7 +84,7 @@ describe('the staging bootstrap', () => {
     const result = bootstrap(['--config', config('host'), '--mode', 'cluster', '--dry-run']);
     assert.equal(result.code, 0, result.stderr);
     const steps = [...result.stdout.matchAll(/^\s*\d+\. (\S+)/gm)].map((m) => m[1]);
-    assert.deepEqual(steps, ['check_cluster', 'cert_manager', 'secrets', 'runner', 'deploy', 'print_github']);
+    assert.deepEqual(steps, ['check_cluster', 'cert_manager', 'secrets', 'settings', 'runner', 'deploy', 'print_github']);
     assert.equal(calls(), '');
   });
 

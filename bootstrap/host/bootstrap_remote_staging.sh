@@ -205,6 +205,28 @@ echo "bootstrap: the platform's secrets were generated and stored (not shown)" >
 EOF
 }
 
+# The platform's non-secret settings from the config file as the ConfigMap codex-k8s-settings,
+# which overrides deploy/base/config.yaml; applied every run, so a changed setting reaches the next rollout.
+settings_names='CODEXK8S_LEARNING_MODE_DEFAULT CODEXK8S_SLOTS_PER_PROJECT CODEXK8S_RUN_DEADLINE CODEXK8S_RUN_NAMESPACE_TTL CODEXK8S_JWT_TTL
+CODEXK8S_AGENT_IMAGE CODEXK8S_GITHUB_OAUTH_URL CODEXK8S_GITHUB_API_URL CODEXK8S_OPENAI_BASE_URL CODEXK8S_DATABASE_POOL_SIZE
+CODEXK8S_DATABASE_CONNECT_TIMEOUT_MS CODEXK8S_SHUTDOWN_TIMEOUT CODEXK8S_READ_FALLBACK CODEXK8S_READ_WAIT_MS CODEXK8S_PROJECTION_BATCH_SIZE
+CODEXK8S_WEBHOOK_RATE_LIMIT CODEXK8S_WEBHOOK_UNVERIFIED_RATE_LIMIT CODEXK8S_API_RATE_LIMIT CODEXK8S_LOGIN_RATE_LIMIT CODEXK8S_TRUSTED_PROXY_HOPS
+CODEXK8S_SLOT_LEASE CODEXK8S_RUN_QUOTA_CPU CODEXK8S_RUN_QUOTA_MEMORY CODEXK8S_RUN_QUOTA_PODS CODEXK8S_RUN_EGRESS_PORTS CODEXK8S_LOG_LEVEL'
+step_settings() {
+  local name lines=""
+  for name in $settings_names; do
+    # An empty value is a setting too (CODEXK8S_LEARNING_MODE_DEFAULT="" means off); unset is not.
+    if [ -n "${!name+set}" ]; then lines+="$name=${!name}"$'\n'; fi
+  done
+  on_target <<SCRIPT
+set -euo pipefail
+$(kube_env)
+kubectl -n '$NAMESPACE' create configmap codex-k8s-settings --from-env-file=/dev/stdin --dry-run=client -o yaml <<'SETTINGS' | kubectl apply -f - >/dev/null
+$lines
+SETTINGS
+SCRIPT
+}
+
 # One persistent long-polling runner without a domain (a local setup); with a domain, an
 # autoscaled runner scale set (actions-runner-controller) in the cluster.
 step_runner() {
@@ -283,6 +305,7 @@ else
 fi
 step cert_manager "install cert-manager $CERT_MANAGER_VERSION (TLS certificates by HTTP-01)"
 step secrets "generate the internal secrets once and store them as Secrets in $NAMESPACE (never printed)"
+step settings "store the platform's settings from the config file as the ConfigMap codex-k8s-settings"
 step runner "register the GitHub Actions runner for $CODEXK8S_GITHUB_REPOSITORY ($([ -n "$CODEXK8S_STAGING_DOMAIN" ] && echo 'autoscaled runner scale set' || echo 'one persistent runner'))"
 step deploy "deploy the staging overlay at image tag $CODEXK8S_IMAGE_TAG: migrations, then the platform"
 step print_github "print what to configure on GitHub (webhook, OAuth callback, runner labels, environments)"
