@@ -52,8 +52,22 @@ async function platform(outcome: Outcome, limits: { deadlineSeconds?: number; de
     sim,
     async stop() {
       controller.abort();
-      await Promise.all(tasks);
+      // The cluster goes first, so a task waiting on a call to it gets an error instead of an
+      // answer that may never come; a task that still does not end on abort is a defect, named
+      // here instead of hanging the run.
       await sim.close();
+      const names = ['agent_runs', 'run-scheduler', 'kubernetes-launcher', 'kubernetes-canceler', 'job watch'];
+      const ended = new Set<number>();
+      tasks.forEach((task, i) => void task.finally(() => ended.add(i)).catch(() => {}));
+      let timer: NodeJS.Timeout | undefined;
+      const late = new Promise<never>((_, reject) => {
+        timer = setTimeout(() => reject(new Error(`still running 30 s after abort: ${names.filter((_n, i) => !ended.has(i)).join(', ')}`)), 30_000);
+      });
+      try {
+        await Promise.race([Promise.all(tasks), late]);
+      } finally {
+        clearTimeout(timer);
+      }
     },
   };
 }

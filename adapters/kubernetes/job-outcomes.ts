@@ -146,7 +146,9 @@ export function jobOutcomes(deps: OutcomeDeps) {
         await new Promise<void>((resolve, reject) => {
           let idle: NodeJS.Timeout | undefined;
           let request: AbortController | undefined;
+          let finished = false;
           const finish = (error?: unknown) => {
+            finished = true;
             clearTimeout(idle);
             signal.removeEventListener('abort', stop);
             request?.abort();
@@ -173,7 +175,12 @@ export function jobOutcomes(deps: OutcomeDeps) {
               },
               (error: unknown) => finish(error ?? undefined),
             )
-            .then((controller) => (request = controller), finish);
+            // A watch that ended (a stop, the idle deadline) before its answer came is aborted on arrival,
+            // or it would stream on beside the next one.
+            .then((controller) => {
+              request = controller;
+              if (finished) controller.abort();
+            }, finish);
         });
         backoff = 200;
       } catch (error) {
