@@ -63,7 +63,7 @@ const at = (ctx: Context): { minPosition?: GlobalPosition } => {
   const minPosition = minPositionOf(ctx);
   return minPosition ? { minPosition } : {};
 };
-const pageOf = (query: { limit?: number; cursor?: string }, shape: readonly ('string' | 'time' | 'uuid')[]) => {
+const pageRequest = (query: { limit?: number; cursor?: string }, shape: readonly ('string' | 'time' | 'uuid')[]) => {
   const after = decodeCursor(query.cursor, shape);
   return { limit: query.limit ?? 50, ...(after ? { after } : {}) };
 };
@@ -80,11 +80,19 @@ export function staffApi(deps: StaffApiDeps): StaffRoute[] {
     actor: { type: 'human', id: staffOf(ctx).userId },
   });
 
-  /** The matrix on the current streams, for reads: who asks, and the project (404 when they may not see it). */
+  /**
+   * The matrix on the current streams, for reads: who asks (their user stream, read by
+   * `authenticate` for this very request), and the project's stream (404 when they may not see it).
+   */
   const access = async (ctx: Context, action: Action, projectId?: string) => {
-    const folds = [{ stream: streamOf.user(staffOf(ctx).userId), fold: userDecider }, ...(projectId ? [{ stream: streamOf.project(projectId), fold: projectDecider }] : [])];
-    const [user, project] = await readFolded(deps.store, folds);
-    return authorize(action, user!.state as User, project?.state as Project | undefined);
+    const [project] = projectId ? await readFolded(deps.store, [{ stream: streamOf.project(projectId), fold: projectDecider }]) : [];
+    return authorize(action, staffOf(ctx), project?.state as Project | undefined);
+  };
+  /** A page of one of a project's lists, for those who may read the project. */
+  const projectList = <T>(list: (projectId: string, page: ReturnType<typeof pageRequest>, at: { minPosition?: GlobalPosition }) => Promise<T>) => async (ctx: Context) => {
+    const id = projectIdParam(ctx);
+    await access(ctx, 'project.read', id);
+    ctx.body = await list(id, pageRequest(queryInput(ctx, PageQuery), ['time', 'uuid']), at(ctx));
   };
   /** A run's project comes from its stream, so a run nobody may see is as absent as one that does not exist. */
   const runAccess = async (ctx: Context, runId: string, action: Action) => {
@@ -110,7 +118,7 @@ export function staffApi(deps: StaffApiDeps): StaffRoute[] {
       method: 'get', path: '/users', action: 'users.read', summary: 'the allow-list', query: PageQuery, statuses: [200, 403],
       async handle(ctx) {
         await access(ctx, 'users.read');
-        ctx.body = await deps.queries.users(pageOf(queryInput(ctx, PageQuery), ['time', 'uuid']), at(ctx));
+        ctx.body = await deps.queries.users(pageRequest(queryInput(ctx, PageQuery), ['time', 'uuid']), at(ctx));
       },
     }),
     route({
@@ -118,15 +126,19 @@ export function staffApi(deps: StaffApiDeps): StaffRoute[] {
       async handle(ctx) {
         const input = await jsonBody(ctx, AllowUser);
         const platformRole = input.platform_role ?? null;
-        try {
-          const allowed = await deps.setup.allowUser({ email: input.email, githubLogin: input.github_login ?? null, platformRole }, meta(ctx), by(ctx));
-          answered(ctx, 201, { id: allowed.userId }, allowed);
-        } catch (error) {
-          if (!(error instanceof DomainError && error.message === 'that user is allowed already')) throw error;
-          // Allowed already: the request sets their platform role.
-          const userId = await deps.setup.userIdOf(input.email);
-          answered(ctx, 200, { id: userId }, await deps.setup.setPlatformRole(userId, platformRole, meta(ctx), by(ctx)));
+        // Someone the e-mail allows already: the request sets their platform role. Anyone else
+        // (new, or removed) is allowed; a race with another allow of the same e-mail is a 409.
+        const existing = await deps.setup.userIdOf(input.email).catch((error: unknown) => {
+          if (error instanceof DomainError && error.code === 'failed_precondition') return undefined;
+          throw error;
+        });
+        const [user] = existing ? await readFolded(deps.store, [{ stream: streamOf.user(existing), fold: userDecider }]) : [];
+        if (existing && (user!.state as User).status === 'allowed') {
+          answered(ctx, 200, { id: existing }, await deps.setup.setPlatformRole(existing, platformRole, meta(ctx), by(ctx)));
+          return;
         }
+        const allowed = await deps.setup.allowUser({ email: input.email, githubLogin: input.github_login ?? null, platformRole }, meta(ctx), by(ctx));
+        answered(ctx, 201, { id: allowed.userId }, allowed);
       },
     }),
     route({
@@ -140,7 +152,7 @@ export function staffApi(deps: StaffApiDeps): StaffRoute[] {
       async handle(ctx) {
         const { user } = await access(ctx, 'projects.list');
         const admin = user.platformRole !== null;
-        ctx.body = await deps.queries.projects(admin ? null : user.userId, pageOf(queryInput(ctx, PageQuery), ['time', 'uuid']), at(ctx));
+        ctx.body = await deps.queries.projects(admin ? null : user.userId, pageRequest(queryInput(ctx, PageQuery), ['time', 'uuid']), at(ctx));
       },
     }),
     route({
@@ -189,11 +201,7 @@ export function staffApi(deps: StaffApiDeps): StaffRoute[] {
     }),
     route({
       method: 'get', path: '/projects/:projectId/members', action: 'project.read', summary: 'a project\'s members', query: PageQuery, statuses: [200, 404],
-      async handle(ctx) {
-        const id = projectIdParam(ctx);
-        await access(ctx, 'project.read', id);
-        ctx.body = await deps.queries.members(id, pageOf(queryInput(ctx, PageQuery), ['time', 'uuid']), at(ctx));
-      },
+      handle: projectList(deps.queries.members),
     }),
     route({
       method: 'post', path: '/projects/:projectId/members', action: 'members.manage', summary: 'add a member (by user id or e-mail), or change their role', body: AddMember, statuses: [200, 403, 404, 412],
@@ -232,11 +240,7 @@ export function staffApi(deps: StaffApiDeps): StaffRoute[] {
     }),
     route({
       method: 'get', path: '/projects/:projectId/repositories', action: 'project.read', summary: 'a project\'s repositories (has_token and the key id, never the token)', query: PageQuery, statuses: [200, 404],
-      async handle(ctx) {
-        const id = projectIdParam(ctx);
-        await access(ctx, 'project.read', id);
-        ctx.body = await deps.queries.repositories(id, pageOf(queryInput(ctx, PageQuery), ['time', 'uuid']), at(ctx));
-      },
+      handle: projectList(deps.queries.repositories),
     }),
     route({
       method: 'post', path: '/projects/:projectId/repositories', action: 'repositories.manage', summary: 'connect a repository (checked on GitHub with its token)', body: ConnectRepository, statuses: [201, 403, 404, 409, 412],
@@ -282,7 +286,7 @@ export function staffApi(deps: StaffApiDeps): StaffRoute[] {
         const { user } = projectId ? await access(ctx, 'project.read', projectId) : await access(ctx, 'projects.list');
         ctx.body = await deps.queries.runs(
           { visibleTo: user.platformRole !== null ? null : user.userId, ...(projectId ? { projectId } : {}), ...(query.status ? { status: query.status } : {}), ...(query.agent ? { agent: query.agent } : {}) },
-          pageOf(query, ['time', 'uuid']), at(ctx),
+          pageRequest(query, ['time', 'uuid']), at(ctx),
         );
       },
     }),
