@@ -1,9 +1,10 @@
 /**
  * PostgreSQL as the machine's distribution ships it: its major version (what the `postgresql`
- * package depends on there) and pgvector's package where the distribution has one. Checked against
- * each release's apt metadata: Debian 12 `postgresql` → `postgresql-15`, no pgvector package (built
- * from trixie's source); Debian 13 → 17 with `postgresql-17-pgvector`; Ubuntu 24.04 → 16 with
- * `postgresql-16-pgvector` (universe).
+ * package depends on there) and pgvector's package where the distribution has one: Debian 12
+ * `postgresql` → `postgresql-15`, no pgvector package (built from trixie's source); Debian 13 → 17
+ * with `postgresql-17-pgvector`; Ubuntu 24.04 → 16 with `postgresql-16-pgvector` (universe). The
+ * Debian rows are checked against Debian's apt metadata by a test; Ubuntu's archive cannot be reached
+ * from where this was written, so its row is what Ubuntu 24.04 ships, not a reading.
  */
 export interface PostgresChoice {
   release: string;

@@ -134,7 +134,7 @@ function debianMirror(): string {
  * apt options for a Debian release's archive through a throwaway source list in `work`, leaving the
  * machine's apt sources untouched (trixie has what bookworm lacks: pgvector's source, kubectl).
  */
-function debianApt(work: string, kind: 'deb' | 'deb-src', suite: 'bookworm' | 'trixie'): string[] {
+export function debianApt(work: string, kind: 'deb' | 'deb-src', suite: 'bookworm' | 'trixie'): string[] {
   const sourceList = join(work, 'sources.list');
   const lists = join(work, 'lists');
   mkdirSync(join(lists, 'partial'), { recursive: true });
