@@ -18,7 +18,7 @@ import { staffTokens } from '../adapters/http/auth/tokens.js';
 import { OWNER_ROLE } from '../adapters/postgres/local-cluster.js';
 import { setupCommands } from '../commands/setup.js';
 import { staffSecrets } from '../test/support/secrets.js';
-import { benchDatabase, median, pgbenchCommand, pgbenchInit, pgbenchTps, round, rounds, say, seconds, startServe } from './support.js';
+import { benchDatabase, median, pgbenchCommand, pgbenchInit, pgbenchTps, round, rounds, say, seconds, startServe, stopServe } from './support.js';
 
 const RUNS = Number(process.env.BENCH_API_RUNS ?? 1_000_000);
 const PROJECTS = 100;
@@ -112,7 +112,7 @@ for (let round_ = 1; round_ <= rounds; round_++) {
   bad += r.bad;
   say(`round ${round_}: ${round(r.perSecond)} pages/s, p50 ${round(r.p50, 2)} ms, p95 ${round(r.p95, 2)} ms, p99 ${round(r.p99, 2)} ms${r.bad ? `, ${r.bad} not 200` : ''}`);
 }
-server.kill('SIGTERM');
+await stopServe(server);
 const ratio = median(perSecond) / median(reference);
 console.log(
   JSON.stringify({

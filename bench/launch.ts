@@ -16,7 +16,7 @@ import { createEventStore } from '../adapters/postgres/event-store.js';
 import { createPool } from '../adapters/postgres/pools.js';
 import { startKubeSimulator } from '../adapters/kubernetes/simulator/index.js';
 import { connectHelloWorld } from '../test/support/hello-world.js';
-import { benchDatabase, startServe, pgbenchCommand, pgbenchInit, pgbenchTps, round, say } from './support.js';
+import { benchDatabase, startServe, pgbenchCommand, pgbenchInit, pgbenchTps, round, say, stopServe } from './support.js';
 
 const RUNS = Number(process.env.BENCH_LAUNCH_RUNS ?? 200);
 /** Deliveries per second in all (paced); unset: as fast as the 8 senders go (a burst). */
@@ -90,7 +90,7 @@ const elapsed = (Math.max(...[...accepted.keys()].map((id) => created.get(id) ??
 const latencies = [...accepted].map(([id, at]) => (created.get(id) ?? Number.POSITIVE_INFINITY) - at).sort((a, b) => a - b);
 const percentile = (p: number) => latencies[Math.min(latencies.length - 1, Math.floor((p / 100) * latencies.length))]!;
 const missing = latencies.filter((l) => !Number.isFinite(l)).length;
-server.kill('SIGTERM');
+await stopServe(server);
 watching.abort();
 await sim.close();
 say(`${accepted.size - missing} of ${accepted.size} Jobs created; p50 ${round(percentile(50), 1)} ms, p99 ${round(percentile(99), 1)} ms`);

@@ -79,3 +79,11 @@ export async function startServe(role: 'api' | 'all', env: Record<string, string
     await new Promise((r) => setTimeout(r, 100));
   }
 }
+
+/** Stops `serve` and waits until it has exited (its shutdown drains what it was doing). */
+export async function stopServe(server: ChildProcess): Promise<void> {
+  if (server.exitCode !== null || server.signalCode !== null) return;
+  const exited = new Promise((r) => server.once('exit', r));
+  server.kill('SIGTERM');
+  await Promise.race([exited, new Promise((r) => setTimeout(r, 30_000).unref())]);
+}

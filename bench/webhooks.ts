@@ -9,7 +9,7 @@ import examples from '@octokit/webhooks-examples' with { type: 'json' };
 import { createEventStore } from '../adapters/postgres/event-store.js';
 import { createPool } from '../adapters/postgres/pools.js';
 import { connectHelloWorld } from '../test/support/hello-world.js';
-import { benchDatabase, startServe, median, pgbenchCommand, pgbenchInit, pgbenchTps, round, rounds, say, seconds } from './support.js';
+import { benchDatabase, startServe, median, pgbenchCommand, pgbenchInit, pgbenchTps, round, rounds, say, seconds, stopServe } from './support.js';
 
 const secret = randomBytes(20).toString('hex');
 const port = 20000 + Math.floor(Math.random() * 20000);
@@ -84,7 +84,7 @@ for (let round_ = 1; round_ <= rounds; round_++) {
   p99.push(result.latency.p99);
   say(`round ${round_}: deliveries ${round(perSecond.at(-1)!)}/s, p50 ${p50.at(-1)} ms, p99 ${p99.at(-1)} ms${result.non2xx + result.errors > 0 ? `, non-2xx ${result.non2xx}, errors ${result.errors}` : ''}`);
 }
-server.kill('SIGTERM');
+await stopServe(server);
 console.log(
   JSON.stringify({
     bench: 'webhooks',
