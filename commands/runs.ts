@@ -1,9 +1,10 @@
-import type { EventMeta, EventStore } from '../ports/event-store.js';
+import { ConcurrencyError, type EventMeta, type EventStore } from '../ports/event-store.js';
 import { decideRun, runDecider, type Run } from '../domain/runs/run.js';
-import { decideSlot, isFree, slotDecider, type Slot } from '../domain/slots/slot.js';
+import { assignSlots, decideSlot, isFree, slotDecider, type Slot } from '../domain/slots/slot.js';
 import { streamOf } from '../domain/shared/streams.js';
 import type { GithubActor, RunResult } from '../domain/runs/events.js';
 import { handleCommand, type Load, type Write } from './handle-command.js';
+import { readFolded, type StateAt } from './remembered-states.js';
 
 export interface RunCommandDeps {
   store: Pick<EventStore, 'append' | 'readStreams'>;
@@ -25,24 +26,51 @@ export async function scheduleRun(deps: RunCommandDeps, runId: string, slots: nu
     if (run.state.status !== 'pending') return { writes: [], result: run.state.status === 'scheduled' || run.state.status === 'running' ? { slot: run.state.slot } : undefined };
     const { projectId } = run.state;
     const now = deps.now();
-    const leaseExpiresAt = new Date(Date.parse(now) + deps.leaseMs).toISOString();
     // Every slot in one round trip; only the one taken is guarded (it is written at its version):
     // a busy slot passed over does not matter to the decision.
-    const states = await load<Slot[]>(Array.from({ length: slots }, (_, i) => ({ stream: streamOf.slot(projectId, i + 1), fold: slotDecider })), { guard: false });
-    for (const [i, slot] of states.entries()) {
-      const n = i + 1;
-      if (!isFree(slot.state, now)) continue;
-      return {
-        writes: [
-          { stream: run.stream, events: decideRun({ type: 'ScheduleRun', slot: n, leaseExpiresAt, now }, run.state) },
-          { stream: slot.stream, events: decideSlot({ type: 'LeaseSlot', projectId, slot: n, runId, leaseExpiresAt, now }, slot.state) },
-        ],
-        result: { slot: n },
-      };
-    }
-    return { writes: [], result: undefined };
+    const states = await load<Slot[]>(slotFolds(projectId, slots), { guard: false });
+    const [taken] = assignSlots([runId], states.map((s) => s.state), now);
+    if (!taken) return { writes: [], result: undefined };
+    return { writes: scheduleWrites(deps, run, states[taken.slot - 1]!, taken.slot, now), result: { slot: taken.slot } };
   });
   return result;
+}
+
+const slotFolds = (projectId: string, slots: number) => Array.from({ length: slots }, (_, i) => ({ stream: streamOf.slot(projectId, i + 1), fold: slotDecider }));
+
+/** A run scheduled on slot n, and the slot leased to it: one append, so neither happens alone. */
+function scheduleWrites(deps: RunCommandDeps, run: StateAt<Run>, slot: StateAt<Slot>, n: number, now: string): Write[] {
+  const leaseExpiresAt = new Date(Date.parse(now) + deps.leaseMs).toISOString();
+  const { projectId, runId } = run.state as Run & { status: 'pending' };
+  return [
+    { stream: run.stream, expected: run.version, events: decideRun({ type: 'ScheduleRun', slot: n, leaseExpiresAt, now }, run.state) },
+    { stream: slot.stream, expected: slot.version, events: decideSlot({ type: 'LeaseSlot', projectId, slot: n, runId, leaseExpiresAt, now }, slot.state) },
+  ];
+}
+
+/**
+ * Schedules a burst of one project's requested runs (oldest first) with one read of their streams
+ * and the project's slots, then an append per scheduled run, all at once (the event store commits
+ * concurrent appends together), each in its run's correlation. A run whose append meets a change
+ * (another scheduler, a cancel) is scheduled again alone, on fresh state.
+ */
+export async function scheduleRuns(deps: RunCommandDeps, projectId: string, runIds: readonly string[], slots: number, metaOf: (runId: string) => EventMeta): Promise<void> {
+  const read = await readFolded(deps.store, [...runIds.map((id) => ({ stream: streamOf.run(id), fold: runDecider })), ...slotFolds(projectId, slots)]);
+  const runs = read.slice(0, runIds.length) as StateAt<Run>[];
+  const slotStates = read.slice(runIds.length) as StateAt<Slot>[];
+  const pending = runs.filter((r) => r.state.status === 'pending' && r.state.projectId === projectId);
+  const now = deps.now();
+  const retry: string[] = [];
+  await Promise.all(assignSlots(pending.map((r) => (r.state as Run & { status: 'pending' }).runId), slotStates.map((s) => s.state), now).map(async ({ runId, slot }) => {
+    const run = pending.find((r) => r.stream === streamOf.run(runId))!;
+    try {
+      await deps.store.append(scheduleWrites(deps, run, slotStates[slot - 1]!, slot, now).map((w) => ({ stream: w.stream, expected: w.expected!, events: w.events })), metaOf(runId));
+    } catch (error) {
+      if (!(error instanceof ConcurrencyError)) throw error;
+      retry.push(runId);
+    }
+  }));
+  for (const runId of runIds.filter((id) => retry.includes(id))) await scheduleRun(deps, runId, slots, metaOf(runId));
 }
 
 /**

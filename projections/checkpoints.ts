@@ -63,20 +63,42 @@ export async function readCheckpoints(db: pg.Pool | pg.PoolClient): Promise<Chec
   return rows.map(toCheckpoint);
 }
 
+/** Moves the checkpoint past a folded batch inside its transaction; returns the row as it now is. */
 export async function advanceCheckpoint(
   tx: pg.PoolClient,
   name: string,
   to: GlobalPosition,
   applied: number,
   lastEventAt: Date,
-): Promise<void> {
-  await tx.query(
+): Promise<Checkpoint> {
+  const { rows } = await tx.query<Row>(
     `UPDATE projection_checkpoints
         SET epoch = $2, tx_id = $3::xid8, position = $4, events_applied = events_applied + $5,
             last_event_at = $6, updated_at = now()
-      WHERE name = $1`,
+      WHERE name = $1
+  RETURNING ${columns}`,
     [name, to.epoch, to.txId.toString(), to.seq.toString(), applied, lastEventAt],
   );
+  return toCheckpoint(rows[0]!);
+}
+
+/**
+ * Moves the checkpoint past a batch of events its projection does not handle, in one statement
+ * and no transaction of its own: only from the position, generation and state `from` was read at
+ * (undefined: a rebuild, a reset or another runner moved it meanwhile). Most batches of a busy log
+ * are of this kind for most projections, and the checkpoint must still follow the log, because
+ * read-your-writes waits on it.
+ */
+export async function skipCheckpoint(db: pg.Pool | pg.PoolClient, from: Checkpoint, to: GlobalPosition, lastEventAt: Date): Promise<Checkpoint | undefined> {
+  const { rows } = await db.query<Row>(
+    `UPDATE projection_checkpoints
+        SET epoch = $2, tx_id = $3::xid8, position = $4, last_event_at = $5, updated_at = now()
+      WHERE name = $1 AND generation = $6 AND state = $7 AND (epoch, tx_id, position) = ($8::int, $9::xid8, $10::bigint)
+  RETURNING ${columns}`,
+    [from.name, to.epoch, to.txId.toString(), to.seq.toString(), lastEventAt, from.generation, from.state,
+      from.position.epoch, from.position.txId.toString(), from.position.seq.toString()],
+  );
+  return rows[0] && toCheckpoint(rows[0]);
 }
 
 export async function stopAt(tx: pg.PoolClient, name: string, error: string, eventId: string): Promise<void> {

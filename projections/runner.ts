@@ -4,11 +4,12 @@ import { sleep, whileLeased } from './lease.js';
 import type { EventStore, RawEvent } from '../ports/event-store.js';
 import type { Logger } from '../adapters/log.js';
 import { idleWaits, type PollingBackoff, type Waker } from '../ports/waker.js';
-import { ensureCheckpoint, readCheckpoint, advanceCheckpoint, stopAt, setHolder, type Checkpoint } from './checkpoints.js';
+import { ensureCheckpoint, readCheckpoint, advanceCheckpoint, skipCheckpoint, stopAt, setHolder, type Checkpoint } from './checkpoints.js';
 import { foldBatch, isStatementTimeout, isTransient, type FoldOptions, type FoldResult } from './fold.js';
 
 /** How many times a batch may hit statement_timeout before a timeout is blamed on its events. */
 const TIMEOUTS_BEFORE_BLAME = 3;
+const IDLE_CHECK_MS = 1000;
 import type { ProjectedEvent, Projection } from './projection.js';
 
 export interface RunnerOptions {
@@ -63,6 +64,7 @@ async function follow(projection: Projection, options: RunnerOptions, lease: pg.
   lease.on('error', (error) => (leaseLost = error));
   let checkpoint = (await readCheckpoint(pool, projection.name))!;
   let timeouts = { at: '', count: 0 };
+  let checkedAt = Date.now();
   while (!signal.aborted) {
     if (leaseLost) throw leaseLost;
     if (checkpoint.state === 'stopped') {
@@ -74,8 +76,12 @@ async function follow(projection: Projection, options: RunnerOptions, lease: pg.
     const batch = await store.readAllRaw(checkpoint.position, batchSize);
     if (batch.length === 0) {
       await waits.wait(signal);
-      // A rebuild may have swapped the tables and moved the checkpoint meanwhile.
-      checkpoint = (await readCheckpoint(pool, projection.name))!;
+      // A rebuild may have swapped the tables and moved the checkpoint meanwhile (a batch would find
+      // that out too, so while events keep coming this is asked at most once a second).
+      if (Date.now() - checkedAt >= IDLE_CHECK_MS) {
+        checkpoint = (await readCheckpoint(pool, projection.name))!;
+        checkedAt = Date.now();
+      }
       continue;
     }
     waits.found();
@@ -111,6 +117,12 @@ type BatchOutcome = { kind: 'moved'; checkpoint: Checkpoint } | { kind: 'committ
 
 async function commitBatch(projection: Projection, batch: RawEvent[], from: Checkpoint, options: RunnerOptions, fold: FoldOptions): Promise<BatchOutcome> {
   const { pool, store } = options;
+  if (!batch.some((e) => (projection.handles as readonly string[]).includes(e.type))) {
+    const last = batch[batch.length - 1]!;
+    const skipped = await skipCheckpoint(pool, from, last.position, last.createdAt);
+    if (!skipped) return { kind: 'moved', checkpoint: (await readCheckpoint(pool, projection.name))! };
+    return { kind: 'committed', checkpoint: skipped, result: { checkpoint: last.position, applied: 0, lastEventAt: last.createdAt, parked: [] } };
+  }
   const tx = await pool.connect();
   let broken = false;
   try {
@@ -133,9 +145,12 @@ async function commitBatch(projection: Projection, batch: RawEvent[], from: Chec
         })))],
       );
     }
-    if (result.checkpoint) await advanceCheckpoint(tx, projection.name, result.checkpoint, result.applied, result.lastEventAt!);
-    if (result.stopped) await stopAt(tx, projection.name, result.stopped.error, result.stopped.event.id);
-    const next = (await readCheckpoint(tx, projection.name))!;
+    let next = result.checkpoint ? await advanceCheckpoint(tx, projection.name, result.checkpoint, result.applied, result.lastEventAt!) : undefined;
+    if (result.stopped) {
+      await stopAt(tx, projection.name, result.stopped.error, result.stopped.event.id);
+      next = undefined;
+    }
+    next ??= (await readCheckpoint(tx, projection.name))!;
     await tx.query('COMMIT');
     return { kind: 'committed', checkpoint: next, result };
   } catch (error) {

@@ -71,6 +71,47 @@ describe('reactors', () => {
     assert.deepEqual(seen, ['1', '2', '4']);
   });
 
+  it('events reacted to together: a failing group falls back to one by one, with retries and dead letters', async () => {
+    const project = randomUUID();
+    const groups: number[][] = [];
+    const alone: number[] = [];
+    const n = (event: { data: unknown }) => (event.data as { subject: { number: number } }).subject.number;
+    const grouped = reactor({
+      name: `test-together-${project.slice(0, 8)}`,
+      handles: ['RunRequested'],
+      together: {
+        handles: ['RunRequested'],
+        async react(events) {
+          const mine = events.filter((e) => e.type === 'RunRequested' && e.data.projectId === project).map(n);
+          if (mine.length > 0) groups.push(mine);
+          if (mine.includes(3)) throw new Error('one of them is bad');
+        },
+      },
+      async react(event) {
+        if (event.type !== 'RunRequested' || event.data.projectId !== project) return;
+        if (n(event) === 3) throw new Error('this one never works');
+        alone.push(n(event));
+      },
+    });
+    await store.append([1, 2, 3, 4].map((k) => {
+      const runId = randomUUID();
+      const e = runRequested(runId, project);
+      (e.data as { subject: { number: number } }).subject.number = k;
+      return { stream: `run-${runId}`, expected: 'no_stream' as const, events: [e] };
+    }), systemMeta());
+    const running = start(grouped, { attempts: 2 });
+    try {
+      await until(async () => alone.length === 3, 'the fallback reactions');
+    } finally {
+      await running.stop();
+    }
+    assert.deepEqual(groups, [[1, 2, 3, 4]], 'one group, in log order');
+    assert.deepEqual(alone, [1, 2, 4], 'then one by one; 3 parked');
+    const parked = await db.pools.primary.query('SELECT error FROM projection_dead_letters WHERE projection = $1', [`reactor:${grouped.name}`]);
+    assert.equal(parked.rowCount, 1);
+    assert.match(parked.rows[0]!.error, /never works/);
+  });
+
   it('only one instance of a reactor runs at a time across runners', async () => {
     let concurrent = 0;
     let most = 0;

@@ -2,7 +2,7 @@ import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
 import { createEventStore, type PostgresEventStore } from '../adapters/postgres/event-store.js';
-import { endRun, scheduleRun } from '../commands/runs.js';
+import { endRun, scheduleRun, scheduleRuns } from '../commands/runs.js';
 import { useTestDatabase, type TestDatabase } from './support/cluster.js';
 import { runRequested, systemMeta } from './support/events.js';
 
@@ -70,5 +70,19 @@ describe('scheduling runs on slots', () => {
     await scheduleRun(deps(), a!, 1, systemMeta());
     assert.equal(await endRun(deps(), a!, { type: 'CancelRun', reason: 'trigger_label_removed', by: null }, systemMeta()), true);
     assert.deepEqual(await types(`slot-${project}-1`), ['SlotLeased', 'SlotReleased']);
+  });
+
+  it('a burst scheduled together: the oldest runs take the free slots, each in its own correlation; the rest wait; a repeat changes nothing', async () => {
+    const project = randomUUID();
+    const [first] = await requested(project, 1);
+    await scheduleRun(deps(), first!, 3, systemMeta());
+    const burst = await requested(project, 4);
+    const correlation = new Map(burst.map((id) => [id, randomUUID()]));
+    await scheduleRuns(deps(), project, burst, 3, (id) => systemMeta(correlation.get(id)));
+    const scheduled = await Promise.all(burst.map(async (id) => (await store.readStream(`run-${id}`)).find((e) => e.type === 'RunScheduled')));
+    assert.deepEqual(scheduled.map((e) => (e?.data as { slot?: number } | undefined)?.slot), [2, 3, undefined, undefined]);
+    assert.deepEqual(scheduled.slice(0, 2).map((e) => e!.correlationId), burst.slice(0, 2).map((id) => correlation.get(id)));
+    await scheduleRuns(deps(), project, burst, 3, (id) => systemMeta(correlation.get(id)));
+    for (const n of [1, 2, 3]) assert.deepEqual(await types(`slot-${project}-${n}`), ['SlotLeased']);
   });
 });

@@ -17,6 +17,7 @@ import { parseTriggers } from '../../domain/webhooks/trigger-policy.js';
 import type { Server } from 'node:http';
 import { createLogger } from '../log.js';
 import { createEventStore } from '../postgres/event-store.js';
+import { sharedTail } from '../postgres/shared-tail.js';
 import { createPools } from '../postgres/pools.js';
 import { createWaker } from '../postgres/subscription.js';
 import { allProjections } from '../../projections/index.js';
@@ -100,14 +101,16 @@ export function registerServeCommand(program: Command): void {
         }, { once: true })));
       }
       if (options.role !== 'api') {
+        // The followers below share their reads of the log's tail: one query per wake, not one each.
+        const followed = sharedTail(store);
         const running = allProjections.filter((p) => !only || only.includes(p.name));
         for (const projection of running) {
-          tasks.push(runProjection(projection, { pool: pools.primary, store, waker, signal: controller.signal, log, batchSize }));
+          tasks.push(runProjection(projection, { pool: pools.primary, store: followed, waker, signal: controller.signal, log, batchSize }));
         }
         // A slot's lease is renewed by the outcome re-list while its run is alive (CODEXK8S_SLOT_LEASE).
-        const scheduler = runScheduler({ store, pool: pools.primary, now: () => new Date().toISOString(), leaseMs: runs.slotLeaseSeconds * 1000, slotsPerProject: runs.slotsPerProject });
-        tasks.push(runReactor(scheduler, { pool: pools.primary, store, waker, signal: controller.signal, log }));
-        const kubernetes = await startKubernetesWorker({ store, pool: pools.primary, waker, signal: controller.signal, log, runs, metrics });
+        const scheduler = runScheduler({ store: followed, pool: pools.primary, now: () => new Date().toISOString(), leaseMs: runs.slotLeaseSeconds * 1000, slotsPerProject: runs.slotsPerProject });
+        tasks.push(runReactor(scheduler, { pool: pools.primary, store: followed, waker, signal: controller.signal, log }));
+        const kubernetes = await startKubernetesWorker({ store: followed, pool: pools.primary, waker, signal: controller.signal, log, runs, metrics });
         if (options.role === 'worker') {
           // A worker alone still answers health, readiness and metrics (the watch's last event, the cleanup).
           const port = integer(process.env, 'CODEXK8S_HTTP_PORT', 8080, 0, 65535);

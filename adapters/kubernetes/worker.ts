@@ -13,6 +13,7 @@ import type { Metrics } from '../http/metrics.js';
 import { runReactor } from '../reactors/runner.js';
 import { runCanceler } from './cancel.js';
 import { jobOutcomes } from './job-outcomes.js';
+import { reuseConnections } from './connections.js';
 import { runLauncher } from './launcher.js';
 import { startKubeSimulator } from './simulator/index.js';
 
@@ -78,6 +79,7 @@ export async function startKubernetesWorker(deps: {
   }
   const keys = env.CODEXK8S_TOKEN_ENCRYPTION_KEYS?.trim() ? tokenCipher(parseKeyRing('CODEXK8S_TOKEN_ENCRYPTION_KEYS', env.CODEXK8S_TOKEN_ENCRYPTION_KEYS, { exactBytes: 32 })) : undefined;
   const now = () => new Date().toISOString();
+  const closeConnections = reuseConnections(kc);
   const kube = KubernetesObjectApi.makeApiClient(kc);
   const repositoryToken = repositoryTokens(deps.store, keys);
   const common = { pool: deps.pool, store: deps.store, waker: deps.waker, signal: deps.signal, log: deps.log };
@@ -109,5 +111,7 @@ export async function startKubernetesWorker(deps: {
       await sleep(ms, deps.signal);
     }
   }
+  const running = [...tasks];
+  tasks.push(Promise.allSettled(running).then(closeConnections));
   return { tasks, reactors: [launcher.name, canceler.name, 'kubernetes-outcomes'] };
 }

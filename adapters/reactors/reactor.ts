@@ -16,6 +16,16 @@ export interface Reactor {
    */
   concurrency?: number;
   react(event: RecordedEvent<DomainEvent>, ctx: ReactionContext): Promise<void>;
+  /**
+   * Events of these types that come one after another in a batch are reacted to at once, in log
+   * order (the scheduler reads and commits a burst of requests together). When that throws, the
+   * runner reacts to them one by one with `react`, with its retries and dead letters, so it must be
+   * as idempotent as `react`.
+   */
+  together?: {
+    handles: readonly EventType[];
+    react(events: RecordedEvent<DomainEvent>[], ctx: { signal: AbortSignal; metaOf(event: RecordedEvent<DomainEvent>): EventMeta }): Promise<void>;
+  };
 }
 
 export interface ReactionContext {

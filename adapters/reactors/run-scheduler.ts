@@ -1,8 +1,9 @@
 import type pg from 'pg';
-import { scheduleRun, type RunCommandDeps } from '../../commands/runs.js';
+import { scheduleRun, scheduleRuns, type RunCommandDeps } from '../../commands/runs.js';
 import { readCheckpoint } from '../../projections/checkpoints.js';
 import type { GlobalPosition } from '../../ports/position.js';
-import { foldStream, type EventStore } from '../../ports/event-store.js';
+import { foldStream, type EventStore, type RecordedEvent } from '../../ports/event-store.js';
+import type { DomainEvent } from '../../domain/events.js';
 import { projectDecider } from '../../domain/projects/project.js';
 import { streamOf } from '../../domain/shared/streams.js';
 import { reactor } from './reactor.js';
@@ -50,6 +51,22 @@ export function runScheduler(deps: SchedulerDeps) {
   return reactor({
     name: 'run-scheduler',
     handles: ['RunRequested', 'SlotReleased'],
+    // A burst of labels: each project's requested runs are scheduled with one read and one group commit.
+    together: {
+      handles: ['RunRequested'],
+      async react(events, { metaOf }) {
+        const byProject = new Map<string, RecordedEvent<DomainEvent>[]>();
+        for (const event of events) {
+          if (event.type !== 'RunRequested') continue;
+          byProject.set(event.data.projectId, [...(byProject.get(event.data.projectId) ?? []), event]);
+        }
+        await Promise.all([...byProject].map(async ([projectId, requested]) => {
+          const runIds = requested.map((e) => (e.data as { runId: string }).runId);
+          const meta = new Map(requested.map((e) => [(e.data as { runId: string }).runId, metaOf(e)]));
+          await scheduleRuns(deps, projectId, runIds, await slotsOf(projectId), (runId) => meta.get(runId)!);
+        }));
+      },
+    },
     async react(event, { meta }) {
       if (event.type === 'RunRequested') {
         await scheduleRun(deps, event.data.runId, await slotsOf(event.data.projectId), meta);

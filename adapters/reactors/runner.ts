@@ -1,6 +1,6 @@
 import { hostname } from 'node:os';
 import type pg from 'pg';
-import { GlobalPosition, type EventStore, type RawEvent } from '../../ports/event-store.js';
+import { GlobalPosition, type EventMeta, type EventStore, type RawEvent } from '../../ports/event-store.js';
 import { idleWaits, type PollingBackoff, type Waker } from '../../ports/waker.js';
 import { sleep, whileLeased } from '../../projections/lease.js';
 import type { Logger } from '../log.js';
@@ -22,6 +22,7 @@ export interface ReactorRunnerOptions {
 }
 
 const holder = () => `${hostname()}:${process.pid}`;
+const PASSED_SAVE_MS = 1000;
 
 /**
  * Runs one reactor until `signal` aborts: one active instance across processes (a lease on a
@@ -67,10 +68,30 @@ async function follow(reactor: Reactor, options: ReactorRunnerOptions, lease: pg
         WHERE name = $1 AND holder = $7`,
       [reactor.name, to.epoch, to.txId.toString(), to.seq.toString(), reacted, error, holder()],
     );
+  // Passing events the reactor does not handle moves the checkpoint at most once a second while the
+  // log is busy (a crash replays them, which costs nothing), and at once when it goes idle.
+  let unsaved: GlobalPosition | undefined;
+  let savedAt = Date.now();
+  const pass = async (to: GlobalPosition) => {
+    unsaved = to;
+    if (Date.now() - savedAt >= PASSED_SAVE_MS) await flush();
+  };
+  const flush = async () => {
+    if (!unsaved) return;
+    await save(unsaved, 0, null);
+    unsaved = undefined;
+    savedAt = Date.now();
+  };
+  const saved = async (to: GlobalPosition, reacted: number, error: string | null) => {
+    await save(to, reacted, error);
+    unsaved = undefined;
+    savedAt = Date.now();
+  };
   while (!signal.aborted) {
     if (leaseLost) throw leaseLost;
     const batch = await store.readAllRaw(position, options.batchSize ?? 200);
     if (batch.length === 0) {
+      await flush();
       await waits.wait(signal);
       continue;
     }
@@ -92,17 +113,46 @@ async function follow(reactor: Reactor, options: ReactorRunnerOptions, lease: pg
       }));
       if (signal.aborted) break;
       position = batch[batch.length - 1]!.position;
-      await save(position, reacted, lastError);
+      if (handled.length > 0) await saved(position, reacted, lastError);
+      else await pass(position);
       if (leaseLost) throw leaseLost;
       continue;
     }
     let passed: GlobalPosition | undefined;
-    for (const raw of batch) {
+    for (let i = 0; i < batch.length; i++) {
+      const raw = batch[i]!;
       if (signal.aborted) break;
+      const together = reactor.together && (reactor.together.handles as readonly string[]).includes(raw.type) ? reactor.together : undefined;
+      if (together) {
+        // This event and the ones of the same kinds after it (passing over events the reactor ignores).
+        let end = i + 1;
+        while (end < batch.length && ((together.handles as readonly string[]).includes(batch[end]!.type) || !(reactor.handles as readonly string[]).includes(batch[end]!.type))) end++;
+        const group = batch.slice(i, end).filter((e) => (together.handles as readonly string[]).includes(e.type));
+        const last = batch[end - 1]!.position;
+        try {
+          await together.react(group.map((e) => store.decode(e)), { signal, metaOf: metaFor(reactor) });
+          if (signal.aborted) break;
+          await saved(last, group.length, null);
+        } catch (error) {
+          log.warn({ reactor: reactor.name, events: group.length, err: error }, 'reacting to events together failed; reacting one by one');
+          for (const event of group) {
+            const failed = await reactWithRetries(reactor, event, options);
+            if (signal.aborted && failed === 'aborted') break;
+            await saved(event.position, 1, failed);
+          }
+          if (signal.aborted) break;
+          if (group.at(-1)!.position.compare(last) !== 0) await saved(last, 0, null);
+        }
+        passed = undefined;
+        position = last;
+        i = end - 1;
+        if (leaseLost) throw leaseLost;
+        continue;
+      }
       if ((reactor.handles as readonly string[]).includes(raw.type)) {
         const error = await reactWithRetries(reactor, raw, options);
         if (signal.aborted && error === 'aborted') break;
-        await save(raw.position, 1, error);
+        await saved(raw.position, 1, error);
         passed = undefined;
       } else {
         passed = raw.position;
@@ -110,10 +160,15 @@ async function follow(reactor: Reactor, options: ReactorRunnerOptions, lease: pg
       position = raw.position;
       if (leaseLost) throw leaseLost;
     }
-    if (passed) await save(passed, 0, null);
+    if (passed) await pass(passed);
     log.debug({ reactor: reactor.name, position: position.toString() }, 'reactor batch done');
   }
 }
+
+/** What a reaction records is caused by the event, in its correlation. */
+const metaFor = (reactor: Reactor) => (event: Pick<RawEvent, 'id' | 'correlationId'>): EventMeta => ({
+  correlationId: event.correlationId, causationId: event.id, actor: { type: 'system', id: `reactor:${reactor.name}` },
+});
 
 /** Null when the reaction succeeded; its last error when it was parked; 'aborted' when stopped. */
 async function reactWithRetries(reactor: Reactor, raw: RawEvent, options: ReactorRunnerOptions): Promise<string | null> {
@@ -124,10 +179,7 @@ async function reactWithRetries(reactor: Reactor, raw: RawEvent, options: Reacto
   for (let attempt = 1; attempt <= attempts; attempt++) {
     try {
       const event = store.decode(raw);
-      await reactor.react(event, {
-        signal,
-        meta: { correlationId: raw.correlationId, causationId: raw.id, actor: { type: 'system', id: `reactor:${reactor.name}` } },
-      });
+      await reactor.react(event, { signal, meta: metaFor(reactor)(raw) });
       return null;
     } catch (error) {
       last = (error instanceof Error ? `${error.name}: ${error.message}` : String(error)).slice(0, 2000);

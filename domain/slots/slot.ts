@@ -15,6 +15,15 @@ export type SlotCommand =
 /** Free, or its holder's lease has run out (its worker died without releasing it). */
 export const isFree = (slot: Slot, now: string): boolean => slot.holder === null || Date.parse(slot.leaseExpiresAt) <= Date.parse(now);
 
+/**
+ * The scheduler's choice for one project: its pending runs, oldest first, take its free slots in
+ * slot order (slots[0] is slot 1); the runs left over wait. The same for one run or for a burst.
+ */
+export function assignSlots(pending: readonly string[], slots: readonly Slot[], now: string): { runId: string; slot: number }[] {
+  const free = slots.flatMap((slot, i) => (isFree(slot, now) ? [i + 1] : []));
+  return pending.slice(0, free.length).map((runId, k) => ({ runId, slot: free[k]! }));
+}
+
 export function evolveSlot(slot: Slot, event: SlotEvent): Slot {
   switch (event.type) {
     case 'SlotLeased':

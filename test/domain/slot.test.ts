@@ -1,7 +1,7 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import type { SlotEvent } from '../../domain/slots/events.js';
-import { decideSlot, evolveSlot, initialSlot, type SlotCommand } from '../../domain/slots/slot.js';
+import { assignSlots, decideSlot, evolveSlot, initialSlot, type Slot, type SlotCommand } from '../../domain/slots/slot.js';
 import { DomainError } from '../../domain/shared/errors.js';
 
 const P = '00000000-0000-4000-8000-0000000000b1';
@@ -36,4 +36,18 @@ describe('the slot decider', () => {
       else assert.deepEqual(decideSlot(when, fold(given)), then);
     });
   }
+});
+
+// given the project's slots (and the time) / when these runs are pending, oldest first / then the assignments
+const held = (until: number): Slot => ({ holder: 'run-x', leaseExpiresAt: t(until) });
+const assignments: [string, Slot[], string[], { runId: string; slot: number }[]][] = [
+  ['one run takes the first free slot', [held(9), initialSlot, initialSlot], [A], [{ runId: A, slot: 2 }]],
+  ['a burst takes the free slots in order, oldest run first', [initialSlot, held(9), initialSlot], [A, B, 'run-c'], [{ runId: A, slot: 1 }, { runId: B, slot: 3 }]],
+  ['a saturated project assigns nothing: the runs wait', [held(9), held(9)], [A, B], []],
+  ['a lease that ran out counts as free', [held(0), held(9)], [A], [{ runId: A, slot: 1 }]],
+  ['no pending run, nothing to assign', [initialSlot], [], []],
+];
+
+describe('assigning slots', () => {
+  for (const [name, slots, pending, then] of assignments) it(name, () => assert.deepEqual(assignSlots(pending, slots, t(1)), then));
 });
