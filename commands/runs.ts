@@ -52,17 +52,20 @@ function scheduleWrites(deps: RunCommandDeps, run: StateAt<Run>, slot: StateAt<S
  * Schedules a burst of one project's requested runs (oldest first) with one read of their streams
  * and the project's slots, then an append per scheduled run, all at once (the event store commits
  * concurrent appends together), each in its run's correlation. A run whose append meets a change
- * (another scheduler, a cancel) is scheduled again alone, on fresh state.
+ * (another scheduler, a cancel) is scheduled again alone, on fresh state. Returns the runs left
+ * waiting for a slot.
  */
-export async function scheduleRuns(deps: RunCommandDeps, projectId: string, runIds: readonly string[], slots: number, metaOf: (runId: string) => EventMeta): Promise<void> {
+export async function scheduleRuns(deps: RunCommandDeps, projectId: string, runIds: readonly string[], slots: number, metaOf: (runId: string) => EventMeta): Promise<string[]> {
   const read = await readFolded(deps.store, [...runIds.map((id) => ({ stream: streamOf.run(id), fold: runDecider })), ...slotFolds(projectId, slots)]);
   const runs = read.slice(0, runIds.length) as StateAt<Run>[];
   const slotStates = read.slice(runIds.length) as StateAt<Slot>[];
   const pending = runs.filter((r) => r.state.status === 'pending' && r.state.projectId === projectId);
+  const pendingIds = pending.map((r) => (r.state as Run & { status: 'pending' }).runId);
   const now = deps.now();
   const retry: string[] = [];
-  await Promise.all(assignSlots(pending.map((r) => (r.state as Run & { status: 'pending' }).runId), slotStates.map((s) => s.state), now).map(async ({ runId, slot }) => {
-    const run = pending.find((r) => r.stream === streamOf.run(runId))!;
+  const assigned = assignSlots(pendingIds, slotStates.map((s) => s.state), now);
+  await Promise.all(assigned.map(async ({ runId, slot }) => {
+    const run = pending[pendingIds.indexOf(runId)]!;
     try {
       await deps.store.append(scheduleWrites(deps, run, slotStates[slot - 1]!, slot, now).map((w) => ({ stream: w.stream, expected: w.expected!, events: w.events })), metaOf(runId));
     } catch (error) {
@@ -70,7 +73,11 @@ export async function scheduleRuns(deps: RunCommandDeps, projectId: string, runI
       retry.push(runId);
     }
   }));
-  for (const runId of runIds.filter((id) => retry.includes(id))) await scheduleRun(deps, runId, slots, metaOf(runId));
+  const waiting = pendingIds.filter((id) => !assigned.some((a) => a.runId === id));
+  for (const runId of runIds.filter((id) => retry.includes(id))) {
+    if (!(await scheduleRun(deps, runId, slots, metaOf(runId)))) waiting.push(runId);
+  }
+  return waiting;
 }
 
 /**

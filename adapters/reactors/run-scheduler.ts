@@ -26,9 +26,25 @@ export interface SchedulerDeps extends RunCommandDeps {
  * project's runs are scheduled when their own events come.
  */
 export function runScheduler(deps: SchedulerDeps) {
+  // Where agent_runs must have got to before it shows every run left waiting for a slot: the newest
+  // request this scheduler left waiting in each project and, for runs an earlier process left
+  // waiting, the first event this one handled. A project with free slots left nothing waiting, so a
+  // release there does not wait on the read model.
+  let firstSeen: GlobalPosition | undefined;
+  const leftWaiting = new Map<string, GlobalPosition>();
+  const seen = (position: GlobalPosition) => (firstSeen ??= position);
+  const waitingFrom = (projectId: string, position: GlobalPosition) => {
+    const known = leftWaiting.get(projectId);
+    if (!known || position.compare(known) > 0) leftWaiting.set(projectId, position);
+  };
+  const mustSee = (projectId: string): GlobalPosition => {
+    const left = leftWaiting.get(projectId);
+    return left && left.compare(firstSeen!) > 0 ? left : firstSeen!;
+  };
+
   async function oldestPending(projectId: string, afterPosition: GlobalPosition): Promise<string[]> {
-    // Wait (bounded) until agent_runs has applied the log up to the release, so every run requested
-    // before it is visible as pending.
+    // Wait (bounded) until agent_runs has applied the log up to there, so every run left waiting is
+    // visible as pending.
     const deadline = Date.now() + (deps.readWaitMs ?? 2000);
     for (;;) {
       const checkpoint = await readCheckpoint(deps.pool, 'agent_runs');
@@ -63,21 +79,24 @@ export function runScheduler(deps: SchedulerDeps) {
         await Promise.all([...byProject].map(async ([projectId, requested]) => {
           const runIds = requested.map((e) => (e.data as { runId: string }).runId);
           const meta = new Map(requested.map((e) => [(e.data as { runId: string }).runId, metaOf(e)]));
-          await scheduleRuns(deps, projectId, runIds, await slotsOf(projectId), (runId) => meta.get(runId)!);
+          seen(requested[0]!.position);
+          const waiting = await scheduleRuns(deps, projectId, runIds, await slotsOf(projectId), (runId) => meta.get(runId)!);
+          for (const runId of waiting) waitingFrom(projectId, requested[runIds.indexOf(runId)]!.position);
         }));
       },
     },
     async react(event, { meta }) {
+      seen(event.position);
       if (event.type === 'RunRequested') {
-        await scheduleRun(deps, event.data.runId, await slotsOf(event.data.projectId), meta);
+        if (!(await scheduleRun(deps, event.data.runId, await slotsOf(event.data.projectId), meta))) waitingFrom(event.data.projectId, event.position);
         return;
       }
       if (event.type !== 'SlotReleased') return;
-      const slots = await slotsOf(event.data.projectId);
-      for (const runId of await oldestPending(event.data.projectId, event.position)) {
-        if (await scheduleRun(deps, runId, slots, meta)) continue;
-        return; // saturated again
-      }
+      // The read model may still call runs pending that were scheduled meanwhile: one read of all of
+      // them and the slots tells, and the oldest pending take what is free.
+      const candidates = await oldestPending(event.data.projectId, mustSee(event.data.projectId));
+      if (candidates.length === 0) return;
+      await scheduleRuns(deps, event.data.projectId, candidates, await slotsOf(event.data.projectId), () => meta);
     },
   });
 }
