@@ -27,6 +27,8 @@ export interface KubeSimulatorState {
   /** The objects of a kind as stored now. */
   objects(kind: string, namespace?: string): KubeObject[];
   resourceVersion(): number;
+  /** TCP connections accepted so far (how well a client reuses its connections). */
+  connections(): number;
 }
 
 export interface KubeSimulator {
@@ -128,6 +130,7 @@ export async function startKubeSimulator(options: KubeSimulatorOptions = {}): Pr
   const kubelet = new SimulatedKubelet(store, options.outcome ?? 'succeed', (options.runSeconds ?? 1) * 1000);
   const bookmarkMs = options.bookmarkIntervalMs ?? 5000;
   const creates: Record<string, number> = {};
+  let connections = 0;
   const deletes: Record<string, number> = {};
   const pending = new Set<NodeJS.Timeout>();
   const closers = new Set<() => void>();
@@ -367,6 +370,7 @@ export async function startKubeSimulator(options: KubeSimulatorOptions = {}): Pr
   });
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
+    server.on('connection', () => connections++);
     server.listen(options.port ?? 0, options.host ?? '127.0.0.1', () => resolve());
   });
   const { port } = server.address() as AddressInfo;
@@ -381,6 +385,7 @@ export async function startKubeSimulator(options: KubeSimulatorOptions = {}): Pr
       deletes,
       objects: (kind, namespace) => store.list(kindByName(kind), namespace),
       resourceVersion: () => store.resourceVersion,
+      connections: () => connections,
     },
     muteWatches: () => [...muters].forEach((mute) => mute()),
     dropWatches: () => [...droppers].forEach((drop) => drop()),
