@@ -18,23 +18,29 @@ const isRoot = process.getuid?.() === 0;
  * this checkout's Node.js and build; otherwise (a checkout in a private folder) a user namespace,
  * where the process is uid 65534 too and no longer has root's privileges.
  */
-function asUser(): { prefix: string[]; realUser: boolean } {
+function asUser(): { prefix: string[]; realUser: boolean } | undefined {
+  if (!isRoot) return undefined;
   const reach = spawnSync('runuser', ['-u', USER, '--', process.execPath, '-e', `require('fs').accessSync(${JSON.stringify(script)})`], { cwd: '/' });
   if (reach.status === 0) return { prefix: ['runuser', '-u', USER, '--'], realUser: true };
-  return { prefix: ['unshare', '--user', '--'], realUser: false };
+  if (spawnSync('unshare', ['--user', '--', 'true']).status === 0) return { prefix: ['unshare', '--user', '--'], realUser: false };
+  return undefined;
 }
 
-describe('db up as a user without root', { skip: !isRoot || !findBinDir() ? 'needs root to become another user, and PostgreSQL installed' : false }, () => {
+const how = asUser();
+const cannot = !findBinDir() ? 'PostgreSQL is not installed' : !how ? 'needs root, and either a checkout the user nobody can read or user namespaces' : false;
+
+describe('db up as a user without root', { skip: cannot }, () => {
+  if (!how) return;
+  const user = how;
   const root = mkdtempSync(join(tmpdir(), 'codexk8s-nonroot-'));
-  const how = asUser();
-  if (how.realUser) chownSync(root, 65534, 65534);
+  if (user.realUser) chownSync(root, 65534, 65534);
   after(() => {
     run('down');
     rmSync(root, { recursive: true, force: true });
   });
 
   function run(step: 'up' | 'down'): { status: number | null; stderr: string; result?: { uid: number; servers: ServerStatus[] } } {
-    const [cmd, ...args] = how.prefix;
+    const [cmd, ...args] = user.prefix;
     const r = spawnSync(cmd!, [...args, process.execPath, script, step, root], { cwd: '/', encoding: 'utf8', timeout: 120_000, env: { ...process.env, CODEXK8S_LOCAL_PG_PORT: '' } });
     const line = r.stdout.trim().split('\n').at(-1);
     return { status: r.status, stderr: r.stderr, result: line ? JSON.parse(line) : undefined };
@@ -60,7 +66,7 @@ describe('db up as a user without root', { skip: !isRoot || !findBinDir() ? 'nee
     for (const dir of ['primary', 'replica']) {
       assert.ok(existsSync(join(data, dir, 'PG_VERSION')));
       // The servers run as the user who ran `db up` (through runuser: nobody, uid 65534).
-      if (how.realUser) assert.equal(serverUid(join(data, dir)), 65534);
+      if (user.realUser) assert.equal(serverUid(join(data, dir)), 65534);
     }
   });
 
