@@ -23,6 +23,10 @@ export interface ReactorRunnerOptions {
 
 const holder = () => `${hostname()}:${process.pid}`;
 const PASSED_SAVE_MS = 1000;
+/** A reactor with concurrency reads ahead at most this many batches past its oldest reaction in flight. */
+const WINDOW_BATCHES = 10;
+/** How often it looks for news while reactions are in flight and no notification came. */
+const WINDOW_POLL_MS = 50;
 
 /**
  * Runs one reactor until `signal` aborts: one active instance across processes (a lease on a
@@ -87,6 +91,97 @@ async function follow(reactor: Reactor, options: ReactorRunnerOptions, lease: pg
     unsaved = undefined;
     savedAt = Date.now();
   };
+  if ((reactor.concurrency ?? 1) > 1) {
+    await reactInWindow();
+    return;
+  }
+  /**
+   * Independent reactions at once (`concurrency`), started as their events are read, not batch by
+   * batch, so one slow reaction holds back no later one. The checkpoint passes an event once it and
+   * every handled event before it are done, so a crash replays at most what was in flight (each
+   * reaction is idempotent). Reading stops while the window is full.
+   */
+  async function reactInWindow(): Promise<void> {
+    const concurrency = reactor.concurrency!;
+    const batchSize = options.batchSize ?? 200;
+    type Entry = { raw: RawEvent; state: 'queued' | 'running' | 'done' | 'aborted'; error: string | null };
+    const window: Entry[] = [];
+    const queued: Entry[] = [];
+    const running = new Set<Promise<void>>();
+    let readAt = position;
+    let finished = false;
+    let wake = () => {};
+    const start = (entry: Entry) => {
+      entry.state = 'running';
+      const reaction = reactWithRetries(reactor, entry.raw, options).then((error) => {
+        entry.state = error === 'aborted' ? 'aborted' : 'done';
+        entry.error = error === 'aborted' ? null : error;
+        running.delete(reaction);
+        finished = true;
+        wake();
+      });
+      running.add(reaction);
+    };
+    const advance = async () => {
+      let to: GlobalPosition | undefined;
+      let reacted = 0;
+      let lastError: string | null = null;
+      while (window.length > 0 && window[0]!.state === 'done') {
+        const entry = window.shift()!;
+        to = entry.raw.position;
+        if ((reactor.handles as readonly string[]).includes(entry.raw.type)) {
+          reacted++;
+          lastError = entry.error ?? lastError;
+        }
+      }
+      if (!to) return;
+      position = to;
+      if (reacted > 0) await saved(to, reacted, lastError);
+      else await pass(to);
+    };
+    try {
+      while (!signal.aborted) {
+        if (leaseLost) throw leaseLost;
+        let read = 0;
+        if (running.size + queued.length < concurrency && window.length < batchSize * WINDOW_BATCHES) {
+          const batch = await store.readAllRaw(readAt, batchSize);
+          read = batch.length;
+          for (const raw of batch) {
+            const handled = (reactor.handles as readonly string[]).includes(raw.type);
+            const entry: Entry = { raw, state: handled ? 'queued' : 'done', error: null };
+            window.push(entry);
+            if (handled) queued.push(entry);
+          }
+          if (read > 0) {
+            readAt = batch[read - 1]!.position;
+            waits.found();
+          }
+        }
+        while (running.size < concurrency && queued.length > 0 && !signal.aborted) start(queued.shift()!);
+        await advance();
+        if (read > 0) continue;
+        if (running.size === 0 && queued.length === 0) {
+          await flush();
+          await waits.wait(signal);
+          continue;
+        }
+        // Reactions in flight: go on when one ends, or when the log may have news.
+        if (finished) {
+          finished = false;
+          continue;
+        }
+        await new Promise<void>((resolve) => {
+          wake = resolve;
+          void options.waker.sleep(WINDOW_POLL_MS, signal).then(() => resolve());
+        });
+        finished = false;
+      }
+    } finally {
+      // Stopping: reactions in flight see the signal; nothing past them is recorded.
+      await Promise.allSettled([...running]);
+    }
+  }
+
   while (!signal.aborted) {
     if (leaseLost) throw leaseLost;
     const batch = await store.readAllRaw(position, options.batchSize ?? 200);
@@ -96,28 +191,6 @@ async function follow(reactor: Reactor, options: ReactorRunnerOptions, lease: pg
       continue;
     }
     waits.found();
-    const concurrency = reactor.concurrency ?? 1;
-    if (concurrency > 1) {
-      // Independent reactions at once; the checkpoint passes the batch when all are done, so a crash
-      // replays the batch (each reaction is idempotent).
-      const handled = batch.filter((raw) => (reactor.handles as readonly string[]).includes(raw.type));
-      let next = 0;
-      let reacted = 0;
-      let lastError: string | null = null;
-      await Promise.all(Array.from({ length: Math.min(concurrency, handled.length) }, async () => {
-        while (next < handled.length && !signal.aborted) {
-          const error = await reactWithRetries(reactor, handled[next++]!, options);
-          if (error !== 'aborted') reacted++;
-          if (error && error !== 'aborted') lastError = error;
-        }
-      }));
-      if (signal.aborted) break;
-      position = batch[batch.length - 1]!.position;
-      if (handled.length > 0) await saved(position, reacted, lastError);
-      else await pass(position);
-      if (leaseLost) throw leaseLost;
-      continue;
-    }
     let passed: GlobalPosition | undefined;
     for (let i = 0; i < batch.length; i++) {
       const raw = batch[i]!;
