@@ -3,6 +3,7 @@ import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
 import { createEventStore, type PostgresEventStore } from '../adapters/postgres/event-store.js';
 import { pollingOnly } from '../adapters/postgres/subscription.js';
+import { GlobalPosition } from '../ports/position.js';
 import { reactor, type Reactor } from '../adapters/reactors/reactor.js';
 import { runReactor } from '../adapters/reactors/runner.js';
 import { runScheduler } from '../adapters/reactors/run-scheduler.js';
@@ -110,6 +111,64 @@ describe('reactors', () => {
     const parked = await db.pools.primary.query('SELECT error FROM projection_dead_letters WHERE projection = $1', [`reactor:${grouped.name}`]);
     assert.equal(parked.rowCount, 1);
     assert.match(parked.rows[0]!.error, /never works/);
+  });
+
+  it('with concurrency, a slow reaction holds back no later one, and the checkpoint waits for it', async () => {
+    const project = randomUUID();
+    const finished: number[] = [];
+    let releaseSlow: () => void = () => {};
+    const slowDone = new Promise<void>((r) => (releaseSlow = r));
+    const windowed = reactor({
+      name: `test-window-${project.slice(0, 8)}`,
+      handles: ['RunRequested'],
+      concurrency: 4,
+      async react(event) {
+        if (event.type !== 'RunRequested' || event.data.projectId !== project) return;
+        const n = event.data.subject.number;
+        if (n === 1) {
+          slowStarted = true;
+          await slowDone;
+        }
+        finished.push(n);
+      },
+    });
+    let slowStarted = false;
+    const ids: string[] = [];
+    const request = async (n: number) => {
+      const runId = randomUUID();
+      ids.push(runId);
+      const e = runRequested(runId, project);
+      (e.data as { subject: { number: number } }).subject.number = n;
+      await store.append([{ stream: `run-${runId}`, expected: 'no_stream', events: [e] }], systemMeta());
+    };
+    await request(1);
+    const first = (await store.readStream(`run-${ids[0]}`))[0]!.position;
+    const checkpoint = async () => {
+      const { rows } = await db.pools.primary.query<{ epoch: number; tx_id: string; position: string }>(
+        'SELECT epoch, tx_id::text AS tx_id, position::text AS position FROM reactor_checkpoints WHERE name = $1', [windowed.name]);
+      return rows[0] ? `${rows[0].epoch}:${rows[0].tx_id}:${rows[0].position}` : undefined;
+    };
+    const running = start(windowed);
+    try {
+      // The events after the slow one come while it runs, as a burst of labels does.
+      await until(async () => slowStarted, 'the slow reaction to start');
+      for (const n of [2, 3, 4, 5, 6, 7, 8]) await request(n);
+      await until(async () => finished.length === 7, 'the seven quick reactions, past the slow one');
+      assert.deepEqual([...finished].sort(), [2, 3, 4, 5, 6, 7, 8]);
+      // The checkpoint has not passed the slow event: a crash now would replay it.
+      const before = await checkpoint();
+      assert.ok(before === undefined || GlobalPosition.parse(before).compare(first) < 0, `checkpoint ${before} passed the slow event ${first}`);
+      releaseSlow();
+      await until(async () => finished.length === 8, 'the slow reaction');
+      const last = (await store.readStream(`run-${ids[7]}`))[0]!.position;
+      await until(async () => {
+        const at = await checkpoint();
+        return at !== undefined && GlobalPosition.parse(at).compare(last) >= 0;
+      }, 'the checkpoint past the last event');
+    } finally {
+      releaseSlow();
+      await running.stop();
+    }
   });
 
   it('only one instance of a reactor runs at a time across runners', async () => {
