@@ -171,6 +171,47 @@ describe('reactors', () => {
     }
   });
 
+  it('with concurrency, a reaction whose dead letter cannot be written stops the runner, never the process, and its event is not passed', async () => {
+    const project = randomUUID();
+    let faulty = true;
+    const real = db.pools.primary;
+    // The real pool, but writing a dead letter fails while `faulty` (the database went away then).
+    const pool = new Proxy(real, {
+      get(target, prop) {
+        if (prop === 'query') {
+          return (text: unknown, ...rest: unknown[]) =>
+            faulty && typeof text === 'string' && text.includes('INSERT INTO projection_dead_letters')
+              ? Promise.reject(new Error('the database is gone'))
+              : (target.query as (...args: unknown[]) => unknown).call(target, text, ...rest);
+        }
+        const value = Reflect.get(target, prop, target) as unknown;
+        return typeof value === 'function' ? value.bind(target) : value;
+      },
+    });
+    const failing = reactor({
+      name: `test-park-fails-${project.slice(0, 8)}`,
+      handles: ['RunRequested'],
+      concurrency: 2,
+      async react(event) {
+        if (event.type === 'RunRequested' && event.data.projectId === project) throw new Error('never works');
+      },
+    });
+    const runId = randomUUID();
+    await store.append([{ stream: `run-${runId}`, expected: 'no_stream', events: [runRequested(runId, project)] }], systemMeta());
+    const controller = new AbortController();
+    const done = runReactor(failing, { pool, store, waker: pollingOnly, signal: controller.signal, log: quietLog, backoff: { minMs: 5, maxMs: 50 }, leaseRetryMs: 50, retryMs: 5, attempts: 1 });
+    const parked = async () => (await real.query('SELECT 1 FROM projection_dead_letters WHERE projection = $1', [`reactor:${failing.name}`])).rowCount === 1;
+    try {
+      await new Promise((r) => setTimeout(r, 500));
+      assert.equal(await parked(), false);
+      faulty = false;
+      await until(parked, 'the dead letter once the database is back');
+    } finally {
+      controller.abort();
+      await done;
+    }
+  });
+
   it('only one instance of a reactor runs at a time across runners', async () => {
     let concurrent = 0;
     let most = 0;

@@ -110,12 +110,19 @@ async function follow(reactor: Reactor, options: ReactorRunnerOptions, lease: pg
     const running = new Set<Promise<void>>();
     let readAt = position;
     let finished = false;
+    let failure: unknown;
     let wake = () => {};
     const start = (entry: Entry) => {
       entry.state = 'running';
-      const reaction = reactWithRetries(reactor, entry.raw, options).then((error) => {
-        entry.state = error === 'aborted' ? 'aborted' : 'done';
-        entry.error = error === 'aborted' ? null : error;
+      const reaction = reactWithRetries(reactor, entry.raw, options).then(
+        (error) => {
+          entry.state = error === 'aborted' ? 'aborted' : 'done';
+          entry.error = error === 'aborted' ? null : error;
+        },
+        // Parking it failed too (the database is gone): the runner stops and its lease is retried;
+        // the event stays unpassed, so it is reacted to again.
+        (error: unknown) => void (failure ??= error),
+      ).finally(() => {
         running.delete(reaction);
         finished = true;
         wake();
@@ -142,6 +149,7 @@ async function follow(reactor: Reactor, options: ReactorRunnerOptions, lease: pg
     try {
       while (!signal.aborted) {
         if (leaseLost) throw leaseLost;
+        if (failure) throw failure;
         let read = 0;
         if (running.size + queued.length < concurrency && window.length < batchSize * WINDOW_BATCHES) {
           const batch = await store.readAllRaw(readAt, batchSize);
