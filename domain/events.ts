@@ -34,3 +34,6 @@ export type DomainEvent = EventsOf<typeof eventCodecs>;
 /** Payload schema version per type; bump it with an upcaster when a payload changes shape. */
 export const schemaVersions: Partial<Record<EventType, number>> = {};
 export const schemaVersionOf = (type: string): number => (schemaVersions as Record<string, number | undefined>)[type] ?? 1;
+
+/** Whether an event of this type is among those a projection or reactor handles. */
+export const isOneOf = (types: readonly EventType[], type: string): boolean => (types as readonly string[]).includes(type);

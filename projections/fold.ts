@@ -3,6 +3,7 @@ import type { RawEvent } from '../ports/event-store.js';
 import type { GlobalPosition } from '../ports/position.js';
 import { isConnectionFailure, pgCode, sqlState } from '../ports/sql-errors.js';
 import type { ApplyContext, ProjectedEvent, Projection } from './projection.js';
+import { isOneOf } from '../domain/events.js';
 
 export interface ParkedEvent {
   event: Pick<RawEvent, 'id' | 'position' | 'type'>;
@@ -59,7 +60,7 @@ export async function foldBatch(
   const transient = (error: unknown) => isTransient(error) && !(options.blameTimeouts && isStatementTimeout(error));
   const last = batch[batch.length - 1]!;
   const result: FoldResult = { checkpoint: last.position, applied: 0, lastEventAt: last.createdAt, parked: [] };
-  const handled = batch.filter((e) => (projection.handles as readonly string[]).includes(e.type));
+  const handled = batch.filter((e) => isOneOf(projection.handles, e.type));
   if (handled.length === 0) return result;
   const ctx: ApplyContext = { tx, table };
 

@@ -7,10 +7,13 @@ import { idleWaits, type PollingBackoff, type Waker } from '../ports/waker.js';
 import { ensureCheckpoint, readCheckpoint, advanceCheckpoint, skipCheckpoint, stopAt, setHolder, type Checkpoint } from './checkpoints.js';
 import { foldBatch, isStatementTimeout, isTransient, type FoldOptions, type FoldResult } from './fold.js';
 
+import type { ProjectedEvent, Projection } from './projection.js';
+import { isOneOf } from '../domain/events.js';
+
 /** How many times a batch may hit statement_timeout before a timeout is blamed on its events. */
 const TIMEOUTS_BEFORE_BLAME = 3;
+/** How often an idle runner looks whether a rebuild or a reset moved its checkpoint. */
 const IDLE_CHECK_MS = 1000;
-import type { ProjectedEvent, Projection } from './projection.js';
 
 export interface RunnerOptions {
   pool: pg.Pool;
@@ -76,8 +79,8 @@ async function follow(projection: Projection, options: RunnerOptions, lease: pg.
     const batch = await store.readAllRaw(checkpoint.position, batchSize);
     if (batch.length === 0) {
       await waits.wait(signal);
-      // A rebuild may have swapped the tables and moved the checkpoint meanwhile (a batch would find
-      // that out too, so while events keep coming this is asked at most once a second).
+      // A rebuild may have swapped the tables and moved the checkpoint meanwhile; the next batch
+      // would find that out too, so an idle runner asks only now and then.
       if (Date.now() - checkedAt >= IDLE_CHECK_MS) {
         checkpoint = (await readCheckpoint(pool, projection.name))!;
         checkedAt = Date.now();
@@ -117,7 +120,7 @@ type BatchOutcome = { kind: 'moved'; checkpoint: Checkpoint } | { kind: 'committ
 
 async function commitBatch(projection: Projection, batch: RawEvent[], from: Checkpoint, options: RunnerOptions, fold: FoldOptions): Promise<BatchOutcome> {
   const { pool, store } = options;
-  if (!batch.some((e) => (projection.handles as readonly string[]).includes(e.type))) {
+  if (!batch.some((e) => isOneOf(projection.handles, e.type))) {
     const last = batch[batch.length - 1]!;
     const skipped = await skipCheckpoint(pool, from, last.position, last.createdAt);
     if (!skipped) return { kind: 'moved', checkpoint: (await readCheckpoint(pool, projection.name))! };

@@ -5,7 +5,7 @@ import request from 'supertest';
 import { SignJWT, UnsecuredJWT } from 'jose';
 import { createTestDatabase, type TestDatabase } from './support/cluster.js';
 import { operator, startStaffApi, type StaffApi } from './support/staff-api.js';
-import { actions, can, isProjectAction, type Action, type Principal } from '../domain/access/permissions.js';
+import { actions, can, isProjectAction, principals, type Action, type Principal } from '../domain/access/permissions.js';
 import { documentedStatuses } from '../adapters/http/api/openapi.js';
 import { ISSUER, AUDIENCE } from '../adapters/http/auth/tokens.js';
 import { streamOf } from '../domain/shared/streams.js';
@@ -83,14 +83,14 @@ function requestFor(route: StaffRoute, f: Fixture): { path: string; body?: objec
   return { path, ...(bodies[key] ? { body: bodies[key] } : {}), ...(key === 'get /agent-runs' ? { query: { project_id: f.projectId } } : {}) };
 }
 
-const roles: [keyof Fixture['people'], Principal][] = [
-  ['owner', { platformRole: 'owner', projectRole: null }],
-  ['admin', { platformRole: 'admin', projectRole: null }],
-  ['projectAdmin', { platformRole: null, projectRole: 'admin' }],
-  ['readWrite', { platformRole: null, projectRole: 'read_write' }],
-  ['reader', { platformRole: null, projectRole: 'read' }],
-  ['outsider', { platformRole: null, projectRole: null }],
-];
+// Every principal of the matrix, as the fixture person who is one (a new kind of principal fails here).
+const personOf: Record<string, keyof Fixture['people']> = {
+  owner: 'owner', admin: 'admin', 'project admin': 'projectAdmin', read_write: 'readWrite', read: 'reader', 'signed in, no role': 'outsider',
+};
+const roles: [keyof Fixture['people'], Principal][] = principals.map(([name, who]) => {
+  assert.ok(personOf[name], `no fixture person is a "${name}"`);
+  return [personOf[name]!, who];
+});
 
 /** What the matrix says a role gets from an endpoint: success, 403, or 404 for a project it may not see. */
 const expected = (who: Principal, action: Action): 'allowed' | 403 | 404 =>

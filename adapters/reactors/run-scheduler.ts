@@ -25,6 +25,9 @@ export interface SchedulerDeps extends RunCommandDeps {
  * stale suggestion schedules nothing twice. A saturated project only costs its own events: another
  * project's runs are scheduled when their own events come.
  */
+type RunRequestedEvent = RecordedEvent<DomainEvent> & { type: 'RunRequested' };
+const isRunRequested = (event: RecordedEvent<DomainEvent>): event is RunRequestedEvent => event.type === 'RunRequested';
+
 export function runScheduler(deps: SchedulerDeps) {
   // Where agent_runs must have got to before it shows every run left waiting for a slot: the newest
   // request this scheduler left waiting in each project and, for runs an earlier process left
@@ -71,16 +74,16 @@ export function runScheduler(deps: SchedulerDeps) {
     together: {
       handles: ['RunRequested'],
       async react(events, { metaOf }) {
-        const byProject = new Map<string, RecordedEvent<DomainEvent>[]>();
-        for (const event of events) {
-          if (event.type !== 'RunRequested') continue;
-          byProject.set(event.data.projectId, [...(byProject.get(event.data.projectId) ?? []), event]);
+        seen(events[0]!.position);
+        const byProject = new Map<string, RunRequestedEvent[]>();
+        for (const event of events.filter(isRunRequested)) {
+          const list = byProject.get(event.data.projectId) ?? [];
+          if (list.length === 0) byProject.set(event.data.projectId, list);
+          list.push(event);
         }
         await Promise.all([...byProject].map(async ([projectId, requested]) => {
-          const runIds = requested.map((e) => (e.data as { runId: string }).runId);
-          const meta = new Map(requested.map((e) => [(e.data as { runId: string }).runId, metaOf(e)]));
-          seen(requested[0]!.position);
-          const waiting = await scheduleRuns(deps, projectId, runIds, await slotsOf(projectId), (runId) => meta.get(runId)!);
+          const runIds = requested.map((e) => e.data.runId);
+          const waiting = await scheduleRuns(deps, projectId, runIds, await slotsOf(projectId), (runId) => metaOf(requested[runIds.indexOf(runId)]!));
           for (const runId of waiting) waitingFrom(projectId, requested[runIds.indexOf(runId)]!.position);
         }));
       },

@@ -5,6 +5,7 @@ import { idleWaits, type PollingBackoff, type Waker } from '../../ports/waker.js
 import { sleep, whileLeased } from '../../projections/lease.js';
 import type { Logger } from '../log.js';
 import type { Reactor } from './reactor.js';
+import { isOneOf } from '../../domain/events.js';
 
 export interface ReactorRunnerOptions {
   pool: pg.Pool;
@@ -136,7 +137,7 @@ async function follow(reactor: Reactor, options: ReactorRunnerOptions, lease: pg
       while (window.length > 0 && window[0]!.state === 'done') {
         const entry = window.shift()!;
         to = entry.raw.position;
-        if ((reactor.handles as readonly string[]).includes(entry.raw.type)) {
+        if (isOneOf(reactor.handles, entry.raw.type)) {
           reacted++;
           lastError = entry.error ?? lastError;
         }
@@ -155,7 +156,7 @@ async function follow(reactor: Reactor, options: ReactorRunnerOptions, lease: pg
           const batch = await store.readAllRaw(readAt, batchSize);
           read = batch.length;
           for (const raw of batch) {
-            const handled = (reactor.handles as readonly string[]).includes(raw.type);
+            const handled = isOneOf(reactor.handles, raw.type);
             const entry: Entry = { raw, state: handled ? 'queued' : 'done', error: null };
             window.push(entry);
             if (handled) queued.push(entry);
@@ -190,6 +191,32 @@ async function follow(reactor: Reactor, options: ReactorRunnerOptions, lease: pg
     }
   }
 
+  const together = reactor.together;
+  /**
+   * A stretch of a batch that starts with an event `together` handles: those events at once, then
+   * the checkpoint past the stretch; when that fails, one by one as usual. False when stopped.
+   */
+  async function reactTogether(stretch: RawEvent[]): Promise<boolean> {
+    const group = stretch.filter((e) => isOneOf(together!.handles, e.type));
+    const last = stretch.at(-1)!.position;
+    try {
+      await together!.react(group.map((e) => store.decode(e)), { signal, metaOf: metaFor(reactor) });
+      if (signal.aborted) return false;
+      await saved(last, group.length, null);
+      return true;
+    } catch (error) {
+      log.warn({ reactor: reactor.name, events: group.length, err: error }, 'reacting to events together failed; reacting one by one');
+    }
+    for (const event of group) {
+      const failed = await reactWithRetries(reactor, event, options);
+      if (signal.aborted && failed === 'aborted') return false;
+      await saved(event.position, 1, failed);
+    }
+    if (signal.aborted) return false;
+    if (group.at(-1)!.position.compare(last) !== 0) await saved(last, 0, null);
+    return true;
+  }
+
   while (!signal.aborted) {
     if (leaseLost) throw leaseLost;
     const batch = await store.readAllRaw(position, options.batchSize ?? 200);
@@ -200,45 +227,26 @@ async function follow(reactor: Reactor, options: ReactorRunnerOptions, lease: pg
     }
     waits.found();
     let passed: GlobalPosition | undefined;
-    for (let i = 0; i < batch.length; i++) {
+    for (let i = 0; i < batch.length && !signal.aborted; i++) {
       const raw = batch[i]!;
-      if (signal.aborted) break;
-      const together = reactor.together && (reactor.together.handles as readonly string[]).includes(raw.type) ? reactor.together : undefined;
-      if (together) {
+      if (together && isOneOf(together.handles, raw.type)) {
         // This event and the ones of the same kinds after it (passing over events the reactor ignores).
         let end = i + 1;
-        while (end < batch.length && ((together.handles as readonly string[]).includes(batch[end]!.type) || !(reactor.handles as readonly string[]).includes(batch[end]!.type))) end++;
-        const group = batch.slice(i, end).filter((e) => (together.handles as readonly string[]).includes(e.type));
-        const last = batch[end - 1]!.position;
-        try {
-          await together.react(group.map((e) => store.decode(e)), { signal, metaOf: metaFor(reactor) });
-          if (signal.aborted) break;
-          await saved(last, group.length, null);
-        } catch (error) {
-          log.warn({ reactor: reactor.name, events: group.length, err: error }, 'reacting to events together failed; reacting one by one');
-          for (const event of group) {
-            const failed = await reactWithRetries(reactor, event, options);
-            if (signal.aborted && failed === 'aborted') break;
-            await saved(event.position, 1, failed);
-          }
-          if (signal.aborted) break;
-          if (group.at(-1)!.position.compare(last) !== 0) await saved(last, 0, null);
-        }
+        while (end < batch.length && (isOneOf(together.handles, batch[end]!.type) || !isOneOf(reactor.handles, batch[end]!.type))) end++;
+        if (!(await reactTogether(batch.slice(i, end)))) break;
         passed = undefined;
-        position = last;
+        position = batch[end - 1]!.position;
         i = end - 1;
-        if (leaseLost) throw leaseLost;
-        continue;
-      }
-      if ((reactor.handles as readonly string[]).includes(raw.type)) {
+      } else if (isOneOf(reactor.handles, raw.type)) {
         const error = await reactWithRetries(reactor, raw, options);
         if (signal.aborted && error === 'aborted') break;
         await saved(raw.position, 1, error);
         passed = undefined;
+        position = raw.position;
       } else {
         passed = raw.position;
+        position = raw.position;
       }
-      position = raw.position;
       if (leaseLost) throw leaseLost;
     }
     if (passed) await pass(passed);

@@ -50,20 +50,22 @@ export function can(who: Principal, action: Action): boolean {
   return who.projectRole !== null && granted.project.includes(who.projectRole);
 }
 
+/** Every kind of principal the matrix tells apart, by the name the README's columns give it. */
+export const principals: readonly (readonly [string, Principal])[] = [
+  ['owner', { platformRole: 'owner', projectRole: null }],
+  ['admin', { platformRole: 'admin', projectRole: null }],
+  ['project admin', { platformRole: null, projectRole: 'admin' }],
+  ['read_write', { platformRole: null, projectRole: 'read_write' }],
+  ['read', { platformRole: null, projectRole: 'read' }],
+  ['signed in, no role', { platformRole: null, projectRole: null }],
+];
+
 /** The matrix as the README prints it (a test keeps the two the same). */
 export function matrixAsMarkdown(): string {
-  const columns: [string, Principal][] = [
-    ['owner', { platformRole: 'owner', projectRole: null }],
-    ['admin', { platformRole: 'admin', projectRole: null }],
-    ['project admin', { platformRole: null, projectRole: 'admin' }],
-    ['read_write', { platformRole: null, projectRole: 'read_write' }],
-    ['read', { platformRole: null, projectRole: 'read' }],
-    ['signed in, no role', { platformRole: null, projectRole: null }],
-  ];
   const lines = [
-    `| action | ${columns.map(([name]) => name).join(' | ')} |`,
-    `| --- | ${columns.map(() => ':-:').join(' | ')} |`,
-    ...actions.map((action) => `| \`${action}\` | ${columns.map(([, who]) => (can(who, action) ? 'yes' : '')).join(' | ')} |`),
+    `| action | ${principals.map(([name]) => name).join(' | ')} |`,
+    `| --- | ${principals.map(() => ':-:').join(' | ')} |`,
+    ...actions.map((action) => `| \`${action}\` | ${principals.map(([, who]) => (can(who, action) ? 'yes' : '')).join(' | ')} |`),
   ];
   return lines.join('\n');
 }
