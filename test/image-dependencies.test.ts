@@ -3,6 +3,7 @@ import assert from 'node:assert/strict';
 import { readdirSync, readFileSync } from 'node:fs';
 import { builtinModules } from 'node:module';
 import { join, relative } from 'node:path';
+import ts from 'typescript';
 import { projectRoot } from '../adapters/paths.js';
 
 // The images (deploy/Dockerfile, deploy/agent/Dockerfile) keep only `dependencies` (`npm prune
@@ -24,11 +25,8 @@ function packageOf(specifier: string): string | undefined {
   return specifier.startsWith('@') ? parts.slice(0, 2).join('/') : parts[0];
 }
 
-function importsOf(file: string): string[] {
-  const text = readFileSync(file, 'utf8');
-  const found = [...text.matchAll(/(?:^|\n)\s*(?:import|export)\s[^;]*?from\s+['"]([^'"]+)['"]|import\(\s*['"]([^'"]+)['"]\s*\)|^import\s+['"]([^'"]+)['"]/gm)];
-  return found.map((m) => m[1] ?? m[2] ?? m[3]!);
-}
+/** Every module a file imports, statically or dynamically, as TypeScript's own scanner reads it. */
+const importsOf = (file: string): string[] => ts.preProcessFile(readFileSync(file, 'utf8'), true, true).importedFiles.map((f) => f.fileName);
 
 describe('the images\' runtime dependencies', () => {
   const all = shipped.flatMap(files);
