@@ -25,7 +25,7 @@ const key = (id: string) => `${id}:${randomBytes(32).toString('base64')}`;
 const [A, B, C, D] = ['a', 'b', 'c', 'd'].map(key) as [string, string, string, string];
 const cipherOf = (keys: string) => tokenCipher(parseKeyRing('CODEXK8S_TOKEN_ENCRYPTION_KEYS', keys, { exactBytes: 32 }));
 const token = () => `ghp_${randomBytes(18).toString('hex')}`;
-const tokens = { hello: token(), other: token(), third: token(), gone: token() };
+const tokens = { hello: token(), other: token(), third: token(), gone: token(), fresh: token() };
 const emailHashKey = key('e');
 const outputs: CliResult[] = [];
 const cli = async (keys: string | undefined, ...args: string[]) => {
@@ -50,7 +50,7 @@ describe('keys rotate', () => {
   before(async () => {
     store = createEventStore(db.pools.primary);
     github = await startFakeGithub();
-    for (const [id, name] of [[6001, 'hello'], [6002, 'other'], [6003, 'third'], [6004, 'gone']] as const) github.addRepository({ id, owner: 'octo', name, token: tokens[name] });
+    for (const [id, name] of [[6001, 'hello'], [6002, 'other'], [6003, 'third'], [6004, 'gone'], [6006, 'fresh']] as const) github.addRepository({ id, owner: 'octo', name, token: tokens[name] });
     github.addRepository({ id: 6005, owner: 'octo', name: 'public' });
     for (const p of ['alpha', 'beta', 'gamma']) projects[p] = (json(await cli(A, 'projects', 'create', p, '--json')) as { project_id: string }).project_id;
     // All under key A: alpha has two tokens (and one more, disconnected), beta one, gamma a public repository without one.
@@ -111,6 +111,14 @@ describe('keys rotate', () => {
     assert.deepEqual(tail.map((e) => [e.type, e.type === 'RepositoryTokenReencrypted' ? e.data.tokenCiphertext.split('.')[0] : null]), [
       ['ProjectSlotsSet', null], ['RepositoryTokenReencrypted', 'd'], ['RepositoryTokenReencrypted', 'd'],
     ]);
+  });
+
+  it('a token the read model has not seen yet is rotated too (the projects are taken from the log)', async () => {
+    // A new project's token, sealed under key C a moment ago; the repositories model last saw every token under B.
+    json(await cli(C, 'projects', 'create', 'delta', '--json'));
+    json(await cli(C, 'projects', 'add-repo', 'delta', 'github', 'octo/fresh', '--token-env', 'TOKEN_FRESH', '--json'));
+    // Alpha is under D already; beta and delta are under C.
+    assert.deepEqual(json(await cli(`${D},${C}`, 'keys', 'rotate', '--json')), { repositories: 4, reencrypted: 2, already_current: 2 });
   });
 
   it('refuses bad input with one line, and never shows or records a token', async () => {

@@ -11,31 +11,24 @@ import { tokenKeyId } from '../../domain/projects/events.js';
 import { printJson, say } from './output.js';
 import { operator } from './setup.js';
 
-interface Candidate {
-  projectId: string;
-  tokens: number;
-  /** Tokens the read model last saw under another key than the current one. */
-  stale: number;
-}
-
 /**
- * The projects that hold tokens, from the repositories model on the primary (fresher than a replica).
- * It only picks which streams to read: whether to write is decided on each project's stream.
+ * The projects that ever held a repository token, from the log itself (a read model may lag behind
+ * a token sealed a moment ago, or have stopped): one scan, which only picks the streams to read;
+ * whether to write is decided on each project's stream.
  */
-async function candidates(db: pg.Pool, currentKeyId: string): Promise<Candidate[]> {
-  const { rows } = await db.query<{ project_id: string; tokens: number; stale: number }>(
-    `SELECT project_id::text, count(*)::int AS tokens, (count(*) FILTER (WHERE token_key_id IS DISTINCT FROM $1))::int AS stale
-     FROM repositories WHERE has_token GROUP BY project_id ORDER BY project_id`,
-    [currentKeyId],
+async function projectsWithTokens(db: pg.Pool): Promise<string[]> {
+  const { rows } = await db.query<{ project_id: string }>(
+    `SELECT DISTINCT payload->>'projectId' AS project_id FROM flow_events
+      WHERE event_type = 'RepositoryConnected' AND payload->>'tokenCiphertext' IS NOT NULL ORDER BY 1`,
   );
-  return rows.map((r) => ({ projectId: r.project_id, tokens: r.tokens, stale: r.stale }));
+  return rows.map((r) => r.project_id);
 }
 
 /** The progress bar, on a terminal only: piped or in CI, the summary line is the whole output. */
 function progress(total: number) {
   if (!process.stderr.isTTY || total === 0) return { advance: (_n: number) => {}, stop: () => {} };
   const bar = new cliProgress.SingleBar(
-    { format: 'keys rotate |{bar}| {value}/{total} repository tokens | ETA {eta_formatted}', stream: process.stderr, clearOnComplete: true },
+    { format: 'keys rotate |{bar}| {value}/{total} projects | ETA {eta_formatted}', stream: process.stderr, clearOnComplete: true },
     cliProgress.Presets.shades_classic,
   );
   bar.start(total, 0);
@@ -53,6 +46,8 @@ export function registerKeyCommands(program: Command): void {
       const cipher = tokenCipher(ring);
       const current = ring.current.id;
       const reencrypt: Reencrypt = (ciphertext, repositoryId) => {
+        // Under the current key already: nothing to open (the decider writes nothing for it).
+        if (tokenKeyId(ciphertext) === current) return ciphertext;
         try {
           return cipher.reencrypt(ciphertext, repositoryId);
         } catch (error) {
@@ -65,16 +60,15 @@ export function registerKeyCommands(program: Command): void {
       const tally = { repositories: 0, reencrypted: 0, already_current: 0 };
       try {
         const store = createEventStore(pools.primary);
-        const found = await candidates(pools.primary, current);
-        const bar = progress(found.reduce((n, c) => n + c.tokens, 0));
+        const found = await projectsWithTokens(pools.primary);
+        const bar = progress(found.length);
         const meta = operator();
         try {
-          for (const candidate of found) {
-            // All under the current key as far as the model knows: nothing to decide, so no stream to read.
-            const done = candidate.stale === 0 ? { repositories: candidate.tokens, reencrypted: 0 } : await reencryptProjectTokens({ store }, candidate.projectId, reencrypt, meta);
+          for (const projectId of found) {
+            const done = await reencryptProjectTokens({ store }, projectId, reencrypt, meta);
             tally.repositories += done.repositories;
             tally.reencrypted += done.reencrypted;
-            bar.advance(candidate.tokens);
+            bar.advance(1);
           }
         } finally {
           bar.stop();
