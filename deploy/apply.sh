@@ -35,7 +35,21 @@ kubectl kustomize "$work" > "$work/rendered.yaml"
 # Migrations first: a Job is immutable, so the previous one goes.
 kubectl -n "$namespace" delete job codex-k8s-migrate --ignore-not-found
 kubectl apply -f "$work/rendered.yaml" --selector app.kubernetes.io/component!=api,app.kubernetes.io/component!=worker
-kubectl -n "$namespace" wait --for=condition=complete job/codex-k8s-migrate --timeout=600s
+# Waits for it to succeed, and stops at once if it failed (its backoffLimit spent) instead of at the timeout.
+for _ in $(seq 120); do
+  succeeded="$(kubectl -n "$namespace" get job codex-k8s-migrate -o jsonpath='{.status.succeeded}')"
+  failed="$(kubectl -n "$namespace" get job codex-k8s-migrate -o jsonpath='{.status.conditions[?(@.type=="Failed")].status}')"
+  if [ "${succeeded:-0}" -ge 1 ]; then break; fi
+  if [ "$failed" = True ]; then
+    echo "deploy/apply.sh: the migration Job failed; see kubectl -n $namespace logs job/codex-k8s-migrate" >&2
+    exit 1
+  fi
+  sleep 5
+done
+if [ "${succeeded:-0}" -lt 1 ]; then
+  echo "deploy/apply.sh: the migration Job did not finish in 10 minutes" >&2
+  exit 1
+fi
 
 # Then the platform rolls.
 kubectl apply -f "$work/rendered.yaml"

@@ -20,6 +20,11 @@ const fakes: Record<string, string> = {
 case " $* " in
   *" get secret "*) name="$(printf '%s\\n' "$*" | sed -E 's/.* get secret ([^ ]+).*/\\1/')"; [ -f "$FAKE_RECORD/secret-$name" ] ;;
   *" get namespace "*) exit 1 ;;
+  *" get job codex-k8s-migrate "*)
+    case "$* \${FAKE_MIGRATION:-succeeded}" in
+      *succeeded*succeeded) echo 1 ;;
+      *Failed*failed) echo True ;;
+    esac ;;
   *" create secret generic "*) name="$(printf '%s\\n' "$*" | sed -E 's/.* create secret generic ([^ ]+).*/\\1/')"; cat > "$FAKE_RECORD/secret-$name" ;;
   *) exit 0 ;;
 esac`,
@@ -134,5 +139,16 @@ describe('the staging bootstrap', () => {
     assert.equal(again.code, 0, again.stderr);
     assert.match(again.stderr, /secrets exist: kept/);
     assert.deepEqual(stored('codex-k8s-secrets'), platform, 'a rerun keeps the secrets');
+  });
+
+  it('deploy/apply.sh stops at once when the migration Job failed, and rolls nothing', () => {
+    const started = Date.now();
+    const result = spawnSync('bash', [join(projectRoot, 'deploy', 'apply.sh'), 'staging', 'abc123'], {
+      encoding: 'utf8', timeout: 60_000, env: { PATH: `${join(dir, 'bin')}:/usr/bin:/bin`, FAKE_RECORD: record, HOME: dir, FAKE_MIGRATION: 'failed' },
+    });
+    assert.equal(result.status, 1, result.stderr);
+    assert.match(result.stderr, /the migration Job failed; see kubectl -n codex-k8s-staging logs job\/codex-k8s-migrate/);
+    assert.ok(Date.now() - started < 30_000, 'not at the timeout');
+    assert.doesNotMatch(calls().split('\n').slice(-3).join('\n'), /rollout status/);
   });
 });

@@ -80,6 +80,13 @@ describe('deploy manifests (kustomize base and overlays)', () => {
       for (const o of objects.filter((x) => x.kind === 'ConfigMap' && x.metadata.name.includes('config'))) {
         for (const key of Object.keys(o.data as object)) assert.doesNotMatch(key, secretish, `${o.metadata.name}: ${key} belongs in a Secret`);
       }
+      // The worker holds what its code calls and no more: a run's objects are only created, never read back or deleted.
+      const worker = objects.find((o) => o.kind === 'ClusterRole' && o.metadata.name.startsWith('codex-k8s-worker'))!;
+      const verbs = Object.fromEntries((worker.rules as { resources: string[]; verbs: string[] }[]).flatMap((r) => r.resources.map((res) => [res, [...r.verbs].sort().join(',')])));
+      assert.deepEqual(verbs, {
+        namespaces: 'create,delete,list', serviceaccounts: 'create', secrets: 'create', resourcequotas: 'create', limitranges: 'create',
+        roles: 'create', rolebindings: 'create', networkpolicies: 'create', pods: 'get,list,watch', 'pods/log': 'get,list,watch', jobs: 'create,delete,list,watch',
+      });
       // Only the worker is bound to a role; the api has no Kubernetes API access at all.
       const bindings = objects.filter((o) => o.kind === 'ClusterRoleBinding' || o.kind === 'RoleBinding');
       assert.deepEqual(bindings.flatMap((b) => (b.subjects as { name: string; namespace: string }[]).map((s) => `${s.namespace}/${s.name}`)), [`${namespace}/codex-k8s-worker`]);

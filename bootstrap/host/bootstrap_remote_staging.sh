@@ -139,6 +139,9 @@ ufw default allow outgoing
 ufw allow 22/tcp
 ufw allow 80/tcp
 ufw allow 443/tcp
+# k3s's own pod and service networks reach the host (the API server, CoreDNS), as k3s requires.
+ufw allow from 10.42.0.0/16
+ufw allow from 10.43.0.0/16
 ufw --force enable
 EOF
 }
@@ -298,7 +301,7 @@ fi
 if [ "$mode" = host ]; then
   step check_host "check that $CODEXK8S_STAGING_DOMAIN resolves to $CODEXK8S_STAGING_HOST and the host runs Ubuntu 24.04 (over SSH as root)"
   step operator_user "create $CODEXK8S_OPERATOR_USER (sudo) with the key in $CODEXK8S_OPERATOR_PUBLIC_KEY_FILE; SSH keys only, no root password login"
-  step firewall "ufw: deny inbound but 22, 80 and 443"
+  step firewall "ufw: deny inbound but 22, 80 and 443 (and k3s's pod and service networks)"
   step k3s "install k3s (local-path storage, Traefik ingress) unless present"
 else
   step check_cluster "check that the cluster in $CODEXK8S_KUBECONFIG answers (no host is touched)"
