@@ -151,6 +151,23 @@ describe('every endpoint against every role of the matrix', () => {
     const demoteOwner = await request(api.app).post('/api/v1/users').set(bearer(f.people.admin.token)).send({ email: f.people.owner.email, platform_role: null });
     assert.equal(demoteOwner.status, 403, 'an admin cannot unmake an owner');
   });
+
+  it('allowing an allowed e-mail again without a platform role keeps the role it has', async () => {
+    const f = await fixture();
+    const again = await request(api.app).post('/api/v1/users').set(bearer(f.people.owner.token)).send({ email: f.people.admin.email });
+    assert.equal(again.status, 200, JSON.stringify(again.body));
+    const me = await request(api.app).get('/api/v1/me').set(bearer(f.people.admin.token));
+    assert.equal(me.status, 200, JSON.stringify(me.body));
+    assert.equal(me.body.platform_role, 'admin');
+  });
+
+  it('says nothing about an e-mail to a caller who may not manage users', async () => {
+    const f = await fixture();
+    for (const email of [f.people.admin.email, `nobody-${unique()}@example.com`]) {
+      const res = await request(api.app).post('/api/v1/users').set(bearer(f.people.reader.token)).send({ email, github_login: 'octocat' });
+      assert.equal(res.status, 403, JSON.stringify(res.body));
+    }
+  });
 });
 
 describe('staff tokens', () => {

@@ -54,8 +54,9 @@ export function mountStaffApi(router: Router, deps: StaffApiMountDeps): ReturnTy
     triggers: deps.triggers,
   });
 
+  const openApi = openApiDocument(routes);
   router.get(`${apiPrefix}/openapi.json`, (ctx) => {
-    ctx.body = openApiDocument(routes);
+    ctx.body = openApi;
   });
   if (deps.githubLogin) {
     mountLogin(router, {

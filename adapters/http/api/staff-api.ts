@@ -125,19 +125,23 @@ export function staffApi(deps: StaffApiDeps): StaffRoute[] {
       method: 'post', path: '/users', action: 'users.manage', summary: 'allow an e-mail, or set the platform role of the user it allows', body: AllowUser, statuses: [200, 201, 403, 409],
       async handle(ctx) {
         const input = await jsonBody(ctx, AllowUser);
-        const platformRole = input.platform_role ?? null;
-        // Someone the e-mail allows already: the request sets their platform role. Anyone else
-        // (new, or removed) is allowed; a race with another allow of the same e-mail is a 409.
+        // Before anything is looked up (the e-mail's user, the login on GitHub): no answer tells a
+        // caller without the right whether an e-mail is allowed or a login exists.
+        await access(ctx, 'users.manage');
+        // Someone the e-mail allows already: the request sets their platform role, if it names one
+        // (a repeated allow without it changes nothing). Anyone else (new, or removed) is allowed; a
+        // race with another allow of the same e-mail is a 409.
         const existing = await deps.setup.userIdOf(input.email).catch((error: unknown) => {
           if (error instanceof DomainError && error.code === 'failed_precondition') return undefined;
           throw error;
         });
         const [user] = existing ? await readFolded(deps.store, [{ stream: streamOf.user(existing), fold: userDecider }]) : [];
         if (existing && (user!.state as User).status === 'allowed') {
-          answered(ctx, 200, { id: existing }, await deps.setup.setPlatformRole(existing, platformRole, meta(ctx), by(ctx)));
+          const written = input.platform_role === undefined ? {} : await deps.setup.setPlatformRole(existing, input.platform_role, meta(ctx), by(ctx));
+          answered(ctx, 200, { id: existing }, written);
           return;
         }
-        const allowed = await deps.setup.allowUser({ email: input.email, githubLogin: input.github_login ?? null, platformRole }, meta(ctx), by(ctx));
+        const allowed = await deps.setup.allowUser({ email: input.email, githubLogin: input.github_login ?? null, platformRole: input.platform_role ?? null }, meta(ctx), by(ctx));
         answered(ctx, 201, { id: allowed.userId }, allowed);
       },
     }),

@@ -34,15 +34,16 @@ export function authenticate(deps: { tokens: StaffTokens; store: Pick<EventStore
       throw error;
     }
     if (!uuid.test(userId)) throw unauthorized('the token is not valid: bad subject');
-    const [user] = await readFolded(deps.store, [{ stream: streamOf.user(userId), fold: userDecider }]);
-    const state = user!.state as User;
-    if (state.status !== 'allowed') throw unauthorized('this user is not allowed on the platform');
+    // Counted before the user's stream is read, so requests past the budget cost the database nothing.
     try {
       await limiter.consume(userId);
     } catch (error) {
       if (!(error instanceof RateLimiterRes)) throw error;
       throw new ApiError(429, 'unavailable', 'too many requests', { 'Retry-After': String(Math.max(1, Math.ceil(error.msBeforeNext / 1000))) });
     }
+    const [user] = await readFolded(deps.store, [{ stream: streamOf.user(userId), fold: userDecider }]);
+    const state = user!.state as User;
+    if (state.status !== 'allowed') throw unauthorized('this user is not allowed on the platform');
     (ctx.state as StaffState).user = state;
     await next();
   };
