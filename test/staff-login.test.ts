@@ -81,6 +81,20 @@ describe('GitHub sign-in with PKCE, no self-signup', () => {
     assert.equal(other.status, 403, 'another GitHub account with the same e-mail is not that user');
   });
 
+  it('a linked account lets in its own user, whatever order its e-mails come in', async () => {
+    const [a, b] = ['a', 'b'].map((x) => `${x}-${randomUUID().slice(0, 8)}@example.com`) as [string, string];
+    await api.setup.allowUser({ email: a, githubLogin: null, platformRole: null }, operator());
+    const { userId } = await api.setup.allowUser({ email: b, githubLogin: null, platformRole: null }, operator());
+    const github = person(b);
+    assert.equal((await callback(api.github.approve((await startLogin()).toString(), github))).status, 200);
+    // The account now also shows A's e-mail, listed first: it is still B's account, and B gets in.
+    const both = { ...github, emails: [{ email: a, verified: true, primary: true }, { email: b, verified: true }] };
+    const again = await callback(api.github.approve((await startLogin()).toString(), both));
+    assert.equal(again.status, 200, JSON.stringify(again.body));
+    assert.equal(again.body.user.id, userId);
+    secrets.add(again.body.token);
+  });
+
   it('refuses an unknown or unverified e-mail with 403 and creates nothing', async () => {
     const unknown = `stranger-${randomUUID().slice(0, 8)}@example.com`;
     const allowedButUnverified = `unverified-${randomUUID().slice(0, 8)}@example.com`;
