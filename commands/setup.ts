@@ -197,15 +197,6 @@ export function setupCommands(deps: SetupDeps) {
       return append ?? noAppend;
     },
 
-    /** A user's own learning-mode default (null: the project's, then the platform's). */
-    async setUserLearningMode(userId: string, learningMode: boolean | null, meta: EventMeta): Promise<Written> {
-      const { append } = await handleCommand(deps, meta, async (load) => {
-        const [user] = await load<[User]>([userFold(userId)]);
-        return { writes: [{ stream: user.stream, events: decideUser({ type: 'SetLearningMode', learningMode }, user.state) }], result: undefined };
-      });
-      return append ?? noAppend;
-    },
-
     async createProject(input: { key: string; name: string }, meta: EventMeta, by: By = 'operator'): Promise<AppendResult & { projectId: string }> {
       const projectId = randomUUID();
       const stream = streamOf.project(projectId);

@@ -94,12 +94,6 @@ export function staffQueries(reads: ReplicaReads) {
         return pageOf(rows, page.limit, userView, ascending((r) => r.id));
       }),
 
-    user: (id: string, at: ReadAt): Promise<UserView | undefined> =>
-      read(['users'], at, async (db) => {
-        const { rows } = await db.query<UserRow>(`SELECT id::text, github_login, github_user_id::text, platform_role, learning_mode, created_at, '' AS key_time FROM users WHERE id = $1`, [id]);
-        return rows[0] && userView(rows[0]);
-      }),
-
     projects: (visibleTo: string | null, page: PageRequest, at: ReadAt): Promise<Page<ProjectView>> =>
       read(['projects', 'project_members'], at, async (db) => {
         const { rows } = await db.query<ProjectRow>(

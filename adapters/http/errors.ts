@@ -5,6 +5,10 @@ import { ConcurrencyError } from '../../ports/event-store.js';
 import { NoHealthyReplicaError, NotYetConsistentError } from '../postgres/replica-reads.js';
 import type { Logger } from '../log.js';
 
+/** A rate limit's refusal: 429, with when to try again (rate-limiter-flexible's wait, at least 1 s). */
+export const tooMany = (wait: { msBeforeNext: number }, message = 'too many requests') =>
+  new ApiError(429, 'unavailable', message, { 'Retry-After': String(Math.max(1, Math.ceil(wait.msBeforeNext / 1000))) });
+
 export type ErrorCode = 'invalid_argument' | 'unauthorized' | 'forbidden' | 'not_found' | 'conflict' | 'failed_precondition' | 'unavailable' | 'internal';
 
 /** An error the API answers as it is: its code, status and message (which must hold no secret). */

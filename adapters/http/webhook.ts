@@ -5,7 +5,7 @@ import { RateLimiterMemory, RateLimiterRes } from 'rate-limiter-flexible';
 import { receiveDelivery, type DeliveryDeps } from '../../commands/receive-delivery.js';
 import { rememberedStates } from '../../commands/remembered-states.js';
 import { deliveryFacts } from '../github/delivery-facts.js';
-import { ApiError, invalidArgument } from './errors.js';
+import { ApiError, invalidArgument, tooMany } from './errors.js';
 import { answerWithPosition } from './consistency.js';
 import type { Metrics } from './metrics.js';
 
@@ -23,8 +23,6 @@ export interface IngressLimits {
   /** Requests that fail a check, per second per source address (CODEXK8S_WEBHOOK_UNVERIFIED_RATE_LIMIT). */
   unverifiedPerSecondPerAddress: number;
 }
-
-const tooMany = (res: RateLimiterRes) => new ApiError(429, 'unavailable', 'too many requests', { 'Retry-After': String(Math.max(1, Math.ceil(res.msBeforeNext / 1000))) });
 
 /** HMAC SHA-256 over the raw bytes, compared in constant time; the index of the secret that matches, or -1. */
 export function verifyingSecret(secrets: readonly Buffer[], raw: Buffer, signatureHex: string): number {

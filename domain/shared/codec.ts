@@ -32,7 +32,9 @@ function checkedString(name: string, valid: (s: string) => boolean): t.Type<stri
   );
 }
 
-export const Uuid = checkedString('Uuid', (s) => uuidPattern.test(s));
+/** Whether a text is a UUID (any case). */
+export const isUuid = (s: string): boolean => uuidPattern.test(s);
+export const Uuid = checkedString('Uuid', isUuid);
 
 /** An ISO-8601 instant kept as a string, so events stay plain JSON. */
 export const IsoTime = checkedString('IsoTime', (s) => !Number.isNaN(Date.parse(s)) && /^\d{4}-\d{2}-\d{2}T/.test(s));

@@ -1,3 +1,4 @@
+import { isUuid } from '../../../domain/shared/codec.js';
 import * as t from 'io-ts';
 import { isLeft } from 'fp-ts/lib/Either.js';
 import getRawBody from 'raw-body';
@@ -66,12 +67,10 @@ export function queryInput<C extends t.Mixed>(ctx: Context, input: StrictObject<
 /** A path parameter that must be a UUID: anything else names nothing (404), as an unknown id does. */
 export function uuidParam(ctx: Context, name: string, what: string): string {
   const value = ctx.params[name] ?? '';
-  if (!/^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i.test(value)) throw new ApiError(404, 'not_found', `${what} not found`);
+  if (!isUuid(value)) throw new ApiError(404, 'not_found', `${what} not found`);
   return value.toLowerCase();
 }
 
-const booleanText = new t.Type<boolean, string, unknown>('true|false', (u): u is boolean => typeof u === 'boolean', (u, c) => (u === 'true' ? t.success(true) : u === 'false' ? t.success(false) : t.failure(u, c)), String);
-export const QueryBoolean = booleanText;
 /** A page size in a query: 1 to 200. */
 export const PageLimit = new t.Type<number, string, unknown>(
   '1..200',

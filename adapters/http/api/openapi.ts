@@ -2,9 +2,9 @@ import type { StaffRoute } from './routes.js';
 import type { StrictObject } from './input.js';
 
 /** Statuses every staff endpoint may answer, beside its own. */
-export const commonStatuses = [400, 401, 429, 503] as const;
+const commonStatuses = [400, 401, 429, 503] as const;
 /** And every endpoint that reads a body. */
-export const bodyStatuses = [413, 415] as const;
+const bodyStatuses = [413, 415] as const;
 
 const reasons: Record<number, string> = {
   200: 'OK', 302: 'Redirect to GitHub', 201: 'Created', 204: 'No content', 400: 'Invalid argument', 401: 'No valid staff token, or the user is no longer allowed',

@@ -1,3 +1,4 @@
+import { isUuid } from '../../../domain/shared/codec.js';
 import { invalidArgument } from '../errors.js';
 
 /**
@@ -27,7 +28,7 @@ export function decodeCursor(raw: string | undefined, shape: readonly ('string' 
   if (!Array.isArray(key) || key.length !== shape.length) throw bad();
   return key.map((part, i) => {
     if (typeof part !== 'string' || part.length > 200) throw bad();
-    if (shape[i] === 'uuid' && !/^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/.test(part)) throw bad();
+    if (shape[i] === 'uuid' && !isUuid(part)) throw bad();
     if (shape[i] === 'time' && !/^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{1,6})?Z$/.test(part)) throw bad();
     return part;
   });

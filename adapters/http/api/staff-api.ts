@@ -1,3 +1,4 @@
+import { Uuid } from '../../../domain/shared/codec.js';
 import { randomUUID } from 'node:crypto';
 import * as t from 'io-ts';
 import type { Context } from 'koa';
@@ -37,24 +38,23 @@ const Nullable = <C extends t.Mixed>(c: C) => t.union([c, t.null]);
 const Slots = t.refinement(t.number, (n) => Number.isInteger(n) && n >= 1 && n <= 100, 'a whole number from 1 to 100');
 const Email = t.refinement(t.string, (s) => s.length <= 320 && /^[^\s@]{1,64}@[^\s@]{1,255}$/.test(s), 'an e-mail address');
 const PlatformRoleInput = t.union([t.literal('owner'), t.literal('admin'), t.null]);
-const UuidText = t.refinement(t.string, (s) => /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i.test(s), 'a UUID');
 const Status = t.keyof({ pending: null, scheduled: null, running: null, succeeded: null, failed: null, canceled: null });
 const CorrelationId = t.refinement(t.string, (s) => /^[A-Za-z0-9._:-]{1,100}$/.test(s), 'an id of 1-100 letters, digits, ".", "_", ":" and "-"');
 const SubjectNumber = t.refinement(t.number, (n) => Number.isSafeInteger(n) && n >= 1, 'a positive whole number');
 
 const paging = { limit: PageLimit, cursor: t.string };
 const PageQuery = strictObject('page', {}, paging);
-const RunsQuery = strictObject('runs query', {}, { ...paging, project_id: UuidText, status: Status, agent: Text(40) });
+const RunsQuery = strictObject('runs query', {}, { ...paging, project_id: Uuid, status: Status, agent: Text(40) });
 const EventsQuery = strictObject('events query', {}, paging);
 const AllowUser = strictObject('user', { email: Email }, { platform_role: PlatformRoleInput, github_login: Text(39) });
 const UpsertProject = strictObject('project', { key: Text(63) }, { name: Text(200), learning_mode: Nullable(t.boolean), slots: Nullable(Slots) });
 const PatchProject = strictObject('project settings', {}, { name: Text(200), learning_mode: Nullable(t.boolean), slots: Nullable(Slots) });
-const AddMember = strictObject('member', { role: ProjectRole }, { user_id: UuidText, email: Email });
+const AddMember = strictObject('member', { role: ProjectRole }, { user_id: Uuid, email: Email });
 const SetRole = strictObject('member role', { role: ProjectRole }, {});
 const LearningMode = strictObject('learning mode', { learning_mode: Nullable(t.boolean) }, {});
 const ConnectRepository = strictObject('repository', { provider: t.literal('github'), owner: Text(100), name: Text(100) }, { token: Text(4096), services_yaml_path: Text(255) });
 const StartRun = strictObject('run', {
-  project_id: UuidText, repository_id: UuidText, kind: t.keyof({ issue: null, pull_request: null }), number: SubjectNumber, agent: Text(40), correlation_id: CorrelationId,
+  project_id: Uuid, repository_id: Uuid, kind: t.keyof({ issue: null, pull_request: null }), number: SubjectNumber, agent: Text(40), correlation_id: CorrelationId,
 }, {});
 
 const staffOf = (ctx: Context) => (ctx.state as StaffState).user;

@@ -1,3 +1,4 @@
+import { isUuid } from '../../../domain/shared/codec.js';
 import type { Context, Next } from 'koa';
 import { RateLimiterMemory, RateLimiterRes } from 'rate-limiter-flexible';
 import type { EventStore } from '../../../ports/event-store.js';
@@ -5,7 +6,7 @@ import { readFolded } from '../../../commands/remembered-states.js';
 import { streamOf } from '../../../domain/shared/streams.js';
 import { userDecider, type User } from '../../../domain/users/user.js';
 import type { AllowedUser } from '../../../domain/access/authorize.js';
-import { ApiError } from '../errors.js';
+import { ApiError, tooMany } from '../errors.js';
 import { InvalidTokenError, type StaffTokens } from './tokens.js';
 
 export interface StaffState {
@@ -13,7 +14,6 @@ export interface StaffState {
 }
 
 const unauthorized = (message: string) => new ApiError(401, 'unauthorized', message, { 'WWW-Authenticate': 'Bearer realm="codex-k8s"' });
-const uuid = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
 
 /**
  * Staff requests carry `Authorization: Bearer <JWT>`. The token only says who; whether they are
@@ -33,13 +33,13 @@ export function authenticate(deps: { tokens: StaffTokens; store: Pick<EventStore
       if (error instanceof InvalidTokenError) throw unauthorized(`the token is not valid: ${error.message}`);
       throw error;
     }
-    if (!uuid.test(userId)) throw unauthorized('the token is not valid: bad subject');
+    if (!isUuid(userId)) throw unauthorized('the token is not valid: bad subject');
     // Counted before the user's stream is read, so requests past the budget cost the database nothing.
     try {
       await limiter.consume(userId);
     } catch (error) {
       if (!(error instanceof RateLimiterRes)) throw error;
-      throw new ApiError(429, 'unavailable', 'too many requests', { 'Retry-After': String(Math.max(1, Math.ceil(error.msBeforeNext / 1000))) });
+      throw tooMany(error);
     }
     const [user] = await readFolded(deps.store, [{ stream: streamOf.user(userId), fold: userDecider }]);
     const state = user!.state as User;

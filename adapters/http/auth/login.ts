@@ -5,7 +5,7 @@ import type Router from '@koa/router';
 import { RateLimiterMemory, RateLimiterRes } from 'rate-limiter-flexible';
 import type { GithubLogin } from '../../../ports/github.js';
 import { redeemLoginState, signIn, type SignInDeps } from '../../../commands/sign-in.js';
-import { ApiError } from '../errors.js';
+import { ApiError, tooMany } from '../errors.js';
 import { queryInput, strictObject } from '../api/input.js';
 import type { Logger } from '../../log.js';
 import { InvalidTokenError, loginStates, type StaffTokens } from './tokens.js';
@@ -40,7 +40,7 @@ export function mountLogin(router: Router, deps: LoginDeps): void {
       await limiter.consume(ctx.ip || 'unknown');
     } catch (error) {
       if (!(error instanceof RateLimiterRes)) throw error;
-      throw new ApiError(429, 'unavailable', 'too many logins from this address', { 'Retry-After': String(Math.max(1, Math.ceil(error.msBeforeNext / 1000))) });
+      throw tooMany(error, 'too many logins from this address');
     }
   };
   const redirectUri = (ctx: Context) => `${deps.publicUrl ?? ctx.origin}${callbackPath}`;

@@ -1,4 +1,5 @@
-import { createHash, createHmac, randomUUID } from 'node:crypto';
+import { createHmac, randomUUID } from 'node:crypto';
+import { codeChallengeOf } from '../../github/pkce.js';
 import { SignJWT, jwtVerify, errors as joseErrors } from 'jose';
 import type { KeyRing } from '../../crypto/keys.js';
 
@@ -91,7 +92,7 @@ export function loginStates(ring: KeyRing, options: { ttlSeconds?: number; now?:
         .setIssuedAt(issuedAt)
         .setExpirationTime(issuedAt + ttl)
         .sign(ring.current.key);
-      return { state, codeChallenge: createHash('sha256').update(verifierOf(ring.current.key, id)).digest('base64url') };
+      return { state, codeChallenge: codeChallengeOf(verifierOf(ring.current.key, id)) };
     },
 
     /** The state's id and the verifier for its code; InvalidTokenError when forged, expired or malformed. */
