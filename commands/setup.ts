@@ -71,6 +71,19 @@ async function claiming<T>(work: () => Promise<T>, messages: Partial<Record<Rese
 }
 
 const userFold = (userId: string) => ({ stream: streamOf.user(userId), fold: userDecider });
+
+/** A project's settings; a missing one stays as it is (null slots: the platform's CODEXK8S_SLOTS_PER_PROJECT). */
+export interface ProjectSettings {
+  name?: string;
+  learningMode?: boolean | null;
+  slots?: number | null;
+}
+
+const settingCommands = (input: ProjectSettings): ProjectCommand[] => [
+  ...(input.name !== undefined ? [{ type: 'RenameProject' as const, name: input.name }] : []),
+  ...(input.learningMode !== undefined ? [{ type: 'SetLearningMode' as const, learningMode: input.learningMode }] : []),
+  ...(input.slots !== undefined ? [{ type: 'SetSlots' as const, slots: input.slots }] : []),
+];
 const projectFold = (projectId: string) => ({ stream: streamOf.project(projectId), fold: projectDecider });
 const noAppend = { position: undefined, streams: [] } as const;
 type Written = AppendResult | typeof noAppend;
@@ -197,10 +210,12 @@ export function setupCommands(deps: SetupDeps) {
       return append ?? noAppend;
     },
 
-    async createProject(input: { key: string; name: string }, meta: EventMeta, by: By = 'operator'): Promise<AppendResult & { projectId: string }> {
+    /** A new project, with the settings given, in one append. */
+    async createProject(input: { key: string; name: string } & Omit<ProjectSettings, 'name'>, meta: EventMeta, by: By = 'operator'): Promise<AppendResult & { projectId: string }> {
       const projectId = randomUUID();
       const stream = streamOf.project(projectId);
-      const events = decideProject({ type: 'CreateProject', projectId, key: input.key, name: input.name, now: deps.now() }, projectDecider.initial);
+      const { name: _name, ...settings } = input;
+      const events = decideAll(projectDecider, [{ type: 'CreateProject', projectId, key: input.key, name: input.name, now: deps.now() }, ...settingCommands(settings)], projectDecider.initial);
       const { append } = await decideAs(by, 'projects.create', undefined, meta, async () => ({
         writes: [{ stream, expected: 'no_stream', events }, reserved('project_key', input.key, stream)],
         result: undefined,
@@ -209,12 +224,8 @@ export function setupCommands(deps: SetupDeps) {
     },
 
     /** A project's settings: name, learning-mode default, slots (null: the platform's), in one append. */
-    async updateProject(projectId: string, input: { name?: string; learningMode?: boolean | null; slots?: number | null }, meta: EventMeta, by: By): Promise<Written> {
-      return onProject(by, 'project.update', projectId, meta, () => [
-        ...(input.name !== undefined ? [{ type: 'RenameProject' as const, name: input.name }] : []),
-        ...(input.learningMode !== undefined ? [{ type: 'SetLearningMode' as const, learningMode: input.learningMode }] : []),
-        ...(input.slots !== undefined ? [{ type: 'SetSlots' as const, slots: input.slots }] : []),
-      ]);
+    async updateProject(projectId: string, input: ProjectSettings, meta: EventMeta, by: By): Promise<Written> {
+      return onProject(by, 'project.update', projectId, meta, () => settingCommands(input));
     },
 
     /** A deleted project's key is never given to another project: links and logs that name it stay unambiguous. */

@@ -237,6 +237,11 @@ describe('commands and queries', () => {
       const read = await request(api.app).get(`/api/v1/projects/${created.body.id}`).set(bearer(owner.token)).set('X-Codex-Min-Position', created.headers['x-codex-position']!);
       assert.equal(read.status, 200, JSON.stringify(read.body));
       assert.equal(read.body.slots, 3);
+      // Created with its settings in one append: never a project without them.
+      const { rows } = await db.pools.primary.query<{ event_type: string; tx_id: string }>(
+        'SELECT event_type, tx_id::text FROM flow_events WHERE stream_id = $1 ORDER BY stream_position', [`project-${created.body.id}`]);
+      assert.deepEqual(rows.map((r) => r.event_type), ['ProjectCreated', 'ProjectSlotsSet']);
+      assert.equal(new Set(rows.map((r) => r.tx_id)).size, 1);
     }
   });
 

@@ -5,7 +5,7 @@ import type { Context } from 'koa';
 import type { EventMeta, EventStore } from '../../../ports/event-store.js';
 import type { GlobalPosition } from '../../../ports/position.js';
 import { readFolded } from '../../../commands/remembered-states.js';
-import type { SetupCommands } from '../../../commands/setup.js';
+import type { ProjectSettings, SetupCommands } from '../../../commands/setup.js';
 import type { staffRunCommands } from '../../../commands/staff-runs.js';
 import { authorize } from '../../../domain/access/authorize.js';
 import type { Action } from '../../../domain/access/permissions.js';
@@ -45,7 +45,7 @@ const SubjectNumber = t.refinement(t.number, (n) => Number.isSafeInteger(n) && n
 const paging = { limit: PageLimit, cursor: t.string };
 const PageQuery = strictObject('page', {}, paging);
 const RunsQuery = strictObject('runs query', {}, { ...paging, project_id: Uuid, status: Status, agent: Text(40) });
-const EventsQuery = strictObject('events query', {}, paging);
+const AgentsQuery = strictObject('agents query', {}, {});
 const AllowUser = strictObject('user', { email: Email }, { platform_role: PlatformRoleInput, github_login: Text(39) });
 const UpsertProject = strictObject('project', { key: Text(63) }, { name: Text(200), learning_mode: Nullable(t.boolean), slots: Nullable(Slots) });
 const PatchProject = strictObject('project settings', {}, { name: Text(200), learning_mode: Nullable(t.boolean), slots: Nullable(Slots) });
@@ -67,6 +67,13 @@ const pageRequest = (query: { limit?: number; cursor?: string }, shape: readonly
   const after = decodeCursor(query.cursor, shape);
   return { limit: query.limit ?? 50, ...(after ? { after } : {}) };
 };
+/** A project's settings as a body gives them (snake case), leaving out those it does not name. */
+const settingsOf = (input: { name?: string; learning_mode?: boolean | null; slots?: number | null }): ProjectSettings => ({
+  ...(input.name !== undefined ? { name: input.name } : {}),
+  ...(input.learning_mode !== undefined ? { learningMode: input.learning_mode } : {}),
+  ...(input.slots !== undefined ? { slots: input.slots } : {}),
+});
+
 const answered = (ctx: Context, status: number, body: Record<string, unknown>, written: { position?: GlobalPosition | undefined }) =>
   answerWithPosition(ctx, status, body, written.position);
 const noContent = (ctx: Context, written: { position?: GlobalPosition | undefined }) => {
@@ -163,7 +170,7 @@ export function staffApi(deps: StaffApiDeps): StaffRoute[] {
       method: 'post', path: '/projects', action: 'projects.create', summary: 'create a project, or update the one with that key', body: UpsertProject, statuses: [200, 201, 403, 404, 409],
       async handle(ctx) {
         const input = await jsonBody(ctx, UpsertProject);
-        const settings = { ...(input.name !== undefined ? { name: input.name } : {}), ...(input.learning_mode !== undefined ? { learningMode: input.learning_mode } : {}), ...(input.slots !== undefined ? { slots: input.slots } : {}) };
+        const settings = settingsOf(input);
         const existing = await deps.setup.projectIdOf(input.key).catch((error: unknown) => {
           if (error instanceof DomainError && error.code === 'not_found') return undefined;
           throw error;
@@ -172,10 +179,8 @@ export function staffApi(deps: StaffApiDeps): StaffRoute[] {
           answered(ctx, 200, { id: existing }, await deps.setup.updateProject(existing, settings, meta(ctx), by(ctx)));
           return;
         }
-        const created = await deps.setup.createProject({ key: input.key, name: input.name ?? input.key }, meta(ctx), by(ctx));
-        const { name: _name, ...rest } = settings;
-        const updated = Object.keys(rest).length > 0 ? await deps.setup.updateProject(created.projectId, rest, meta(ctx), by(ctx)) : created;
-        answered(ctx, 201, { id: created.projectId }, updated.position ? updated : created);
+        const created = await deps.setup.createProject({ ...settings, key: input.key, name: input.name ?? input.key }, meta(ctx), by(ctx));
+        answered(ctx, 201, { id: created.projectId }, created);
       },
     }),
     route({
@@ -193,8 +198,7 @@ export function staffApi(deps: StaffApiDeps): StaffRoute[] {
       async handle(ctx) {
         const id = projectIdParam(ctx);
         const input = await jsonBody(ctx, PatchProject);
-        const settings = { ...(input.name !== undefined ? { name: input.name } : {}), ...(input.learning_mode !== undefined ? { learningMode: input.learning_mode } : {}), ...(input.slots !== undefined ? { slots: input.slots } : {}) };
-        answered(ctx, 200, { id }, await deps.setup.updateProject(id, settings, meta(ctx), by(ctx)));
+        answered(ctx, 200, { id }, await deps.setup.updateProject(id, settingsOf(input), meta(ctx), by(ctx)));
       },
     }),
     route({
@@ -265,10 +269,10 @@ export function staffApi(deps: StaffApiDeps): StaffRoute[] {
       },
     }),
     route({
-      method: 'get', path: '/agents', action: 'agents.read', summary: 'the agents of the roster and the labels that start them', query: PageQuery, statuses: [200],
+      method: 'get', path: '/agents', action: 'agents.read', summary: 'the agents of the roster and the labels that start them', query: AgentsQuery, statuses: [200],
       async handle(ctx) {
         await access(ctx, 'agents.read');
-        queryInput(ctx, PageQuery);
+        queryInput(ctx, AgentsQuery);
         ctx.body = { items: Object.entries(deps.triggers).map(([label, trigger]) => ({ agent: trigger.agent, label, on: trigger.on, mode: trigger.mode })), next_cursor: null };
       },
     }),
@@ -314,11 +318,11 @@ export function staffApi(deps: StaffApiDeps): StaffRoute[] {
       },
     }),
     route({
-      method: 'get', path: '/agent-runs/:runId/events', action: 'project.read', summary: 'a run\'s events, oldest first', query: EventsQuery, statuses: [200, 404],
+      method: 'get', path: '/agent-runs/:runId/events', action: 'project.read', summary: 'a run\'s events, oldest first', query: PageQuery, statuses: [200, 404],
       async handle(ctx) {
         const runId = uuidParam(ctx, 'runId', 'run');
         await runAccess(ctx, runId, 'project.read');
-        const query = queryInput(ctx, EventsQuery);
+        const query = queryInput(ctx, PageQuery);
         const after = decodeCursor(query.cursor, ['string']);
         if (after && !/^\d{1,9}$/.test(after[0]!)) throw new DomainError('invalid_argument', 'cursor is not one this list gave');
         ctx.body = await deps.queries.stream(streamOf.run(runId), { limit: query.limit ?? 50, after: after ? Number(after[0]) : 0 }, at(ctx));
