@@ -18,7 +18,9 @@ const fakes: Record<string, string> = {
   helm: 'echo "helm $*" >> "$FAKE_RECORD/calls"; exit 0',
   kubectl: `echo "kubectl $*" >> "$FAKE_RECORD/calls"
 case " $* " in
-  *" get secret "*) name="$(printf '%s\\n' "$*" | sed -E 's/.* get secret ([^ ]+).*/\\1/')"; [ -f "$FAKE_RECORD/secret-$name" ] ;;
+  *" get secret "*) name="$(printf '%s\\n' "$*" | sed -E 's/.* get secret ([^ ]+).*/\\1/')"; [ -f "$FAKE_RECORD/secret-$name" ] || exit 1
+    key="$(printf '%s\\n' "$*" | sed -nE 's/.*jsonpath=\\{\\.data\\.([A-Z0-9_]+)\\}.*/\\1/p')"
+    if [ -n "$key" ]; then grep "^$key=" "$FAKE_RECORD/secret-$name" | cut -d= -f2- | tr -d '\\n' | base64 -w0; fi ;;
   *" get namespace "*) exit 1 ;;
   *" get job codex-k8s-migrate "*)
     case "$* \${FAKE_MIGRATION:-succeeded}" in
@@ -117,16 +119,17 @@ describe('the staging bootstrap', () => {
     const stored = (name: string) => Object.fromEntries(readFileSync(join(record, `secret-${name}`), 'utf8').trim().split('\n').map((l) => [l.slice(0, l.indexOf('=')), l.slice(l.indexOf('=') + 1)]));
     const postgres = stored('postgres-secrets');
     const platform = stored('codex-k8s-secrets');
+    const operatorSecrets = stored('codex-k8s-operator-secrets');
     for (const key of ['POSTGRES_PASSWORD', 'CODEXK8S_OWNER_PASSWORD', 'CODEXK8S_PLATFORM_PASSWORD', 'REPLICATION_PASSWORD']) assert.match(postgres[key]!, /^[0-9a-f]{48}$/, key);
     for (const key of ['CODEXK8S_JWT_KEYS', 'CODEXK8S_TOKEN_ENCRYPTION_KEYS', 'CODEXK8S_EMAIL_HASH_KEY']) {
       assert.equal(Buffer.from(platform[key]!.replace(/^k1:/, ''), 'base64').length, 32, key);
     }
     assert.match(platform.CODEXK8S_GITHUB_WEBHOOK_SECRET!, /^[0-9a-f]{64}$/);
     assert.equal(platform.CODEXK8S_DATABASE_URL, `postgres://codexk8s:${postgres.CODEXK8S_PLATFORM_PASSWORD}@postgres-primary:5432/codexk8s`);
-    assert.equal(platform.CODEXK8S_OPENAI_API_KEY, 'sk-operator-supplied-key-0123456789');
+    assert.equal(operatorSecrets.CODEXK8S_OPENAI_API_KEY, 'sk-operator-supplied-key-0123456789');
     assert.notEqual(postgres.CODEXK8S_OWNER_PASSWORD, postgres.CODEXK8S_PLATFORM_PASSWORD);
     const printed = first.stdout + first.stderr + calls();
-    const secretValues = Object.entries({ ...postgres, ...platform }).filter(([key]) => /PASSWORD|KEY|SECRET|DATABASE/.test(key)).map(([, value]) => value);
+    const secretValues = Object.entries({ ...postgres, ...platform, ...operatorSecrets }).filter(([key]) => /PASSWORD|KEY|SECRET|DATABASE/.test(key)).map(([, value]) => value);
     assert.equal(secretValues.length, 13);
     for (const value of secretValues) {
       assert.ok(!printed.includes(value), `a secret reached the output or a command line (${value.slice(0, 4)}…)`);
@@ -135,10 +138,22 @@ describe('the staging bootstrap', () => {
     assert.match(calls(), /kubectl apply -f \S+rendered\.yaml --selector/, 'migrations are applied first');
     assert.doesNotMatch(calls(), /^ssh /m, 'no host is touched');
 
-    const again = bootstrap(['--config', config('cluster')]);
+    // A rerun keeps the generated secrets, and applies the operator's values as they are now.
+    const again = bootstrap(['--config', config('cluster', 'CODEXK8S_OPENAI_API_KEY="sk-filled-in-later-0123456789"')]);
     assert.equal(again.code, 0, again.stderr);
-    assert.match(again.stderr, /secrets exist: kept/);
-    assert.deepEqual(stored('codex-k8s-secrets'), platform, 'a rerun keeps the secrets');
+    assert.match(again.stderr, /postgres-secrets exist: kept/);
+    assert.match(again.stderr, /codex-k8s-secrets exist: kept/);
+    assert.deepEqual(stored('postgres-secrets'), postgres, 'a rerun keeps the database passwords');
+    assert.deepEqual(stored('codex-k8s-secrets'), platform, 'a rerun keeps the platform\'s keys');
+    assert.equal(stored('codex-k8s-operator-secrets').CODEXK8S_OPENAI_API_KEY, 'sk-filled-in-later-0123456789');
+
+    // A run that stopped after the database passwords: the next one keeps them and builds the URLs from them.
+    rmSync(join(record, 'secret-codex-k8s-secrets'));
+    const resumed = bootstrap(['--config', config('cluster')]);
+    assert.equal(resumed.code, 0, resumed.stderr);
+    assert.deepEqual(stored('postgres-secrets'), postgres);
+    assert.equal(stored('codex-k8s-secrets').CODEXK8S_DATABASE_URL, `postgres://codexk8s:${postgres.CODEXK8S_PLATFORM_PASSWORD}@postgres-primary:5432/codexk8s`);
+    assert.equal(stored('codex-k8s-secrets').CODEXK8S_DATABASE_OWNER_URL, `postgres://codexk8s_owner:${postgres.CODEXK8S_OWNER_PASSWORD}@postgres-primary:5432/codexk8s`);
   });
 
   it('deploy/apply.sh stops at once when the migration Job failed, and rolls nothing', () => {

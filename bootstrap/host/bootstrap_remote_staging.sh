@@ -168,8 +168,10 @@ EOF
 }
 
 # The internal secrets, generated on the target once: a rerun keeps them (data encrypted with
-# them, and hashes keyed by them, would be lost otherwise). Nothing here is echoed or logged;
-# the operator's own secrets (OpenAI key, OAuth client secret) travel inside the script on stdin.
+# them, and hashes keyed by them, would be lost otherwise), and each is made only if it is missing,
+# so a rerun after a failure between them goes on. The operator's own secrets (OpenAI key, OAuth
+# client) are a Secret of their own, applied every run, so a value filled in later reaches the
+# next rollout. Nothing here is echoed or logged; the operator's values travel inside the script on stdin.
 step_secrets() {
   on_target <<EOF
 set -euo pipefail
@@ -177,34 +179,45 @@ $(kube_env)
 ns='$NAMESPACE'
 kubectl get namespace "\$ns" >/dev/null 2>&1 || kubectl create namespace "\$ns" >/dev/null
 kubectl label namespace "\$ns" pod-security.kubernetes.io/enforce=restricted --overwrite >/dev/null
-if kubectl -n "\$ns" get secret postgres-secrets >/dev/null 2>&1 && kubectl -n "\$ns" get secret codex-k8s-secrets >/dev/null 2>&1; then
-  echo "bootstrap: the platform's secrets exist: kept" >&2
-  exit 0
-fi
 hex() { openssl rand -hex "\$1"; }
 b64() { openssl rand -base64 "\$1" | tr -d '\n'; }
-postgres_password="\$(hex 24)"; owner_password="\$(hex 24)"; platform_password="\$(hex 24)"; replication_password="\$(hex 24)"
+exists() { kubectl -n "\$ns" get secret "\$1" >/dev/null 2>&1; }
+if exists postgres-secrets; then
+  echo "bootstrap: postgres-secrets exist: kept" >&2
+else
+  {
+    echo "POSTGRES_PASSWORD=\$(hex 24)"
+    echo "CODEXK8S_OWNER_PASSWORD=\$(hex 24)"
+    echo "CODEXK8S_PLATFORM_PASSWORD=\$(hex 24)"
+    echo "REPLICATION_PASSWORD=\$(hex 24)"
+  } | kubectl -n "\$ns" create secret generic postgres-secrets --from-env-file=/dev/stdin >/dev/null
+  echo "bootstrap: postgres-secrets generated and stored (not shown)" >&2
+fi
+if exists codex-k8s-secrets; then
+  echo "bootstrap: codex-k8s-secrets exist: kept" >&2
+else
+  # The database URLs carry the passwords stored above, whichever run stored them.
+  password() { kubectl -n "\$ns" get secret postgres-secrets -o "jsonpath={.data.\$1}" | base64 -d; }
+  owner_password="\$(password CODEXK8S_OWNER_PASSWORD)"; platform_password="\$(password CODEXK8S_PLATFORM_PASSWORD)"
+  {
+    echo "CODEXK8S_DATABASE_URL=postgres://codexk8s:\$platform_password@postgres-primary:5432/codexk8s"
+    echo "CODEXK8S_DATABASE_OWNER_URL=postgres://codexk8s_owner:\$owner_password@postgres-primary:5432/codexk8s"
+    echo "CODEXK8S_DATABASE_REPLICA_URLS=postgres://codexk8s:\$platform_password@postgres-replica:5432/codexk8s"
+    echo "CODEXK8S_JWT_KEYS=k1:\$(b64 32)"
+    echo "CODEXK8S_TOKEN_ENCRYPTION_KEYS=k1:\$(b64 32)"
+    echo "CODEXK8S_EMAIL_HASH_KEY=k1:\$(b64 32)"
+    echo "CODEXK8S_GITHUB_WEBHOOK_SECRET=\$(hex 32)"
+  } | kubectl -n "\$ns" create secret generic codex-k8s-secrets --from-env-file=/dev/stdin >/dev/null
+  echo "bootstrap: codex-k8s-secrets generated and stored (not shown)" >&2
+fi
 {
-  echo "POSTGRES_PASSWORD=\$postgres_password"
-  echo "CODEXK8S_OWNER_PASSWORD=\$owner_password"
-  echo "CODEXK8S_PLATFORM_PASSWORD=\$platform_password"
-  echo "REPLICATION_PASSWORD=\$replication_password"
-} | kubectl -n "\$ns" create secret generic postgres-secrets --from-env-file=/dev/stdin >/dev/null
-{
-  echo "CODEXK8S_DATABASE_URL=postgres://codexk8s:\$platform_password@postgres-primary:5432/codexk8s"
-  echo "CODEXK8S_DATABASE_OWNER_URL=postgres://codexk8s_owner:\$owner_password@postgres-primary:5432/codexk8s"
-  echo "CODEXK8S_DATABASE_REPLICA_URLS=postgres://codexk8s:\$platform_password@postgres-replica:5432/codexk8s"
-  echo "CODEXK8S_JWT_KEYS=k1:\$(b64 32)"
-  echo "CODEXK8S_TOKEN_ENCRYPTION_KEYS=k1:\$(b64 32)"
-  echo "CODEXK8S_EMAIL_HASH_KEY=k1:\$(b64 32)"
-  echo "CODEXK8S_GITHUB_WEBHOOK_SECRET=\$(hex 32)"
   echo "CODEXK8S_GITHUB_OAUTH_CLIENT_ID=${CODEXK8S_GITHUB_OAUTH_CLIENT_ID:-}"
   echo "CODEXK8S_GITHUB_OAUTH_CLIENT_SECRET=${CODEXK8S_GITHUB_OAUTH_CLIENT_SECRET:-}"
   echo "CODEXK8S_OPENAI_API_KEY=${CODEXK8S_OPENAI_API_KEY:-}"
   echo "CODEXK8S_BOOTSTRAP_OWNER_EMAIL=$CODEXK8S_BOOTSTRAP_OWNER_EMAIL"
   echo "CODEXK8S_PUBLIC_URL=https://$CODEXK8S_STAGING_DOMAIN"
-} | kubectl -n "\$ns" create secret generic codex-k8s-secrets --from-env-file=/dev/stdin >/dev/null
-echo "bootstrap: the platform's secrets were generated and stored (not shown)" >&2
+} | kubectl -n "\$ns" create secret generic codex-k8s-operator-secrets --from-env-file=/dev/stdin --dry-run=client -o yaml | kubectl apply -f - >/dev/null
+echo "bootstrap: codex-k8s-operator-secrets applied from the config (not shown)" >&2
 EOF
 }
 
