@@ -156,6 +156,15 @@ describe('the staging bootstrap', () => {
     assert.equal(stored('codex-k8s-secrets').CODEXK8S_DATABASE_OWNER_URL, `postgres://codexk8s_owner:${postgres.CODEXK8S_OWNER_PASSWORD}@postgres-primary:5432/codexk8s`);
   });
 
+  it('registers the runner with its token in a Secret, never on a command line', () => {
+    const runnerToken = 'AAAARUNNERTOKEN0123456789SECRET';
+    const result = bootstrap(['--config', config('cluster', `CODEXK8S_GITHUB_RUNNER_TOKEN="${runnerToken}"`)]);
+    assert.equal(result.code, 0, result.stderr);
+    assert.equal(readFileSync(join(record, 'secret-codex-k8s-runner-token'), 'utf8').trim(), `github_token=${runnerToken}`);
+    assert.match(calls(), /helm upgrade --install codex-k8s-runners .*--set githubConfigSecret=codex-k8s-runner-token/);
+    assert.ok(!(calls() + result.stdout + result.stderr).includes(runnerToken), 'the token reached a command line or the output');
+  });
+
   it('deploy/apply.sh stops at once when the migration Job failed, and rolls nothing', () => {
     const started = Date.now();
     const result = spawnSync('bash', [join(projectRoot, 'deploy', 'apply.sh'), 'staging', 'abc123'], {

@@ -258,9 +258,13 @@ command -v helm >/dev/null || curl -fsSL https://raw.githubusercontent.com/helm/
 helm upgrade --install arc --namespace arc-systems --create-namespace --version $ARC_VERSION \
   oci://ghcr.io/actions/actions-runner-controller-charts/gha-runner-scale-set-controller >/dev/null
 kubectl get namespace arc-runners >/dev/null 2>&1 || kubectl create namespace arc-runners >/dev/null
+# The token goes into a Secret from stdin, never onto a command line or into helm's release data.
+printf 'github_token=%s\n' '$CODEXK8S_GITHUB_RUNNER_TOKEN' \
+  | kubectl -n arc-runners create secret generic codex-k8s-runner-token --from-env-file=/dev/stdin --dry-run=client -o yaml \
+  | kubectl apply -f - >/dev/null
 helm upgrade --install codex-k8s-runners --namespace arc-runners --version $ARC_VERSION \
   --set githubConfigUrl=https://github.com/$CODEXK8S_GITHUB_REPOSITORY \
-  --set githubConfigSecret.github_token='$CODEXK8S_GITHUB_RUNNER_TOKEN' \
+  --set githubConfigSecret=codex-k8s-runner-token \
   --set minRunners=1 --set maxRunners=4 \
   oci://ghcr.io/actions/actions-runner-controller-charts/gha-runner-scale-set >/dev/null
 EOF
@@ -273,7 +277,9 @@ if [ ! -f "\$dir/.runner" ]; then
   install -d -o "\$user" -g "\$user" "\$dir"
   cd "\$dir"
   curl -fsSL "https://github.com/actions/runner/releases/download/v$RUNNER_VERSION/actions-runner-linux-x64-$RUNNER_VERSION.tar.gz" | sudo -u "\$user" tar xz
-  sudo -u "\$user" ./config.sh --unattended --url "https://github.com/$CODEXK8S_GITHUB_REPOSITORY" --token '$CODEXK8S_GITHUB_RUNNER_TOKEN' \
+  # The runner reads its token from the environment (ACTIONS_RUNNER_INPUT_TOKEN): not on a command line.
+  export ACTIONS_RUNNER_INPUT_TOKEN='$CODEXK8S_GITHUB_RUNNER_TOKEN'
+  sudo --preserve-env=ACTIONS_RUNNER_INPUT_TOKEN -u "\$user" ./config.sh --unattended --url "https://github.com/$CODEXK8S_GITHUB_REPOSITORY" \
     --labels "$(echo "$CODEXK8S_RUNNER_LABELS" | tr -d '[]" ')" --replace >/dev/null
   ./svc.sh install "\$user" >/dev/null
 fi
