@@ -27,7 +27,7 @@ export const APP_DATABASE = 'codexk8s';
  * The distribution's PostgreSQL (adapters/postgres/distribution.ts); a release the table does not
  * know falls back to Debian 12's choice, which builds pgvector from source.
  */
-const choice: PostgresChoice = (existsSync('/etc/os-release') && postgresFor(readFileSync('/etc/os-release', 'utf8'))) || { release: 'unknown', major: '15', pgvectorPackage: null };
+const choice: PostgresChoice = (existsSync('/etc/os-release') && postgresFor(readFileSync('/etc/os-release', 'utf8'))) || postgresFor('ID=debian\nVERSION_ID=12\n')!;
 const PG_MAJOR = choice.major;
 const REPLICA_SLOT = 'codexk8s_replica_1';
 
