@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Deploys an overlay at an image tag into the cluster kubectl points at: renders it, runs the
 # migration Job (as the database owner) and waits for it, then rolls the Deployments and waits.
-# Usage: deploy/apply.sh <staging|production> <image-tag>
+# Usage: CODEXK8S_PUBLIC_HOST=<domain> CODEXK8S_ACME_EMAIL=<e-mail> deploy/apply.sh <staging|production> <image-tag>
+# (the domain the webhook and the staff API answer on, and the e-mail Let's Encrypt registers).
 set -euo pipefail
 
 overlay="${1:?usage: deploy/apply.sh <staging|production> <image-tag>}"
@@ -15,20 +16,44 @@ if [[ ! "$tag" =~ ^[A-Za-z0-9_.-]{1,128}$ ]]; then
   echo "deploy/apply.sh: not an image tag: $tag" >&2
   exit 2
 fi
+host="${CODEXK8S_PUBLIC_HOST:-}"
+email="${CODEXK8S_ACME_EMAIL:-}"
+if [[ ! "$host" =~ ^[a-z0-9]([a-z0-9.-]{0,251}[a-z0-9])?$ ]]; then
+  echo "deploy/apply.sh: CODEXK8S_PUBLIC_HOST must be the domain the platform answers on (it is '${host}')" >&2
+  exit 2
+fi
+if [[ ! "$email" =~ ^[^@[:space:]]+@[^@[:space:]]+\.[^@[:space:]]+$ ]]; then
+  echo "deploy/apply.sh: CODEXK8S_ACME_EMAIL must be the e-mail Let's Encrypt registers the certificate under" >&2
+  exit 2
+fi
 
 root="$(cd "$(dirname "$0")/.." && pwd)"
 work="$(mktemp -d)"
 trap 'rm -rf "$work"' EXIT
 
-# The overlay at this tag, without editing the checkout.
+# The overlay at this tag, on this host, without editing the checkout (kustomize takes a relative path only).
 cat > "$work/kustomization.yaml" <<YAML
 apiVersion: kustomize.config.k8s.io/v1beta1
 kind: Kustomization
 resources:
-  - $root/deploy/overlays/$overlay
+  - $(realpath --relative-to="$work" "$root/deploy/overlays/$overlay")
 images:
   - name: ghcr.io/codex-k8s/codex-k8s
     newTag: "$tag"
+patches:
+  - target: { kind: Ingress, name: codex-k8s }
+    patch: |-
+      - op: replace
+        path: /spec/rules/0/host
+        value: "$host"
+      - op: replace
+        path: /spec/tls/0/hosts/0
+        value: "$host"
+  - target: { kind: ClusterIssuer }
+    patch: |-
+      - op: replace
+        path: /spec/acme/email
+        value: "$email"
 YAML
 kubectl kustomize "$work" > "$work/rendered.yaml"
 

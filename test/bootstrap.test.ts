@@ -5,7 +5,8 @@ import { chmodSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { projectRoot } from '../adapters/paths.js';
-import { toolPath } from './support/kubectl.js';
+import { kubectlPath, toolPath } from './support/kubectl.js';
+import { parseAllDocuments } from 'yaml';
 
 const script = join(projectRoot, 'bootstrap', 'host', 'bootstrap_remote_staging.sh');
 let dir: string;
@@ -22,6 +23,8 @@ case " $* " in
     key="$(printf '%s\\n' "$*" | sed -nE 's/.*jsonpath=\\{\\.data\\.([A-Z0-9_]+)\\}.*/\\1/p')"
     if [ -n "$key" ]; then grep "^$key=" "$FAKE_RECORD/secret-$name" | cut -d= -f2- | tr -d '\\n' | base64 -w0; fi ;;
   *" get namespace "*) exit 1 ;;
+  *" kustomize "*) if [ -n "\${REAL_KUBECTL:-}" ]; then exec "$REAL_KUBECTL" "$@"; fi ;;
+  *" apply -f "*) file="$(printf '%s\\n' "$*" | sed -E 's/(^|.* )apply -f ([^ ]+).*/\\2/')"; if [ -f "$file" ]; then cp "$file" "$FAKE_RECORD/applied.yaml"; fi ;;
   *" get job codex-k8s-migrate "*)
     case "$* \${FAKE_MIGRATION:-succeeded}" in
       *succeeded*succeeded) echo 1 ;;
@@ -50,7 +53,7 @@ function config(mode: 'host' | 'cluster', extra = ''): string {
 function bootstrap(args: string[]) {
   const result = spawnSync('bash', [script, ...args], {
     encoding: 'utf8', timeout: 60_000,
-    env: { PATH: `${join(dir, 'bin')}:/usr/bin:/bin`, FAKE_RECORD: record, HOME: dir },
+    env: { PATH: `${join(dir, 'bin')}:/usr/bin:/bin`, FAKE_RECORD: record, HOME: dir, REAL_KUBECTL: kubectlPath() ?? '' },
   });
   return { code: result.status, stdout: result.stdout, stderr: result.stderr };
 }
@@ -165,10 +168,24 @@ describe('the staging bootstrap', () => {
     assert.ok(!(calls() + result.stdout + result.stderr).includes(runnerToken), 'the token reached a command line or the output');
   });
 
+  it('deploys the overlay on the configured domain, with the configured ACME e-mail', (t) => {
+    if (!kubectlPath()) return t.skip('the test setup could not fetch kubectl');
+    const result = bootstrap(['--config', config('cluster', 'CODEXK8S_STAGING_DOMAIN="ops.example.org"\nCODEXK8S_ACME_EMAIL="acme@example.org"')]);
+    assert.equal(result.code, 0, result.stderr);
+    const applied = parseAllDocuments(readFileSync(join(record, 'applied.yaml'), 'utf8')).map((d) => d.toJS() as { kind: string; spec: Record<string, any> });
+    const ingress = applied.find((o) => o.kind === 'Ingress')!;
+    assert.equal(ingress.spec.rules[0].host, 'ops.example.org');
+    assert.deepEqual(ingress.spec.tls[0].hosts, ['ops.example.org']);
+    assert.equal(applied.find((o) => o.kind === 'ClusterIssuer')!.spec.acme.email, 'acme@example.org');
+    const api = applied.find((o) => o.kind === 'Deployment' && (o as { metadata?: { name?: string } }).metadata?.name === 'codex-k8s-api')!;
+    assert.match(api.spec.template.spec.containers[0].image, /:abc123$/, 'the image at the tag deployed');
+    assert.match(result.stdout, /https:\/\/ops\.example\.org\/api\/v1\/webhooks\/github/);
+  });
+
   it('deploy/apply.sh stops at once when the migration Job failed, and rolls nothing', () => {
     const started = Date.now();
     const result = spawnSync('bash', [join(projectRoot, 'deploy', 'apply.sh'), 'staging', 'abc123'], {
-      encoding: 'utf8', timeout: 60_000, env: { PATH: `${join(dir, 'bin')}:/usr/bin:/bin`, FAKE_RECORD: record, HOME: dir, FAKE_MIGRATION: 'failed' },
+      encoding: 'utf8', timeout: 60_000, env: { PATH: `${join(dir, 'bin')}:/usr/bin:/bin`, FAKE_RECORD: record, HOME: dir, FAKE_MIGRATION: 'failed', CODEXK8S_PUBLIC_HOST: 'ops.example.org', CODEXK8S_ACME_EMAIL: 'acme@example.org' },
     });
     assert.equal(result.status, 1, result.stderr);
     assert.match(result.stderr, /the migration Job failed; see kubectl -n codex-k8s-staging logs job\/codex-k8s-migrate/);

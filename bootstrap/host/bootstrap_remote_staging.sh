@@ -295,10 +295,11 @@ step_deploy() {
     on_target <<EOF
 set -euo pipefail
 $(kube_env)
-/opt/codex-k8s/deploy/apply.sh staging '$CODEXK8S_IMAGE_TAG'
+CODEXK8S_PUBLIC_HOST='$CODEXK8S_STAGING_DOMAIN' CODEXK8S_ACME_EMAIL='$CODEXK8S_ACME_EMAIL' /opt/codex-k8s/deploy/apply.sh staging '$CODEXK8S_IMAGE_TAG'
 EOF
   else
-    KUBECONFIG="$CODEXK8S_KUBECONFIG" "$root/deploy/apply.sh" staging "$CODEXK8S_IMAGE_TAG"
+    KUBECONFIG="$CODEXK8S_KUBECONFIG" CODEXK8S_PUBLIC_HOST="$CODEXK8S_STAGING_DOMAIN" CODEXK8S_ACME_EMAIL="$CODEXK8S_ACME_EMAIL" \
+      "$root/deploy/apply.sh" staging "$CODEXK8S_IMAGE_TAG"
   fi
 }
 
@@ -310,6 +311,7 @@ Configure GitHub for $CODEXK8S_GITHUB_REPOSITORY:
     kubectl -n $NAMESPACE get secret codex-k8s-secrets -o jsonpath='{.data.CODEXK8S_GITHUB_WEBHOOK_SECRET}' | base64 -d
   OAuth app callback URL: https://$CODEXK8S_STAGING_DOMAIN/api/v1/auth/github/callback
   Repository variable CODEXK8S_RUNNER_LABELS: $CODEXK8S_RUNNER_LABELS
+  Environment variables CODEXK8S_PUBLIC_HOST ($CODEXK8S_STAGING_DOMAIN on staging; production's own domain) and CODEXK8S_ACME_EMAIL
   Environments: staging, and production with required reviewers (the approval gate).
 EOF
 }
