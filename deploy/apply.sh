@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # Deploys an overlay at an image tag into the cluster kubectl points at: renders it, runs the
 # migration Job (as the database owner) and waits for it, then rolls the Deployments and waits.
-# Usage: CODEXK8S_PUBLIC_HOST=<domain> CODEXK8S_ACME_EMAIL=<e-mail> deploy/apply.sh <staging|production> <image-tag>
-# (the domain the webhook and the staff API answer on, and the e-mail Let's Encrypt registers).
+# Usage: CODEXK8S_IMAGE_REGISTRY=<registry/owner> CODEXK8S_PUBLIC_HOST=<domain> CODEXK8S_ACME_EMAIL=<e-mail> \
+#          deploy/apply.sh <staging|production> <image-tag>
+# (where the images codex-k8s and codex-k8s-agent were pushed, e.g. ghcr.io/your-org; the domain
+# the webhook and the staff API answer on; the e-mail Let's Encrypt registers).
 set -euo pipefail
 
 overlay="${1:?usage: deploy/apply.sh <staging|production> <image-tag>}"
@@ -16,8 +18,13 @@ if [[ ! "$tag" =~ ^[A-Za-z0-9_.-]{1,128}$ ]]; then
   echo "deploy/apply.sh: not an image tag: $tag" >&2
   exit 2
 fi
+registry="${CODEXK8S_IMAGE_REGISTRY:-}"
 host="${CODEXK8S_PUBLIC_HOST:-}"
 email="${CODEXK8S_ACME_EMAIL:-}"
+if [[ ! "$registry" =~ ^[a-z0-9]([a-z0-9.-]*[a-z0-9])?(:[0-9]{1,5})?(/[a-z0-9]([a-z0-9._-]*[a-z0-9])?)*$ ]]; then
+  echo "deploy/apply.sh: CODEXK8S_IMAGE_REGISTRY must be where the images were pushed, lower case, e.g. ghcr.io/your-org (it is '${registry}')" >&2
+  exit 2
+fi
 if [[ ! "$host" =~ ^[a-z0-9]([a-z0-9.-]{0,251}[a-z0-9])?$ ]]; then
   echo "deploy/apply.sh: CODEXK8S_PUBLIC_HOST must be the domain the platform answers on (it is '${host}')" >&2
   exit 2
@@ -31,16 +38,23 @@ root="$(cd "$(dirname "$0")/.." && pwd)"
 work="$(mktemp -d)"
 trap 'rm -rf "$work"' EXIT
 
-# The overlay at this tag, on this host, without editing the checkout (kustomize takes a relative path only).
+# The overlay at this tag from this registry, on this host, without editing the checkout (kustomize
+# takes a relative path only). The agent image is the one built with the platform's.
 cat > "$work/kustomization.yaml" <<YAML
 apiVersion: kustomize.config.k8s.io/v1beta1
 kind: Kustomization
 resources:
   - $(realpath --relative-to="$work" "$root/deploy/overlays/$overlay")
 images:
-  - name: ghcr.io/codex-k8s/codex-k8s
+  - name: codex-k8s
+    newName: "$registry/codex-k8s"
     newTag: "$tag"
 patches:
+  - target: { kind: ConfigMap, name: codex-k8s-config }
+    patch: |-
+      - op: replace
+        path: /data/CODEXK8S_AGENT_IMAGE
+        value: "$registry/codex-k8s-agent:$tag"
   - target: { kind: Ingress, name: codex-k8s }
     patch: |-
       - op: replace

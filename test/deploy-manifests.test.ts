@@ -2,7 +2,8 @@ import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { join } from 'node:path';
-import { parseAllDocuments } from 'yaml';
+import { parse, parseAllDocuments } from 'yaml';
+import { readFileSync } from 'node:fs';
 import { Deployment } from 'kubernetes-models/apps/v1/Deployment';
 import { StatefulSet } from 'kubernetes-models/apps/v1/StatefulSet';
 import { Service } from 'kubernetes-models/v1/Service';
@@ -34,8 +35,8 @@ type PodSpec = { securityContext?: Record<string, unknown> & { seccompProfile?: 
 const overlays = { staging: 'codex-k8s-staging', production: 'codex-k8s' } as const;
 const secretish = /PASSWORD|SECRET|TOKEN|_KEYS?$|DATABASE(_OWNER)?_URL|REPLICA_URLS/;
 
-function render(overlay: string): K8sObject[] {
-  const out = execFileSync(kubectlPath()!, ['kustomize', join(projectRoot, 'deploy', 'overlays', overlay)], { encoding: 'utf8' });
+function render(overlay: string, folder = join(projectRoot, 'deploy', 'overlays', overlay)): K8sObject[] {
+  const out = execFileSync(kubectlPath()!, ['kustomize', folder], { encoding: 'utf8' });
   return parseAllDocuments(out).map((d) => d.toJSON() as K8sObject).filter(Boolean);
 }
 const podSpecOf = (o: K8sObject): PodSpec | undefined => (o.spec as { template?: { spec: PodSpec } } | undefined)?.template?.spec;
@@ -124,4 +125,51 @@ describe('deploy manifests (kustomize base and overlays)', () => {
       }
     });
   }
+
+  describe('the deploy runner (deploy/runner)', () => {
+    type Rule = { apiGroups: string[]; resources: string[]; verbs: string[] };
+    const grants = (rules: Rule[]) => new Set(rules.flatMap((r) => r.apiGroups.flatMap((g) => r.resources.flatMap((res) => r.verbs.map((v) => `${g}/${res}/${v}`)))));
+
+    it('renders, passes the schemas, and runs one runner whose PAT comes from a Secret; only its Docker daemon is privileged', (t) => {
+      if (!kubectlPath()) return t.skip('the test setup could not fetch kubectl');
+      const objects = render('runner', join(projectRoot, 'deploy', 'runner', 'persistent'));
+      assert.deepEqual(objects.map((o) => `${o.kind}/${o.metadata.name}`).sort(), [
+        'ClusterRole/codex-k8s-deployer', 'ClusterRoleBinding/codex-k8s-deployer', 'Deployment/codex-k8s-runner', 'Namespace/codex-k8s-runners', 'ServiceAccount/codex-k8s-deployer',
+      ]);
+      for (const o of objects) assert.doesNotThrow(() => new schemas[`${o.apiVersion}/${o.kind}`]!(o as never).validate(), `${o.kind} ${o.metadata.name}`);
+      assert.equal(objects.find((o) => o.kind === 'Namespace')!.metadata.labels!['pod-security.kubernetes.io/enforce'], 'privileged', 'dind is refused elsewhere');
+      const pod = podSpecOf(objects.find((o) => o.kind === 'Deployment')!)!;
+      assert.equal(pod.serviceAccountName, 'codex-k8s-deployer');
+      const runner = pod.containers.find((c) => c.name === 'runner')!;
+      const pat = runner.env!.find((e) => e.name === 'ACTIONS_RUNNER_INPUT_PAT')!;
+      assert.deepEqual(pat.valueFrom, { secretKeyRef: { name: 'codex-k8s-runner-pat', key: 'github_token' } });
+      assert.doesNotMatch(JSON.stringify(runner), /--pat|--token/, 'no credential on the command line');
+      assert.deepEqual(pod.containers.filter((c) => c.securityContext?.privileged === true).map((c) => c.name), ['dind']);
+      assert.equal(runner.securityContext?.allowPrivilegeEscalation, false);
+    });
+
+    it('the deployer holds every rule of the worker\'s ClusterRole (so applying it escalates nothing), no wildcard, and no more than apply needs', (t) => {
+      if (!kubectlPath()) return t.skip('the test setup could not fetch kubectl');
+      const deployer = render('runner', join(projectRoot, 'deploy', 'runner', 'base')).find((o) => o.kind === 'ClusterRole')!;
+      const held = grants(deployer.rules as Rule[]);
+      for (const grant of held) assert.doesNotMatch(grant, /\*/, 'no wildcard');
+      for (const overlay of Object.keys(overlays)) {
+        const worker = render(overlay).find((o) => o.kind === 'ClusterRole')!;
+        for (const grant of grants(worker.rules as Rule[])) assert.ok(held.has(grant), `${overlay}: the deployer holds ${grant}`);
+      }
+      const beyond = [...held].filter((g) => !grants(render('staging').find((o) => o.kind === 'ClusterRole')!.rules as Rule[]).has(g)).sort();
+      assert.deepEqual(beyond, [
+        '/namespaces/get', '/namespaces/patch', 'cert-manager.io/clusterissuers/create', 'cert-manager.io/clusterissuers/get', 'cert-manager.io/clusterissuers/patch',
+        'rbac.authorization.k8s.io/clusterrolebindings/create', 'rbac.authorization.k8s.io/clusterrolebindings/get', 'rbac.authorization.k8s.io/clusterrolebindings/patch',
+        'rbac.authorization.k8s.io/clusterroles/create', 'rbac.authorization.k8s.io/clusterroles/get', 'rbac.authorization.k8s.io/clusterroles/patch',
+      ]);
+    });
+
+    it('the scale set builds with a Docker daemon and deploys as the deployer', () => {
+      const values = parse(readFileSync(join(projectRoot, 'deploy', 'runner', 'scale-set.values.yaml'), 'utf8')) as Record<string, any>;
+      assert.equal(values.containerMode.type, 'dind');
+      assert.equal(values.template.spec.serviceAccountName, 'codex-k8s-deployer');
+      assert.equal(values.githubConfigSecret, 'codex-k8s-runner-pat', 'the PAT is read from the Secret the bootstrap makes');
+    });
+  });
 });

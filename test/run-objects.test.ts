@@ -3,6 +3,7 @@ import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
 import { runObjects, type RunObjectsSpec } from '../adapters/kubernetes/run-objects.js';
 import { resultOfPods } from '../adapters/kubernetes/job-outcomes.js';
+import { kubernetesSettings } from '../adapters/kubernetes/worker.js';
 
 const spec = (over: Partial<RunObjectsSpec> = {}): RunObjectsSpec => ({
   runId: randomUUID(), projectId: randomUUID(), agent: 'dev', issue: 42, image: 'ghcr.example/codex-k8s/agent:1', deadlineSeconds: 3600,
@@ -64,6 +65,35 @@ describe('the objects of a run', () => {
     assert.deepEqual([env.CODEXK8S_ISSUE_NUMBER, env.CODEXK8S_REPOSITORY, env.CODEXK8S_ISSUE_BODY_SHA256, env.CODEXK8S_LEARNING_MODE], ['42', 'octo/hello', 'a'.repeat(64), 'true'], 'what the runner needs, no secret');
     const jobText = JSON.stringify(job);
     assert.ok(!jobText.includes(secrets.openaiKey) && !jobText.includes(secrets.repositoryToken));
+  });
+});
+
+describe('a private agent image', () => {
+  const pullSecret = JSON.stringify({ auths: { 'registry.example': { auth: Buffer.from(`bot:${randomUUID()}`).toString('base64') } } });
+  const plain = (o: object) => JSON.parse(JSON.stringify(o)) as Json;
+
+  it('gets the registry\'s credentials as a pull secret in the run\'s own namespace, named by the Job, never a literal in it', () => {
+    const built = runObjects(spec(), { ...secrets, imagePullSecret: pullSecret });
+    const registry = built.objects.map(plain).find((o) => o.kind === 'Secret' && o.type === 'kubernetes.io/dockerconfigjson')!;
+    assert.equal(registry.metadata.namespace, built.names.namespace);
+    assert.equal(registry.stringData['.dockerconfigjson'], pullSecret);
+    const job = plain(built.objects.at(-1)!);
+    assert.deepEqual(job.spec.template.spec.imagePullSecrets, [{ name: registry.metadata.name }]);
+    assert.ok(!JSON.stringify(job).includes(pullSecret));
+  });
+
+  it('is pulled without one when none is configured', () => {
+    const built = runObjects(spec(), secrets).objects.map(plain);
+    assert.equal(built.filter((o) => o.type === 'kubernetes.io/dockerconfigjson').length, 0);
+    assert.equal(built.at(-1)!.spec.template.spec.imagePullSecrets, undefined);
+  });
+
+  it('refuses a setting that is not a Docker config, without echoing it', () => {
+    assert.equal(kubernetesSettings({ CODEXK8S_AGENT_IMAGE_PULL_SECRET: pullSecret }).agentImagePullSecret, pullSecret);
+    assert.equal(kubernetesSettings({ CODEXK8S_AGENT_IMAGE_PULL_SECRET: '' }).agentImagePullSecret, undefined);
+    for (const bad of ['hunter2-not-json', '{"auth":"x"}', '{"auths":[]}']) {
+      assert.throws(() => kubernetesSettings({ CODEXK8S_AGENT_IMAGE_PULL_SECRET: bad }), (e: Error) => /Docker config JSON/.test(e.message) && !e.message.includes(bad));
+    }
   });
 });
 

@@ -29,6 +29,8 @@ export interface LauncherDeps {
   objects: Omit<RunObjectsSpec, 'runId' | 'projectId' | 'agent' | 'issue'>;
   /** The OpenAI key the agent's container gets (CODEXK8S_OPENAI_API_KEY), as a mounted file. */
   openaiKey: string;
+  /** The registry's pull credentials for a private agent image (a Docker config JSON), copied into each run's namespace. */
+  imagePullSecret?: string | undefined;
   /** The repository's token, decrypted at launch; null when the repository has none. */
   repositoryToken: (projectId: string, repositoryId: string | undefined) => Promise<string | null>;
   /** GitHub's API for the runner's checkout and publish (CODEXK8S_GITHUB_API_URL). */
@@ -79,7 +81,7 @@ export function runLauncher(deps: LauncherDeps) {
       for (let attempt = 1; attempt <= attempts && !signal.aborted; attempt++) {
         try {
           const token = await deps.repositoryToken(requested.data.projectId, requested.data.repositoryId);
-          const { names, namespace, objects } = runObjects(spec, { openaiKey: deps.openaiKey, repositoryToken: token });
+          const { names, namespace, objects } = runObjects(spec, { openaiKey: deps.openaiKey, repositoryToken: token, imagePullSecret: deps.imagePullSecret });
           await ensureCreated(deps.kube, namespace);
           // The Job last: it must not start before its Secrets, quota and policy are there.
           const job = objects.at(-1)!;

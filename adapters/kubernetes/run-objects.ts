@@ -38,6 +38,7 @@ export const runNames = (runId: string) => ({
   job: 'agent',
   openaiSecret: 'openai',
   repositorySecret: 'repository',
+  pullSecret: 'registry',
 });
 
 // Where the Secrets are mounted: as files, never as literal values in the Job's spec.
@@ -65,10 +66,11 @@ const resources = { requests: { cpu: '250m', memory: '512Mi' }, limits: { cpu: '
  * `restricted`), a ServiceAccount with no token, a Role and RoleBinding limited to reading its own
  * pods, a ResourceQuota and LimitRange, a NetworkPolicy that denies all ingress and all egress but
  * DNS and the allow-list, the Secrets (mounted as files: the OpenAI key only for the agent, the
- * repository token only for checkout and publish), and the Job (backoffLimit 0, a deadline, a TTL).
+ * repository token only for checkout and publish; the registry's pull credentials when the agent
+ * image is private), and the Job (backoffLimit 0, a deadline, a TTL).
  * Every object is a schema-checked model of the official Kubernetes types.
  */
-export function runObjects(spec: RunObjectsSpec, secrets: { openaiKey: string; repositoryToken: string | null }) {
+export function runObjects(spec: RunObjectsSpec, secrets: { openaiKey: string; repositoryToken: string | null; imagePullSecret?: string | undefined }) {
   const names = runNames(spec.runId);
   const labels = {
     ...MANAGED_BY,
@@ -135,6 +137,8 @@ export function runObjects(spec: RunObjectsSpec, secrets: { openaiKey: string; r
     }),
     new Secret({ metadata: metadata(names.openaiSecret), type: 'Opaque', stringData: { key: secrets.openaiKey } }),
     ...(secrets.repositoryToken === null ? [] : [new Secret({ metadata: metadata(names.repositorySecret), type: 'Opaque', stringData: { token: secrets.repositoryToken } })]),
+    // A pull secret is read from the pod's own namespace only, so each run gets a copy.
+    ...(secrets.imagePullSecret === undefined ? [] : [new Secret({ metadata: metadata(names.pullSecret), type: 'kubernetes.io/dockerconfigjson', stringData: { '.dockerconfigjson': secrets.imagePullSecret } })]),
     new Job({
       metadata: metadata(names.job),
       spec: {
@@ -148,6 +152,7 @@ export function runObjects(spec: RunObjectsSpec, secrets: { openaiKey: string; r
             serviceAccountName: names.serviceAccount,
             automountServiceAccountToken: false,
             shareProcessNamespace: false,
+            ...(secrets.imagePullSecret === undefined ? {} : { imagePullSecrets: [{ name: names.pullSecret }] }),
             securityContext: { runAsNonRoot: true, seccompProfile: { type: 'RuntimeDefault' }, fsGroup: AGENT_UID },
             initContainers: [container('checkout', 'checkout', AGENT_UID, [repositoryMount])],
             containers: [

@@ -24,6 +24,8 @@ export interface KubernetesSettings {
   namespaceTtlSeconds: number;
   agentImage: string;
   openaiKey: string | undefined;
+  /** CODEXK8S_AGENT_IMAGE_PULL_SECRET: a Docker config JSON for a private agent image. */
+  agentImagePullSecret: string | undefined;
   egressPorts: number[];
   quota: { cpu: string; memory: string; pods: number };
 }
@@ -35,9 +37,24 @@ export function kubernetesSettings(env: Env = process.env): KubernetesSettings {
     namespaceTtlSeconds: duration(env, 'CODEXK8S_RUN_NAMESPACE_TTL', 24 * 3600),
     agentImage: env.CODEXK8S_AGENT_IMAGE?.trim() || 'codex-k8s-agent:latest',
     openaiKey: env.CODEXK8S_OPENAI_API_KEY?.trim() || undefined,
+    agentImagePullSecret: dockerConfig(env.CODEXK8S_AGENT_IMAGE_PULL_SECRET),
     egressPorts: ports.map(Number),
     quota: { cpu: env.CODEXK8S_RUN_QUOTA_CPU?.trim() || '2', memory: env.CODEXK8S_RUN_QUOTA_MEMORY?.trim() || '4Gi', pods: integer(env, 'CODEXK8S_RUN_QUOTA_PODS', 3, 1, 100) },
   };
+}
+
+/** A Docker config JSON, checked here so a bad one fails at start and not at every launch (its value is never echoed). */
+function dockerConfig(value: string | undefined): string | undefined {
+  if (!value?.trim()) return undefined;
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(value);
+  } catch {
+    parsed = undefined;
+  }
+  const auths = (parsed as { auths?: unknown } | undefined)?.auths;
+  if (typeof auths !== 'object' || auths === null || Array.isArray(auths)) throw new ConfigError('CODEXK8S_AGENT_IMAGE_PULL_SECRET must be a Docker config JSON ({"auths": {...}})');
+  return value.trim();
 }
 
 /** KUBECONFIG, or the in-cluster config: a real cluster. Neither: none (the caller may simulate one). */
@@ -84,7 +101,7 @@ export async function startKubernetesWorker(deps: {
   const repositoryToken = repositoryTokens(deps.store, keys);
   const common = { pool: deps.pool, store: deps.store, waker: deps.waker, signal: deps.signal, log: deps.log };
   const launcher = runLauncher({
-    kube, store: deps.store, now, openaiKey: settings.openaiKey ?? 'simulated', repositoryToken, githubApiUrl: githubConfig(env).apiUrl,
+    kube, store: deps.store, now, openaiKey: settings.openaiKey ?? 'simulated', imagePullSecret: settings.agentImagePullSecret, repositoryToken, githubApiUrl: githubConfig(env).apiUrl,
     objects: { image: settings.agentImage, deadlineSeconds: deps.runs.runDeadlineSeconds, ttlAfterFinishedSeconds: 24 * 3600, quota: settings.quota, egressPorts: settings.egressPorts },
   });
   const canceler = runCanceler(kube);
