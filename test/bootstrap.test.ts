@@ -42,8 +42,8 @@ function config(mode: 'host' | 'cluster', extra = ''): string {
   writeFileSync(file, [
     `CODEXK8S_BOOTSTRAP_MODE="${mode}"`, 'CODEXK8S_STAGING_HOST="203.0.113.10"', 'CODEXK8S_STAGING_DOMAIN="staging.codex-k8s.example.com"',
     'CODEXK8S_ACME_EMAIL="ops@example.com"', 'CODEXK8S_OPERATOR_USER="codex"', `CODEXK8S_OPERATOR_PUBLIC_KEY_FILE="${join(dir, 'id.pub')}"`,
-    `CODEXK8S_KUBECONFIG="${join(dir, 'kubeconfig')}"`, 'CODEXK8S_GITHUB_REPOSITORY="octo/codex-k8s"', 'CODEXK8S_GITHUB_RUNNER_TOKEN=""',
-    'CODEXK8S_RUNNER_LABELS=\'["self-hosted", "linux"]\'', 'CODEXK8S_OPENAI_API_KEY="sk-operator-supplied-key-0123456789"',
+    `CODEXK8S_KUBECONFIG="${join(dir, 'kubeconfig')}"`, 'CODEXK8S_GITHUB_REPOSITORY="octo/codex-k8s"', 'CODEXK8S_GITHUB_RUNNER_PAT=""',
+    'CODEXK8S_RUNNER_LABELS=\'["codex-k8s-deploy"]\'', 'CODEXK8S_OPENAI_API_KEY="sk-operator-supplied-key-0123456789"',
     'CODEXK8S_GITHUB_OAUTH_CLIENT_SECRET="oauth-client-secret-0123456789"', 'CODEXK8S_BOOTSTRAP_OWNER_EMAIL="owner@example.com"',
     'CODEXK8S_IMAGE_TAG="abc123"', extra,
   ].join('\n'));
@@ -106,6 +106,13 @@ describe('the staging bootstrap', () => {
       [['--config', config('host'), '--frobnicate'], /unknown option --frobnicate/],
       [['--config', config('host', 'CODEXK8S_OPERATOR_USER="Not A User"')], /CODEXK8S_OPERATOR_USER is not a user name/],
       [['--config', config('host', 'CODEXK8S_STAGING_HOST=""')], /CODEXK8S_STAGING_HOST is not set/],
+      [['--config', config('cluster', 'CODEXK8S_STAGING_DOMAIN=""')], /CODEXK8S_STAGING_DOMAIN is needed to deploy/],
+      [['--config', config('cluster', 'CODEXK8S_RUNNER_LABELS="self-hosted"')], /CODEXK8S_RUNNER_LABELS is not a JSON list/],
+      [['--config', config('cluster', 'CODEXK8S_RUNNER_LABELS=\'["a;b"]\'')], /CODEXK8S_RUNNER_LABELS is not a JSON list/],
+      [['--config', config('cluster', 'CODEXK8S_RUNNER_KIND="daemonset"')], /CODEXK8S_RUNNER_KIND must be scale-set or persistent/],
+      [['--config', config('cluster', 'CODEXK8S_IMAGE_REGISTRY="GHCR.io/Octo"')], /CODEXK8S_IMAGE_REGISTRY is not a lower-case registry path/],
+      [['--config', config('cluster', 'CODEXK8S_GITHUB_REPOSITORY="octo"')], /CODEXK8S_GITHUB_REPOSITORY is not owner\/name/],
+      [['--config', config('cluster', 'CODEXK8S_REGISTRY_USERNAME="bot"')], /CODEXK8S_REGISTRY_PASSWORD is not set/],
     ];
     for (const [args, message] of cases) {
       const result = bootstrap(args);
@@ -159,13 +166,44 @@ describe('the staging bootstrap', () => {
     assert.equal(stored('codex-k8s-secrets').CODEXK8S_DATABASE_OWNER_URL, `postgres://codexk8s_owner:${postgres.CODEXK8S_OWNER_PASSWORD}@postgres-primary:5432/codexk8s`);
   });
 
-  it('registers the runner with its token in a Secret, never on a command line', () => {
-    const runnerToken = 'AAAARUNNERTOKEN0123456789SECRET';
-    const result = bootstrap(['--config', config('cluster', `CODEXK8S_GITHUB_RUNNER_TOKEN="${runnerToken}"`)]);
+  it('runs an autoscaled deploy runner where there is a domain: its PAT in a Secret, never on a command line; it deploys as the deployer', () => {
+    // Quotes, a dollar and a backslash reach the Secret as they are.
+    const pat = `github_pat_11AAAA'x$HOME\\y"0123456789`;
+    const result = bootstrap(['--config', config('cluster', `CODEXK8S_GITHUB_RUNNER_PAT='${pat.replace(/'/g, `'\\''`)}'`)]);
     assert.equal(result.code, 0, result.stderr);
-    assert.equal(readFileSync(join(record, 'secret-codex-k8s-runner-token'), 'utf8').trim(), `github_token=${runnerToken}`);
-    assert.match(calls(), /helm upgrade --install codex-k8s-runners .*--set githubConfigSecret=codex-k8s-runner-token/);
-    assert.ok(!(calls() + result.stdout + result.stderr).includes(runnerToken), 'the token reached a command line or the output');
+    assert.equal(readFileSync(join(record, 'secret-codex-k8s-runner-pat'), 'utf8').trim(), `github_token=${pat}`);
+    const log = calls();
+    assert.match(log, /kubectl apply -k \S+\/deploy\/runner\/base/, 'the deployer\'s namespace and rights');
+    assert.match(log, /kubectl -n codex-k8s-staging create rolebinding codex-k8s-deployer --clusterrole=admin --serviceaccount=codex-k8s-runners:codex-k8s-deployer/);
+    assert.match(log, /helm upgrade --install codex-k8s-deploy --namespace codex-k8s-runners --version 0\.15\.0 -f \S+\/deploy\/runner\/scale-set\.values\.yaml --set githubConfigUrl=https:\/\/github\.com\/octo\/codex-k8s --set-json scaleSetLabels=\["codex-k8s-deploy"\]/);
+    assert.doesNotMatch(log, /runner\/persistent/);
+    assert.ok(!(log + result.stdout + result.stderr).includes('github_pat_11AAAA'), 'the PAT reached a command line or the output');
+  });
+
+  it('runs one persistent deploy runner where there is no domain, and deploys nothing until there are images', () => {
+    const pat = 'github_pat_22BBBB0123456789';
+    rmSync(join(record, 'calls'), { force: true });
+    const result = bootstrap(['--config', config('cluster', `CODEXK8S_GITHUB_RUNNER_PAT="${pat}"\nCODEXK8S_STAGING_DOMAIN=""\nCODEXK8S_IMAGE_TAG=""\nCODEXK8S_RUNNER_LABELS='["codex-k8s-deploy", "lab"]'`)]);
+    assert.equal(result.code, 0, result.stderr);
+    const log = calls();
+    assert.match(log, /create configmap codex-k8s-runner --from-literal=RUNNER_URL=https:\/\/github\.com\/octo\/codex-k8s --from-literal=RUNNER_LABELS=codex-k8s-deploy,lab/);
+    assert.match(log, /kubectl apply -k \S+\/deploy\/runner\/persistent/);
+    assert.match(log, /rollout restart deployment\/codex-k8s-runner/);
+    assert.doesNotMatch(log, /^helm /m);
+    assert.doesNotMatch(log, /apply\.sh|rendered\.yaml/, 'no deploy');
+    assert.match(result.stderr, /CODEXK8S_IMAGE_TAG is empty: nothing deployed now/);
+    assert.ok(!(calls() + result.stdout + result.stderr).includes(pat));
+  });
+
+  it('stores a private registry\'s pull credentials as a Docker config Secret, and never prints them', () => {
+    const password = 'ghp_registryPASSWORD0123456789';
+    const result = bootstrap(['--config', config('cluster', `CODEXK8S_REGISTRY_USERNAME="octo-bot"\nCODEXK8S_REGISTRY_PASSWORD="${password}"\nCODEXK8S_IMAGE_REGISTRY="registry.example.com:5000/octo"`)]);
+    assert.equal(result.code, 0, result.stderr);
+    const docker = JSON.parse(readFileSync(join(record, 'secret-codex-k8s-registry'), 'utf8')) as { auths: Record<string, { auth: string }> };
+    assert.deepEqual(Object.keys(docker.auths), ['registry.example.com:5000']);
+    assert.equal(Buffer.from(docker.auths['registry.example.com:5000']!.auth, 'base64').toString(), `octo-bot:${password}`);
+    assert.match(calls(), /create secret generic codex-k8s-registry --type=kubernetes\.io\/dockerconfigjson --from-file=\.dockerconfigjson=\/dev\/stdin/);
+    assert.ok(!(calls() + result.stdout + result.stderr).includes(password));
   });
 
   it('deploys the overlay on the configured domain, with the configured ACME e-mail', (t) => {
@@ -178,14 +216,17 @@ describe('the staging bootstrap', () => {
     assert.deepEqual(ingress.spec.tls[0].hosts, ['ops.example.org']);
     assert.equal(applied.find((o) => o.kind === 'ClusterIssuer')!.spec.acme.email, 'acme@example.org');
     const api = applied.find((o) => o.kind === 'Deployment' && (o as { metadata?: { name?: string } }).metadata?.name === 'codex-k8s-api')!;
-    assert.match(api.spec.template.spec.containers[0].image, /:abc123$/, 'the image at the tag deployed');
+    assert.equal(api.spec.template.spec.containers[0].image, 'ghcr.io/octo/codex-k8s:abc123', 'the image from the owner\'s registry at the tag deployed');
+    assert.deepEqual(api.spec.template.spec.imagePullSecrets, [{ name: 'codex-k8s-registry' }]);
+    const settings = applied.find((o) => o.kind === 'ConfigMap' && (o as { metadata?: { name?: string } }).metadata?.name === 'codex-k8s-config') as unknown as { data: Record<string, string> };
+    assert.equal(settings.data.CODEXK8S_AGENT_IMAGE, 'ghcr.io/octo/codex-k8s-agent:abc123', 'the agent built with it');
     assert.match(result.stdout, /https:\/\/ops\.example\.org\/api\/v1\/webhooks\/github/);
   });
 
   it('deploy/apply.sh stops at once when the migration Job failed, and rolls nothing', () => {
     const started = Date.now();
     const result = spawnSync('bash', [join(projectRoot, 'deploy', 'apply.sh'), 'staging', 'abc123'], {
-      encoding: 'utf8', timeout: 60_000, env: { PATH: `${join(dir, 'bin')}:/usr/bin:/bin`, FAKE_RECORD: record, HOME: dir, FAKE_MIGRATION: 'failed', CODEXK8S_PUBLIC_HOST: 'ops.example.org', CODEXK8S_ACME_EMAIL: 'acme@example.org' },
+      encoding: 'utf8', timeout: 60_000, env: { PATH: `${join(dir, 'bin')}:/usr/bin:/bin`, FAKE_RECORD: record, HOME: dir, FAKE_MIGRATION: 'failed', CODEXK8S_IMAGE_REGISTRY: 'ghcr.io/octo', CODEXK8S_PUBLIC_HOST: 'ops.example.org', CODEXK8S_ACME_EMAIL: 'acme@example.org' },
     });
     assert.equal(result.status, 1, result.stderr);
     assert.match(result.stderr, /the migration Job failed; see kubectl -n codex-k8s-staging logs job\/codex-k8s-migrate/);

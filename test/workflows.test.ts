@@ -24,12 +24,18 @@ describe('GitHub Actions workflows', () => {
     const ci = parse(read('ci.yml')) as Workflow;
     assert.deepEqual(Object.keys(ci.on), ['pull_request']);
     assert.ok(ci.jobs.test!.steps.some((s) => s.run === 'npm ci && npm test'));
+    // A pull request runs its author's code: never on the deploy runner, which holds the rights to deploy.
+    assert.doesNotMatch(ci.jobs.test!['runs-on'], /CODEXK8S_RUNNER_LABELS/);
+    assert.doesNotMatch(JSON.stringify(ci), /secrets\./, 'CI reads no secret');
     assert.ok(readFileSync(join(projectRoot, 'README.md'), 'utf8').includes('npm ci && npm test'));
   });
 
   it('staging deploys on every push to main; production only by hand, behind its environment\'s approval', () => {
     const staging = parse(read('deploy-staging.yml')) as Workflow;
     assert.deepEqual(staging.on, { push: { branches: ['main'] } });
+    const pushed = staging.jobs.deploy!.steps.find((s) => s.run?.includes('docker push'))!.run!;
+    assert.match(pushed, /docker push "\$CODEXK8S_IMAGE_REGISTRY\/codex-k8s:\$TAG"/);
+    assert.match(pushed, /docker push "\$CODEXK8S_IMAGE_REGISTRY\/codex-k8s-agent:\$TAG"/, 'the agent image at the tag apply.sh names');
     const production = parse(read('deploy-production.yml')) as Workflow;
     assert.deepEqual(Object.keys(production.on), ['workflow_dispatch']);
     for (const [workflow, environment, overlay] of [[staging, 'staging', 'staging'], [production, 'production', 'production']] as const) {
@@ -37,6 +43,8 @@ describe('GitHub Actions workflows', () => {
         assert.equal(job.environment, environment);
         assert.match(job['runs-on'], /vars\.CODEXK8S_RUNNER_LABELS/, 'runner labels from configuration');
         assert.ok(job.steps.some((s) => s.run?.startsWith(`deploy/apply.sh ${overlay} `)), `deploys the ${overlay} overlay`);
+        // The images of the deployed tag come from the configured registry, which apply.sh requires.
+        assert.ok(job.steps.some((s) => s.run?.includes('CODEXK8S_IMAGE_REGISTRY=${CODEXK8S_IMAGE_REGISTRY:-ghcr.io/${GITHUB_REPOSITORY_OWNER,,}}')));
       }
     }
   });

@@ -5,15 +5,14 @@
 #
 # host mode (default): over SSH as root onto a fresh Ubuntu 24.04 server: checks it, creates the
 # operator user, closes the firewall but for 22/80/443, installs k3s (local-path storage),
-# cert-manager, the platform's secrets (generated once, never printed), a GitHub Actions runner,
-# and deploys the staging overlay. cluster mode: the same into an existing cluster by kubeconfig,
+# cert-manager, the platform's secrets (generated once, never printed), the GitHub Actions runner
+# that deploys (in the cluster), and deploys the staging overlay. cluster mode: the same into an existing cluster by kubeconfig,
 # touching no host. Every step is idempotent: a rerun after a failure goes on where it stopped.
 # --dry-run prints the plan and connects to nothing.
 set -euo pipefail
 
 CERT_MANAGER_VERSION="v1.16.2"
-ARC_VERSION="0.10.1"
-RUNNER_VERSION="2.321.0"
+ARC_VERSION="0.15.0"
 NAMESPACE="codex-k8s-staging"
 
 usage() {
@@ -57,7 +56,8 @@ require() {
     [ -n "${!name:-}" ] || die "$name is not set in $config"
   done
 }
-require CODEXK8S_ACME_EMAIL CODEXK8S_GITHUB_REPOSITORY CODEXK8S_BOOTSTRAP_OWNER_EMAIL CODEXK8S_IMAGE_TAG
+require CODEXK8S_ACME_EMAIL CODEXK8S_GITHUB_REPOSITORY CODEXK8S_BOOTSTRAP_OWNER_EMAIL
+[[ "$CODEXK8S_GITHUB_REPOSITORY" =~ ^[A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+$ ]] || die "CODEXK8S_GITHUB_REPOSITORY is not owner/name"
 if [ "$mode" = host ]; then
   # A staging server is reached by its domain (TLS by HTTP-01); an existing cluster may have none yet.
   require CODEXK8S_STAGING_HOST CODEXK8S_STAGING_DOMAIN CODEXK8S_OPERATOR_USER CODEXK8S_OPERATOR_PUBLIC_KEY_FILE
@@ -67,7 +67,23 @@ else
 fi
 CODEXK8S_STAGING_DOMAIN="${CODEXK8S_STAGING_DOMAIN:-}"
 [[ -z "$CODEXK8S_STAGING_DOMAIN" || "$CODEXK8S_STAGING_DOMAIN" =~ ^[A-Za-z0-9.-]{1,253}$ ]] || die "CODEXK8S_STAGING_DOMAIN is not a domain name"
-[[ "$CODEXK8S_IMAGE_TAG" =~ ^[A-Za-z0-9_.-]{1,128}$ ]] || die "CODEXK8S_IMAGE_TAG is not an image tag"
+CODEXK8S_IMAGE_TAG="${CODEXK8S_IMAGE_TAG:-}"
+[[ -z "$CODEXK8S_IMAGE_TAG" || "$CODEXK8S_IMAGE_TAG" =~ ^[A-Za-z0-9_.-]{1,128}$ ]] || die "CODEXK8S_IMAGE_TAG is not an image tag"
+# Where the deploy workflow pushes the images: by default the repository owner's GitHub Container Registry.
+owner="${CODEXK8S_GITHUB_REPOSITORY%%/*}"
+CODEXK8S_IMAGE_REGISTRY="${CODEXK8S_IMAGE_REGISTRY:-ghcr.io/${owner,,}}"
+[[ "$CODEXK8S_IMAGE_REGISTRY" =~ ^[a-z0-9]([a-z0-9.-]*[a-z0-9])?(:[0-9]{1,5})?(/[a-z0-9]([a-z0-9._-]*[a-z0-9])?)*$ ]] || die "CODEXK8S_IMAGE_REGISTRY is not a lower-case registry path (e.g. ghcr.io/your-org)"
+CODEXK8S_RUNNER_LABELS="${CODEXK8S_RUNNER_LABELS:-[\"codex-k8s-deploy\"]}"
+[[ "$CODEXK8S_RUNNER_LABELS" =~ ^\[\ *\"[A-Za-z0-9._-]+\"(\ *,\ *\"[A-Za-z0-9._-]+\")*\ *\]$ ]] || die "CODEXK8S_RUNNER_LABELS is not a JSON list of labels, e.g. [\"codex-k8s-deploy\"]"
+if [ -n "${CODEXK8S_REGISTRY_USERNAME:-}" ] && [ -z "${CODEXK8S_REGISTRY_PASSWORD:-}" ]; then die "CODEXK8S_REGISTRY_PASSWORD is not set, but CODEXK8S_REGISTRY_USERNAME is"; fi
+# The Ingress and its certificate need the domain, so there is no deploy without one.
+if [ -n "$CODEXK8S_IMAGE_TAG" ] && [ -z "$CODEXK8S_STAGING_DOMAIN" ]; then die "CODEXK8S_STAGING_DOMAIN is needed to deploy (leave CODEXK8S_IMAGE_TAG empty to prepare the cluster only)"; fi
+# An autoscaled runner scale set where there is a domain, one persistent runner where there is none, unless chosen.
+if [ -n "$CODEXK8S_STAGING_DOMAIN" ]; then runner_kind="${CODEXK8S_RUNNER_KIND:-scale-set}"; else runner_kind="${CODEXK8S_RUNNER_KIND:-persistent}"; fi
+case "$runner_kind" in
+  scale-set | persistent) ;;
+  *) die "CODEXK8S_RUNNER_KIND must be scale-set or persistent, not $runner_kind" ;;
+esac
 
 root="$(cd "$(dirname "$0")/../.." && pwd)"
 
@@ -95,6 +111,22 @@ on_target() {
 }
 kube_env() {
   if [ "$mode" = host ]; then echo 'export KUBECONFIG=/etc/rancher/k3s/k3s.yaml'; fi
+}
+# A value as one single-quoted shell word, so whatever it holds ($, quotes, spaces) reaches the
+# script on the target as it is.
+quote() {
+  local q="'"
+  printf "'%s'" "${1//$q/$q\\$q$q}"
+}
+# The deploy/ folder where the target reads it: copied to the host (host mode), or this checkout's.
+deploy_dir=/opt/codex-k8s/deploy
+copy_deploy() {
+  if [ "$mode" = host ]; then
+    tar -C "$root" -cz deploy | ssh -o BatchMode=yes -p "${CODEXK8S_STAGING_SSH_PORT:-22}" "root@$CODEXK8S_STAGING_HOST" \
+      'rm -rf /opt/codex-k8s && mkdir -p /opt/codex-k8s && tar -C /opt/codex-k8s -xz'
+  else
+    deploy_dir="$root/deploy"
+  fi
 }
 
 step_check_host() {
@@ -211,13 +243,21 @@ else
   echo "bootstrap: codex-k8s-secrets generated and stored (not shown)" >&2
 fi
 {
-  echo "CODEXK8S_GITHUB_OAUTH_CLIENT_ID=${CODEXK8S_GITHUB_OAUTH_CLIENT_ID:-}"
-  echo "CODEXK8S_GITHUB_OAUTH_CLIENT_SECRET=${CODEXK8S_GITHUB_OAUTH_CLIENT_SECRET:-}"
-  echo "CODEXK8S_OPENAI_API_KEY=${CODEXK8S_OPENAI_API_KEY:-}"
-  echo "CODEXK8S_BOOTSTRAP_OWNER_EMAIL=$CODEXK8S_BOOTSTRAP_OWNER_EMAIL"
-  echo "CODEXK8S_PUBLIC_URL=https://$CODEXK8S_STAGING_DOMAIN"
+  echo CODEXK8S_GITHUB_OAUTH_CLIENT_ID=$(quote "${CODEXK8S_GITHUB_OAUTH_CLIENT_ID:-}")
+  echo CODEXK8S_GITHUB_OAUTH_CLIENT_SECRET=$(quote "${CODEXK8S_GITHUB_OAUTH_CLIENT_SECRET:-}")
+  echo CODEXK8S_OPENAI_API_KEY=$(quote "${CODEXK8S_OPENAI_API_KEY:-}")
+  echo CODEXK8S_BOOTSTRAP_OWNER_EMAIL=$(quote "$CODEXK8S_BOOTSTRAP_OWNER_EMAIL")
+  echo CODEXK8S_PUBLIC_URL=$(quote "https://$CODEXK8S_STAGING_DOMAIN")
 } | kubectl -n "\$ns" create secret generic codex-k8s-operator-secrets --from-env-file=/dev/stdin --dry-run=client -o yaml | kubectl apply -f - >/dev/null
 echo "bootstrap: codex-k8s-operator-secrets applied from the config (not shown)" >&2
+# A private registry's pull credentials, for the platform's pods and (copied by the worker) each run's.
+if [ -n $(quote "${CODEXK8S_REGISTRY_USERNAME:-}") ]; then
+  auth="\$(printf '%s:%s' $(quote "${CODEXK8S_REGISTRY_USERNAME:-}") $(quote "${CODEXK8S_REGISTRY_PASSWORD:-}") | base64 -w0)"
+  printf '{"auths":{"%s":{"auth":"%s"}}}' $(quote "${CODEXK8S_IMAGE_REGISTRY%%/*}") "\$auth" \
+    | kubectl -n "\$ns" create secret generic codex-k8s-registry --type=kubernetes.io/dockerconfigjson --from-file=.dockerconfigjson=/dev/stdin --dry-run=client -o yaml \
+    | kubectl apply -f - >/dev/null
+  echo "bootstrap: codex-k8s-registry applied from the config (not shown)" >&2
+fi
 EOF
 }
 
@@ -243,64 +283,59 @@ SETTINGS
 SCRIPT
 }
 
-# One persistent long-polling runner without a domain (a local setup); with a domain, an
-# autoscaled runner scale set (actions-runner-controller) in the cluster.
+# The runners that deploy run in the cluster they deploy to, as the ServiceAccount codex-k8s-deployer
+# (deploy/runner), bound to the staging namespace as its admin: an autoscaled runner scale set
+# (actions-runner-controller), or one persistent long-polling runner (CODEXK8S_RUNNER_KIND). Both
+# register with a PAT (runners made later need it again), which goes into a Secret from stdin.
 step_runner() {
-  if [ -z "${CODEXK8S_GITHUB_RUNNER_TOKEN:-}" ]; then
-    echo "bootstrap: CODEXK8S_GITHUB_RUNNER_TOKEN is empty: no runner registered (set it and rerun)" >&2
+  if [ -z "${CODEXK8S_GITHUB_RUNNER_PAT:-}" ]; then
+    echo "bootstrap: CODEXK8S_GITHUB_RUNNER_PAT is empty: no runner registered (set it and rerun)" >&2
     return 0
   fi
-  if [ -n "$CODEXK8S_STAGING_DOMAIN" ]; then
-    on_target <<EOF
+  copy_deploy
+  local labels_list
+  labels_list="$(echo "$CODEXK8S_RUNNER_LABELS" | tr -d '[]" ')"
+  on_target <<EOF
 set -euo pipefail
 $(kube_env)
-command -v helm >/dev/null || curl -fsSL https://raw.githubusercontent.com/helm/helm/main/scripts/get-helm-3 | bash
-helm upgrade --install arc --namespace arc-systems --create-namespace --version $ARC_VERSION \
-  oci://ghcr.io/actions/actions-runner-controller-charts/gha-runner-scale-set-controller >/dev/null
-kubectl get namespace arc-runners >/dev/null 2>&1 || kubectl create namespace arc-runners >/dev/null
-# The token goes into a Secret from stdin, never onto a command line or into helm's release data.
-printf 'github_token=%s\n' '$CODEXK8S_GITHUB_RUNNER_TOKEN' \
-  | kubectl -n arc-runners create secret generic codex-k8s-runner-token --from-env-file=/dev/stdin --dry-run=client -o yaml \
+kubectl apply -k '$deploy_dir/runner/base' >/dev/null
+kubectl -n '$NAMESPACE' create rolebinding codex-k8s-deployer --clusterrole=admin --serviceaccount=codex-k8s-runners:codex-k8s-deployer --dry-run=client -o yaml \
   | kubectl apply -f - >/dev/null
-helm upgrade --install codex-k8s-runners --namespace arc-runners --version $ARC_VERSION \
-  --set githubConfigUrl=https://github.com/$CODEXK8S_GITHUB_REPOSITORY \
-  --set githubConfigSecret=codex-k8s-runner-token \
-  --set minRunners=1 --set maxRunners=4 \
-  oci://ghcr.io/actions/actions-runner-controller-charts/gha-runner-scale-set >/dev/null
-EOF
-  else
-    on_target <<EOF
-set -euo pipefail
-user='$CODEXK8S_OPERATOR_USER'
-dir="/home/\$user/actions-runner"
-if [ ! -f "\$dir/.runner" ]; then
-  install -d -o "\$user" -g "\$user" "\$dir"
-  cd "\$dir"
-  curl -fsSL "https://github.com/actions/runner/releases/download/v$RUNNER_VERSION/actions-runner-linux-x64-$RUNNER_VERSION.tar.gz" | sudo -u "\$user" tar xz
-  # The runner reads its token from the environment (ACTIONS_RUNNER_INPUT_TOKEN): not on a command line.
-  export ACTIONS_RUNNER_INPUT_TOKEN='$CODEXK8S_GITHUB_RUNNER_TOKEN'
-  sudo --preserve-env=ACTIONS_RUNNER_INPUT_TOKEN -u "\$user" ./config.sh --unattended --url "https://github.com/$CODEXK8S_GITHUB_REPOSITORY" \
-    --labels "$(echo "$CODEXK8S_RUNNER_LABELS" | tr -d '[]" ')" --replace >/dev/null
-  ./svc.sh install "\$user" >/dev/null
-fi
-cd "\$dir" && ./svc.sh start >/dev/null
-EOF
+printf 'github_token=%s\n' $(quote "$CODEXK8S_GITHUB_RUNNER_PAT") \
+  | kubectl -n codex-k8s-runners create secret generic codex-k8s-runner-pat --from-env-file=/dev/stdin --dry-run=client -o yaml \
+  | kubectl apply -f - >/dev/null
+if [ '$runner_kind' = scale-set ]; then
+  if ! command -v helm >/dev/null; then
+    [ '$mode' = host ] || { echo "bootstrap: helm is not installed here (the runner scale set is a helm chart)" >&2; exit 1; }
+    curl -fsSL https://raw.githubusercontent.com/helm/helm/main/scripts/get-helm-3 | bash
   fi
+  helm upgrade --install arc --namespace arc-systems --create-namespace --version $ARC_VERSION \
+    oci://ghcr.io/actions/actions-runner-controller-charts/gha-runner-scale-set-controller >/dev/null
+  helm upgrade --install codex-k8s-deploy --namespace codex-k8s-runners --version $ARC_VERSION \
+    -f '$deploy_dir/runner/scale-set.values.yaml' \
+    --set githubConfigUrl='https://github.com/$CODEXK8S_GITHUB_REPOSITORY' --set-json 'scaleSetLabels=$CODEXK8S_RUNNER_LABELS' \
+    oci://ghcr.io/actions/actions-runner-controller-charts/gha-runner-scale-set >/dev/null
+else
+  kubectl -n codex-k8s-runners create configmap codex-k8s-runner --from-literal=RUNNER_URL='https://github.com/$CODEXK8S_GITHUB_REPOSITORY' \
+    --from-literal=RUNNER_LABELS='$labels_list' --dry-run=client -o yaml | kubectl apply -f - >/dev/null
+  kubectl apply -k '$deploy_dir/runner/persistent' >/dev/null
+  # A changed PAT or label list reaches the runner at its next start.
+  kubectl -n codex-k8s-runners rollout restart deployment/codex-k8s-runner >/dev/null
+fi
+EOF
 }
 
 step_deploy() {
-  if [ "$mode" = host ]; then
-    tar -C "$root" -cz deploy | ssh -o BatchMode=yes -p "${CODEXK8S_STAGING_SSH_PORT:-22}" "root@$CODEXK8S_STAGING_HOST" \
-      'rm -rf /opt/codex-k8s && mkdir -p /opt/codex-k8s && tar -C /opt/codex-k8s -xz'
-    on_target <<EOF
+  if [ -z "$CODEXK8S_IMAGE_TAG" ]; then
+    echo "bootstrap: CODEXK8S_IMAGE_TAG is empty: nothing deployed now; the workflow Deploy staging builds the images and deploys them at the next push to main" >&2
+    return 0
+  fi
+  copy_deploy
+  on_target <<EOF
 set -euo pipefail
 $(kube_env)
-CODEXK8S_PUBLIC_HOST='$CODEXK8S_STAGING_DOMAIN' CODEXK8S_ACME_EMAIL='$CODEXK8S_ACME_EMAIL' /opt/codex-k8s/deploy/apply.sh staging '$CODEXK8S_IMAGE_TAG'
+CODEXK8S_IMAGE_REGISTRY='$CODEXK8S_IMAGE_REGISTRY' CODEXK8S_PUBLIC_HOST='$CODEXK8S_STAGING_DOMAIN' CODEXK8S_ACME_EMAIL=$(quote "$CODEXK8S_ACME_EMAIL") '$deploy_dir/apply.sh' staging '$CODEXK8S_IMAGE_TAG'
 EOF
-  else
-    KUBECONFIG="$CODEXK8S_KUBECONFIG" CODEXK8S_PUBLIC_HOST="$CODEXK8S_STAGING_DOMAIN" CODEXK8S_ACME_EMAIL="$CODEXK8S_ACME_EMAIL" \
-      "$root/deploy/apply.sh" staging "$CODEXK8S_IMAGE_TAG"
-  fi
 }
 
 step_print_github() {
@@ -310,10 +345,20 @@ Configure GitHub for $CODEXK8S_GITHUB_REPOSITORY:
     events: Issues, Pull requests. Its secret is in the cluster; read it on the target with:
     kubectl -n $NAMESPACE get secret codex-k8s-secrets -o jsonpath='{.data.CODEXK8S_GITHUB_WEBHOOK_SECRET}' | base64 -d
   OAuth app callback URL: https://$CODEXK8S_STAGING_DOMAIN/api/v1/auth/github/callback
-  Repository variable CODEXK8S_RUNNER_LABELS: $CODEXK8S_RUNNER_LABELS
-  Environment variables CODEXK8S_PUBLIC_HOST ($CODEXK8S_STAGING_DOMAIN on staging; production's own domain) and CODEXK8S_ACME_EMAIL
-  Environments: staging, and production with required reviewers (the approval gate).
+  Repository variables (Settings → Secrets and variables → Actions → Variables):
+    CODEXK8S_RUNNER_LABELS = $CODEXK8S_RUNNER_LABELS   (the deploy workflows' runs-on)
+    CODEXK8S_IMAGE_REGISTRY = $CODEXK8S_IMAGE_REGISTRY   (where the staging workflow pushes the images)
+  Repository secrets CODEXK8S_REGISTRY_USERNAME and CODEXK8S_REGISTRY_PASSWORD, only for a registry other than ghcr.io
+    (there the workflow pushes with its own GITHUB_TOKEN)
+  Environments: staging, and production with required reviewers (the approval gate); in each, the variables
+    CODEXK8S_PUBLIC_HOST ($CODEXK8S_STAGING_DOMAIN on staging; production's own domain) and CODEXK8S_ACME_EMAIL
 EOF
+  if [[ "$CODEXK8S_IMAGE_REGISTRY" == ghcr.io/* && -z "${CODEXK8S_REGISTRY_USERNAME:-}" ]]; then
+    cat <<EOF
+  The images on ghcr.io are private until you make them public (the package's settings); until then the cluster
+    cannot pull them: set CODEXK8S_REGISTRY_USERNAME and CODEXK8S_REGISTRY_PASSWORD (a token with read:packages) and rerun.
+EOF
+  fi
 }
 
 if [ "$dry_run" = 1 ]; then
@@ -330,6 +375,10 @@ fi
 step cert_manager "install cert-manager $CERT_MANAGER_VERSION (TLS certificates by HTTP-01)"
 step secrets "generate the internal secrets once and store them as Secrets in $NAMESPACE (never printed)"
 step settings "store the platform's settings from the config file as the ConfigMap codex-k8s-settings"
-step runner "register the GitHub Actions runner for $CODEXK8S_GITHUB_REPOSITORY ($([ -n "$CODEXK8S_STAGING_DOMAIN" ] && echo 'autoscaled runner scale set' || echo 'one persistent runner'))"
-step deploy "deploy the staging overlay at image tag $CODEXK8S_IMAGE_TAG: migrations, then the platform"
+step runner "run the deploy runner for $CODEXK8S_GITHUB_REPOSITORY in the cluster ($([ "$runner_kind" = scale-set ] && echo 'an autoscaled runner scale set' || echo 'one persistent runner'), labels $CODEXK8S_RUNNER_LABELS), deploying as codex-k8s-deployer"
+if [ -n "$CODEXK8S_IMAGE_TAG" ]; then
+  step deploy "deploy the staging overlay with the images $CODEXK8S_IMAGE_REGISTRY/codex-k8s{,-agent}:$CODEXK8S_IMAGE_TAG: migrations, then the platform"
+else
+  step deploy "deploy nothing now (CODEXK8S_IMAGE_TAG is empty): the workflow Deploy staging builds the images and deploys at the next push to main"
+fi
 step print_github "print what to configure on GitHub (webhook, OAuth callback, runner labels, environments)"
