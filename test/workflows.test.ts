@@ -30,6 +30,18 @@ describe('GitHub Actions workflows', () => {
     assert.ok(readFileSync(join(projectRoot, 'README.md'), 'utf8').includes('npm ci && npm test'));
   });
 
+  it('the deploy workflows default to the labels the bootstrap gives its runner', () => {
+    const example = readFileSync(join(projectRoot, 'bootstrap', 'host', 'config.env.example'), 'utf8');
+    const labels = /^CODEXK8S_RUNNER_LABELS='(.+)'$/m.exec(example)![1]!;
+    assert.deepEqual(JSON.parse(labels), ['codex-k8s-deploy']);
+    const scaleSet = parse(readFileSync(join(projectRoot, 'deploy', 'runner', 'scale-set.values.yaml'), 'utf8')) as { runnerScaleSetName: string };
+    assert.ok((JSON.parse(labels) as string[]).includes(scaleSet.runnerScaleSetName), 'the scale set answers to its name too');
+    for (const file of ['deploy-staging.yml', 'deploy-production.yml']) {
+      const job = Object.values((parse(read(file)) as Workflow).jobs)[0]!;
+      assert.equal(job['runs-on'], `\${{ fromJSON(vars.CODEXK8S_RUNNER_LABELS || '${labels}') }}`, file);
+    }
+  });
+
   it('staging deploys on every push to main; production only by hand, behind its environment\'s approval', () => {
     const staging = parse(read('deploy-staging.yml')) as Workflow;
     assert.deepEqual(staging.on, { push: { branches: ['main'] } });
