@@ -175,7 +175,7 @@ describe('the staging bootstrap', () => {
     const log = calls();
     assert.match(log, /kubectl apply -k \S+\/deploy\/runner\/base/, 'the deployer\'s namespace and rights');
     assert.match(log, /kubectl -n codex-k8s-staging create rolebinding codex-k8s-deployer --clusterrole=admin --serviceaccount=codex-k8s-runners:codex-k8s-deployer/);
-    assert.match(log, /helm upgrade --install codex-k8s-deploy --namespace codex-k8s-runners --version 0\.15\.0 -f \S+\/deploy\/runner\/scale-set\.values\.yaml --set githubConfigUrl=https:\/\/github\.com\/octo\/codex-k8s --set-json scaleSetLabels=\["codex-k8s-deploy"\]/);
+    assert.match(log, /helm upgrade --install codex-k8s-deploy --namespace codex-k8s-runners --version 0\.14\.2 -f \S+\/deploy\/runner\/scale-set\.values\.yaml --set githubConfigUrl=https:\/\/github\.com\/octo\/codex-k8s --set-json scaleSetLabels=\["codex-k8s-deploy"\]/);
     assert.doesNotMatch(log, /runner\/persistent/);
     assert.ok(!(log + result.stdout + result.stderr).includes('github_pat_11AAAA'), 'the PAT reached a command line or the output');
   });

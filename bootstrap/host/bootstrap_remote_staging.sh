@@ -12,7 +12,8 @@
 set -euo pipefail
 
 CERT_MANAGER_VERSION="v1.16.2"
-ARC_VERSION="0.15.0"
+# The gha-runner-scale-set charts: scaleSetLabels since 0.14; the controller and the scale set at one version.
+ARC_VERSION="0.14.2"
 NAMESPACE="codex-k8s-staging"
 
 usage() {
