@@ -2,13 +2,23 @@
 # Deploys an overlay at an image tag into the cluster kubectl points at: renders it, runs the
 # migration Job (as the database owner) and waits for it, then rolls the Deployments and waits.
 # Usage: CODEXK8S_IMAGE_REGISTRY=<registry/owner> CODEXK8S_PUBLIC_HOST=<domain> CODEXK8S_ACME_EMAIL=<e-mail> \
-#          deploy/apply.sh <staging|production> <image-tag>
+#          [CODEXK8S_APPLY_SCOPE=all|namespaced|cluster] deploy/apply.sh <staging|production> <image-tag>
 # (where the images codex-k8s and codex-k8s-agent were pushed, e.g. ghcr.io/your-org; the domain
 # the webhook and the staff API answer on; the e-mail Let's Encrypt registers).
+# The scope: `all` (the default, as a cluster admin); `namespaced`, what the deploy workflows do:
+# everything but the cluster-wide objects (label codex-k8s.io/scope=cluster: the namespace, the
+# worker's ClusterRole and binding, the ACME issuer), which their runner has no right to change;
+# `cluster`, what the bootstrap does as a cluster admin: only those (no tag needed, nothing rolls).
 set -euo pipefail
 
-overlay="${1:?usage: deploy/apply.sh <staging|production> <image-tag>}"
-tag="${2:?usage: deploy/apply.sh <staging|production> <image-tag>}"
+usage="usage: deploy/apply.sh <staging|production> <image-tag>"
+scope="${CODEXK8S_APPLY_SCOPE:-all}"
+case "$scope" in
+  all | namespaced | cluster) ;;
+  *) echo "deploy/apply.sh: CODEXK8S_APPLY_SCOPE must be all, namespaced or cluster, not $scope" >&2; exit 2 ;;
+esac
+overlay="${1:?$usage}"
+if [ "$scope" = cluster ]; then tag="${2:-unused}"; else tag="${2:?$usage}"; fi
 case "$overlay" in
   staging) namespace=codex-k8s-staging ;;
   production) namespace=codex-k8s ;;
@@ -55,6 +65,9 @@ patches:
       - op: replace
         path: /data/CODEXK8S_AGENT_IMAGE
         value: "$registry/codex-k8s-agent:$tag"
+      - op: add
+        path: /data/CODEXK8S_PUBLIC_URL
+        value: "https://$host"
   - target: { kind: Ingress, name: codex-k8s }
     patch: |-
       - op: replace
@@ -71,9 +84,17 @@ patches:
 YAML
 kubectl kustomize "$work" > "$work/rendered.yaml"
 
+if [ "$scope" = cluster ]; then
+  kubectl apply -f "$work/rendered.yaml" --selector codex-k8s.io/scope=cluster
+  exit 0
+fi
+# The deploy workflows leave the cluster-wide objects to a cluster admin (the bootstrap).
+only=""
+if [ "$scope" = namespaced ]; then only="codex-k8s.io/scope!=cluster,"; fi
+
 # Migrations first: a Job is immutable, so the previous one goes.
 kubectl -n "$namespace" delete job codex-k8s-migrate --ignore-not-found
-kubectl apply -f "$work/rendered.yaml" --selector app.kubernetes.io/component!=api,app.kubernetes.io/component!=worker
+kubectl apply -f "$work/rendered.yaml" --selector "${only}app.kubernetes.io/component!=api,app.kubernetes.io/component!=worker"
 # Waits for it to succeed, and stops at once if it failed (its backoffLimit spent) instead of at the timeout.
 for _ in $(seq 120); do
   succeeded="$(kubectl -n "$namespace" get job codex-k8s-migrate -o jsonpath='{.status.succeeded}')"
@@ -91,6 +112,6 @@ if [ "${succeeded:-0}" -lt 1 ]; then
 fi
 
 # Then the platform rolls.
-kubectl apply -f "$work/rendered.yaml"
+if [ -n "$only" ]; then kubectl apply -f "$work/rendered.yaml" --selector "${only%,}"; else kubectl apply -f "$work/rendered.yaml"; fi
 kubectl -n "$namespace" rollout status deployment/codex-k8s-api --timeout=600s
 kubectl -n "$namespace" rollout status deployment/codex-k8s-worker --timeout=600s

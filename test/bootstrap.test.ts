@@ -112,6 +112,8 @@ describe('the staging bootstrap', () => {
       [['--config', config('cluster', 'CODEXK8S_RUNNER_KIND="daemonset"')], /CODEXK8S_RUNNER_KIND must be scale-set or persistent/],
       [['--config', config('cluster', 'CODEXK8S_IMAGE_REGISTRY="GHCR.io/Octo"')], /CODEXK8S_IMAGE_REGISTRY is not a lower-case registry path/],
       [['--config', config('cluster', 'CODEXK8S_GITHUB_REPOSITORY="octo"')], /CODEXK8S_GITHUB_REPOSITORY is not owner\/name/],
+      [['--config', config('cluster', 'CODEXK8S_STAGING_DOMAIN="Ops.Example.org"')], /CODEXK8S_STAGING_DOMAIN is not a lower-case domain name/],
+      [['--config', config('cluster'), '--environment', 'qa'], /--environment must be staging or production/],
       [['--config', config('cluster', 'CODEXK8S_REGISTRY_USERNAME="bot"')], /CODEXK8S_REGISTRY_PASSWORD is not set/],
     ];
     for (const [args, message] of cases) {
@@ -175,23 +177,24 @@ describe('the staging bootstrap', () => {
     const log = calls();
     assert.match(log, /kubectl apply -k \S+\/deploy\/runner\/base/, 'the deployer\'s namespace and rights');
     assert.match(log, /kubectl -n codex-k8s-staging create rolebinding codex-k8s-deployer --clusterrole=admin --serviceaccount=codex-k8s-runners:codex-k8s-deployer/);
-    assert.match(log, /helm upgrade --install codex-k8s-deploy --namespace codex-k8s-runners --version 0\.14\.2 -f \S+\/deploy\/runner\/scale-set\.values\.yaml --set githubConfigUrl=https:\/\/github\.com\/octo\/codex-k8s --set-json scaleSetLabels=\["codex-k8s-deploy"\]/);
+    assert.match(log, /helm upgrade --install codex-k8s-deploy --namespace codex-k8s-runners --version 0\.14\.2 -f \S+\/deploy\/runner\/scale-set\.values\.yaml --set runnerScaleSetName=codex-k8s-deploy --set githubConfigUrl=https:\/\/github\.com\/octo\/codex-k8s --set-json scaleSetLabels=\["codex-k8s-deploy"\]/);
     assert.doesNotMatch(log, /runner\/persistent/);
     assert.ok(!(log + result.stdout + result.stderr).includes('github_pat_11AAAA'), 'the PAT reached a command line or the output');
   });
 
-  it('runs one persistent deploy runner where there is no domain, and deploys nothing until there are images', () => {
+  it('runs one persistent deploy runner where there is no domain, and deploys nothing without one', () => {
     const pat = 'github_pat_22BBBB0123456789';
     rmSync(join(record, 'calls'), { force: true });
     const result = bootstrap(['--config', config('cluster', `CODEXK8S_GITHUB_RUNNER_PAT="${pat}"\nCODEXK8S_STAGING_DOMAIN=""\nCODEXK8S_IMAGE_TAG=""\nCODEXK8S_RUNNER_LABELS='["codex-k8s-deploy", "lab"]'`)]);
     assert.equal(result.code, 0, result.stderr);
     const log = calls();
-    assert.match(log, /create configmap codex-k8s-runner --from-literal=RUNNER_URL=https:\/\/github\.com\/octo\/codex-k8s --from-literal=RUNNER_LABELS=codex-k8s-deploy,lab/);
+    assert.match(log, /create configmap codex-k8s-runner --from-literal=RUNNER_URL=https:\/\/github\.com\/octo\/codex-k8s --from-literal=RUNNER_NAME=codex-k8s-deploy --from-literal=RUNNER_LABELS=codex-k8s-deploy,lab/);
     assert.match(log, /kubectl apply -k \S+\/deploy\/runner\/persistent/);
     assert.match(log, /rollout restart deployment\/codex-k8s-runner/);
     assert.doesNotMatch(log, /^helm /m);
     assert.doesNotMatch(log, /apply\.sh|rendered\.yaml/, 'no deploy');
-    assert.match(result.stderr, /CODEXK8S_IMAGE_TAG is empty: nothing deployed now/);
+    assert.match(result.stderr, /CODEXK8S_STAGING_DOMAIN is empty: nothing deployed/);
+    assert.doesNotMatch(result.stdout, /https:\/\/\//, 'no URL without a host is printed');
     assert.ok(!(calls() + result.stdout + result.stderr).includes(pat));
   });
 
@@ -220,7 +223,43 @@ describe('the staging bootstrap', () => {
     assert.deepEqual(api.spec.template.spec.imagePullSecrets, [{ name: 'codex-k8s-registry' }]);
     const settings = applied.find((o) => o.kind === 'ConfigMap' && (o as { metadata?: { name?: string } }).metadata?.name === 'codex-k8s-config') as unknown as { data: Record<string, string> };
     assert.equal(settings.data.CODEXK8S_AGENT_IMAGE, 'ghcr.io/octo/codex-k8s-agent:abc123', 'the agent built with it');
+    assert.equal(settings.data.CODEXK8S_PUBLIC_URL, 'https://ops.example.org', 'the OAuth callback\'s base');
     assert.match(result.stdout, /https:\/\/ops\.example\.org\/api\/v1\/webhooks\/github/);
+  });
+
+  it('with no images yet, applies only the cluster-wide objects, which the deploy runner may not', () => {
+    rmSync(join(record, 'calls'), { force: true });
+    const result = bootstrap(['--config', config('cluster', 'CODEXK8S_IMAGE_TAG=""')]);
+    assert.equal(result.code, 0, result.stderr);
+    const applies = calls().split('\n').filter((l) => / apply -f \S+rendered\.yaml/.test(l));
+    assert.deepEqual(applies.map((l) => l.replace(/^.* --selector /, '')), ['codex-k8s.io/scope=cluster']);
+    assert.doesNotMatch(calls(), /codex-k8s-migrate|rollout status deployment\/codex-k8s/, 'nothing migrates or rolls');
+  });
+
+  it('--environment production prepares and deploys the production namespace and overlay', (t) => {
+    if (!kubectlPath()) return t.skip('the test setup could not fetch kubectl');
+    rmSync(join(record, 'calls'), { force: true });
+    const result = bootstrap(['--config', config('cluster', `CODEXK8S_GITHUB_RUNNER_PAT="github_pat_33CCCC0123456789"\nCODEXK8S_RUNNER_LABELS='["codex-k8s-production"]'`), '--environment', 'production']);
+    assert.equal(result.code, 0, result.stderr);
+    assert.match(calls(), /kubectl -n codex-k8s create secret generic codex-k8s-operator-secrets/);
+    assert.match(calls(), /kubectl -n codex-k8s create rolebinding codex-k8s-deployer --clusterrole=admin/);
+    assert.match(calls(), /helm upgrade --install codex-k8s-production .* --set runnerScaleSetName=codex-k8s-production /, 'a runner of its own');
+    assert.match(calls(), /kubectl -n codex-k8s rollout status deployment\/codex-k8s-api/);
+    assert.doesNotMatch(calls(), /codex-k8s-staging/);
+    assert.match(result.stdout, /CODEXK8S_PRODUCTION_RUNNER_LABELS = \["codex-k8s-production"\]/);
+  });
+
+  it('deploy/apply.sh in the workflows\' scope applies no cluster-wide object; a bad scope is refused', () => {
+    rmSync(join(record, 'calls'), { force: true });
+    const env = { PATH: `${join(dir, 'bin')}:/usr/bin:/bin`, FAKE_RECORD: record, HOME: dir, CODEXK8S_IMAGE_REGISTRY: 'ghcr.io/octo', CODEXK8S_PUBLIC_HOST: 'ops.example.org', CODEXK8S_ACME_EMAIL: 'acme@example.org' };
+    const result = spawnSync('bash', [join(projectRoot, 'deploy', 'apply.sh'), 'staging', 'abc123'], { encoding: 'utf8', timeout: 60_000, env: { ...env, CODEXK8S_APPLY_SCOPE: 'namespaced' } });
+    assert.equal(result.status, 0, result.stderr);
+    const applies = calls().split('\n').filter((l) => / apply -f \S+rendered\.yaml/.test(l));
+    assert.equal(applies.length, 2);
+    for (const line of applies) assert.match(line, /--selector codex-k8s\.io\/scope!=cluster(,|$)/);
+    const bad = spawnSync('bash', [join(projectRoot, 'deploy', 'apply.sh'), 'staging', 'abc123'], { encoding: 'utf8', env: { ...env, CODEXK8S_APPLY_SCOPE: 'everything' } });
+    assert.equal(bad.status, 2);
+    assert.match(bad.stderr, /CODEXK8S_APPLY_SCOPE must be all, namespaced or cluster/);
   });
 
   it('deploy/apply.sh stops at once when the migration Job failed, and rolls nothing', () => {

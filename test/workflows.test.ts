@@ -36,10 +36,9 @@ describe('GitHub Actions workflows', () => {
     assert.deepEqual(JSON.parse(labels), ['codex-k8s-deploy']);
     const scaleSet = parse(readFileSync(join(projectRoot, 'deploy', 'runner', 'scale-set.values.yaml'), 'utf8')) as { runnerScaleSetName: string };
     assert.ok((JSON.parse(labels) as string[]).includes(scaleSet.runnerScaleSetName), 'the scale set answers to its name too');
-    for (const file of ['deploy-staging.yml', 'deploy-production.yml']) {
-      const job = Object.values((parse(read(file)) as Workflow).jobs)[0]!;
-      assert.equal(job['runs-on'], `\${{ fromJSON(vars.CODEXK8S_RUNNER_LABELS || '${labels}') }}`, file);
-    }
+    const runsOn = (file: string) => Object.values((parse(read(file)) as Workflow).jobs)[0]!['runs-on'];
+    assert.equal(runsOn('deploy-staging.yml'), `\${{ fromJSON(vars.CODEXK8S_RUNNER_LABELS || '${labels}') }}`);
+    assert.equal(runsOn('deploy-production.yml'), `\${{ fromJSON(vars.CODEXK8S_PRODUCTION_RUNNER_LABELS || vars.CODEXK8S_RUNNER_LABELS || '${labels}') }}`);
   });
 
   it('staging deploys on every push to main; production only by hand, behind its environment\'s approval', () => {
@@ -54,7 +53,9 @@ describe('GitHub Actions workflows', () => {
       for (const job of Object.values(workflow.jobs)) {
         assert.equal(job.environment, environment);
         assert.match(job['runs-on'], /vars\.CODEXK8S_RUNNER_LABELS/, 'runner labels from configuration');
-        assert.ok(job.steps.some((s) => s.run?.startsWith(`deploy/apply.sh ${overlay} `)), `deploys the ${overlay} overlay`);
+        const deploy = job.steps.find((s) => s.run?.startsWith(`deploy/apply.sh ${overlay} `)) as { env?: Record<string, string> } | undefined;
+        assert.ok(deploy, `deploys the ${overlay} overlay`);
+        assert.equal(deploy.env?.CODEXK8S_APPLY_SCOPE, 'namespaced', 'the runner leaves the cluster-wide objects alone');
         // The images of the deployed tag come from the configured registry, which apply.sh requires.
         assert.ok(job.steps.some((s) => s.run?.includes('CODEXK8S_IMAGE_REGISTRY=${CODEXK8S_IMAGE_REGISTRY:-ghcr.io/${GITHUB_REPOSITORY_OWNER,,}}')));
       }

@@ -2,22 +2,23 @@
 # codex-k8s staging bootstrap, run from a developer's host.
 #
 #   bootstrap/host/bootstrap_remote_staging.sh --config bootstrap/host/config.env [--dry-run] [--mode host|cluster]
+#       [--environment staging|production]
 #
 # host mode (default): over SSH as root onto a fresh Ubuntu 24.04 server: checks it, creates the
 # operator user, closes the firewall but for 22/80/443, installs k3s (local-path storage),
 # cert-manager, the platform's secrets (generated once, never printed), the GitHub Actions runner
 # that deploys (in the cluster), and deploys the staging overlay. cluster mode: the same into an existing cluster by kubeconfig,
 # touching no host. Every step is idempotent: a rerun after a failure goes on where it stopped.
-# --dry-run prints the plan and connects to nothing.
+# --dry-run prints the plan and connects to nothing. --environment production prepares and deploys
+# the production overlay (namespace codex-k8s) instead of staging's, with the config's domain.
 set -euo pipefail
 
 CERT_MANAGER_VERSION="v1.16.2"
 # The gha-runner-scale-set charts: scaleSetLabels since 0.14; the controller and the scale set at one version.
 ARC_VERSION="0.14.2"
-NAMESPACE="codex-k8s-staging"
 
 usage() {
-  sed -n '3,12p' "$0" | sed 's/^# \{0,1\}//'
+  sed -n '3,14p' "$0" | sed 's/^# \{0,1\}//'
 }
 
 die() {
@@ -28,11 +29,13 @@ die() {
 dry_run=0
 config=""
 mode=""
+environment=staging
 while [ $# -gt 0 ]; do
   case "$1" in
     --dry-run) dry_run=1 ;;
     --config) config="${2:-}"; shift ;;
     --mode) mode="${2:-}"; shift ;;
+    --environment) environment="${2:-}"; shift ;;
     -h | --help) usage; exit 0 ;;
     *) die "unknown option $1 (see --help)" ;;
   esac
@@ -46,6 +49,11 @@ set -a
 . "$config"
 set +a
 mode="${mode:-${CODEXK8S_BOOTSTRAP_MODE:-host}}"
+case "$environment" in
+  staging) NAMESPACE=codex-k8s-staging ;;
+  production) NAMESPACE=codex-k8s ;;
+  *) die "--environment must be staging or production, not $environment" ;;
+esac
 case "$mode" in
   host | cluster) ;;
   *) die "--mode must be host or cluster, not $mode" ;;
@@ -67,7 +75,8 @@ else
   require CODEXK8S_KUBECONFIG
 fi
 CODEXK8S_STAGING_DOMAIN="${CODEXK8S_STAGING_DOMAIN:-}"
-[[ -z "$CODEXK8S_STAGING_DOMAIN" || "$CODEXK8S_STAGING_DOMAIN" =~ ^[A-Za-z0-9.-]{1,253}$ ]] || die "CODEXK8S_STAGING_DOMAIN is not a domain name"
+# Lower case, as deploy/apply.sh takes it, so a deploy is not refused after every other step ran.
+[[ -z "$CODEXK8S_STAGING_DOMAIN" || "$CODEXK8S_STAGING_DOMAIN" =~ ^[a-z0-9]([a-z0-9.-]{0,251}[a-z0-9])?$ ]] || die "CODEXK8S_STAGING_DOMAIN is not a lower-case domain name"
 CODEXK8S_IMAGE_TAG="${CODEXK8S_IMAGE_TAG:-}"
 [[ -z "$CODEXK8S_IMAGE_TAG" || "$CODEXK8S_IMAGE_TAG" =~ ^[A-Za-z0-9_.-]{1,128}$ ]] || die "CODEXK8S_IMAGE_TAG is not an image tag"
 # Where the deploy workflow pushes the images: by default the repository owner's GitHub Container Registry.
@@ -248,7 +257,6 @@ fi
   echo CODEXK8S_GITHUB_OAUTH_CLIENT_SECRET=$(quote "${CODEXK8S_GITHUB_OAUTH_CLIENT_SECRET:-}")
   echo CODEXK8S_OPENAI_API_KEY=$(quote "${CODEXK8S_OPENAI_API_KEY:-}")
   echo CODEXK8S_BOOTSTRAP_OWNER_EMAIL=$(quote "$CODEXK8S_BOOTSTRAP_OWNER_EMAIL")
-  echo CODEXK8S_PUBLIC_URL=$(quote "https://$CODEXK8S_STAGING_DOMAIN")
 } | kubectl -n "\$ns" create secret generic codex-k8s-operator-secrets --from-env-file=/dev/stdin --dry-run=client -o yaml | kubectl apply -f - >/dev/null
 echo "bootstrap: codex-k8s-operator-secrets applied from the config (not shown)" >&2
 # A private registry's pull credentials, for the platform's pods and (copied by the worker) each run's.
@@ -294,8 +302,10 @@ step_runner() {
     return 0
   fi
   copy_deploy
-  local labels_list
+  local labels_list name
   labels_list="$(echo "$CODEXK8S_RUNNER_LABELS" | tr -d '[]" ')"
+  # Named by its first label: a cluster of its own for production gets a runner of its own.
+  name="${labels_list%%,*}"
   on_target <<EOF
 set -euo pipefail
 $(kube_env)
@@ -312,13 +322,14 @@ if [ '$runner_kind' = scale-set ]; then
   fi
   helm upgrade --install arc --namespace arc-systems --create-namespace --version $ARC_VERSION \
     oci://ghcr.io/actions/actions-runner-controller-charts/gha-runner-scale-set-controller >/dev/null
-  helm upgrade --install codex-k8s-deploy --namespace codex-k8s-runners --version $ARC_VERSION \
-    -f '$deploy_dir/runner/scale-set.values.yaml' \
+  # ARC sends the labels to GitHub when it creates the scale set only: to change them, helm uninstall it first.
+  helm upgrade --install '$name' --namespace codex-k8s-runners --version $ARC_VERSION \
+    -f '$deploy_dir/runner/scale-set.values.yaml' --set runnerScaleSetName='$name' \
     --set githubConfigUrl='https://github.com/$CODEXK8S_GITHUB_REPOSITORY' --set-json 'scaleSetLabels=$CODEXK8S_RUNNER_LABELS' \
     oci://ghcr.io/actions/actions-runner-controller-charts/gha-runner-scale-set >/dev/null
 else
   kubectl -n codex-k8s-runners create configmap codex-k8s-runner --from-literal=RUNNER_URL='https://github.com/$CODEXK8S_GITHUB_REPOSITORY' \
-    --from-literal=RUNNER_LABELS='$labels_list' --dry-run=client -o yaml | kubectl apply -f - >/dev/null
+    --from-literal=RUNNER_NAME='$name' --from-literal=RUNNER_LABELS='$labels_list' --dry-run=client -o yaml | kubectl apply -f - >/dev/null
   kubectl apply -k '$deploy_dir/runner/persistent' >/dev/null
   # A changed PAT or label list reaches the runner at its next start.
   kubectl -n codex-k8s-runners rollout restart deployment/codex-k8s-runner >/dev/null
@@ -326,33 +337,43 @@ fi
 EOF
 }
 
+# As a cluster admin: the overlay's cluster-wide objects (which the deploy runner may not change)
+# always, and the whole overlay when CODEXK8S_IMAGE_TAG names images already pushed.
 step_deploy() {
-  if [ -z "$CODEXK8S_IMAGE_TAG" ]; then
-    echo "bootstrap: CODEXK8S_IMAGE_TAG is empty: nothing deployed now; the workflow Deploy staging builds the images and deploys them at the next push to main" >&2
+  if [ -z "$CODEXK8S_STAGING_DOMAIN" ]; then
+    echo "bootstrap: CODEXK8S_STAGING_DOMAIN is empty: nothing deployed (the Ingress and its certificate need the domain; set it and rerun)" >&2
     return 0
+  fi
+  local scope=all
+  if [ -z "$CODEXK8S_IMAGE_TAG" ]; then
+    scope=cluster
+    echo "bootstrap: CODEXK8S_IMAGE_TAG is empty: only the cluster-wide objects now; the workflow Deploy $environment builds or takes the images and deploys the rest" >&2
   fi
   copy_deploy
   on_target <<EOF
 set -euo pipefail
 $(kube_env)
-CODEXK8S_IMAGE_REGISTRY='$CODEXK8S_IMAGE_REGISTRY' CODEXK8S_PUBLIC_HOST='$CODEXK8S_STAGING_DOMAIN' CODEXK8S_ACME_EMAIL=$(quote "$CODEXK8S_ACME_EMAIL") '$deploy_dir/apply.sh' staging '$CODEXK8S_IMAGE_TAG'
+CODEXK8S_APPLY_SCOPE=$scope CODEXK8S_IMAGE_REGISTRY='$CODEXK8S_IMAGE_REGISTRY' CODEXK8S_PUBLIC_HOST='$CODEXK8S_STAGING_DOMAIN' CODEXK8S_ACME_EMAIL=$(quote "$CODEXK8S_ACME_EMAIL") \
+  '$deploy_dir/apply.sh' '$environment' '$CODEXK8S_IMAGE_TAG'
 EOF
 }
 
 step_print_github() {
+  local domain="${CODEXK8S_STAGING_DOMAIN:-<your domain>}" labels_variable=CODEXK8S_RUNNER_LABELS
+  if [ "$environment" = production ]; then labels_variable=CODEXK8S_PRODUCTION_RUNNER_LABELS; fi
   cat <<EOF
-Configure GitHub for $CODEXK8S_GITHUB_REPOSITORY:
-  Webhook (Settings → Webhooks → Add): https://$CODEXK8S_STAGING_DOMAIN/api/v1/webhooks/github, content type application/json,
+Configure GitHub for $CODEXK8S_GITHUB_REPOSITORY ($environment):
+  Webhook (Settings → Webhooks → Add): https://$domain/api/v1/webhooks/github, content type application/json,
     events: Issues, Pull requests. Its secret is in the cluster; read it on the target with:
     kubectl -n $NAMESPACE get secret codex-k8s-secrets -o jsonpath='{.data.CODEXK8S_GITHUB_WEBHOOK_SECRET}' | base64 -d
-  OAuth app callback URL: https://$CODEXK8S_STAGING_DOMAIN/api/v1/auth/github/callback
+  OAuth app callback URL: https://$domain/api/v1/auth/github/callback
   Repository variables (Settings → Secrets and variables → Actions → Variables):
-    CODEXK8S_RUNNER_LABELS = $CODEXK8S_RUNNER_LABELS   (the deploy workflows' runs-on)
+    $labels_variable = $CODEXK8S_RUNNER_LABELS   (the Deploy $environment workflow's runs-on)
     CODEXK8S_IMAGE_REGISTRY = $CODEXK8S_IMAGE_REGISTRY   (where the staging workflow pushes the images)
   Repository secrets CODEXK8S_REGISTRY_USERNAME and CODEXK8S_REGISTRY_PASSWORD, only for a registry other than ghcr.io
     (there the workflow pushes with its own GITHUB_TOKEN)
-  Environments: staging, and production with required reviewers (the approval gate); in each, the variables
-    CODEXK8S_PUBLIC_HOST ($CODEXK8S_STAGING_DOMAIN on staging; production's own domain) and CODEXK8S_ACME_EMAIL
+  Environments: staging, and production with required reviewers (the approval gate); in $environment, the variables
+    CODEXK8S_PUBLIC_HOST = $domain and CODEXK8S_ACME_EMAIL
 EOF
   if [[ "$CODEXK8S_IMAGE_REGISTRY" == ghcr.io/* && -z "${CODEXK8S_REGISTRY_USERNAME:-}" ]]; then
     cat <<EOF
@@ -363,7 +384,7 @@ EOF
 }
 
 if [ "$dry_run" = 1 ]; then
-  echo "The plan ($mode mode; --dry-run: nothing is connected to or changed):"
+  echo "The plan ($mode mode, $environment; --dry-run: nothing is connected to or changed):"
 fi
 if [ "$mode" = host ]; then
   step check_host "check that $CODEXK8S_STAGING_DOMAIN resolves to $CODEXK8S_STAGING_HOST and the host runs Ubuntu 24.04 (over SSH as root)"
@@ -376,10 +397,12 @@ fi
 step cert_manager "install cert-manager $CERT_MANAGER_VERSION (TLS certificates by HTTP-01)"
 step secrets "generate the internal secrets once and store them as Secrets in $NAMESPACE (never printed)"
 step settings "store the platform's settings from the config file as the ConfigMap codex-k8s-settings"
-step runner "run the deploy runner for $CODEXK8S_GITHUB_REPOSITORY in the cluster ($([ "$runner_kind" = scale-set ] && echo 'an autoscaled runner scale set' || echo 'one persistent runner'), labels $CODEXK8S_RUNNER_LABELS), deploying as codex-k8s-deployer"
-if [ -n "$CODEXK8S_IMAGE_TAG" ]; then
-  step deploy "deploy the staging overlay with the images $CODEXK8S_IMAGE_REGISTRY/codex-k8s{,-agent}:$CODEXK8S_IMAGE_TAG: migrations, then the platform"
+step runner "run the deploy runner for $CODEXK8S_GITHUB_REPOSITORY in the cluster ($([ "$runner_kind" = scale-set ] && echo 'an autoscaled runner scale set' || echo 'one persistent runner'), labels $CODEXK8S_RUNNER_LABELS), deploying as codex-k8s-deployer, admin of $NAMESPACE only"
+if [ -z "$CODEXK8S_STAGING_DOMAIN" ]; then
+  step deploy "deploy nothing (no domain: the Ingress and its certificate need one)"
+elif [ -n "$CODEXK8S_IMAGE_TAG" ]; then
+  step deploy "deploy the $environment overlay with the images $CODEXK8S_IMAGE_REGISTRY/codex-k8s{,-agent}:$CODEXK8S_IMAGE_TAG: migrations, then the platform"
 else
-  step deploy "deploy nothing now (CODEXK8S_IMAGE_TAG is empty): the workflow Deploy staging builds the images and deploys at the next push to main"
+  step deploy "apply the $environment overlay's cluster-wide objects only (CODEXK8S_IMAGE_TAG is empty): the workflow Deploy $environment deploys the rest"
 fi
 step print_github "print what to configure on GitHub (webhook, OAuth callback, runner labels, environments)"
