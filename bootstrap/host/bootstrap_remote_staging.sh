@@ -18,7 +18,7 @@ CERT_MANAGER_VERSION="v1.16.2"
 ARC_VERSION="0.14.2"
 
 usage() {
-  sed -n '3,14p' "$0" | sed 's/^# \{0,1\}//'
+  sed -n '3,13p' "$0" | sed 's/^# \{0,1\}//'
 }
 
 die() {
@@ -85,6 +85,11 @@ CODEXK8S_IMAGE_REGISTRY="${CODEXK8S_IMAGE_REGISTRY:-ghcr.io/${owner,,}}"
 [[ "$CODEXK8S_IMAGE_REGISTRY" =~ ^[a-z0-9]([a-z0-9.-]*[a-z0-9])?(:[0-9]{1,5})?(/[a-z0-9]([a-z0-9._-]*[a-z0-9])?)*$ ]] || die "CODEXK8S_IMAGE_REGISTRY is not a lower-case registry path (e.g. ghcr.io/your-org)"
 CODEXK8S_RUNNER_LABELS="${CODEXK8S_RUNNER_LABELS:-[\"codex-k8s-deploy\"]}"
 [[ "$CODEXK8S_RUNNER_LABELS" =~ ^\[\ *\"[A-Za-z0-9._-]+\"(\ *,\ *\"[A-Za-z0-9._-]+\")*\ *\]$ ]] || die "CODEXK8S_RUNNER_LABELS is not a JSON list of labels, e.g. [\"codex-k8s-deploy\"]"
+# The runner is named by the first label, so a production cluster of its own gets a runner of its
+# own; the name is a helm release and a Kubernetes name too, so lower case and short.
+runner_name="$(echo "$CODEXK8S_RUNNER_LABELS" | tr -d '[]" ')"
+runner_name="${runner_name%%,*}"
+[[ "$runner_name" =~ ^[a-z0-9]([a-z0-9-]{0,51}[a-z0-9])?$ ]] || die "the first of CODEXK8S_RUNNER_LABELS names the runner: lower-case letters, digits and '-', at most 53 characters ($runner_name)"
 if [ -n "${CODEXK8S_REGISTRY_USERNAME:-}" ] && [ -z "${CODEXK8S_REGISTRY_PASSWORD:-}" ]; then die "CODEXK8S_REGISTRY_PASSWORD is not set, but CODEXK8S_REGISTRY_USERNAME is"; fi
 # The Ingress and its certificate need the domain, so there is no deploy without one.
 if [ -n "$CODEXK8S_IMAGE_TAG" ] && [ -z "$CODEXK8S_STAGING_DOMAIN" ]; then die "CODEXK8S_STAGING_DOMAIN is needed to deploy (leave CODEXK8S_IMAGE_TAG empty to prepare the cluster only)"; fi
@@ -304,17 +309,18 @@ step_runner() {
   copy_deploy
   local labels_list name
   labels_list="$(echo "$CODEXK8S_RUNNER_LABELS" | tr -d '[]" ')"
-  # Named by its first label: a cluster of its own for production gets a runner of its own.
-  name="${labels_list%%,*}"
+  name="$runner_name"
   on_target <<EOF
 set -euo pipefail
 $(kube_env)
 kubectl apply -k '$deploy_dir/runner/base' >/dev/null
+# An earlier version gave the deployer a ClusterRole; apply -k does not prune it.
+kubectl delete clusterrolebinding,clusterrole codex-k8s-deployer --ignore-not-found >/dev/null
 kubectl -n '$NAMESPACE' create rolebinding codex-k8s-deployer --clusterrole=admin --serviceaccount=codex-k8s-runners:codex-k8s-deployer --dry-run=client -o yaml \
   | kubectl apply -f - >/dev/null
-printf 'github_token=%s\n' $(quote "$CODEXK8S_GITHUB_RUNNER_PAT") \
+changed="\$(printf 'github_token=%s\n' $(quote "$CODEXK8S_GITHUB_RUNNER_PAT") \
   | kubectl -n codex-k8s-runners create secret generic codex-k8s-runner-pat --from-env-file=/dev/stdin --dry-run=client -o yaml \
-  | kubectl apply -f - >/dev/null
+  | kubectl apply -f -)"
 if [ '$runner_kind' = scale-set ]; then
   if ! command -v helm >/dev/null; then
     [ '$mode' = host ] || { echo "bootstrap: helm is not installed here (the runner scale set is a helm chart)" >&2; exit 1; }
@@ -328,11 +334,14 @@ if [ '$runner_kind' = scale-set ]; then
     --set githubConfigUrl='https://github.com/$CODEXK8S_GITHUB_REPOSITORY' --set-json 'scaleSetLabels=$CODEXK8S_RUNNER_LABELS' \
     oci://ghcr.io/actions/actions-runner-controller-charts/gha-runner-scale-set >/dev/null
 else
-  kubectl -n codex-k8s-runners create configmap codex-k8s-runner --from-literal=RUNNER_URL='https://github.com/$CODEXK8S_GITHUB_REPOSITORY' \
-    --from-literal=RUNNER_NAME='$name' --from-literal=RUNNER_LABELS='$labels_list' --dry-run=client -o yaml | kubectl apply -f - >/dev/null
+  changed+="\$(kubectl -n codex-k8s-runners create configmap codex-k8s-runner --from-literal=RUNNER_URL='https://github.com/$CODEXK8S_GITHUB_REPOSITORY' \
+    --from-literal=RUNNER_NAME='$name' --from-literal=RUNNER_LABELS='$labels_list' --dry-run=client -o yaml | kubectl apply -f -)"
   kubectl apply -k '$deploy_dir/runner/persistent' >/dev/null
-  # A changed PAT or label list reaches the runner at its next start.
-  kubectl -n codex-k8s-runners rollout restart deployment/codex-k8s-runner >/dev/null
+  # A changed PAT, name or label list reaches the runner by a restart; an unchanged one leaves a
+  # running deploy alone.
+  case "\$changed" in
+    *configured*) kubectl -n codex-k8s-runners rollout restart deployment/codex-k8s-runner >/dev/null ;;
+  esac
 fi
 EOF
 }
