@@ -10,6 +10,8 @@
 # worker's ClusterRole and binding, the ACME issuer), which their runner has no right to change;
 # `cluster`, what the bootstrap does as a cluster admin: only those (no tag needed, nothing rolls).
 set -euo pipefail
+# shellcheck source=deploy/checks.sh
+. "$(dirname "$0")/checks.sh"
 
 usage="usage: deploy/apply.sh <staging|production> <image-tag>"
 scope="${CODEXK8S_APPLY_SCOPE:-all}"
@@ -24,18 +26,18 @@ case "$overlay" in
   production) namespace=codex-k8s ;;
   *) echo "deploy/apply.sh: unknown overlay $overlay" >&2; exit 2 ;;
 esac
-if [[ ! "$tag" =~ ^[A-Za-z0-9_.-]{1,128}$ ]]; then
+if ! is_tag "$tag"; then
   echo "deploy/apply.sh: not an image tag: $tag" >&2
   exit 2
 fi
 registry="${CODEXK8S_IMAGE_REGISTRY:-}"
 host="${CODEXK8S_PUBLIC_HOST:-}"
 email="${CODEXK8S_ACME_EMAIL:-}"
-if [[ ! "$registry" =~ ^[a-z0-9]([a-z0-9.-]*[a-z0-9])?(:[0-9]{1,5})?(/[a-z0-9]([a-z0-9._-]*[a-z0-9])?)*$ ]]; then
+if ! is_registry "$registry"; then
   echo "deploy/apply.sh: CODEXK8S_IMAGE_REGISTRY must be where the images were pushed, lower case, e.g. ghcr.io/your-org (it is '${registry}')" >&2
   exit 2
 fi
-if [[ ! "$host" =~ ^[a-z0-9]([a-z0-9.-]{0,251}[a-z0-9])?$ ]]; then
+if ! is_domain "$host"; then
   echo "deploy/apply.sh: CODEXK8S_PUBLIC_HOST must be the domain the platform answers on (it is '${host}')" >&2
   exit 2
 fi

@@ -82,9 +82,9 @@ export function runScheduler(deps: SchedulerDeps) {
           list.push(event);
         }
         await Promise.all([...byProject].map(async ([projectId, requested]) => {
-          const runIds = requested.map((e) => e.data.runId);
-          const waiting = await scheduleRuns(deps, projectId, runIds, await slotsOf(projectId), (runId) => metaOf(requested[runIds.indexOf(runId)]!));
-          for (const runId of waiting) waitingFrom(projectId, requested[runIds.indexOf(runId)]!.position);
+          const byRun = new Map(requested.map((e) => [e.data.runId, e]));
+          const waiting = await scheduleRuns(deps, projectId, [...byRun.keys()], await slotsOf(projectId), (runId) => metaOf(byRun.get(runId)!));
+          for (const runId of waiting) waitingFrom(projectId, byRun.get(runId)!.position);
         }));
       },
     },

@@ -49,6 +49,9 @@ set -a
 . "$config"
 set +a
 mode="${mode:-${CODEXK8S_BOOTSTRAP_MODE:-host}}"
+root="$(cd "$(dirname "$0")/../.." && pwd)"
+# shellcheck source=deploy/checks.sh
+. "$root/deploy/checks.sh"
 case "$environment" in
   staging) NAMESPACE=codex-k8s-staging ;;
   production) NAMESPACE=codex-k8s ;;
@@ -75,20 +78,19 @@ else
   require CODEXK8S_KUBECONFIG
 fi
 CODEXK8S_STAGING_DOMAIN="${CODEXK8S_STAGING_DOMAIN:-}"
-# Lower case, as deploy/apply.sh takes it, so a deploy is not refused after every other step ran.
-[[ -z "$CODEXK8S_STAGING_DOMAIN" || "$CODEXK8S_STAGING_DOMAIN" =~ ^[a-z0-9]([a-z0-9.-]{0,251}[a-z0-9])?$ ]] || die "CODEXK8S_STAGING_DOMAIN is not a lower-case domain name"
+[[ -z "$CODEXK8S_STAGING_DOMAIN" ]] || is_domain "$CODEXK8S_STAGING_DOMAIN" || die "CODEXK8S_STAGING_DOMAIN is not a lower-case domain name"
 CODEXK8S_IMAGE_TAG="${CODEXK8S_IMAGE_TAG:-}"
-[[ -z "$CODEXK8S_IMAGE_TAG" || "$CODEXK8S_IMAGE_TAG" =~ ^[A-Za-z0-9_.-]{1,128}$ ]] || die "CODEXK8S_IMAGE_TAG is not an image tag"
+[[ -z "$CODEXK8S_IMAGE_TAG" ]] || is_tag "$CODEXK8S_IMAGE_TAG" || die "CODEXK8S_IMAGE_TAG is not an image tag"
 # Where the deploy workflow pushes the images: by default the repository owner's GitHub Container Registry.
 owner="${CODEXK8S_GITHUB_REPOSITORY%%/*}"
 CODEXK8S_IMAGE_REGISTRY="${CODEXK8S_IMAGE_REGISTRY:-ghcr.io/${owner,,}}"
-[[ "$CODEXK8S_IMAGE_REGISTRY" =~ ^[a-z0-9]([a-z0-9.-]*[a-z0-9])?(:[0-9]{1,5})?(/[a-z0-9]([a-z0-9._-]*[a-z0-9])?)*$ ]] || die "CODEXK8S_IMAGE_REGISTRY is not a lower-case registry path (e.g. ghcr.io/your-org)"
+is_registry "$CODEXK8S_IMAGE_REGISTRY" || die "CODEXK8S_IMAGE_REGISTRY is not a lower-case registry path (e.g. ghcr.io/your-org)"
 CODEXK8S_RUNNER_LABELS="${CODEXK8S_RUNNER_LABELS:-[\"codex-k8s-deploy\"]}"
 [[ "$CODEXK8S_RUNNER_LABELS" =~ ^\[\ *\"[A-Za-z0-9._-]+\"(\ *,\ *\"[A-Za-z0-9._-]+\")*\ *\]$ ]] || die "CODEXK8S_RUNNER_LABELS is not a JSON list of labels, e.g. [\"codex-k8s-deploy\"]"
 # The runner is named by the first label, so a production cluster of its own gets a runner of its
 # own; the name is a helm release and a Kubernetes name too, so lower case and short.
-runner_name="$(echo "$CODEXK8S_RUNNER_LABELS" | tr -d '[]" ')"
-runner_name="${runner_name%%,*}"
+runner_labels="$(echo "$CODEXK8S_RUNNER_LABELS" | tr -d '[]" ')"
+runner_name="${runner_labels%%,*}"
 [[ "$runner_name" =~ ^[a-z0-9]([a-z0-9-]{0,51}[a-z0-9])?$ ]] || die "the first of CODEXK8S_RUNNER_LABELS names the runner: lower-case letters, digits and '-', at most 53 characters ($runner_name)"
 if [ -n "${CODEXK8S_REGISTRY_USERNAME:-}" ] && [ -z "${CODEXK8S_REGISTRY_PASSWORD:-}" ]; then die "CODEXK8S_REGISTRY_PASSWORD is not set, but CODEXK8S_REGISTRY_USERNAME is"; fi
 # The Ingress and its certificate need the domain, so there is no deploy without one.
@@ -100,7 +102,6 @@ case "$runner_kind" in
   *) die "CODEXK8S_RUNNER_KIND must be scale-set or persistent, not $runner_kind" ;;
 esac
 
-root="$(cd "$(dirname "$0")/../.." && pwd)"
 
 # A step: its number, name and what it does are the plan; without --dry-run it runs.
 step_number=0
@@ -135,7 +136,10 @@ quote() {
 }
 # The deploy/ folder where the target reads it: copied to the host (host mode), or this checkout's.
 deploy_dir=/opt/codex-k8s/deploy
+copied=0
 copy_deploy() {
+  if [ "$copied" = 1 ]; then return 0; fi
+  copied=1
   if [ "$mode" = host ]; then
     tar -C "$root" -cz deploy | ssh -o BatchMode=yes -p "${CODEXK8S_STAGING_SSH_PORT:-22}" "root@$CODEXK8S_STAGING_HOST" \
       'rm -rf /opt/codex-k8s && mkdir -p /opt/codex-k8s && tar -C /opt/codex-k8s -xz'
@@ -307,9 +311,6 @@ step_runner() {
     return 0
   fi
   copy_deploy
-  local labels_list name
-  labels_list="$(echo "$CODEXK8S_RUNNER_LABELS" | tr -d '[]" ')"
-  name="$runner_name"
   on_target <<EOF
 set -euo pipefail
 $(kube_env)
@@ -329,13 +330,13 @@ if [ '$runner_kind' = scale-set ]; then
   helm upgrade --install arc --namespace arc-systems --create-namespace --version $ARC_VERSION \
     oci://ghcr.io/actions/actions-runner-controller-charts/gha-runner-scale-set-controller >/dev/null
   # ARC sends the labels to GitHub when it creates the scale set only: to change them, helm uninstall it first.
-  helm upgrade --install '$name' --namespace codex-k8s-runners --version $ARC_VERSION \
-    -f '$deploy_dir/runner/scale-set.values.yaml' --set runnerScaleSetName='$name' \
+  helm upgrade --install '$runner_name' --namespace codex-k8s-runners --version $ARC_VERSION \
+    -f '$deploy_dir/runner/scale-set.values.yaml' --set runnerScaleSetName='$runner_name' \
     --set githubConfigUrl='https://github.com/$CODEXK8S_GITHUB_REPOSITORY' --set-json 'scaleSetLabels=$CODEXK8S_RUNNER_LABELS' \
     oci://ghcr.io/actions/actions-runner-controller-charts/gha-runner-scale-set >/dev/null
 else
   changed+="\$(kubectl -n codex-k8s-runners create configmap codex-k8s-runner --from-literal=RUNNER_URL='https://github.com/$CODEXK8S_GITHUB_REPOSITORY' \
-    --from-literal=RUNNER_NAME='$name' --from-literal=RUNNER_LABELS='$labels_list' --dry-run=client -o yaml | kubectl apply -f -)"
+    --from-literal=RUNNER_NAME='$runner_name' --from-literal=RUNNER_LABELS='$runner_labels' --dry-run=client -o yaml | kubectl apply -f -)"
   kubectl apply -k '$deploy_dir/runner/persistent' >/dev/null
   # A changed PAT, name or label list reaches the runner by a restart; an unchanged one leaves a
   # running deploy alone.
