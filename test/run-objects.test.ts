@@ -66,6 +66,23 @@ describe('the objects of a run', () => {
     const jobText = JSON.stringify(job);
     assert.ok(!jobText.includes(secrets.openaiKey) && !jobText.includes(secrets.repositoryToken));
   });
+
+  it('share nothing writable from the agent with a container that holds the token but the workspace, which publish only reads', () => {
+    const containers = [...pod.initContainers, ...pod.containers] as Json[];
+    const mountsOf = (name: string) => containers.find((c) => c.name === name)!.volumeMounts as Json[];
+    const agentVolumes = new Set(mountsOf('agent').map((m) => m.name));
+    for (const holder of ['checkout', 'publish']) {
+      const shared = mountsOf(holder).filter((m) => agentVolumes.has(m.name)).map((m) => m.name);
+      assert.deepEqual(shared, ['workspace'], `${holder} shares only the workspace with the agent`);
+    }
+    assert.equal(mountsOf('publish').find((m) => m.name === 'workspace')!.readOnly, true);
+    // Each container's /tmp (its HOME) is a volume, as the read-only root needs.
+    for (const c of containers) assert.ok((c.volumeMounts as Json[]).some((m) => m.mountPath === '/tmp'), c.name);
+    const agent = containers.find((c) => c.name === 'agent')!;
+    const codexHome = (agent.env as Json[]).find((e) => e.name === 'CODEX_HOME')!.value as string;
+    assert.ok(!codexHome.startsWith('/tmp'), 'codex puts no helper under /tmp');
+    assert.ok((agent.volumeMounts as Json[]).some((m) => m.mountPath === codexHome), 'codex\'s home is writable');
+  });
 });
 
 describe('a private agent image', () => {

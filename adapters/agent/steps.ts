@@ -1,6 +1,7 @@
 import { execFile } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { Octokit } from '@octokit/rest';
@@ -49,7 +50,13 @@ export function agentRunSettings(): AgentRunSettings {
   };
 }
 
-const git = (cwd: string, ...args: string[]) => run('git', args, { cwd, env: { ...process.env, GIT_TERMINAL_PROMPT: '0' } });
+// No system or global git configuration: HOME may be a directory the agent could write to.
+const gitEnv = () => ({ ...process.env, GIT_TERMINAL_PROMPT: '0', GIT_CONFIG_NOSYSTEM: '1', GIT_CONFIG_GLOBAL: '/dev/null' });
+const git = (cwd: string, ...args: string[]) => run('git', args, { cwd, env: gitEnv() });
+/** The agent's outcome, written to the workspace when it ends: publish waits for it. */
+const agentDone = (s: AgentRunSettings) => join(s.workspace, 'agent.done');
+const baseCommitFile = (s: AgentRunSettings) => join(s.workspace, 'checkout.commit');
+const shellQuote = (value: string) => `'${value.replace(/'/g, `'\\''`)}'`;
 const repoDir = (s: AgentRunSettings) => join(s.workspace, 'repo');
 const token = (s: AgentRunSettings) => (existsSync(s.tokenFile) ? readFileSync(s.tokenFile, 'utf8').trim() : '');
 const github = (s: AgentRunSettings) => new Octokit({ baseUrl: s.githubApiUrl, auth: token(s) || undefined, log: { debug: () => {}, info: () => {}, warn: () => {}, error: () => {} } });
@@ -67,10 +74,12 @@ function authenticated(s: AgentRunSettings): string {
  * labelled (the SHA-256 recorded on the run): text edited after the label never reaches the agent.
  */
 export async function checkout(s: AgentRunSettings): Promise<void> {
-  await run('git', ['clone', '--quiet', authenticated(s), repoDir(s)]);
+  await run('git', ['clone', '--quiet', authenticated(s), repoDir(s)], { env: gitEnv() });
   // The token must not stay in the workspace the agent shares: the remote is the plain URL again.
   await git(repoDir(s), 'remote', 'set-url', 'origin', s.cloneUrl);
   await git(repoDir(s), 'checkout', '--quiet', '-B', s.branch);
+  // Where the agent starts from: publish pushes nothing when the agent committed nothing on top.
+  writeFileSync(baseCommitFile(s), (await git(repoDir(s), 'rev-parse', 'HEAD')).stdout.trim());
   const [o, n] = s.repository.split('/') as [string, string];
   const issue = (await github(s).rest.issues.get({ owner: o, repo: n, issue_number: s.issue })).data;
   const body = issue.body ?? '';
@@ -88,11 +97,35 @@ export async function agent(s: AgentRunSettings): Promise<void> {
   // The OpenAI key is a mounted file; it reaches codex's own environment only, never the Job's spec.
   const keyFile = process.env.CODEXK8S_OPENAI_KEY_FILE ?? '/var/run/codex/openai/key';
   const key = existsSync(keyFile) ? readFileSync(keyFile, 'utf8').trim() : undefined;
-  await run('codex', ['exec', '--full-auto', prompt], { cwd: repoDir(s), maxBuffer: 64 * 1024 * 1024, env: { ...process.env, ...(key ? { OPENAI_API_KEY: key } : {}) } });
-  await git(repoDir(s), 'add', '-A');
-  const { stdout } = await git(repoDir(s), 'status', '--porcelain');
-  if (stdout.trim()) await git(repoDir(s), '-c', 'user.name=codex-k8s', '-c', 'user.email=codex-k8s@users.noreply.invalid', 'commit', '--quiet', '-m', `codex: issue #${s.issue}`);
-  writeFileSync(join(s.workspace, 'agent.done'), '');
+  // codex does not make its home, and keeps its session files there.
+  if (process.env.CODEX_HOME) mkdirSync(process.env.CODEX_HOME, { recursive: true });
+  try {
+    try {
+      await run('codex', ['exec', '--full-auto', prompt], { cwd: repoDir(s), maxBuffer: 64 * 1024 * 1024, env: { ...process.env, ...(key ? { OPENAI_API_KEY: key } : {}) } });
+    } catch (error) {
+      // Not execFile's message: it repeats the whole prompt.
+      const code = (error as { code?: number | string }).code;
+      throw new AgentRunError(code === 'ENOENT' ? 'codex is not on PATH' : `codex exited with ${code ?? 'a signal'}`);
+    }
+    await git(repoDir(s), 'add', '-A');
+    const { stdout } = await git(repoDir(s), 'status', '--porcelain');
+    if (stdout.trim()) await git(repoDir(s), '-c', 'user.name=codex-k8s', '-c', 'user.email=codex-k8s@users.noreply.invalid', 'commit', '--quiet', '-m', `codex: issue #${s.issue}`);
+    writeFileSync(agentDone(s), JSON.stringify({ ok: true }));
+  } catch (error) {
+    writeFileSync(agentDone(s), JSON.stringify({ ok: false, error: error instanceof AgentRunError ? error.message : 'the agent step failed' }));
+    throw error;
+  }
+}
+
+/** Whether the agent has ended, and how: null while it runs. */
+export function agentOutcome(s: AgentRunSettings): { ok: boolean; error?: string } | null {
+  if (!existsSync(agentDone(s))) return null;
+  try {
+    const outcome = JSON.parse(readFileSync(agentDone(s), 'utf8')) as { ok?: unknown; error?: unknown };
+    return { ok: outcome.ok === true, ...(typeof outcome.error === 'string' ? { error: outcome.error.slice(0, 200) } : {}) };
+  } catch {
+    return { ok: false, error: 'the agent left an unreadable outcome' };
+  }
 }
 
 export interface PublishResult {
@@ -108,8 +141,28 @@ export interface PublishResult {
  * it pushes what the agent committed so far and says so.
  */
 export async function publish(s: AgentRunSettings, options: { checkpoint?: boolean } = {}): Promise<PublishResult> {
-  const commit = (await git(repoDir(s), 'rev-parse', 'HEAD')).stdout.trim();
-  await git(repoDir(s), 'push', '--quiet', '--force-with-lease', authenticated(s), `HEAD:refs/heads/${s.branch}`);
+  // The workspace's repository is the agent's: its hooks and configuration (a pushInsteadOf to
+  // elsewhere, an fsmonitor command) must never run where the token is. So its commits are fetched,
+  // as data, into a repository of publish's own (upload-pack runs no hook and ignores a repository's
+  // packObjectsHook), and pushed from there. The agent's files belong to another user: git needs
+  // that one repository named as safe, for that one call.
+  const own = mkdtempSync(join(tmpdir(), 'codexk8s-publish-'));
+  try {
+    await git(own, 'init', '--quiet', '--bare');
+    const agentGitDir = join(repoDir(s), '.git');
+    await git(own, 'fetch', '--quiet', '--no-tags', `--upload-pack=git -c safe.directory=${shellQuote(agentGitDir)} upload-pack`, repoDir(s), `+HEAD:refs/agent/head`);
+    return await pushAndPropose(s, own, options);
+  } finally {
+    rmSync(own, { recursive: true, force: true });
+  }
+}
+
+async function pushAndPropose(s: AgentRunSettings, own: string, options: { checkpoint?: boolean }): Promise<PublishResult> {
+  const commit = (await git(own, 'rev-parse', 'refs/agent/head')).stdout.trim();
+  const base = existsSync(baseCommitFile(s)) ? readFileSync(baseCommitFile(s), 'utf8').trim() : '';
+  // Nothing on top of the checkout: no branch to push and no pull request to open.
+  if (commit === base) return { branch: s.branch, commit, pullRequest: null, checkpoint: options.checkpoint ?? false };
+  await git(own, 'push', '--quiet', '--force-with-lease', authenticated(s), `${commit}:refs/heads/${s.branch}`);
   const [o, n] = s.repository.split('/') as [string, string];
   const client = github(s);
   const open = await client.rest.pulls.list({ owner: o, repo: n, head: `${o}:${s.branch}`, state: 'open' });

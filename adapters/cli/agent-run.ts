@@ -1,7 +1,6 @@
-import { existsSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { writeFileSync } from 'node:fs';
 import type { Command } from 'commander';
-import { agent, agentRunSettings, checkout, publish } from '../agent/steps.js';
+import { agent, agentOutcome, agentRunSettings, checkout, publish } from '../agent/steps.js';
 import { CliError } from './errors.js';
 
 /**
@@ -21,8 +20,10 @@ export function registerAgentRunCommand(program: Command): void {
       let stopped = false;
       const stop = () => (stopped = true);
       process.once('SIGTERM', stop);
-      while (!stopped && !existsSync(join(settings.workspace, 'agent.done'))) await new Promise((r) => setTimeout(r, 200));
-      const result = await publish(settings, { checkpoint: stopped });
+      while (!stopped && !agentOutcome(settings)) await new Promise((r) => setTimeout(r, 200));
+      // A failed agent's commits so far are kept as a checkpoint, and the pod fails with the reason.
+      const failed = stopped ? null : agentOutcome(settings)!.ok ? null : agentOutcome(settings)!.error ?? 'no reason given';
+      const result = await publish(settings, { checkpoint: stopped || failed !== null });
       const message = JSON.stringify(result);
       // The platform reads the pod's termination message (PR number, branch, commit, checkpoint or not).
       try {
@@ -31,5 +32,6 @@ export function registerAgentRunCommand(program: Command): void {
         // not in a pod
       }
       process.stdout.write(`${message}\n`);
+      if (failed !== null) throw new CliError(`the agent failed (${failed}); what it committed is pushed as a checkpoint`);
     });
 }

@@ -48,6 +48,8 @@ const WORKSPACE = '/workspace';
 // The agent and the publisher run as different users: the agent cannot read the token's files.
 const AGENT_UID = 1000;
 const PUBLISH_UID = 1001;
+// codex refuses to put its helpers under /tmp, and does not make its home itself.
+const CODEX_HOME = '/var/lib/codex';
 
 const restricted = (uid: number) => ({
   runAsNonRoot: true,
@@ -80,7 +82,7 @@ export function runObjects(spec: RunObjectsSpec, secrets: { openaiKey: string; r
     'codex-k8s.io/agent': spec.agent,
   };
   const metadata = (name: string) => ({ name, namespace: names.namespace, labels });
-  const container = (name: string, step: string, uid: number, mounts: IContainer['volumeMounts']): IContainer => ({
+  const container = (name: string, step: string, uid: number, mounts: NonNullable<IContainer['volumeMounts']>, env: { name: string; value: string }[] = []): IContainer => ({
     name,
     image: spec.image,
     // The image's entrypoint is codex-k8s (deploy/agent/Dockerfile).
@@ -90,7 +92,6 @@ export function runObjects(spec: RunObjectsSpec, secrets: { openaiKey: string; r
       { name: 'CODEXK8S_WORKSPACE', value: WORKSPACE },
       { name: 'CODEXK8S_ISSUE_NUMBER', value: String(spec.issue) },
       { name: 'CODEXK8S_TOKEN_FILE', value: `${REPOSITORY_DIR}/token` },
-      { name: 'CODEX_HOME', value: '/tmp/codex' },
       ...(spec.runner
         ? [
             { name: 'CODEXK8S_REPOSITORY', value: spec.runner.repository },
@@ -99,12 +100,16 @@ export function runObjects(spec: RunObjectsSpec, secrets: { openaiKey: string; r
             ...(spec.runner.issueBodySha256 ? [{ name: 'CODEXK8S_ISSUE_BODY_SHA256', value: spec.runner.issueBodySha256 }] : []),
           ]
         : []),
+      ...env,
     ],
     resources,
     securityContext: restricted(uid),
     terminationMessagePolicy: 'File',
-    volumeMounts: [{ name: 'workspace', mountPath: WORKSPACE }, { name: 'tmp', mountPath: '/tmp' }, ...(mounts ?? [])],
+    volumeMounts: mounts,
   });
+  const workspaceMount = (readOnly: boolean) => ({ name: 'workspace', mountPath: WORKSPACE, ...(readOnly ? { readOnly } : {}) });
+  // /tmp is HOME: the agent gets its own, so nothing it leaves there reaches a container with the token.
+  const tmpMount = (volume: 'tmp' | 'agent-tmp') => ({ name: volume, mountPath: '/tmp' });
   const repositoryMount = { name: 'repository', mountPath: REPOSITORY_DIR, readOnly: true };
 
   const namespace = new Namespace({
@@ -154,14 +159,21 @@ export function runObjects(spec: RunObjectsSpec, secrets: { openaiKey: string; r
             shareProcessNamespace: false,
             ...(secrets.imagePullSecret === undefined ? {} : { imagePullSecrets: [{ name: names.pullSecret }] }),
             securityContext: { runAsNonRoot: true, seccompProfile: { type: 'RuntimeDefault' }, fsGroup: AGENT_UID },
-            initContainers: [container('checkout', 'checkout', AGENT_UID, [repositoryMount])],
+            initContainers: [container('checkout', 'checkout', AGENT_UID, [workspaceMount(false), tmpMount('tmp'), repositoryMount])],
             containers: [
-              container('agent', 'agent', AGENT_UID, [{ name: 'openai', mountPath: OPENAI_DIR, readOnly: true }]),
-              container('publish', 'publish', PUBLISH_UID, [repositoryMount]),
+              container(
+                'agent', 'agent', AGENT_UID,
+                [workspaceMount(false), tmpMount('agent-tmp'), { name: 'codex-home', mountPath: CODEX_HOME }, { name: 'openai', mountPath: OPENAI_DIR, readOnly: true }],
+                [{ name: 'CODEX_HOME', value: CODEX_HOME }],
+              ),
+              // The workspace is the agent's: publish only reads it.
+              container('publish', 'publish', PUBLISH_UID, [workspaceMount(true), tmpMount('tmp'), repositoryMount]),
             ],
             volumes: [
               { name: 'workspace', emptyDir: {} },
               { name: 'tmp', emptyDir: {} },
+              { name: 'agent-tmp', emptyDir: {} },
+              { name: 'codex-home', emptyDir: {} },
               { name: 'openai', secret: { secretName: names.openaiSecret, defaultMode: 0o440 } },
               // Mounted only into checkout and publish; the agent's container has no such volume.
               { name: 'repository', secret: { secretName: names.repositorySecret, defaultMode: 0o444, optional: secrets.repositoryToken === null } },
