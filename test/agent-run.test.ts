@@ -26,7 +26,22 @@ before(async () => {
   git(join(root, 'seed'), 'push', '--quiet', 'origin', 'HEAD:main');
   mkdirSync(join(root, 'bin'));
   // The stand-in: writes its answer; with CODEX_STANDIN_HANG it commits a first part and keeps working.
-  writeFileSync(join(root, 'bin', 'codex'), `#!/bin/sh
+  // Like codex 0.171.0 (the image's): an option it does not know is a usage error (exit 2), and
+  // with stdin left open it waits for more prompt.
+  writeFileSync(join(root, 'bin', 'codex'), `#!/bin/bash
+[ "$1" = exec ] || exit 2
+shift
+while [ "$#" -gt 0 ]; do
+  case "$1" in
+    --dangerously-bypass-approvals-and-sandbox|--ephemeral|--skip-git-repo-check|--json) shift ;;
+    --sandbox|-s|--color|--model|-m|-c|--config) shift 2 ;;
+    --) shift; break ;;
+    -*) echo "error: unexpected argument '$1' found" >&2; exit 2 ;;
+    *) break ;;
+  esac
+done
+[ "$#" -eq 1 ] || { echo "one prompt expected" >&2; exit 2; }
+if read -r -t 2 _; [ "$?" -gt 128 ]; then echo "stdin is still open" >&2; exit 4; fi
 if [ -n "$CODEX_STANDIN_NOOP" ]; then exit 0; fi
 echo "hello from the agent" > SOLUTION.md
 if [ -n "$CODEX_STANDIN_HOSTILE" ]; then

@@ -1,4 +1,4 @@
-import { execFile } from 'node:child_process';
+import { execFile, spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -100,13 +100,7 @@ export async function agent(s: AgentRunSettings): Promise<void> {
   // codex does not make its home, and keeps its session files there.
   if (process.env.CODEX_HOME) mkdirSync(process.env.CODEX_HOME, { recursive: true });
   try {
-    try {
-      await run('codex', ['exec', '--full-auto', prompt], { cwd: repoDir(s), maxBuffer: 64 * 1024 * 1024, env: { ...process.env, ...(key ? { OPENAI_API_KEY: key } : {}) } });
-    } catch (error) {
-      // Not execFile's message: it repeats the whole prompt.
-      const code = (error as { code?: number | string }).code;
-      throw new AgentRunError(code === 'ENOENT' ? 'codex is not on PATH' : `codex exited with ${code ?? 'a signal'}`);
-    }
+    await codexExec(['exec', ...CODEX_EXEC_FLAGS, '--', prompt], { cwd: repoDir(s), env: { ...process.env, ...(key ? { OPENAI_API_KEY: key } : {}) } });
     await git(repoDir(s), 'add', '-A');
     const { stdout } = await git(repoDir(s), 'status', '--porcelain');
     if (stdout.trim()) await git(repoDir(s), '-c', 'user.name=codex-k8s', '-c', 'user.email=codex-k8s@users.noreply.invalid', 'commit', '--quiet', '-m', `codex: issue #${s.issue}`);
@@ -115,6 +109,23 @@ export async function agent(s: AgentRunSettings): Promise<void> {
     writeFileSync(agentDone(s), JSON.stringify({ ok: false, error: error instanceof AgentRunError ? error.message : 'the agent step failed' }));
     throw error;
   }
+}
+
+/**
+ * The pod is the sandbox (no token, no service account, egress to 443 only, restricted Pod Security):
+ * codex's own sandbox needs user namespaces that the RuntimeDefault seccomp profile refuses, and
+ * without it every command the model runs would fail. No session files are kept.
+ */
+const CODEX_EXEC_FLAGS = ['--dangerously-bypass-approvals-and-sandbox', '--ephemeral', '--color', 'never'];
+
+/** Runs codex with its output in the container's log; stdin is closed, or codex waits for more prompt. */
+function codexExec(args: string[], options: { cwd: string; env: NodeJS.ProcessEnv }): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const child = spawn('codex', args, { ...options, stdio: ['ignore', 'inherit', 'inherit'] });
+    child.once('error', (error: NodeJS.ErrnoException) => reject(new AgentRunError(error.code === 'ENOENT' ? 'codex is not on PATH' : `codex did not start: ${error.code ?? 'unknown'}`)));
+    // Not the command line in the message: it is the whole prompt.
+    child.once('exit', (code, signal) => (code === 0 ? resolve() : reject(new AgentRunError(`codex exited with ${code ?? signal}`))));
+  });
 }
 
 /** Whether the agent has ended, and how: null while it runs. */
