@@ -2,7 +2,7 @@ import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync, spawn, spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { chmodSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { projectRoot } from '../adapters/paths.js';
@@ -211,7 +211,16 @@ describe('codex-k8s agent-run', () => {
   it('checkout leaves the token nowhere in the workspace', async () => {
     const workspace = join(root, 'ws6');
     mkdirSync(workspace);
-    assert.equal((await runCli(['agent-run', 'checkout'], settings(workspace))).code, 0);
+    // An https clone URL, so the token is in the URL git clones from (as on GitHub); git's own
+    // URL rewriting (from the environment) maps it, credentials and all, onto the local repository.
+    const cloneUrl = 'https://github.test/octo/hello.git';
+    const local = join(root, 'https', `x-access-token:${token}@github.test`, 'octo');
+    mkdirSync(local, { recursive: true });
+    symlinkSync(join(root, 'origin.git'), join(local, 'hello.git'));
+    const env = settings(workspace, { CODEXK8S_CLONE_URL: cloneUrl, GIT_CONFIG_COUNT: '1', GIT_CONFIG_KEY_0: `url.${join(root, 'https')}/.insteadOf`, GIT_CONFIG_VALUE_0: 'https://' });
+    const checkout = await runCli(['agent-run', 'checkout'], env);
+    assert.equal(checkout.code, 0, checkout.stderr);
+    assert.equal(git(join(workspace, 'repo'), 'remote', 'get-url', 'origin').trim(), cloneUrl);
     const grep = spawnSync('grep', ['-rl', '--', token, workspace], { encoding: 'utf8' });
     assert.deepEqual([grep.status, grep.stdout], [1, ''], 'grep found no file holding the token');
   });

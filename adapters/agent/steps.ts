@@ -112,9 +112,9 @@ export async function agent(s: AgentRunSettings): Promise<void> {
 }
 
 /**
- * The pod is the sandbox (no token, no service account, egress to 443 only, restricted Pod Security):
- * codex's own sandbox needs user namespaces that the RuntimeDefault seccomp profile refuses, and
- * without it every command the model runs would fail. No session files are kept.
+ * The pod is the sandbox (no token, no service account, egress to 443 only, restricted Pod Security).
+ * codex's own sandbox builds on kernel features (user namespaces, Landlock) that a restricted pod
+ * may not offer, and where it cannot start, every command the model runs fails. No session files are kept.
  */
 const CODEX_EXEC_FLAGS = ['--dangerously-bypass-approvals-and-sandbox', '--ephemeral', '--color', 'never'];
 

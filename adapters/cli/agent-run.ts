@@ -22,7 +22,8 @@ export function registerAgentRunCommand(program: Command): void {
       process.once('SIGTERM', stop);
       while (!stopped && !agentOutcome(settings)) await new Promise((r) => setTimeout(r, 200));
       // A failed agent's commits so far are kept as a checkpoint, and the pod fails with the reason.
-      const failed = stopped ? null : agentOutcome(settings)!.ok ? null : agentOutcome(settings)!.error ?? 'no reason given';
+      const outcome = stopped ? null : agentOutcome(settings);
+      const failed = outcome && !outcome.ok ? outcome.error ?? 'no reason given' : null;
       const result = await publish(settings, { checkpoint: stopped || failed !== null });
       const message = JSON.stringify(result);
       // The platform reads the pod's termination message (PR number, branch, commit, checkpoint or not).
