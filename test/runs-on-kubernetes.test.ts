@@ -182,17 +182,19 @@ describe('runs that fail or are canceled', () => {
     }
   });
 
-  it('a pod stuck pulling its image fails its run after the grace period', async () => {
-    const stuck = await platform('image_pull_error');
-    try {
-      const runId = await request();
-      await until(async () => (await history(runId)).includes('RunFailed'), 'the run to fail');
-      const failed = (await store.readStream(`run-${runId}`)).find((e) => e.type === 'RunFailed')!;
-      assert.match((failed.data as { reason: string }).reason, /ImagePullBackOff|ErrImagePull/);
-    } finally {
-      await stuck.stop();
-    }
-  });
+  for (const [outcome, reason] of [['image_pull_error', /ImagePullBackOff|ErrImagePull/], ['crash_loop', /CrashLoopBackOff/]] as const) {
+    it(`a pod stuck in ${outcome.replace(/_/g, ' ')} fails its run after the grace period, with the reason`, async () => {
+      const stuck = await platform(outcome);
+      try {
+        const runId = await request();
+        await until(async () => (await history(runId)).includes('RunFailed'), 'the run to fail');
+        const failed = (await store.readStream(`run-${runId}`)).find((e) => e.type === 'RunFailed')!;
+        assert.match((failed.data as { reason: string }).reason, reason);
+      } finally {
+        await stuck.stop();
+      }
+    });
+  }
 
   it('a cancel that races the launch leaves no Job: canceled before the reaction, or while the objects were being created', async () => {
     const sim = await startKubeSimulator({ outcome: 'hang' });
