@@ -43,7 +43,7 @@ done
 [ "$#" -eq 1 ] || { echo "one prompt expected" >&2; exit 2; }
 if read -r -t 2 _; [ "$?" -gt 128 ]; then echo "stdin is still open" >&2; exit 4; fi
 if [ -n "$CODEX_STANDIN_NOOP" ]; then exit 0; fi
-echo "hello from the agent" > SOLUTION.md
+echo "hello from the agent" >> SOLUTION.md
 if [ -n "$CODEX_STANDIN_HOSTILE" ]; then
   # A prompt-injected agent: git configuration and hooks that would run in whoever works in this repository next.
   printf '#!/bin/sh\\ncat "$CODEX_STANDIN_TOKEN" > "$CODEX_STANDIN_LEAKS/pre-push"\\n' > .git/hooks/pre-push && chmod +x .git/hooks/pre-push
@@ -106,6 +106,85 @@ describe('codex-k8s agent-run', () => {
     const again = await runCli(['agent-run', 'publish'], settings(workspace));
     assert.equal(JSON.parse(again.stdout).pullRequest, 100);
     assert.equal(github.pulls.length, 1, 'the open pull request is updated, never duplicated');
+  });
+
+  /** The pod's three steps in a fresh workspace, as one run; each must succeed. */
+  const wholeRun = async (name: string, extra: Record<string, string>) => {
+    const workspace = join(root, name);
+    mkdirSync(workspace);
+    let result: Record<string, unknown> = {};
+    for (const step of ['checkout', 'agent', 'publish']) {
+      const done = await runCli(['agent-run', step], settings(workspace, { ...extra, ...(step === 'agent' ? { CODEXK8S_TOKEN_FILE: join(root, 'no-such-file') } : {}) }));
+      assert.equal(done.code, 0, `${name} ${step}: ${done.stderr}`);
+      if (step === 'publish') result = JSON.parse(done.stdout);
+    }
+    return { workspace, result };
+  };
+
+  it('an issue labelled again: the run goes on from the branch the last run pushed, and its pull request is updated', async () => {
+    github.addIssue('octo/hello', { number: 8, title: 'Say hello twice', body });
+    const issue8 = { CODEXK8S_ISSUE_NUMBER: '8' };
+    const first = await wholeRun('ws-again-1', issue8);
+    const second = await wholeRun('ws-again-2', issue8);
+    const origin = join(root, 'origin.git');
+    assert.equal(git(origin, 'show', 'codex/issue-8:SOLUTION.md'), 'hello from the agent\nhello from the agent\n', 'the second run built on the first');
+    assert.equal(git(origin, 'rev-list', '--count', 'main..codex/issue-8').trim(), '2');
+    assert.equal(second.result.pullRequest, first.result.pullRequest);
+    assert.equal(github.pulls.filter((p) => p.head === 'codex/issue-8').length, 1);
+  });
+
+  it('a revise works on the pull request\'s own branch and pushes there, leaving its title and body as they were', async () => {
+    const origin = join(root, 'origin.git');
+    const human = join(root, 'human');
+    git(root, 'clone', '--quiet', origin, human);
+    git(human, 'checkout', '--quiet', '-b', 'feature/greeting');
+    writeFileSync(join(human, 'GREETING.md'), 'hi\n');
+    git(human, 'add', '-A');
+    git(human, 'commit', '--quiet', '-m', 'a greeting');
+    git(human, 'push', '--quiet', 'origin', 'feature/greeting');
+    const prBody = 'Adds a greeting. Please also add a SOLUTION.md.';
+    github.addPull('octo/hello', { number: 9, title: 'Add a greeting', body: prBody, head: 'feature/greeting' });
+    const pullsBefore = github.pulls.length;
+    const { workspace, result } = await wholeRun('ws-revise', { CODEXK8S_ISSUE_NUMBER: '9', CODEXK8S_SUBJECT_KIND: 'pull_request', CODEXK8S_ISSUE_BODY_SHA256: createHash('sha256').update(prBody).digest('hex') });
+    assert.match(readFileSync(join(workspace, 'issue.md'), 'utf8'), /Add a greeting/);
+    assert.deepEqual([result.branch, result.pullRequest, result.checkpoint], ['feature/greeting', 9, false]);
+    assert.equal(git(origin, 'show', 'feature/greeting:GREETING.md'), 'hi\n', 'the human\'s commit is kept');
+    assert.equal(git(origin, 'show', 'feature/greeting:SOLUTION.md'), 'hello from the agent\n');
+    assert.equal(github.pulls.length, pullsBefore, 'no new pull request');
+    const pull = github.pulls.find((p) => p.number === 9)!;
+    assert.deepEqual([pull.title, pull.body], ['Add a greeting', prBody]);
+  });
+
+  it('a branch someone pushed to while the agent worked is never overwritten: publish fails and says why', async () => {
+    github.addIssue('octo/hello', { number: 12, title: 'Race', body });
+    const workspace = join(root, 'ws-moved');
+    mkdirSync(workspace);
+    const env = (extra: Record<string, string> = {}) => settings(workspace, { CODEXK8S_ISSUE_NUMBER: '12', ...extra });
+    assert.equal((await runCli(['agent-run', 'checkout'], env())).code, 0);
+    assert.equal((await runCli(['agent-run', 'agent'], env({ CODEXK8S_TOKEN_FILE: join(root, 'no-such-file') }))).code, 0);
+    const origin = join(root, 'origin.git');
+    const person = join(root, 'person');
+    git(root, 'clone', '--quiet', origin, person);
+    writeFileSync(join(person, 'THEIRS.md'), 'mine\n');
+    git(person, 'add', '-A');
+    git(person, 'commit', '--quiet', '-m', 'theirs');
+    git(person, 'push', '--quiet', 'origin', 'HEAD:codex/issue-12');
+    const theirs = git(person, 'rev-parse', 'HEAD').trim();
+    const published = await runCli(['agent-run', 'publish'], env());
+    assert.notEqual(published.code, 0);
+    assert.match(published.stderr, /codex\/issue-12 moved on GitHub while the agent worked; nothing was pushed/);
+    assert.ok(!published.stderr.includes(token), 'no token in the message');
+    assert.equal(git(origin, 'rev-parse', 'codex/issue-12').trim(), theirs, 'their commit stands');
+  });
+
+  it('a revise of a pull request from a fork fails at checkout with the reason', async () => {
+    github.addPull('octo/hello', { number: 11, title: 'From a fork', body: 'x', head: 'patch-1', headRepositoryId: 999 });
+    const workspace = join(root, 'ws-fork');
+    mkdirSync(workspace);
+    const checkout = await runCli(['agent-run', 'checkout'], settings(workspace, { CODEXK8S_ISSUE_NUMBER: '11', CODEXK8S_SUBJECT_KIND: 'pull_request', CODEXK8S_ISSUE_BODY_SHA256: createHash('sha256').update('x').digest('hex') }));
+    assert.notEqual(checkout.code, 0);
+    assert.match(checkout.stderr, /pull request #11 comes from a fork/);
+    assert.ok(!existsSync(join(workspace, 'issue.md')), 'the agent gets nothing to work on');
   });
 
   it('an issue edited after it was labelled never reaches the agent', async () => {

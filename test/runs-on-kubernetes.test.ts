@@ -16,6 +16,7 @@ import { agentRuns } from '../projections/read-models/agent-runs.js';
 import { runProjection } from '../projections/runner.js';
 import { useTestDatabase, type TestDatabase } from './support/cluster.js';
 import { runRequested, systemMeta } from './support/events.js';
+import type { DomainEvent } from '../domain/events.js';
 import { quietLog } from './support/projections.js';
 
 let db: TestDatabase;
@@ -106,6 +107,19 @@ describe('runs on Kubernetes (the simulator, the real client over HTTP)', () => 
     // No secret in the log.
     const { rows } = await db.pools.primary.query('SELECT count(*)::int AS n FROM flow_events WHERE payload::text LIKE $1 OR payload::text LIKE $2', [`%${openaiKey}%`, `%${token}%`]);
     assert.equal(rows[0].n, 0);
+  });
+
+  it('a revise: the Job\'s containers are told the run revises a pull request (its branch is the pull request\'s)', async () => {
+    const runId = randomUUID();
+    const event = runRequested(runId) as DomainEvent & { data: { subject: { kind: string; number: number } } };
+    event.data.subject = { kind: 'pull_request', number: 9 };
+    await store.append([{ stream: `run-${runId}`, expected: 'no_stream', events: [event] }], systemMeta());
+    await until(async () => (await history(runId)).includes('JobStarted'), 'the Job');
+    const [job] = succeeding.sim.state.objects('Job', `codex-run-${runId}`) as { spec: { template: { spec: { initContainers: { env: { name: string; value: string }[] }[]; containers: { env: { name: string; value: string }[] }[] } } } }[];
+    const pod = job!.spec.template.spec;
+    for (const container of [...pod.initContainers, ...pod.containers]) {
+      assert.deepEqual(container.env.filter((e) => e.name === 'CODEXK8S_SUBJECT_KIND' || e.name === 'CODEXK8S_ISSUE_NUMBER').map((e) => e.value), ['9', 'pull_request']);
+    }
   });
 
   it('the cleanup deletes a finished run\'s namespace past its TTL and a namespace no run knows, and keeps the rest', async () => {

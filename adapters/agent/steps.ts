@@ -14,8 +14,12 @@ export interface AgentRunSettings {
   /** `owner/name` on GitHub, and where to clone it from (an https URL, or a path in tests). */
   repository: string;
   cloneUrl: string;
+  /** The issue's or pull request's number (a pull request is an issue in GitHub's API). */
   issue: number;
-  branch: string;
+  /** What was labelled: an issue gets a branch of its own, a pull request is revised on its branch. */
+  subject: 'issue' | 'pull_request';
+  /** A fixed branch (CODEXK8S_BRANCH); unset, see branchOf. */
+  branch: string | null;
   /** The SHA-256 of the issue's body when it was labelled: text edited since never reaches the agent. */
   issueBodySha256: string | null;
   githubApiUrl: string;
@@ -34,6 +38,12 @@ const env = (name: string, fallback?: string): string => {
   return value;
 };
 
+function subjectOf(raw: string | undefined): AgentRunSettings['subject'] {
+  const kind = raw?.trim() || 'issue';
+  if (kind !== 'issue' && kind !== 'pull_request') throw new AgentRunError('CODEXK8S_SUBJECT_KIND must be issue or pull_request');
+  return kind;
+}
+
 export function agentRunSettings(): AgentRunSettings {
   const issue = Number(env('CODEXK8S_ISSUE_NUMBER'));
   if (!Number.isSafeInteger(issue) || issue < 1) throw new AgentRunError('CODEXK8S_ISSUE_NUMBER must be an issue number');
@@ -42,7 +52,8 @@ export function agentRunSettings(): AgentRunSettings {
     repository: env('CODEXK8S_REPOSITORY'),
     cloneUrl: env('CODEXK8S_CLONE_URL', `https://github.com/${process.env.CODEXK8S_REPOSITORY ?? ''}.git`),
     issue,
-    branch: env('CODEXK8S_BRANCH', `codex/issue-${issue}`),
+    subject: subjectOf(process.env.CODEXK8S_SUBJECT_KIND),
+    branch: process.env.CODEXK8S_BRANCH?.trim() || null,
     issueBodySha256: process.env.CODEXK8S_ISSUE_BODY_SHA256?.trim() || null,
     githubApiUrl: env('CODEXK8S_GITHUB_API_URL', 'https://api.github.com'),
     tokenFile: env('CODEXK8S_TOKEN_FILE', '/var/run/codex/repository/token'),
@@ -69,15 +80,35 @@ function authenticated(s: AgentRunSettings): string {
 }
 
 /**
+ * The branch a run works on: `codex/issue-<n>` for an issue; for a pull request (a revise), its own
+ * branch, which must live in this repository (a fork's branch is not ours to push to). Asked of
+ * GitHub by checkout and again by publish, never read from the workspace, which the agent can write.
+ */
+async function branchOf(s: AgentRunSettings): Promise<string> {
+  if (s.branch) return s.branch;
+  if (s.subject === 'issue') return `codex/issue-${s.issue}`;
+  const [o, n] = s.repository.split('/') as [string, string];
+  const pull = (await github(s).rest.pulls.get({ owner: o, repo: n, pull_number: s.issue })).data;
+  // By numeric id: a fork can carry the same name.
+  if (pull.head.repo?.id !== pull.base.repo.id) throw new AgentRunError(`pull request #${s.issue} comes from a fork; a revise pushes only to this repository`);
+  if (pull.state !== 'open') throw new AgentRunError(`pull request #${s.issue} is not open`);
+  if (!/^(?!-)[A-Za-z0-9._\/-]{1,250}$/.test(pull.head.ref)) throw new AgentRunError(`pull request #${s.issue} has a branch name this runner does not take`);
+  return pull.head.ref;
+}
+
+/**
  * checkout (holds the token): clones the repository into the workspace, checks out the run's
- * branch, and writes the issue's text for the agent, but only if its body is the one that was
- * labelled (the SHA-256 recorded on the run): text edited after the label never reaches the agent.
+ * branch (where an earlier run or a person left it, or new from the default branch), and writes the
+ * issue's text for the agent, but only if its body is the one that was labelled (the SHA-256
+ * recorded on the run): text edited after the label never reaches the agent.
  */
 export async function checkout(s: AgentRunSettings): Promise<void> {
+  const branch = await branchOf(s);
   await run('git', ['clone', '--quiet', authenticated(s), repoDir(s)], { env: gitEnv() });
   // The token must not stay in the workspace the agent shares: the remote is the plain URL again.
   await git(repoDir(s), 'remote', 'set-url', 'origin', s.cloneUrl);
-  await git(repoDir(s), 'checkout', '--quiet', '-B', s.branch);
+  const pushed = await git(repoDir(s), 'rev-parse', '--verify', '--quiet', `refs/remotes/origin/${branch}`).then(() => true, () => false);
+  await git(repoDir(s), 'checkout', '--quiet', '-B', branch, ...(pushed ? [`refs/remotes/origin/${branch}`] : []));
   // Where the agent starts from: publish pushes nothing when the agent committed nothing on top.
   writeFileSync(baseCommitFile(s), (await git(repoDir(s), 'rev-parse', 'HEAD')).stdout.trim());
   const [o, n] = s.repository.split('/') as [string, string];
@@ -93,7 +124,10 @@ const LEARNING = `\n\nLearning mode is on: for each decision, explain why this p
 
 /** agent (no GitHub credentials): runs `codex exec` on the issue's text, then commits what it changed. */
 export async function agent(s: AgentRunSettings): Promise<void> {
-  const prompt = `Resolve this issue in the repository in the current directory.\n\n${readFileSync(join(s.workspace, 'issue.md'), 'utf8')}${s.learningMode ? LEARNING : ''}`;
+  const task = s.subject === 'pull_request'
+    ? 'Revise this pull request; its branch is checked out in the current directory.'
+    : 'Resolve this issue in the repository in the current directory.';
+  const prompt = `${task}\n\n${readFileSync(join(s.workspace, 'issue.md'), 'utf8')}${s.learningMode ? LEARNING : ''}`;
   // The OpenAI key is a mounted file; it reaches codex's own environment only, never the Job's spec.
   const keyFile = process.env.CODEXK8S_OPENAI_KEY_FILE ?? '/var/run/codex/openai/key';
   const key = existsSync(keyFile) ? readFileSync(keyFile, 'utf8').trim() : undefined;
@@ -171,16 +205,25 @@ export async function publish(s: AgentRunSettings, options: { checkpoint?: boole
 async function pushAndPropose(s: AgentRunSettings, own: string, options: { checkpoint?: boolean }): Promise<PublishResult> {
   const commit = (await git(own, 'rev-parse', 'refs/agent/head')).stdout.trim();
   const base = existsSync(baseCommitFile(s)) ? readFileSync(baseCommitFile(s), 'utf8').trim() : '';
+  const branch = await branchOf(s);
+  const checkpoint = options.checkpoint ?? false;
   // Nothing on top of the checkout: no branch to push and no pull request to open.
-  if (commit === base) return { branch: s.branch, commit, pullRequest: null, checkpoint: options.checkpoint ?? false };
-  await git(own, 'push', '--quiet', '--force-with-lease', authenticated(s), `${commit}:refs/heads/${s.branch}`);
+  if (commit === base) return { branch, commit, pullRequest: null, checkpoint };
+  // Never forced: the agent's commits go on top of the branch as checkout found it. Had someone
+  // pushed to it meanwhile, git refuses, and the run fails rather than drop their commits.
+  await git(own, 'push', '--quiet', authenticated(s), `${commit}:refs/heads/${branch}`).catch((error: unknown) => {
+    const stderr = String((error as { stderr?: unknown }).stderr ?? '');
+    throw new AgentRunError(/non-fast-forward|fetch first|rejected/.test(stderr) ? `${branch} moved on GitHub while the agent worked; nothing was pushed` : 'git push failed');
+  });
+  // A revise leaves the person's pull request as they wrote it; the run's result names it.
+  if (s.subject === 'pull_request') return { branch, commit, pullRequest: s.issue, checkpoint };
   const [o, n] = s.repository.split('/') as [string, string];
   const client = github(s);
-  const open = await client.rest.pulls.list({ owner: o, repo: n, head: `${o}:${s.branch}`, state: 'open' });
+  const open = await client.rest.pulls.list({ owner: o, repo: n, head: `${o}:${branch}`, state: 'open' });
   const title = `${options.checkpoint ? '[checkpoint] ' : ''}codex: issue #${s.issue}`;
   const body = `Resolves #${s.issue}.${options.checkpoint ? '\n\nA checkpoint: the run was stopped (canceled or past its deadline) before the agent finished.' : ''}`;
   const pull = open.data[0]
     ? (await client.rest.pulls.update({ owner: o, repo: n, pull_number: open.data[0].number, title, body })).data
-    : (await client.rest.pulls.create({ owner: o, repo: n, head: s.branch, base: (await client.rest.repos.get({ owner: o, repo: n })).data.default_branch || 'main', title, body })).data;
-  return { branch: s.branch, commit, pullRequest: pull.number, checkpoint: options.checkpoint ?? false };
+    : (await client.rest.pulls.create({ owner: o, repo: n, head: branch, base: (await client.rest.repos.get({ owner: o, repo: n })).data.default_branch || 'main', title, body })).data;
+  return { branch, commit, pullRequest: pull.number, checkpoint };
 }

@@ -73,7 +73,7 @@ export function runLauncher(deps: LauncherDeps) {
       const spec: RunObjectsSpec = {
         ...deps.objects, runId, projectId: requested.data.projectId, agent: requested.data.agent, issue: requested.data.subject.number,
         runner: {
-          repository: requested.data.repository.replace(/^github\//, ''), learningMode: requested.data.learningMode, githubApiUrl: deps.githubApiUrl ?? 'https://api.github.com',
+          repository: requested.data.repository.replace(/^github\//, ''), subjectKind: requested.data.subject.kind, learningMode: requested.data.learningMode, githubApiUrl: deps.githubApiUrl ?? 'https://api.github.com',
           ...(requested.data.issueBodySha256 ? { issueBodySha256: requested.data.issueBodySha256 } : {}),
         },
       };

@@ -27,7 +27,7 @@ export interface RunObjectsSpec {
   /** TCP ports the agent may reach outside the cluster (default 443); DNS is always allowed. */
   egressPorts: readonly number[];
   /** What the agent runner needs to know of its run (no secret among it). */
-  runner?: { repository: string; issueBodySha256?: string; learningMode: boolean; githubApiUrl: string };
+  runner?: { repository: string; subjectKind: 'issue' | 'pull_request'; issueBodySha256?: string; learningMode: boolean; githubApiUrl: string };
 }
 
 /** Names are derived from the run id, so a reactor replayed after a crash finds "already exists" and goes on. */
@@ -95,6 +95,7 @@ export function runObjects(spec: RunObjectsSpec, secrets: { openaiKey: string; r
       ...(spec.runner
         ? [
             { name: 'CODEXK8S_REPOSITORY', value: spec.runner.repository },
+            { name: 'CODEXK8S_SUBJECT_KIND', value: spec.runner.subjectKind },
             { name: 'CODEXK8S_GITHUB_API_URL', value: spec.runner.githubApiUrl },
             { name: 'CODEXK8S_LEARNING_MODE', value: String(spec.runner.learningMode) },
             ...(spec.runner.issueBodySha256 ? [{ name: 'CODEXK8S_ISSUE_BODY_SHA256', value: spec.runner.issueBodySha256 }] : []),

@@ -65,7 +65,8 @@ export async function startFakeGithub(options: { now?: () => number } = {}) {
   const failures: FakeFailure[] = [];
   const oauth = fakeGithubOAuth(options.now ?? Date.now);
   const issues = new Map<string, { number: number; title: string; body: string }>();
-  const pulls: { number: number; repository: string; head: string; base: string; title: string; body: string; state: 'open' | 'closed' }[] = [];
+  // head and base are branch names; headRepositoryId, when set, is the fork the head branch lives in.
+  const pulls: { number: number; repository: string; head: string; base: string; title: string; body: string; state: 'open' | 'closed'; headRepositoryId?: number }[] = [];
   const same = (a: string, b: string) => a.toLowerCase() === b.toLowerCase();
 
   const answer = (req: IncomingMessage, input: Record<string, string>): FakeAnswer => {
@@ -90,6 +91,14 @@ export async function startFakeGithub(options: { now?: () => number } = {}) {
         const pull = { number: 100 + pulls.length, repository, head: input.head!, base: input.base!, title: input.title!, body: input.body ?? '', state: 'open' as const };
         pulls.push(pull);
         return [201, pull];
+      }
+      if (req.method === 'GET' && pullsPath[3]) {
+        const pull = pulls.find((p) => p.repository === repository && p.number === Number(pullsPath[3]));
+        const repo = repositories.find((r) => `${r.owner}/${r.name}`.toLowerCase() === repository);
+        if (!pull || !repo) return [404, { message: 'Not Found' }];
+        // As GitHub shapes it: each side names its branch and its repository (a fork's head is another one).
+        const side = (ref: string, id: number) => ({ ref, repo: { id, full_name: id === repo.id ? `${repo.owner}/${repo.name}` : `someone/${repo.name}` } });
+        return [200, { number: pull.number, state: pull.state, title: pull.title, body: pull.body, head: side(pull.head, pull.headRepositoryId ?? repo.id), base: side(pull.base, repo.id) }];
       }
       if (req.method === 'PATCH' && pullsPath[3]) {
         const pull = pulls.find((p) => p.repository === repository && p.number === Number(pullsPath[3]));
@@ -162,6 +171,11 @@ export async function startFakeGithub(options: { now?: () => number } = {}) {
       issues.set(`${repository.toLowerCase()}#${issue.number}`, issue);
     },
     pulls,
+    /** A pull request someone opened (a pull request is an issue too, as GitHub's API has it). */
+    addPull(repository: string, pull: { number: number; title: string; body: string; head: string; base?: string; headRepositoryId?: number }) {
+      issues.set(`${repository.toLowerCase()}#${pull.number}`, { number: pull.number, title: pull.title, body: pull.body });
+      pulls.push({ base: 'main', ...pull, repository: repository.toLowerCase(), state: 'open' });
+    },
     addUser(user: { id: number; login: string; type?: string }) {
       users.push({ type: 'User', ...user });
     },
