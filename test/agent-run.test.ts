@@ -41,6 +41,7 @@ while [ "$#" -gt 0 ]; do
   esac
 done
 [ "$#" -eq 1 ] || { echo "one prompt expected" >&2; exit 2; }
+if [ -n "$CODEX_STANDIN_PROMPT" ]; then printf '%s' "$1" > "$CODEX_STANDIN_PROMPT"; fi
 if read -r -t 2 _; [ "$?" -gt 128 ]; then echo "stdin is still open" >&2; exit 4; fi
 if [ -n "$CODEX_STANDIN_NOOP" ]; then exit 0; fi
 echo "hello from the agent" >> SOLUTION.md
@@ -145,8 +146,10 @@ describe('codex-k8s agent-run', () => {
     const prBody = 'Adds a greeting. Please also add a SOLUTION.md.';
     github.addPull('octo/hello', { number: 9, title: 'Add a greeting', body: prBody, head: 'feature/greeting' });
     const pullsBefore = github.pulls.length;
-    const { workspace, result } = await wholeRun('ws-revise', { CODEXK8S_ISSUE_NUMBER: '9', CODEXK8S_SUBJECT_KIND: 'pull_request', CODEXK8S_ISSUE_BODY_SHA256: createHash('sha256').update(prBody).digest('hex') });
-    assert.match(readFileSync(join(workspace, 'issue.md'), 'utf8'), /Add a greeting/);
+    const prompt = join(root, 'revise-prompt');
+    const { result } = await wholeRun('ws-revise', { CODEXK8S_ISSUE_NUMBER: '9', CODEXK8S_SUBJECT_KIND: 'pull_request', CODEXK8S_ISSUE_BODY_SHA256: createHash('sha256').update(prBody).digest('hex'), CODEX_STANDIN_PROMPT: prompt });
+    const instructions = readFileSync(join(projectRoot, 'deploy', 'agent', 'instructions', 'default.revise.md'), 'utf8').trim();
+    assert.ok(readFileSync(prompt, 'utf8').startsWith(`${instructions}\n\n# Add a greeting\n\n${prBody}`), 'the revise instructions, then the pull request\'s text');
     assert.deepEqual([result.branch, result.pullRequest, result.checkpoint], ['feature/greeting', 9, false]);
     assert.equal(git(origin, 'show', 'feature/greeting:GREETING.md'), 'hi\n', 'the human\'s commit is kept');
     assert.equal(git(origin, 'show', 'feature/greeting:SOLUTION.md'), 'hello from the agent\n');
@@ -185,6 +188,41 @@ describe('codex-k8s agent-run', () => {
     assert.notEqual(checkout.code, 0);
     assert.match(checkout.stderr, /pull request #11 comes from a fork/);
     assert.ok(!existsSync(join(workspace, 'issue.md')), 'the agent gets nothing to work on');
+  });
+
+  it('the prompt: the agent\'s instructions, then the issue\'s text, then the learning block when learning mode is on', async () => {
+    const workspace = join(root, 'ws-prompt');
+    mkdirSync(workspace);
+    assert.equal((await runCli(['agent-run', 'checkout'], settings(workspace))).code, 0);
+    const prompt = join(root, 'prompt');
+    const agentOnce = async (extra: Record<string, string>) => {
+      rmSync(prompt, { force: true });
+      const done = await runCli(['agent-run', 'agent'], settings(workspace, { CODEXK8S_TOKEN_FILE: join(root, 'no-such-file'), CODEX_STANDIN_PROMPT: prompt, ...extra }));
+      return { ...done, prompt: existsSync(prompt) ? readFileSync(prompt, 'utf8') : null };
+    };
+    const instructions = readFileSync(join(projectRoot, 'deploy', 'agent', 'instructions', 'default.run.md'), 'utf8').trim();
+    const plain = await agentOnce({});
+    assert.equal(plain.code, 0, plain.stderr);
+    assert.equal(plain.prompt, `${instructions}\n\n# Say hello\n\n${body}\n`);
+    const learning = await agentOnce({ CODEXK8S_LEARNING_MODE: 'true' });
+    assert.match(learning.prompt!, /^[\s\S]+# Say hello[\s\S]+\n\nLearning mode is on: for each decision, explain why this place, what it gives, which alternatives there were and why they are worse here\.$/);
+    // An agent of the trigger map with instructions of its own (an image built FROM the agent image adds them).
+    const own = join(root, 'instructions');
+    mkdirSync(own);
+    writeFileSync(join(own, 'qa.run.md'), 'You are the QA agent: write tests only.\n');
+    writeFileSync(join(own, 'default.run.md'), 'the default\n');
+    const qa = await agentOnce({ CODEXK8S_AGENT: 'qa', CODEXK8S_AGENT_INSTRUCTIONS: own });
+    assert.equal(qa.code, 0, qa.stderr);
+    assert.ok(qa.prompt!.startsWith('You are the QA agent: write tests only.\n\n# Say hello'));
+    const other = await agentOnce({ CODEXK8S_AGENT: 'docs', CODEXK8S_AGENT_INSTRUCTIONS: own });
+    assert.ok(other.prompt!.startsWith('the default\n\n# Say hello'), 'an agent without its own file gets the default');
+    const escape = await agentOnce({ CODEXK8S_AGENT: '../../etc/passwd' });
+    assert.notEqual(escape.code, 0);
+    assert.match(escape.stderr, /CODEXK8S_AGENT must be an agent name/);
+    const none = await agentOnce({ CODEXK8S_AGENT_INSTRUCTIONS: join(root, 'no-such-dir') });
+    assert.notEqual(none.code, 0);
+    assert.match(none.stderr, /no instructions for agent dev/);
+    assert.equal(JSON.parse(readFileSync(join(workspace, 'agent.done'), 'utf8')).ok, false, 'publish learns the agent failed');
   });
 
   it('an issue edited after it was labelled never reaches the agent', async () => {

@@ -1,6 +1,6 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { readdirSync, readFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { builtinModules } from 'node:module';
 import { join, relative } from 'node:path';
 import ts from 'typescript';
@@ -44,6 +44,13 @@ describe('the images\' runtime dependencies', () => {
       }
     }
     assert.deepEqual(missing, []);
+  });
+
+  it('the agent image carries the agents\' instructions where the agent step reads them (under /app, as in the checkout)', () => {
+    const dockerfile = readFileSync(join(projectRoot, 'deploy', 'agent', 'Dockerfile'), 'utf8');
+    assert.match(dockerfile, /^WORKDIR \/app$/m);
+    assert.match(dockerfile, /^COPY --from=build \/app\/deploy\/agent\/instructions deploy\/agent\/instructions$/m);
+    for (const mode of ['run', 'revise']) assert.ok(existsSync(join(projectRoot, 'deploy', 'agent', 'instructions', `default.${mode}.md`)), `default.${mode}.md`);
   });
 
   it('no shipped file imports the tests or the benchmarks', () => {

@@ -62,7 +62,7 @@ describe('the objects of a run', () => {
     const publish = pod.containers.find((c: Json) => c.name === 'publish');
     assert.notEqual(publish.securityContext.runAsUser, pod.containers.find((c: Json) => c.name === 'agent').securityContext.runAsUser, 'publish runs as another user');
     const env = Object.fromEntries(pod.containers[0].env.map((e: Json) => [e.name, e.value]));
-    assert.deepEqual([env.CODEXK8S_ISSUE_NUMBER, env.CODEXK8S_REPOSITORY, env.CODEXK8S_SUBJECT_KIND, env.CODEXK8S_ISSUE_BODY_SHA256, env.CODEXK8S_LEARNING_MODE], ['42', 'octo/hello', 'pull_request', 'a'.repeat(64), 'true'], 'what the runner needs, no secret');
+    assert.deepEqual([env.CODEXK8S_ISSUE_NUMBER, env.CODEXK8S_REPOSITORY, env.CODEXK8S_SUBJECT_KIND, env.CODEXK8S_AGENT, env.CODEXK8S_ISSUE_BODY_SHA256, env.CODEXK8S_LEARNING_MODE], ['42', 'octo/hello', 'pull_request', 'dev', 'a'.repeat(64), 'true'], 'what the runner needs, no secret');
     const jobText = JSON.stringify(job);
     assert.ok(!jobText.includes(secrets.openaiKey) && !jobText.includes(secrets.repositoryToken));
   });

@@ -5,6 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { Octokit } from '@octokit/rest';
+import { projectRoot } from '../paths.js';
 
 const run = promisify(execFile);
 
@@ -26,6 +27,10 @@ export interface AgentRunSettings {
   /** Where the repository token is mounted (checkout and publish only). */
   tokenFile: string;
   learningMode: boolean;
+  /** The agent of the trigger (CODEXK8S_AGENT), whose instructions open the prompt. */
+  agent: string;
+  /** Where the instructions are (CODEXK8S_AGENT_INSTRUCTIONS; the image's deploy/agent/instructions). */
+  instructionsDir: string;
 }
 
 export class AgentRunError extends Error {
@@ -37,6 +42,12 @@ const env = (name: string, fallback?: string): string => {
   if (value === undefined) throw new AgentRunError(`${name} is not set`);
   return value;
 };
+
+// It names a file: nothing that could leave the instructions' folder.
+function agentName(raw: string): string {
+  if (!/^[A-Za-z0-9][A-Za-z0-9_-]{0,39}$/.test(raw)) throw new AgentRunError('CODEXK8S_AGENT must be an agent name (letters, digits, "_" and "-")');
+  return raw;
+}
 
 function subjectOf(raw: string | undefined): AgentRunSettings['subject'] {
   const kind = raw?.trim() || 'issue';
@@ -58,6 +69,8 @@ export function agentRunSettings(): AgentRunSettings {
     githubApiUrl: env('CODEXK8S_GITHUB_API_URL', 'https://api.github.com'),
     tokenFile: env('CODEXK8S_TOKEN_FILE', '/var/run/codex/repository/token'),
     learningMode: ['1', 'true', 'on'].includes((process.env.CODEXK8S_LEARNING_MODE ?? '').toLowerCase()),
+    agent: agentName(env('CODEXK8S_AGENT', 'dev')),
+    instructionsDir: env('CODEXK8S_AGENT_INSTRUCTIONS', join(projectRoot, 'deploy', 'agent', 'instructions')),
   };
 }
 
@@ -120,24 +133,29 @@ export async function checkout(s: AgentRunSettings): Promise<void> {
   writeFileSync(join(s.workspace, 'issue.md'), `# ${issue.title}\n\n${body}\n`);
 }
 
+/** The agent's instructions for what was labelled: its own file, else the default one. */
+export function instructionsOf(s: AgentRunSettings): string {
+  const mode = s.subject === 'pull_request' ? 'revise' : 'run';
+  const file = [`${s.agent}.${mode}.md`, `default.${mode}.md`].map((name) => join(s.instructionsDir, name)).find((f) => existsSync(f));
+  if (!file) throw new AgentRunError(`no instructions for agent ${s.agent} (${s.agent}.${mode}.md or default.${mode}.md)`);
+  return readFileSync(file, 'utf8').trim();
+}
+
 const LEARNING = `\n\nLearning mode is on: for each decision, explain why this place, what it gives, which alternatives there were and why they are worse here.`;
 
 /** agent (no GitHub credentials): runs `codex exec` on the issue's text, then commits what it changed. */
 export async function agent(s: AgentRunSettings): Promise<void> {
-  const task = s.subject === 'pull_request'
-    ? 'Revise this pull request; its branch is checked out in the current directory.'
-    : 'Resolve this issue in the repository in the current directory.';
-  const prompt = `${task}\n\n${readFileSync(join(s.workspace, 'issue.md'), 'utf8')}${s.learningMode ? LEARNING : ''}`;
   // The OpenAI key is a mounted file; it reaches codex's own environment only, never the Job's spec.
   const keyFile = process.env.CODEXK8S_OPENAI_KEY_FILE ?? '/var/run/codex/openai/key';
   const key = existsSync(keyFile) ? readFileSync(keyFile, 'utf8').trim() : undefined;
   // codex does not make its home, and keeps its session files there.
   if (process.env.CODEX_HOME) mkdirSync(process.env.CODEX_HOME, { recursive: true });
   try {
+    const prompt = `${instructionsOf(s)}\n\n${readFileSync(join(s.workspace, 'issue.md'), 'utf8')}${s.learningMode ? LEARNING : ''}`;
     await codexExec(['exec', ...CODEX_EXEC_FLAGS, '--', prompt], { cwd: repoDir(s), env: { ...process.env, ...(key ? { OPENAI_API_KEY: key } : {}) } });
     await git(repoDir(s), 'add', '-A');
     const { stdout } = await git(repoDir(s), 'status', '--porcelain');
-    if (stdout.trim()) await git(repoDir(s), '-c', 'user.name=codex-k8s', '-c', 'user.email=codex-k8s@users.noreply.invalid', 'commit', '--quiet', '-m', `codex: issue #${s.issue}`);
+    if (stdout.trim()) await git(repoDir(s), '-c', 'user.name=codex-k8s', '-c', 'user.email=codex-k8s@users.noreply.invalid', 'commit', '--quiet', '-m', `codex: ${s.subject === 'pull_request' ? 'revise pull request' : 'issue'} #${s.issue}`);
     writeFileSync(agentDone(s), JSON.stringify({ ok: true }));
   } catch (error) {
     writeFileSync(agentDone(s), JSON.stringify({ ok: false, error: error instanceof AgentRunError ? error.message : 'the agent step failed' }));

@@ -96,6 +96,7 @@ export function runObjects(spec: RunObjectsSpec, secrets: { openaiKey: string; r
         ? [
             { name: 'CODEXK8S_REPOSITORY', value: spec.runner.repository },
             { name: 'CODEXK8S_SUBJECT_KIND', value: spec.runner.subjectKind },
+            { name: 'CODEXK8S_AGENT', value: spec.agent },
             { name: 'CODEXK8S_GITHUB_API_URL', value: spec.runner.githubApiUrl },
             { name: 'CODEXK8S_LEARNING_MODE', value: String(spec.runner.learningMode) },
             ...(spec.runner.issueBodySha256 ? [{ name: 'CODEXK8S_ISSUE_BODY_SHA256', value: spec.runner.issueBodySha256 }] : []),
