@@ -89,11 +89,15 @@ export function staffApi(deps: StaffApiDeps): StaffRoute[] {
 
   /**
    * The matrix on the current streams, for reads: who asks (their user stream, read by
-   * `authenticate` for this very request), and the project's stream (404 when they may not see it).
+   * `authenticate` for this very request), and the project's stream (404 when they may not see it),
+   * read with the user's when the request names the project in its path or query.
    */
   const access = async (ctx: Context, action: Action, projectId?: string) => {
-    const [project] = projectId ? await readFolded(deps.store, [{ stream: streamOf.project(projectId), fold: projectDecider }]) : [];
-    return authorize(action, staffOf(ctx), project?.state as Project | undefined);
+    const read = (ctx.state as StaffState).project;
+    const project = !projectId ? undefined
+      : read?.id === projectId ? read.state
+      : ((await readFolded(deps.store, [{ stream: streamOf.project(projectId), fold: projectDecider }]))[0]!.state as Project);
+    return authorize(action, staffOf(ctx), project);
   };
   /** A page of one of a project's lists, for those who may read the project. */
   const projectList = <T>(list: (projectId: string, page: ReturnType<typeof pageRequest>, at: { minPosition?: GlobalPosition }) => Promise<T>) => async (ctx: Context) => {

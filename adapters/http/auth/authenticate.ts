@@ -5,12 +5,24 @@ import type { EventStore } from '../../../ports/event-store.js';
 import { readFolded } from '../../../commands/remembered-states.js';
 import { streamOf } from '../../../domain/shared/streams.js';
 import { userDecider, type User } from '../../../domain/users/user.js';
+import { projectDecider, type Project } from '../../../domain/projects/project.js';
 import type { AllowedUser } from '../../../domain/access/authorize.js';
 import { ApiError, tooMany } from '../errors.js';
 import { InvalidTokenError, type StaffTokens } from './tokens.js';
 
 export interface StaffState {
   user: AllowedUser;
+  /**
+   * The project the request names (the `projectId` path parameter, or a `project_id` query), read
+   * with the user's stream in the same round trip: most requests need both.
+   */
+  project?: { id: string; state: Project };
+}
+
+/** The project a request names, if it names one well-formed; the handler still validates its input. */
+function namedProject(ctx: Context): string | undefined {
+  const named = (ctx as Context & { params?: Record<string, string> }).params?.projectId ?? ctx.query.project_id;
+  return typeof named === 'string' && isUuid(named) ? named.toLowerCase() : undefined;
 }
 
 const unauthorized = (message: string) => new ApiError(401, 'unauthorized', message, { 'WWW-Authenticate': 'Bearer realm="codex-k8s"' });
@@ -41,10 +53,15 @@ export function authenticate(deps: { tokens: StaffTokens; store: Pick<EventStore
       if (!(error instanceof RateLimiterRes)) throw error;
       throw tooMany(error);
     }
-    const [user] = await readFolded(deps.store, [{ stream: streamOf.user(userId), fold: userDecider }]);
+    const projectId = namedProject(ctx);
+    const [user, project] = await readFolded(deps.store, [
+      { stream: streamOf.user(userId), fold: userDecider },
+      ...(projectId ? [{ stream: streamOf.project(projectId), fold: projectDecider }] : []),
+    ]);
     const state = user!.state as User;
     if (state.status !== 'allowed') throw unauthorized('this user is not allowed on the platform');
     (ctx.state as StaffState).user = state;
+    if (project) (ctx.state as StaffState).project = { id: projectId!, state: project.state as Project };
     await next();
   };
 }
