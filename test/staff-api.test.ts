@@ -7,7 +7,7 @@ import { createTestDatabase, type TestDatabase } from './support/cluster.js';
 import { operator, startStaffApi, type StaffApi } from './support/staff-api.js';
 import { actions, can, isProjectAction, principals, type Action, type Principal } from '../domain/access/permissions.js';
 import { documentedStatuses } from '../adapters/http/api/openapi.js';
-import { ISSUER, AUDIENCE } from '../adapters/http/auth/tokens.js';
+import { ISSUER, AUDIENCE, InvalidTokenError, staffTokens } from '../adapters/http/auth/tokens.js';
 import { streamOf } from '../domain/shared/streams.js';
 import { routesAsMarkdown, type StaffRoute } from '../adapters/http/api/routes.js';
 import { readFileSync } from 'node:fs';
@@ -174,6 +174,21 @@ describe('staff tokens', () => {
   const forged = async (f: { key?: Uint8Array; kid?: string; alg?: string; iss?: string; aud?: string; exp?: number; sub: string }) =>
     new SignJWT({}).setProtectedHeader({ alg: f.alg ?? 'HS256', kid: f.kid ?? 'test1' }).setSubject(f.sub).setIssuer(f.iss ?? ISSUER).setAudience(f.aud ?? AUDIENCE)
       .setIssuedAt().setExpirationTime(f.exp ?? Math.floor(Date.now() / 1000) + 600).sign(f.key ?? api.config.jwtKeys.current.key);
+
+  it('a token that passed is refused once it expires, and a tampered copy of it never passes', async () => {
+    let clock = Date.parse('2026-11-28T12:00:00Z');
+    const tokens = staffTokens(api.config.jwtKeys, { ttlSeconds: 60, now: () => clock });
+    const userId = randomUUID();
+    const { token } = await tokens.issue(userId);
+    assert.equal(await tokens.verify(token), userId);
+    clock += 59_000;
+    assert.equal(await tokens.verify(token), userId, 'within its lifetime, again');
+    const [header, payload, signature] = token.split('.') as [string, string, string];
+    await assert.rejects(tokens.verify(`${header}.${payload}.${signature.slice(0, -4)}AAAA`), InvalidTokenError);
+    clock += 1_000;
+    await assert.rejects(tokens.verify(token), (e: Error) => e instanceof InvalidTokenError && e.message === 'expired');
+    await assert.rejects(tokens.verify(token), (e: Error) => e instanceof InvalidTokenError && e.message === 'expired', 'and stays refused');
+  });
 
   it('refuses expired, tampered, unsigned, wrong-algorithm, unknown-kid, wrong-issuer and wrong-audience tokens with 401', async () => {
     const { userId, token } = await api.person(`tok-${unique()}@example.com`);
