@@ -364,6 +364,21 @@ describe('bad input gets a clear error and changes nothing', () => {
     assert.equal(missing.status, 412);
   });
 
+  it('a method a path does not take is 405 with Allow (OPTIONS lists them), an unknown path 404, both in the error model', async () => {
+    const { token } = await api.person(`methods-${unique()}@example.com`);
+    const put = await request(api.app).put('/api/v1/me').set(bearer(token)).send({});
+    assert.equal(put.status, 405);
+    assert.equal(put.headers.allow, 'HEAD, GET');
+    assert.equal(put.body.error.code, 'invalid_argument');
+    assert.match(put.body.error.message, /PUT is not allowed here; allowed: HEAD, GET/);
+    const patch = await request(api.app).patch('/api/v1/projects').send({});
+    assert.deepEqual([patch.status, patch.headers.allow], [405, 'HEAD, GET, POST'], 'the same without a token: which methods a path takes is no secret');
+    const options = await request(api.app).options('/api/v1/projects/00000000-0000-0000-0000-000000000000/members');
+    assert.deepEqual([options.status, options.headers.allow], [200, 'HEAD, GET, POST']);
+    const unknown = await request(api.app).get('/api/v1/no-such-thing').set(bearer(token));
+    assert.deepEqual([unknown.status, unknown.body], [404, { error: { code: 'not_found', message: 'no such endpoint' } }]);
+  });
+
   it('answers 429 with Retry-After past a user\'s request budget', async () => {
     const limited = await startStaffApi(db, { env: { CODEXK8S_API_RATE_LIMIT: '5' } });
     try {

@@ -38,11 +38,18 @@ export function createApp(deps: { primary: pg.Pool; metrics: Metrics; log: Logge
   const hops = deps.trustedProxyHops ?? 0;
   const app = new Koa({ proxy: hops > 0, maxIpsCount: hops });
   app.use(errorModel(deps.log));
-  app.use(router.routes());
-  app.use(router.allowedMethods({ throw: true }));
-  // Nothing matched: a JSON 404 like every other error, not koa's text one.
-  app.use(() => {
-    throw new ApiError(404, 'not_found', 'no such endpoint');
+  // What no route answered, in the error model rather than koa's text: a path no route has is 404;
+  // one that other methods have is 405 with Allow, a method no route uses is 501 (both found by
+  // allowedMethods once the routes have passed).
+  app.use(async (ctx, next) => {
+    await next();
+    if (ctx.body !== undefined && ctx.body !== null) return;
+    const allow = ctx.response.get('Allow');
+    if (ctx.status === 405) throw new ApiError(405, 'invalid_argument', `${ctx.method} is not allowed here; allowed: ${allow}`, { Allow: allow });
+    if (ctx.status === 501) throw new ApiError(501, 'invalid_argument', `${ctx.method} is not a method this API takes`);
+    if (ctx.status === 404) throw new ApiError(404, 'not_found', 'no such endpoint');
   });
+  app.use(router.routes());
+  app.use(router.allowedMethods());
   return app;
 }
