@@ -1,7 +1,7 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
-import { runObjects, type RunObjectsSpec } from '../adapters/kubernetes/run-objects.js';
+import { quantity, runObjects, type RunObjectsSpec } from '../adapters/kubernetes/run-objects.js';
 import { resultOfPods } from '../adapters/kubernetes/job-outcomes.js';
 import { kubernetesSettings } from '../adapters/kubernetes/worker.js';
 
@@ -103,6 +103,29 @@ describe('a private agent image', () => {
     const built = runObjects(spec(), secrets).objects.map(plain);
     assert.equal(built.filter((o) => o.type === 'kubernetes.io/dockerconfigjson').length, 0);
     assert.equal(built.at(-1)!.spec.template.spec.imagePullSecrets, undefined);
+  });
+
+  it('cuts the containers\' resources from the run\'s quota, so the pod fits in it whatever quota the settings take', () => {
+    for (const [cpu, memory] of [['2', '4Gi'], ['500m', '1.5Gi'], ['200m', '512Mi'], ['16', '64Gi'], ['1.5', '3000M']] as const) {
+      const built = runObjects(spec({ quota: { cpu, memory, pods: 1 } }), secrets);
+      const pod = (JSON.parse(JSON.stringify(built.objects.at(-1))) as Json).spec.template.spec;
+      const sum = (containers: Json[], kind: 'limits' | 'requests', resource: 'cpu' | 'memory') => containers.reduce((total, c) => total + quantity(c.resources[kind][resource])!, 0);
+      for (const kind of ['limits', 'requests'] as const) {
+        // The quota counts the running containers together, and an init container on its own.
+        assert.ok(sum(pod.containers, kind, 'cpu') <= quantity(cpu)! + 1e-9, `${cpu}: ${kind}.cpu of the containers`);
+        assert.ok(sum(pod.containers, kind, 'memory') <= quantity(memory)!, `${memory}: ${kind}.memory of the containers`);
+        assert.ok(sum(pod.initContainers, kind, 'cpu') <= quantity(cpu)! + 1e-9 && sum(pod.initContainers, kind, 'memory') <= quantity(memory)!, `${cpu}/${memory}: checkout`);
+      }
+      const agent = pod.containers.find((c: Json) => c.name === 'agent');
+      assert.ok(quantity(agent.resources.limits.memory)! >= quantity(memory)! / 2, 'the agent gets most of it');
+    }
+  });
+
+  it('refuses a quota the pod cannot fit in, or that is no quantity, at start and naming the setting', () => {
+    for (const [name, value] of [['CPU', 'lots'], ['CPU', '0'], ['CPU', '-1'], ['CPU', '100m'], ['CPU', '2 cores'], ['MEMORY', 'big'], ['MEMORY', '256Mi'], ['MEMORY', '0.4Gi']]) {
+      assert.throws(() => kubernetesSettings({ [`CODEXK8S_RUN_QUOTA_${name}`]: value }), (e: Error) => e.name === 'ConfigError' && e.message.startsWith(`CODEXK8S_RUN_QUOTA_${name} must be a Kubernetes quantity of at least`), `${name}=${value}`);
+    }
+    assert.deepEqual(kubernetesSettings({ CODEXK8S_RUN_QUOTA_CPU: '750m', CODEXK8S_RUN_QUOTA_MEMORY: '1.5Gi' }).quota, { cpu: '750m', memory: '1.5Gi', pods: 3 });
   });
 
   it('refuses a setting that is not a Docker config, without echoing it', () => {

@@ -61,7 +61,39 @@ const restricted = (uid: number) => ({
   seccompProfile: { type: 'RuntimeDefault' as const },
 });
 
-const resources = { requests: { cpu: '250m', memory: '512Mi' }, limits: { cpu: '1', memory: '2Gi' } };
+/** A Kubernetes quantity in its base unit (cores, bytes); undefined when it is not one. */
+export function quantity(raw: string): number | undefined {
+  const m = /^(\d+(?:\.\d*)?|\.\d+)(m|k|M|G|T|P|E|Ki|Mi|Gi|Ti|Pi|Ei)?$/.exec(raw.trim());
+  if (!m) return undefined;
+  const scale: Record<string, number> = { '': 1, m: 1e-3, k: 1e3, M: 1e6, G: 1e9, T: 1e12, P: 1e15, E: 1e18, Ki: 2 ** 10, Mi: 2 ** 20, Gi: 2 ** 30, Ti: 2 ** 40, Pi: 2 ** 50, Ei: 2 ** 60 };
+  return Number(m[1]) * scale[m[2] ?? '']!;
+}
+
+const MI = 2 ** 20;
+/** The smallest quota a run's pod can work in: codex and Node.js need room. */
+export const MIN_QUOTA = { cpu: '200m', memory: '512Mi' };
+
+/**
+ * The containers' requests and limits, cut from the run's quota so the pod always fits in it: the
+ * running containers (agent and publish) together take the whole quota's limits, publish a small
+ * part; checkout (init, alone) as much as the agent. Requests are a quarter of limits. A quota that
+ * is not a quantity, or is under MIN_QUOTA, is refused (a RangeError naming the setting).
+ */
+export function podResources(quota: { cpu: string; memory: string }) {
+  const cpu = quantity(quota.cpu);
+  const memory = quantity(quota.memory);
+  if (cpu === undefined || cpu < quantity(MIN_QUOTA.cpu)!) throw new RangeError(`CODEXK8S_RUN_QUOTA_CPU must be a Kubernetes quantity of at least ${MIN_QUOTA.cpu}`);
+  if (memory === undefined || memory < quantity(MIN_QUOTA.memory)!) throw new RangeError(`CODEXK8S_RUN_QUOTA_MEMORY must be a Kubernetes quantity of at least ${MIN_QUOTA.memory}`);
+  const milli = Math.floor(cpu * 1000);
+  const mebi = Math.floor(memory / MI);
+  const publish = { cpu: Math.min(250, Math.floor(milli / 4)), memory: Math.min(256, Math.floor(mebi / 4)) };
+  const agent = { cpu: milli - publish.cpu, memory: mebi - publish.memory };
+  const of = (share: { cpu: number; memory: number }) => ({
+    requests: { cpu: `${Math.max(1, Math.floor(share.cpu / 4))}m`, memory: `${Math.max(1, Math.floor(share.memory / 4))}Mi` },
+    limits: { cpu: `${share.cpu}m`, memory: `${share.memory}Mi` },
+  });
+  return { agent: of(agent), publish: of(publish) };
+}
 
 /**
  * Everything one run needs, in the order it is created: its namespace (labelled, Pod Security
@@ -82,7 +114,8 @@ export function runObjects(spec: RunObjectsSpec, secrets: { openaiKey: string; r
     'codex-k8s.io/agent': spec.agent,
   };
   const metadata = (name: string) => ({ name, namespace: names.namespace, labels });
-  const container = (name: string, step: string, uid: number, mounts: NonNullable<IContainer['volumeMounts']>, env: { name: string; value: string }[] = []): IContainer => ({
+  const resources = podResources(spec.quota);
+  const container = (name: 'checkout' | 'agent' | 'publish', step: string, uid: number, mounts: NonNullable<IContainer['volumeMounts']>, env: { name: string; value: string }[] = []): IContainer => ({
     name,
     image: spec.image,
     // The image's entrypoint is codex-k8s (deploy/agent/Dockerfile).
@@ -104,7 +137,7 @@ export function runObjects(spec: RunObjectsSpec, secrets: { openaiKey: string; r
         : []),
       ...env,
     ],
-    resources,
+    resources: name === 'publish' ? resources.publish : resources.agent,
     securityContext: restricted(uid),
     terminationMessagePolicy: 'File',
     volumeMounts: mounts,
@@ -129,7 +162,7 @@ export function runObjects(spec: RunObjectsSpec, secrets: { openaiKey: string; r
       metadata: metadata('run-quota'),
       spec: { hard: { 'requests.cpu': spec.quota.cpu, 'limits.cpu': spec.quota.cpu, 'requests.memory': spec.quota.memory, 'limits.memory': spec.quota.memory, pods: String(spec.quota.pods) } },
     }),
-    new LimitRange({ metadata: metadata('run-limits'), spec: { limits: [{ type: 'Container', default: resources.limits, defaultRequest: resources.requests }] } }),
+    new LimitRange({ metadata: metadata('run-limits'), spec: { limits: [{ type: 'Container', default: resources.publish.limits, defaultRequest: resources.publish.requests }] } }),
     new NetworkPolicy({
       metadata: metadata('agent-egress'),
       spec: {

@@ -15,6 +15,7 @@ import { runCanceler } from './cancel.js';
 import { jobOutcomes } from './job-outcomes.js';
 import { reuseConnections } from './connections.js';
 import { runLauncher } from './launcher.js';
+import { podResources } from './run-objects.js';
 import { startKubeSimulator } from './simulator/index.js';
 
 type Env = Record<string, string | undefined>;
@@ -33,13 +34,19 @@ export interface KubernetesSettings {
 export function kubernetesSettings(env: Env = process.env): KubernetesSettings {
   const ports = (env.CODEXK8S_RUN_EGRESS_PORTS?.trim() || '443').split(',').map((p) => p.trim());
   if (ports.some((p) => !/^\d{1,5}$/.test(p) || Number(p) < 1 || Number(p) > 65535)) throw new ConfigError('CODEXK8S_RUN_EGRESS_PORTS must be comma-separated TCP ports');
+  const quota = { cpu: env.CODEXK8S_RUN_QUOTA_CPU?.trim() || '2', memory: env.CODEXK8S_RUN_QUOTA_MEMORY?.trim() || '4Gi', pods: integer(env, 'CODEXK8S_RUN_QUOTA_PODS', 3, 1, 100) };
+  try {
+    podResources(quota); // a quota the pod cannot fit in would fail every run; refused at start instead
+  } catch (error) {
+    throw new ConfigError((error as Error).message);
+  }
   return {
     namespaceTtlSeconds: duration(env, 'CODEXK8S_RUN_NAMESPACE_TTL', 24 * 3600),
     agentImage: env.CODEXK8S_AGENT_IMAGE?.trim() || 'codex-k8s-agent:latest',
     openaiKey: env.CODEXK8S_OPENAI_API_KEY?.trim() || undefined,
     agentImagePullSecret: dockerConfig(env.CODEXK8S_AGENT_IMAGE_PULL_SECRET),
     egressPorts: ports.map(Number),
-    quota: { cpu: env.CODEXK8S_RUN_QUOTA_CPU?.trim() || '2', memory: env.CODEXK8S_RUN_QUOTA_MEMORY?.trim() || '4Gi', pods: integer(env, 'CODEXK8S_RUN_QUOTA_PODS', 3, 1, 100) },
+    quota,
   };
 }
 
