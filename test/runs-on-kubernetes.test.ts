@@ -9,7 +9,7 @@ import { runScheduler } from '../adapters/reactors/run-scheduler.js';
 import { runLauncher } from '../adapters/kubernetes/launcher.js';
 import { runCanceler } from '../adapters/kubernetes/cancel.js';
 import { jobOutcomes } from '../adapters/kubernetes/job-outcomes.js';
-import { reapNamespaces } from '../adapters/kubernetes/reaper.js';
+import { namespaceRemover, reapNamespaces } from '../adapters/kubernetes/reaper.js';
 import { startKubeSimulator, type KubeSimulator, type Outcome } from '../adapters/kubernetes/simulator/index.js';
 import { endRun, scheduleRun } from '../commands/runs.js';
 import { agentRuns } from '../projections/read-models/agent-runs.js';
@@ -31,7 +31,7 @@ const token = `ghp_${randomUUID().replace(/-/g, '')}`;
 const now = () => new Date().toISOString();
 
 /** The platform's worker against a simulated cluster: the run projection, the reactors and the outcome watch. */
-async function platform(outcome: Outcome, limits: { deadlineSeconds?: number; deadlineMs?: number; leaseMs?: number; slots?: number; resyncMs?: number } = {}) {
+async function platform(outcome: Outcome, limits: { deadlineSeconds?: number; deadlineMs?: number; leaseMs?: number; slots?: number; resyncMs?: number; namespacesAtOnce?: boolean } = {}) {
   const sim: KubeSimulator = await startKubeSimulator({ outcome, runSeconds: 0.3, bookmarkIntervalMs: 200 });
   const kc = new KubeConfig();
   kc.loadFromString(sim.kubeconfig());
@@ -48,6 +48,8 @@ async function platform(outcome: Outcome, limits: { deadlineSeconds?: number; de
     }), common),
     runReactor(runCanceler(kube), common),
     outcomes.watch(controller.signal),
+    // CODEXK8S_RUN_NAMESPACE_TTL=0, as the worker wires it.
+    ...(limits.namespacesAtOnce ? [runReactor(namespaceRemover(kc.makeApiClient(CoreV1Api)), common)] : []),
   ];
   return {
     sim,
@@ -57,7 +59,7 @@ async function platform(outcome: Outcome, limits: { deadlineSeconds?: number; de
       // answer that may never come; a task that still does not end on abort is a defect, named
       // here instead of hanging the run.
       await sim.close();
-      const names = ['agent_runs', 'run-scheduler', 'kubernetes-launcher', 'kubernetes-canceler', 'job watch'];
+      const names = ['agent_runs', 'run-scheduler', 'kubernetes-launcher', 'kubernetes-canceler', 'job watch', 'kubernetes-namespace-remover'];
       const ended = new Set<number>();
       tasks.forEach((task, i) => void task.finally(() => ended.add(i)).catch(() => {}));
       let timer: NodeJS.Timeout | undefined;
@@ -285,6 +287,22 @@ describe('runs that fail or are canceled', () => {
       assert.deepEqual(await history(runId), ['RunRequested', 'RunScheduled', 'RunNamespacePrepared', 'JobStarted', 'RunCanceled']);
     } finally {
       await hanging.stop();
+    }
+  });
+});
+
+describe('run namespaces with no TTL', () => {
+  it('with CODEXK8S_RUN_NAMESPACE_TTL=0 a run\'s namespace goes as soon as its outcome is recorded, not at the cleanup\'s next pass', async () => {
+    const atOnce = await platform('succeed', { namespacesAtOnce: true });
+    try {
+      const runId = await request();
+      const namespaceOf = () => atOnce.sim.state.objects('Namespace').filter((n) => n.metadata?.name === `codex-run-${runId}`);
+      await until(async () => (await history(runId)).includes('JobStarted'), 'the Job');
+      assert.equal(namespaceOf().length, 1, 'there while the run runs');
+      await until(async () => (await history(runId)).includes('RunSucceeded'), 'the run to succeed');
+      await until(async () => namespaceOf().length === 0, 'the namespace to go', 5_000);
+    } finally {
+      await atOnce.stop();
     }
   });
 });

@@ -2,7 +2,8 @@ import type { CoreV1Api, V1Namespace } from '@kubernetes/client-node';
 import { foldStream, type EventStore } from '../../ports/event-store.js';
 import { isTerminal, runDecider } from '../../domain/runs/run.js';
 import { streamOf } from '../../domain/shared/streams.js';
-import { MANAGED_BY } from './run-objects.js';
+import { MANAGED_BY, runNames } from './run-objects.js';
+import { reactor } from '../reactors/reactor.js';
 
 export interface ReaperDeps {
   core: CoreV1Api;
@@ -65,4 +66,24 @@ export async function reapNamespaces(deps: ReaperDeps): Promise<ReapCounts> {
     else counts.deleted++;
   }
   return counts;
+}
+
+/**
+ * CODEXK8S_RUN_NAMESPACE_TTL=0: a run's namespace goes as soon as its outcome is recorded, not at the
+ * cleanup's next pass. A namespace already gone is fine; the periodic cleanup still takes whatever a
+ * launch racing the end left behind.
+ */
+export function namespaceRemover(core: CoreV1Api) {
+  return reactor({
+    name: 'kubernetes-namespace-remover',
+    handles: ['RunSucceeded', 'RunFailed', 'RunCanceled'],
+    async react(event) {
+      if (event.type !== 'RunSucceeded' && event.type !== 'RunFailed' && event.type !== 'RunCanceled') return;
+      try {
+        await core.deleteNamespace({ name: runNames(event.data.runId).namespace });
+      } catch (error) {
+        if ((error as { code?: number }).code !== 404) throw error;
+      }
+    },
+  });
 }

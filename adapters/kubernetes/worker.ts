@@ -4,7 +4,7 @@ import type { EventStore } from '../../ports/event-store.js';
 import type { Waker } from '../../ports/waker.js';
 import { ConfigError, duration, githubConfig, integer, type RunsConfig } from '../config.js';
 import { sleep } from '../../projections/lease.js';
-import { reapNamespaces } from './reaper.js';
+import { namespaceRemover, reapNamespaces } from './reaper.js';
 import { parseKeyRing } from '../crypto/keys.js';
 import { tokenCipher } from '../crypto/token-cipher.js';
 import { repositoryTokens } from './repository-token.js';
@@ -119,7 +119,9 @@ export async function startKubernetesWorker(deps: {
     leaseMs: deps.runs.slotLeaseSeconds * 1000,
     onWatchEvent: (at) => deps.metrics?.watchLastEvent.set(at / 1000),
   });
+  const remover = settings.namespaceTtlSeconds === 0 ? namespaceRemover(kc.makeApiClient(CoreV1Api)) : undefined;
   tasks.push(runReactor(launcher, common), runReactor(canceler, common), outcomes.watch(deps.signal), reapEvery(60_000));
+  if (remover) tasks.push(runReactor(remover, common));
   /** The cleanup, once a minute (deleting a namespace twice is harmless, so every worker may run it). */
   async function reapEvery(ms: number): Promise<void> {
     const core = kc!.makeApiClient(CoreV1Api);
@@ -137,5 +139,5 @@ export async function startKubernetesWorker(deps: {
   }
   const running = [...tasks];
   tasks.push(Promise.allSettled(running).then(closeConnections));
-  return { tasks, reactors: [launcher.name, canceler.name, 'kubernetes-outcomes'] };
+  return { tasks, reactors: [launcher.name, canceler.name, 'kubernetes-outcomes', ...(remover ? [remover.name] : [])] };
 }
