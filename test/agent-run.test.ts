@@ -232,6 +232,7 @@ describe('codex-k8s agent-run', () => {
     assert.equal(result.code, 1);
     assert.match(result.stderr, /edited after it was labelled/);
     assert.ok(!existsSync(join(workspace, 'issue.md')));
+    assert.deepEqual(JSON.parse(readFileSync(join(workspace, 'termination-log'), 'utf8')), { error: 'the issue was edited after it was labelled; label it again to run on the new text' }, 'the reason, for the run');
   });
 
   it('stopped mid-run (SIGTERM: a cancel, the deadline), publish pushes what the agent committed as a checkpoint', async () => {
@@ -298,6 +299,7 @@ describe('codex-k8s agent-run', () => {
     const agent = await runCli(['agent-run', 'agent'], env({ CODEXK8S_TOKEN_FILE: join(root, 'no-such-file') }));
     assert.notEqual(agent.code, 0);
     assert.match(agent.stderr, /codex exited with 3/);
+    assert.deepEqual(JSON.parse(readFileSync(join(workspace, 'termination-log'), 'utf8')), { error: 'codex exited with 3' }, 'the agent container\'s reason');
     const cli = join(projectRoot, 'bin', 'codex-k8s.js');
     const publish = spawn(process.execPath, [cli, 'agent-run', 'publish'], { env: { ...process.env, ...env() }, stdio: ['ignore', 'pipe', 'pipe'] });
     let out = '';
@@ -309,6 +311,7 @@ describe('codex-k8s agent-run', () => {
     assert.equal(code, 1, `publish: ${err}`);
     assert.match(err, /the agent failed/);
     assert.deepEqual(JSON.parse(out).checkpoint, true);
+    assert.deepEqual(JSON.parse(readFileSync(join(workspace, 'termination-log'), 'utf8')), JSON.parse(out), 'publish\'s message is its result, not the error after it');
     assert.equal(git(join(root, 'origin.git'), 'log', '-1', '--format=%s', 'codex/issue-7-failed').trim(), 'before the failure');
   });
 

@@ -2,7 +2,7 @@ import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
 import { quantity, runObjects, type RunObjectsSpec } from '../adapters/kubernetes/run-objects.js';
-import { resultOfPods } from '../adapters/kubernetes/job-outcomes.js';
+import { failureOfPods, resultOfPods } from '../adapters/kubernetes/job-outcomes.js';
 import { kubernetesSettings } from '../adapters/kubernetes/worker.js';
 
 const spec = (over: Partial<RunObjectsSpec> = {}): RunObjectsSpec => ({
@@ -143,6 +143,17 @@ describe('the result a run\'s pod reports', () => {
     const result = { branch: 'codex/issue-7', commit: 'abc123', pullRequest: 100, checkpoint: false };
     assert.deepEqual(resultOfPods([pod('publish', JSON.stringify(result))]), result);
   });
+  it('a failure\'s reason is the first failed step\'s own message, with secrets, e-mails and tokens redacted', () => {
+    const key = `key-${randomUUID()}`;
+    const ended = (name: string, exitCode: number, message?: string) => ({ name, state: { terminated: { exitCode, ...(message === undefined ? {} : { message }) } } });
+    const pod = (init: object[], containers: object[]) => ({ status: { initContainerStatuses: init, containerStatuses: containers } }) as never;
+    const leaked = JSON.stringify({ error: `here is ${key}, ${secrets.repositoryToken} and someone@example.com` });
+    const reason = failureOfPods([pod([ended('checkout', 0)], [ended('agent', 1, leaked), ended('publish', 1, JSON.stringify({ error: 'later' }))])], [key]);
+    assert.equal(reason, 'agent: here is [redacted], [redacted] and [redacted]');
+    assert.equal(failureOfPods([pod([ended('checkout', 1, JSON.stringify({ error: 'first' }))], [ended('agent', 1, leaked)])]), 'checkout: first', 'the first step that failed');
+    assert.equal(failureOfPods([pod([], [ended('agent', 1, 'plain text'), ended('publish', 0, JSON.stringify({ error: 'x' }))])]), undefined, 'none of the runner\'s: the Job\'s reason stands');
+  });
+
   it('is nothing when the message is missing, malformed, or from another container', () => {
     assert.equal(resultOfPods([pod('publish', 'not json')]), undefined);
     assert.equal(resultOfPods([pod('publish', JSON.stringify({ branch: 'x' }))]), undefined);

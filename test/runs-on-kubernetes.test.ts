@@ -31,8 +31,8 @@ const token = `ghp_${randomUUID().replace(/-/g, '')}`;
 const now = () => new Date().toISOString();
 
 /** The platform's worker against a simulated cluster: the run projection, the reactors and the outcome watch. */
-async function platform(outcome: Outcome, limits: { deadlineSeconds?: number; deadlineMs?: number; leaseMs?: number; slots?: number; resyncMs?: number; namespacesAtOnce?: boolean } = {}) {
-  const sim: KubeSimulator = await startKubeSimulator({ outcome, runSeconds: 0.3, bookmarkIntervalMs: 200 });
+async function platform(outcome: Outcome, limits: { deadlineSeconds?: number; deadlineMs?: number; leaseMs?: number; slots?: number; resyncMs?: number; namespacesAtOnce?: boolean; terminationMessages?: Record<string, string> } = {}) {
+  const sim: KubeSimulator = await startKubeSimulator({ outcome, runSeconds: 0.3, bookmarkIntervalMs: 200, terminationMessages: limits.terminationMessages ?? {} });
   const kc = new KubeConfig();
   kc.loadFromString(sim.kubeconfig());
   const kube = KubernetesObjectApi.makeApiClient(kc);
@@ -158,6 +158,19 @@ describe('runs that fail or are canceled', () => {
       await until(async () => (await history(runId)).includes('RunFailed'), 'the run to fail');
       const failed = (await store.readStream(`run-${runId}`)).find((e) => e.type === 'RunFailed')!;
       assert.match((failed.data as { reason: string }).reason, /job failed/);
+    } finally {
+      await failing.stop();
+    }
+  });
+
+  it('a step that fails with a reason of its own (an issue edited after its label) fails the run with that reason, not the Job\'s', async () => {
+    const edited = 'the issue was edited after it was labelled; label it again to run on the new text';
+    const failing = await platform('fail', { terminationMessages: { checkout: JSON.stringify({ error: edited }), publish: 'not the runner\'s JSON' } });
+    try {
+      const runId = await request();
+      await until(async () => (await history(runId)).includes('RunFailed'), 'the run to fail');
+      const failed = (await store.readStream(`run-${runId}`)).find((e) => e.type === 'RunFailed')!;
+      assert.equal((failed.data as { reason: string }).reason, `checkout: ${edited}`);
     } finally {
       await failing.stop();
     }

@@ -6,7 +6,7 @@ import { endRun, renewLease, type Outcome, type RunCommandDeps } from '../../com
 import { MANAGED_BY } from './run-objects.js';
 import { isRight } from 'fp-ts/lib/Either.js';
 import { RunResult } from '../../domain/runs/events.js';
-import type { Logger } from '../log.js';
+import { REDACTED, scrubText, type Logger } from '../log.js';
 
 /** Pod waiting reasons that never resolve by themselves: the run fails after a grace period. */
 const STUCK = new Set(['ImagePullBackOff', 'ErrImagePull', 'CrashLoopBackOff', 'CreateContainerConfigError', 'InvalidImageName']);
@@ -33,6 +33,31 @@ export function resultOfPods(pods: readonly V1Pod[]): RunResult | undefined {
       if (isRight(decoded)) return decoded.right;
     } catch {
       // not JSON: no result to record
+    }
+  }
+  return undefined;
+}
+
+/**
+ * Why the pod failed, in the runner's own words: the first step (checkout, then agent, then publish)
+ * that ended with an error and left one in its termination message (`{"error": …}`). The agent's
+ * container can write its own message, and it holds the OpenAI key: the reason goes into the log
+ * only with `secrets`, e-mails and token-shaped strings redacted.
+ */
+export function failureOfPods(pods: readonly V1Pod[], secrets: readonly string[] = []): string | undefined {
+  for (const pod of pods) {
+    for (const s of [...(pod.status?.initContainerStatuses ?? []), ...(pod.status?.containerStatuses ?? [])]) {
+      const ended = s.state?.terminated;
+      if (!ended || ended.exitCode === 0 || !ended.message) continue;
+      try {
+        const error = (JSON.parse(ended.message) as { error?: unknown }).error;
+        if (typeof error === 'string' && error.length > 0) {
+          const redacted = secrets.filter((secret) => secret.length > 0).reduce((text, secret) => text.split(secret).join(REDACTED), error);
+          return `${s.name}: ${scrubText(redacted).slice(0, 500)}`;
+        }
+      } catch {
+        // not the runner's message
+      }
     }
   }
   return undefined;
@@ -69,6 +94,8 @@ export interface OutcomeDeps extends Pick<RunCommandDeps, 'store' | 'now'> {
   resyncMs?: number;
   /** The time of the last watch event (a metric). */
   onWatchEvent?: (at: number) => void;
+  /** What a pod's failure reason must never carry into the log (the OpenAI key the agent holds). */
+  secrets?: readonly string[];
 }
 
 /**
@@ -90,7 +117,8 @@ export function jobOutcomes(deps: OutcomeDeps) {
     if (outcome) {
       stuckSince.delete(runId);
       const result = outcome.type === 'SucceedRun' ? resultOfPods(pods.items) : undefined;
-      await endRun(deps, runId, result ? { type: 'SucceedRun', result } : outcome, deps.meta);
+      const failure = outcome.type === 'FailRun' ? failureOfPods(pods.items, deps.secrets) : undefined;
+      await endRun(deps, runId, result ? { type: 'SucceedRun', result } : failure ? { type: 'FailRun', reason: failure } : outcome, deps.meta);
       return;
     }
     if (!namespace) return;

@@ -118,6 +118,7 @@ export async function startKubernetesWorker(deps: {
     deadlineMs: (deps.runs.runDeadlineSeconds + 300) * 1000,
     leaseMs: deps.runs.slotLeaseSeconds * 1000,
     onWatchEvent: (at) => deps.metrics?.watchLastEvent.set(at / 1000),
+    secrets: settings.openaiKey ? [settings.openaiKey] : [],
   });
   const remover = settings.namespaceTtlSeconds === 0 ? namespaceRemover(kc.makeApiClient(CoreV1Api)) : undefined;
   tasks.push(runReactor(launcher, common), runReactor(canceler, common), outcomes.watch(deps.signal), reapEvery(60_000));

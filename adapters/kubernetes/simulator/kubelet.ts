@@ -19,7 +19,7 @@ const pods = kindByName('Pod');
 export class SimulatedKubelet {
   private readonly timers = new Map<string, Set<NodeJS.Timeout>>();
 
-  constructor(private readonly store: ObjectStore, private readonly outcome: Outcome, private readonly runMs: number) {}
+  constructor(private readonly store: ObjectStore, private readonly outcome: Outcome, private readonly runMs: number, private readonly messages: Record<string, string> = {}) {}
 
   jobCreated(job: KubeObject): void {
     this.later(job, 0, () => this.startPod(job));
@@ -130,13 +130,17 @@ export class SimulatedKubelet {
     this.forget(job.metadata.uid);
   }
 
-  private setContainers(pod: KubeObject, phase: string, state: object, restartCount: number): void {
+  private setContainers(pod: KubeObject, phase: string, state: { terminated?: object; waiting?: object; running?: object }, restartCount: number): void {
     const current = this.store.get(pods, pod.metadata.namespace, pod.metadata.name);
     if (!current || current.metadata.deletionTimestamp) return;
-    const containerStatuses = (current.spec?.containers ?? []).map((c: any) => ({
-      name: c.name, image: c.image, imageID: '', ready: phase === 'Running' && 'running' in state, started: 'running' in state, restartCount, state,
-    }));
-    this.store.update(pods, { ...current, status: { ...current.status, phase, containerStatuses, ...(phase === 'Running' && !current.status?.startTime ? { startTime: timestamp() } : {}) } });
+    const status = (c: any) => ({
+      name: c.name, image: c.image, imageID: '', ready: phase === 'Running' && 'running' in state, started: 'running' in state, restartCount,
+      state: 'terminated' in state && this.messages[c.name] !== undefined ? { terminated: { ...(state.terminated as object), message: this.messages[c.name] } } : state,
+    });
+    const containerStatuses = (current.spec?.containers ?? []).map(status);
+    // A finished pod's init containers have finished too (and may have left a message).
+    const initContainerStatuses = 'terminated' in state ? (current.spec?.initContainers ?? []).map(status) : current.status?.initContainerStatuses;
+    this.store.update(pods, { ...current, status: { ...current.status, phase, containerStatuses, ...(initContainerStatuses ? { initContainerStatuses } : {}), ...(phase === 'Running' && !current.status?.startTime ? { startTime: timestamp() } : {}) } });
   }
 
   private updateJob(job: KubeObject, change: (j: KubeObject) => void): void {

@@ -18,6 +18,8 @@ export interface KubeSimulatorOptions {
   historyLimit?: number;
   /** How often a watch that allows bookmarks gets one (default 5000 ms). */
   bookmarkIntervalMs?: number;
+  /** Termination messages a finished pod's containers leave, by container name (as a step of the runner writes one). */
+  terminationMessages?: Record<string, string>;
 }
 
 export interface KubeSimulatorState {
@@ -127,7 +129,7 @@ function discovery(path: string, host: string): unknown | undefined {
 /** Starts an in-memory Kubernetes API server: the kinds of kinds.ts, Jobs run by the simulated kubelet of kubelet.ts. */
 export async function startKubeSimulator(options: KubeSimulatorOptions = {}): Promise<KubeSimulator> {
   const store = new ObjectStore(options.historyLimit ?? 1000);
-  const kubelet = new SimulatedKubelet(store, options.outcome ?? 'succeed', (options.runSeconds ?? 1) * 1000);
+  const kubelet = new SimulatedKubelet(store, options.outcome ?? 'succeed', (options.runSeconds ?? 1) * 1000, options.terminationMessages ?? {});
   const bookmarkMs = options.bookmarkIntervalMs ?? 5000;
   const creates: Record<string, number> = {};
   let connections = 0;
