@@ -54,12 +54,13 @@ if [ -n "$CODEX_STANDIN_HOSTILE" ]; then
   printf '[core]\\n\\thooksPath = %s\\n' "$PWD/.git/hooks" > "$HOME/.gitconfig"
 fi
 if [ -n "$CODEX_STANDIN_FAIL" ]; then
-  git add -A && git -c user.name=codex -c user.email=codex@invalid commit -q -m "before the failure"
+  # As the model would: plain git, with no configuration of its own (the step gives the identity).
+  git add -A && GIT_CONFIG_GLOBAL=/dev/null GIT_CONFIG_NOSYSTEM=1 git commit -q -m "before the failure"
   echo "codex: the model gave up" >&2
   exit 3
 fi
 if [ -n "$CODEX_STANDIN_HANG" ]; then
-  git add -A && git -c user.name=codex -c user.email=codex@invalid commit -q -m "first part"
+  git add -A && GIT_CONFIG_GLOBAL=/dev/null GIT_CONFIG_NOSYSTEM=1 git commit -q -m "first part"
   sleep 60
 fi
 `);

@@ -141,6 +141,10 @@ export function instructionsOf(s: AgentRunSettings): string {
   return readFileSync(file, 'utf8').trim();
 }
 
+/** Who the agent's commits are by: its own, and the model's when it commits as it goes (it has no git configuration). */
+const IDENTITY = { name: 'codex-k8s', email: 'codex-k8s@users.noreply.invalid' };
+const identityEnv = { GIT_AUTHOR_NAME: IDENTITY.name, GIT_AUTHOR_EMAIL: IDENTITY.email, GIT_COMMITTER_NAME: IDENTITY.name, GIT_COMMITTER_EMAIL: IDENTITY.email };
+
 const LEARNING = `\n\nLearning mode is on: for each decision, explain why this place, what it gives, which alternatives there were and why they are worse here.`;
 
 /** agent (no GitHub credentials): runs `codex exec` on the issue's text, then commits what it changed. */
@@ -152,10 +156,10 @@ export async function agent(s: AgentRunSettings): Promise<void> {
   if (process.env.CODEX_HOME) mkdirSync(process.env.CODEX_HOME, { recursive: true });
   try {
     const prompt = `${instructionsOf(s)}\n\n${readFileSync(join(s.workspace, 'issue.md'), 'utf8')}${s.learningMode ? LEARNING : ''}`;
-    await codexExec(['exec', ...CODEX_EXEC_FLAGS, '--', prompt], { cwd: repoDir(s), env: { ...process.env, ...(key ? { OPENAI_API_KEY: key } : {}) } });
+    await codexExec(['exec', ...CODEX_EXEC_FLAGS, '--', prompt], { cwd: repoDir(s), env: { ...process.env, ...identityEnv, ...(key ? { OPENAI_API_KEY: key } : {}) } });
     await git(repoDir(s), 'add', '-A');
     const { stdout } = await git(repoDir(s), 'status', '--porcelain');
-    if (stdout.trim()) await git(repoDir(s), '-c', 'user.name=codex-k8s', '-c', 'user.email=codex-k8s@users.noreply.invalid', 'commit', '--quiet', '-m', `codex: ${s.subject === 'pull_request' ? 'revise pull request' : 'issue'} #${s.issue}`);
+    if (stdout.trim()) await git(repoDir(s), '-c', `user.name=${IDENTITY.name}`, '-c', `user.email=${IDENTITY.email}`, 'commit', '--quiet', '-m', `codex: ${s.subject === 'pull_request' ? 'revise pull request' : 'issue'} #${s.issue}`);
     writeFileSync(agentDone(s), JSON.stringify({ ok: true }));
   } catch (error) {
     writeFileSync(agentDone(s), JSON.stringify({ ok: false, error: error instanceof AgentRunError ? error.message : 'the agent step failed' }));
