@@ -254,6 +254,22 @@ describe('POST /api/v1/webhooks/github with Codertocat/Hello-World connected', (
     }
   });
 
+  it('run:dev:revise on a pull request from a fork starts nothing, and says why (by the head repository\'s numeric id)', async () => {
+    const labeled = structuredClone(all.find((e) => e.name === 'pull_request')!.examples.find((e) => e.action === 'labeled')!) as Example & {
+      label: { name: string }; pull_request: { number: number; labels: { name: string }[]; updated_at: string; head: { repo: { id: number } | null } };
+    };
+    labeled.label.name = 'run:dev:revise';
+    labeled.pull_request.number = ++issueNumber;
+    labeled.pull_request.labels = [{ name: 'run:dev:revise' }];
+    labeled.pull_request.updated_at = new Date().toISOString();
+    labeled.pull_request.head.repo = { ...labeled.pull_request.head.repo!, id: 999_999_999 };
+    const fromFork = await post('pull_request', JSON.stringify(labeled));
+    assert.deepEqual([fromFork.body.status, fromFork.body.reason], ['ignored', 'pull_request_from_fork']);
+    labeled.pull_request.head.repo = null; // the fork was deleted
+    const gone = await post('pull_request', JSON.stringify(labeled));
+    assert.deepEqual([gone.body.status, gone.body.reason], ['ignored', 'pull_request_from_fork']);
+  });
+
   it('matches the repository by GitHub\'s numeric id: the same name with another id starts nothing; a renamed one still starts, under its new name', async () => {
     const impostor = labelling('run:dev');
     (impostor.payload.repository as unknown as { id: number }).id = 337911632; // an example's other Codertocat/Hello-World

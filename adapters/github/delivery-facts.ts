@@ -21,6 +21,8 @@ export function deliveryFacts(event: string, payload: unknown): DeliveryFacts {
   const subjectJson = event === 'pull_request' ? pull : event === 'issues' ? issue : undefined;
   const number = typeof subjectJson?.number === 'number' ? subjectJson.number : null;
   const labels = Array.isArray(subjectJson?.labels) ? subjectJson.labels.map((l) => str(obj(l)?.name)).filter((l): l is string => l !== null) : [];
+  const headRepositoryId = id(obj(obj(pull?.head)?.repo)?.id);
+  const baseRepositoryId = id(obj(obj(pull?.base)?.repo)?.id);
   const sender = obj(body.sender);
   const login = str(sender?.login);
   const senderId = id(sender?.id);
@@ -28,7 +30,11 @@ export function deliveryFacts(event: string, payload: unknown): DeliveryFacts {
     event,
     action: str(body.action),
     repository: repositoryId !== null && owner && name ? { id: repositoryId, owner, name } : null,
-    subject: subjectJson && number !== null ? { kind: event === 'pull_request' ? 'pull_request' : 'issue', number, labels } : null,
+    subject: subjectJson && number !== null
+      ? event === 'pull_request'
+        ? { kind: 'pull_request', number, labels, fromFork: headRepositoryId === null || headRepositoryId !== (baseRepositoryId ?? repositoryId) }
+        : { kind: 'issue', number, labels }
+      : null,
     label: str(obj(body.label)?.name),
     // No type is not a User: only a person's label can start a run.
     sender: login && senderId !== null ? { id: senderId, login, type: str(sender?.type) } : null,

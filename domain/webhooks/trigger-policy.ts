@@ -43,7 +43,12 @@ export interface DeliveryFacts {
   action: string | null;
   /** GitHub's numeric id (what a repository is matched by) and its current owner and name. */
   repository: { id: number; owner: string; name: string } | null;
-  subject: { kind: 'issue' | 'pull_request'; number: number; labels: readonly string[] } | null;
+  /**
+   * For a pull request, `fromFork`: its head branch lives in another repository (by numeric id), or
+   * in one that is gone. A revise pushes to the head branch with the connected repository's token,
+   * which cannot reach a fork.
+   */
+  subject: { kind: 'issue' | 'pull_request'; number: number; labels: readonly string[]; fromFork?: boolean } | null;
   /** The label added or removed, for labeled/unlabeled. */
   label: string | null;
   /** GitHub's numeric user id (what a sender is matched by), login for display, and account type. */
@@ -70,6 +75,7 @@ export type IgnoreReason =
   | 'sender_not_a_user'
   | 'conflicting_trigger_labels'
   | 'wrong_subject_kind'
+  | 'pull_request_from_fork'
   | 'nothing_to_cancel';
 
 export type Decision =
@@ -105,6 +111,7 @@ export function decideTrigger(facts: DeliveryFacts, context: DeliveryContext, tr
   if (!labeled || !isTriggerLabel(facts.label) || !facts.subject) return ignore('not_a_trigger');
   const trigger = triggers[facts.label!]!;
   if (trigger.on !== facts.subject.kind) return ignore('wrong_subject_kind');
+  if (trigger.mode === 'revise' && facts.subject.fromFork) return ignore('pull_request_from_fork');
   const triggerLabelsOnSubject = new Set([...facts.subject.labels, facts.label!].filter((l) => isTriggerLabel(l) && l.startsWith('run:')));
   if (triggerLabelsOnSubject.size > 1) return ignore('conflicting_trigger_labels');
   if (!facts.sender || facts.sender.type !== 'User') return ignore('sender_not_a_user');

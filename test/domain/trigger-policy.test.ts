@@ -35,6 +35,7 @@ const table: [string, DeliveryContext, DeliveryFacts, Decision][] = [
   ['run:dev by a project admin starts', { ...known, sender: member('admin') }, labeled('run:dev'), start()],
   ['run:dev by a platform owner who is no member starts', { ...known, sender: member(null, 'owner') }, labeled('run:dev'), start()],
   ['run:dev:revise on a PR starts a revise run', known, labeled('run:dev:revise', ['run:dev:revise'], 'pull_request'), start({ mode: 'revise', label: 'run:dev:revise' })],
+  ['run:dev:revise on a PR from a fork starts nothing (its branch is out of the token\'s reach)', known, { ...labeled('run:dev:revise', ['run:dev:revise'], 'pull_request'), subject: { kind: 'pull_request', number: 7, labels: ['run:dev:revise'], fromFork: true } }, { kind: 'ignore', reason: 'pull_request_from_fork' }],
   ['another label is not a trigger', known, labeled('bug'), { kind: 'ignore', reason: 'not_a_trigger' }],
   ['run:dev on a PR is the wrong kind of subject', known, labeled('run:dev', ['run:dev'], 'pull_request'), { kind: 'ignore', reason: 'wrong_subject_kind' }],
   ['an issue opened is not a trigger', known, { ...labeled('run:dev'), action: 'opened', label: null }, { kind: 'ignore', reason: 'not_a_trigger' }],
