@@ -13,7 +13,7 @@ export interface RunCommandDeps {
   leaseMs: number;
 }
 
-export type Outcome = { type: 'SucceedRun'; result?: RunResult } | { type: 'FailRun'; reason: string } | { type: 'CancelRun'; reason: string; by: GithubActor | null };
+export type Outcome = { type: 'SucceedRun'; result?: RunResult } | { type: 'FailRun'; reason: string; result?: RunResult } | { type: 'CancelRun'; reason: string; by: GithubActor | null };
 
 /**
  * Schedules a pending run on the first free slot of its project (1…slots; a slot whose lease ran

@@ -170,7 +170,20 @@ describe('runs that fail or are canceled', () => {
       const runId = await request();
       await until(async () => (await history(runId)).includes('RunFailed'), 'the run to fail');
       const failed = (await store.readStream(`run-${runId}`)).find((e) => e.type === 'RunFailed')!;
-      assert.equal((failed.data as { reason: string }).reason, `checkout: ${edited}`);
+      assert.deepEqual(failed.data, { runId, reason: `checkout: ${edited}`, finishedAt: (failed.data as { finishedAt: string }).finishedAt });
+    } finally {
+      await failing.stop();
+    }
+  });
+
+  it('a run whose agent failed keeps the checkpoint publish pushed, beside the agent\'s reason', async () => {
+    const checkpoint = { branch: 'codex/issue-7', commit: 'c0ffee0', pullRequest: 100, checkpoint: true };
+    const failing = await platform('fail', { terminationMessages: { agent: JSON.stringify({ error: 'codex exited with 3' }), publish: JSON.stringify(checkpoint) } });
+    try {
+      const runId = await request();
+      await until(async () => (await history(runId)).includes('RunFailed'), 'the run to fail');
+      const failed = (await store.readStream(`run-${runId}`)).find((e) => e.type === 'RunFailed')!;
+      assert.deepEqual([(failed.data as { reason: string }).reason, (failed.data as { result?: unknown }).result], ['agent: codex exited with 3', checkpoint]);
     } finally {
       await failing.stop();
     }

@@ -116,9 +116,13 @@ export function jobOutcomes(deps: OutcomeDeps) {
     const pods = namespace ? await deps.core.listNamespacedPod({ namespace, labelSelector: `job-name=${job.metadata!.name}` }) : { items: [] };
     if (outcome) {
       stuckSince.delete(runId);
-      const result = outcome.type === 'SucceedRun' ? resultOfPods(pods.items) : undefined;
-      const failure = outcome.type === 'FailRun' ? failureOfPods(pods.items, deps.secrets) : undefined;
-      await endRun(deps, runId, result ? { type: 'SucceedRun', result } : failure ? { type: 'FailRun', reason: failure } : outcome, deps.meta);
+      // What publish reported stands on a failed run too: the checkpoint it pushed.
+      const result = resultOfPods(pods.items);
+      const reported = result ? { result } : {};
+      const ending: Outcome = outcome.type === 'SucceedRun' ? { type: 'SucceedRun', ...reported }
+        : outcome.type === 'FailRun' ? { type: 'FailRun', reason: failureOfPods(pods.items, deps.secrets) ?? outcome.reason, ...reported }
+        : outcome;
+      await endRun(deps, runId, ending, deps.meta);
       return;
     }
     if (!namespace) return;

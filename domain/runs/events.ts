@@ -28,7 +28,8 @@ export const JobStarted = t.type({ runId: Uuid, namespace: NonEmptyString, job: 
 export const RunResult = t.type({ branch: NonEmptyString, commit: NonEmptyString, pullRequest: t.union([t.number, t.null]), checkpoint: t.boolean });
 export type RunResult = t.TypeOf<typeof RunResult>;
 export const RunSucceeded = t.intersection([t.type({ runId: Uuid, finishedAt: IsoTime }), t.partial({ result: RunResult })]);
-export const RunFailed = t.type({ runId: Uuid, reason: NonEmptyString, finishedAt: IsoTime });
+/** A failed run's pod may still have reported (a checkpoint pushed after the agent failed or ran past its deadline). */
+export const RunFailed = t.intersection([t.type({ runId: Uuid, reason: NonEmptyString, finishedAt: IsoTime }), t.partial({ result: RunResult })]);
 export const RunCanceled = t.intersection([
   t.type({ runId: Uuid, reason: NonEmptyString, finishedAt: IsoTime }),
   // Who asked for the cancel (absent in events recorded before senders were kept).

@@ -31,7 +31,7 @@ export type RunCommand =
   | { type: 'PrepareNamespace'; namespace: string; objects: string[]; now: string }
   | { type: 'StartJob'; namespace: string; job: string; now: string }
   | { type: 'SucceedRun'; result?: RunResult; now: string }
-  | { type: 'FailRun'; reason: string; now: string }
+  | { type: 'FailRun'; reason: string; result?: RunResult; now: string }
   | { type: 'CancelRun'; reason: string; by: GithubActor | null; now: string };
 
 export const initialRun: Run = { status: 'none' };
@@ -88,7 +88,7 @@ export function decideRun(command: RunCommand, run: Run): RunEvent[] {
       if (run.status !== 'running') return outOfOrder(run, 'succeeded');
       return [{ type: 'RunSucceeded', data: { runId: run.runId, finishedAt: command.now, ...(command.result ? { result: command.result } : {}) } }];
     case 'FailRun':
-      return [{ type: 'RunFailed', data: { runId: run.runId, reason: command.reason, finishedAt: command.now } }];
+      return [{ type: 'RunFailed', data: { runId: run.runId, reason: command.reason, finishedAt: command.now, ...(command.result ? { result: command.result } : {}) } }];
     case 'CancelRun':
       return [{ type: 'RunCanceled', data: { runId: run.runId, reason: command.reason, finishedAt: command.now, canceledBy: command.by } }];
   }

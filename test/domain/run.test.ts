@@ -50,6 +50,8 @@ const decisions: [string, RunEvent[], RunCommand, RunEvent[] | DomainError['code
   ['a run that never started does not succeed', [requested, scheduled], succeed, 'failed_precondition'],
   ['a run fails from any active state: pending', [requested], fail, [failed]],
   ['a run fails from any active state: running', [requested, scheduled, started], fail, [failed]],
+  ['a failed run keeps what its pod reported (a checkpoint)', [requested, scheduled, started], { ...fail, result: { branch: 'codex/issue-7', commit: 'c0ffee', pullRequest: 100, checkpoint: true } },
+    [{ type: 'RunFailed', data: { runId: R, reason: 'deadline', finishedAt: now, result: { branch: 'codex/issue-7', commit: 'c0ffee', pullRequest: 100, checkpoint: true } } }]],
   ['an outcome after a cancel is a no-op', [requested, scheduled, started, canceledBy(ada)], succeed, []],
   ['a failure after success is a no-op', [requested, scheduled, started, succeeded], fail, []],
   ['no run, no outcome', [], succeed, 'not_found'],
