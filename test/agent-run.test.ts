@@ -61,7 +61,8 @@ if [ -n "$CODEX_STANDIN_FAIL" ]; then
 fi
 if [ -n "$CODEX_STANDIN_HANG" ]; then
   git add -A && GIT_CONFIG_GLOBAL=/dev/null GIT_CONFIG_NOSYSTEM=1 git commit -q -m "first part"
-  sleep 60
+  echo $$ > "$CODEX_STANDIN_HANG"
+  exec sleep 60
 fi
 `);
   chmodSync(join(root, 'bin', 'codex'), 0o755);
@@ -239,7 +240,8 @@ describe('codex-k8s agent-run', () => {
   it('stopped mid-run (SIGTERM: a cancel, the deadline), publish pushes what the agent committed as a checkpoint', async () => {
     const workspace = join(root, 'ws3');
     mkdirSync(workspace);
-    const env = { ...process.env, ...settings(workspace, { CODEXK8S_BRANCH: 'codex/issue-7-checkpoint', CODEX_STANDIN_HANG: '1' }) };
+    const codexPid = join(root, 'codex.pid');
+    const env = { ...process.env, ...settings(workspace, { CODEXK8S_BRANCH: 'codex/issue-7-checkpoint', CODEX_STANDIN_HANG: codexPid }) };
     assert.equal((await runCli(['agent-run', 'checkout'], settings(workspace, { CODEXK8S_BRANCH: 'codex/issue-7-checkpoint' }))).code, 0);
     const cli = join(projectRoot, 'bin', 'codex-k8s.js');
     const agent = spawn(process.execPath, [cli, 'agent-run', 'agent'], { env, stdio: 'ignore', detached: true });
@@ -258,6 +260,19 @@ describe('codex-k8s agent-run', () => {
       assert.deepEqual([result.checkpoint, result.branch], [true, 'codex/issue-7-checkpoint']);
       assert.equal(git(join(root, 'origin.git'), 'log', '-1', '--format=%s', 'codex/issue-7-checkpoint').trim(), 'first part');
       assert.match(github.pulls.find((p) => p.head === 'codex/issue-7-checkpoint')!.title, /^\[checkpoint\]/);
+      // The kubelet stops every container: the agent step stops its codex with it, never leaves it working on.
+      const codex = Number(readFileSync(codexPid, 'utf8'));
+      agent.kill('SIGTERM');
+      const alive = () => {
+        try {
+          process.kill(codex, 0);
+          return true;
+        } catch {
+          return false;
+        }
+      };
+      for (let i = 0; i < 60 && alive(); i++) await new Promise((r) => setTimeout(r, 50));
+      assert.equal(alive(), false, 'codex still running after its step was stopped');
     } finally {
       try {
         process.kill(-agent.pid!, 'SIGKILL');

@@ -174,10 +174,18 @@ export async function agent(s: AgentRunSettings): Promise<void> {
  */
 const CODEX_EXEC_FLAGS = ['--dangerously-bypass-approvals-and-sandbox', '--ephemeral', '--color', 'never'];
 
-/** Runs codex with its output in the container's log; stdin is closed, or codex waits for more prompt. */
+/**
+ * Runs codex with its output in the container's log; stdin is closed, or codex waits for more prompt.
+ * A SIGTERM to the step (the kubelet stopping the pod: a cancel, the deadline) stops codex too:
+ * left alone it would work on, and commit, after publish has pushed the checkpoint. (As a
+ * container's PID 1, Node.js would not even stop itself on SIGTERM.)
+ */
 function codexExec(args: string[], options: { cwd: string; env: NodeJS.ProcessEnv }): Promise<void> {
   return new Promise((resolve, reject) => {
     const child = spawn('codex', args, { ...options, stdio: ['ignore', 'inherit', 'inherit'] });
+    const stop = () => child.kill('SIGTERM');
+    process.once('SIGTERM', stop);
+    child.once('exit', () => process.removeListener('SIGTERM', stop));
     child.once('error', (error: NodeJS.ErrnoException) => reject(new AgentRunError(error.code === 'ENOENT' ? 'codex is not on PATH' : `codex did not start: ${error.code ?? 'unknown'}`)));
     // Not the command line in the message: it is the whole prompt.
     child.once('exit', (code, signal) => (code === 0 ? resolve() : reject(new AgentRunError(`codex exited with ${code ?? signal}`))));

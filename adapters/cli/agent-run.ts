@@ -40,7 +40,11 @@ function report(message: string): void {
 
 async function runStep(step: string): Promise<void> {
   const settings = agentRunSettings();
-  if (step === 'checkout') return checkout(settings);
+  if (step === 'checkout') {
+    // As a container's PID 1, Node.js ignores SIGTERM unless it handles it: stopped, checkout just ends.
+    process.once('SIGTERM', () => process.exit(143));
+    return checkout(settings);
+  }
   if (step === 'agent') return agent(settings);
   let stopped = false;
   const stop = () => (stopped = true);
