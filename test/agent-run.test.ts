@@ -182,6 +182,45 @@ describe('codex-k8s agent-run', () => {
     assert.equal(git(origin, 'rev-parse', 'codex/issue-12').trim(), theirs, 'their commit stands');
   });
 
+  it('a revise stopped mid-run pushes its checkpoint to the pull request\'s branch and says so in a comment, title and body untouched', async () => {
+    const origin = join(root, 'origin.git');
+    const human = join(root, 'human-2');
+    git(root, 'clone', '--quiet', origin, human);
+    git(human, 'checkout', '--quiet', '-b', 'feature/stopped');
+    writeFileSync(join(human, 'PLAN.md'), 'plan\n');
+    git(human, 'add', '-A');
+    git(human, 'commit', '--quiet', '-m', 'a plan');
+    git(human, 'push', '--quiet', 'origin', 'feature/stopped');
+    github.addPull('octo/hello', { number: 13, title: 'A plan', body: 'Carry the plan out.', head: 'feature/stopped' });
+    const workspace = join(root, 'ws-revise-stopped');
+    mkdirSync(workspace);
+    const codexPid = join(root, 'codex-revise.pid');
+    const env = settings(workspace, { CODEXK8S_ISSUE_NUMBER: '13', CODEXK8S_SUBJECT_KIND: 'pull_request', CODEXK8S_ISSUE_BODY_SHA256: createHash('sha256').update('Carry the plan out.').digest('hex'), CODEX_STANDIN_HANG: codexPid });
+    assert.equal((await runCli(['agent-run', 'checkout'], env)).code, 0);
+    const cli = join(projectRoot, 'bin', 'codex-k8s.js');
+    const agent = spawn(process.execPath, [cli, 'agent-run', 'agent'], { env: { ...process.env, ...env, CODEXK8S_TOKEN_FILE: join(root, 'no-such-file') }, stdio: 'ignore' });
+    try {
+      for (let i = 0; i < 200 && !existsSync(codexPid); i++) await new Promise((r) => setTimeout(r, 50));
+      const publish = spawn(process.execPath, [cli, 'agent-run', 'publish'], { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+      let out = '';
+      publish.stdout.on('data', (d) => (out += d));
+      await new Promise((r) => setTimeout(r, 1500));
+      publish.kill('SIGTERM');
+      await new Promise((resolve) => publish.once('exit', resolve));
+      const result = JSON.parse(out);
+      assert.deepEqual([result.branch, result.pullRequest, result.checkpoint], ['feature/stopped', 13, true]);
+      assert.equal(git(origin, 'log', '-1', '--format=%s', 'feature/stopped').trim(), 'first part');
+      assert.equal(git(origin, 'show', 'feature/stopped:PLAN.md'), 'plan\n');
+      const said = github.comments.filter((c) => c.on === 'octo/hello#13');
+      assert.equal(said.length, 1);
+      assert.match(said[0]!.body, new RegExp(`^A checkpoint: the run was stopped .* ${result.commit.slice(0, 12)} is what it had committed\\.$`));
+      const pull = github.pulls.find((p) => p.number === 13)!;
+      assert.deepEqual([pull.title, pull.body], ['A plan', 'Carry the plan out.']);
+    } finally {
+      agent.kill('SIGTERM');
+    }
+  });
+
   it('a revise of a pull request from a fork fails at checkout with the reason', async () => {
     github.addPull('octo/hello', { number: 11, title: 'From a fork', body: 'x', head: 'patch-1', headRepositoryId: 999 });
     const workspace = join(root, 'ws-fork');

@@ -245,10 +245,14 @@ async function pushAndPropose(s: AgentRunSettings, own: string, options: { check
     const stderr = String((error as { stderr?: unknown }).stderr ?? '');
     throw new AgentRunError(/non-fast-forward|fetch first|rejected/.test(stderr) ? `${branch} moved on GitHub while the agent worked; nothing was pushed` : 'git push failed');
   });
-  // A revise leaves the person's pull request as they wrote it; the run's result names it.
-  if (s.subject === 'pull_request') return { branch, commit, pullRequest: s.issue, checkpoint };
   const [o, n] = s.repository.split('/') as [string, string];
   const client = github(s);
+  // A revise leaves the person's pull request as they wrote it (the run's result names it); a
+  // checkpoint on it is said in a comment.
+  if (s.subject === 'pull_request') {
+    if (checkpoint) await client.rest.issues.createComment({ owner: o, repo: n, issue_number: s.issue, body: `A checkpoint: the run was stopped (canceled or past its deadline) before the agent finished; ${commit.slice(0, 12)} is what it had committed.` });
+    return { branch, commit, pullRequest: s.issue, checkpoint };
+  }
   const open = await client.rest.pulls.list({ owner: o, repo: n, head: `${o}:${branch}`, state: 'open' });
   const title = `${options.checkpoint ? '[checkpoint] ' : ''}codex: issue #${s.issue}`;
   const body = `Resolves #${s.issue}.${options.checkpoint ? '\n\nA checkpoint: the run was stopped (canceled or past its deadline) before the agent finished.' : ''}`;

@@ -65,6 +65,8 @@ export async function startFakeGithub(options: { now?: () => number } = {}) {
   const failures: FakeFailure[] = [];
   const oauth = fakeGithubOAuth(options.now ?? Date.now);
   const issues = new Map<string, { number: number; title: string; body: string }>();
+  /** Comments posted, by `owner/name#number`. */
+  const comments: { on: string; body: string }[] = [];
   // head and base are branch names; headRepositoryId, when set, is the fork the head branch lives in.
   const pulls: { number: number; repository: string; head: string; base: string; title: string; body: string; state: 'open' | 'closed'; headRepositoryId?: number }[] = [];
   const same = (a: string, b: string) => a.toLowerCase() === b.toLowerCase();
@@ -74,6 +76,13 @@ export async function startFakeGithub(options: { now?: () => number } = {}) {
     const path = decodeURIComponent(url.pathname);
     const oauthAnswer = oauth.answer(req.method ?? '', path, req.headers, input);
     if (oauthAnswer) return oauthAnswer;
+    const comment = /^\/repos\/([^/]+)\/([^/]+)\/issues\/(\d+)\/comments$/.exec(path);
+    if (req.method === 'POST' && comment) {
+      const on = `${comment[1]!.toLowerCase()}/${comment[2]!.toLowerCase()}#${comment[3]}`;
+      if (!issues.has(on)) return [404, { message: 'Not Found' }];
+      comments.push({ on, body: input.body ?? '' });
+      return [201, { id: comments.length, body: input.body ?? '' }];
+    }
     const issue = /^\/repos\/([^/]+)\/([^/]+)\/issues\/(\d+)$/.exec(path);
     if (req.method === 'GET' && issue) {
       const found = issues.get(`${issue[1]!.toLowerCase()}/${issue[2]!.toLowerCase()}#${issue[3]}`);
@@ -171,6 +180,7 @@ export async function startFakeGithub(options: { now?: () => number } = {}) {
       issues.set(`${repository.toLowerCase()}#${issue.number}`, issue);
     },
     pulls,
+    comments,
     /** A pull request someone opened (a pull request is an issue too, as GitHub's API has it). */
     addPull(repository: string, pull: { number: number; title: string; body: string; head: string; base?: string; headRepositoryId?: number }) {
       issues.set(`${repository.toLowerCase()}#${pull.number}`, { number: pull.number, title: pull.title, body: pull.body });
