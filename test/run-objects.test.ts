@@ -4,6 +4,10 @@ import { randomUUID } from 'node:crypto';
 import { quantity, runObjects, type RunObjectsSpec } from '../adapters/kubernetes/run-objects.js';
 import { failureOfPods, resultOfPods } from '../adapters/kubernetes/job-outcomes.js';
 import { kubernetesSettings } from '../adapters/kubernetes/worker.js';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { projectRoot } from '../adapters/paths.js';
+import { runObjectsExample } from './support/run-objects-example.js';
 
 const spec = (over: Partial<RunObjectsSpec> = {}): RunObjectsSpec => ({
   runId: randomUUID(), projectId: randomUUID(), agent: 'dev', issue: 42, image: 'ghcr.example/codex-k8s/agent:1', deadlineSeconds: 3600,
@@ -19,6 +23,10 @@ describe('the objects of a run', () => {
   const byKind = (kind: string) => all.filter((o) => o.kind === kind);
   const job = byKind('Job')[0]!;
   const pod = job.spec.template.spec;
+
+  it('are shown, each, in the README as the launcher makes them', () => {
+    assert.ok(readFileSync(join(projectRoot, 'README.md'), 'utf8').includes(`\`\`\`yaml\n${runObjectsExample()}\n\`\`\``), 'README.md holds the output of runObjectsExample()');
+  });
 
   it('validate against the Kubernetes schemas, with names a DNS label allows', () => {
     assert.deepEqual(all.map((o) => o.kind), ['Namespace', 'ServiceAccount', 'Role', 'RoleBinding', 'ResourceQuota', 'LimitRange', 'NetworkPolicy', 'Secret', 'Secret', 'Job']);
