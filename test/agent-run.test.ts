@@ -203,8 +203,10 @@ describe('codex-k8s agent-run', () => {
       for (let i = 0; i < 200 && !existsSync(codexPid); i++) await new Promise((r) => setTimeout(r, 50));
       const publish = spawn(process.execPath, [cli, 'agent-run', 'publish'], { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
       let out = '';
+      let err = '';
       publish.stdout.on('data', (d) => (out += d));
-      await new Promise((r) => setTimeout(r, 1500));
+      publish.stderr.on('data', (d) => (err += d));
+      for (let i = 0; i < 400 && !err.includes('publish waits for the agent'); i++) await new Promise((r) => setTimeout(r, 50));
       publish.kill('SIGTERM');
       await new Promise((resolve) => publish.once('exit', resolve));
       const result = JSON.parse(out);
@@ -266,6 +268,21 @@ describe('codex-k8s agent-run', () => {
     assert.equal(JSON.parse(readFileSync(join(workspace, 'agent.done'), 'utf8')).ok, false, 'publish learns the agent failed');
   });
 
+  it('a repository or an issue checkout cannot read fails with a reason of its own, never git\'s command line', async () => {
+    const workspace = join(root, 'ws-unreadable');
+    mkdirSync(workspace);
+    const clone = await runCli(['agent-run', 'checkout'], settings(workspace, { CODEXK8S_CLONE_URL: 'https://127.0.0.1:1/octo/hello.git' }));
+    assert.equal(clone.code, 1);
+    assert.match(clone.stderr, /cloning octo\/hello failed \(does it exist, and may the repository's token read it\?\)/);
+    assert.ok(!clone.stderr.includes(token) && !clone.stderr.includes('x-access-token'), clone.stderr);
+    assert.deepEqual(JSON.parse(readFileSync(join(workspace, 'termination-log'), 'utf8')), { error: 'cloning octo/hello failed (does it exist, and may the repository\'s token read it?)' });
+    const other = join(root, 'ws-no-issue');
+    mkdirSync(other);
+    const issue = await runCli(['agent-run', 'checkout'], settings(other, { CODEXK8S_ISSUE_NUMBER: '4040' }));
+    assert.equal(issue.code, 1);
+    assert.match(issue.stderr, /reading #4040 of octo\/hello on GitHub failed \(404\)/);
+  });
+
   it('an issue edited after it was labelled never reaches the agent', async () => {
     const workspace = join(root, 'ws2');
     mkdirSync(workspace);
@@ -291,7 +308,7 @@ describe('codex-k8s agent-run', () => {
     publish.stderr.on('data', (d) => (err += d));
     try {
       for (let i = 0; i < 200 && !git(join(workspace, 'repo'), 'log', '--oneline').includes('first part'); i++) await new Promise((r) => setTimeout(r, 50));
-      await new Promise((r) => setTimeout(r, 1500)); // publish is up and waiting for the agent
+      for (let i = 0; i < 400 && !err.includes('publish waits for the agent'); i++) await new Promise((r) => setTimeout(r, 50));
       publish.kill('SIGTERM');
       await new Promise((resolve) => publish.once('exit', resolve));
       assert.ok(out, `publish said nothing: ${err}`);

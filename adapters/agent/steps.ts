@@ -117,7 +117,10 @@ async function branchOf(s: AgentRunSettings): Promise<string> {
  */
 export async function checkout(s: AgentRunSettings): Promise<void> {
   const branch = await branchOf(s);
-  await run('git', ['clone', '--quiet', authenticated(s), repoDir(s)], { env: gitEnv() });
+  // git's own message may quote the URL, token and all: the reason says what failed, not git's words.
+  await run('git', ['clone', '--quiet', authenticated(s), repoDir(s)], { env: gitEnv() }).catch(() => {
+    throw new AgentRunError(`cloning ${s.repository} failed (does it exist, and may the repository's token read it?)`);
+  });
   // The token must not stay in the workspace the agent shares: the remote is the plain URL again.
   await git(repoDir(s), 'remote', 'set-url', 'origin', s.cloneUrl);
   const pushed = await git(repoDir(s), 'rev-parse', '--verify', '--quiet', `refs/remotes/origin/${branch}`).then(() => true, () => false);
@@ -125,7 +128,9 @@ export async function checkout(s: AgentRunSettings): Promise<void> {
   // Where the agent starts from: publish pushes nothing when the agent committed nothing on top.
   writeFileSync(baseCommitFile(s), (await git(repoDir(s), 'rev-parse', 'HEAD')).stdout.trim());
   const [o, n] = s.repository.split('/') as [string, string];
-  const issue = (await github(s).rest.issues.get({ owner: o, repo: n, issue_number: s.issue })).data;
+  const issue = (await github(s).rest.issues.get({ owner: o, repo: n, issue_number: s.issue }).catch((error: { status?: number }) => {
+    throw new AgentRunError(`reading #${s.issue} of ${s.repository} on GitHub failed (${error.status ?? 'no answer'})`);
+  })).data;
   const body = issue.body ?? '';
   if (s.issueBodySha256 && createHash('sha256').update(body).digest('hex') !== s.issueBodySha256) {
     throw new AgentRunError('the issue was edited after it was labelled; label it again to run on the new text');

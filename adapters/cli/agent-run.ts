@@ -49,6 +49,8 @@ async function runStep(step: string): Promise<void> {
   let stopped = false;
   const stop = () => (stopped = true);
   process.once('SIGTERM', stop);
+  // In the container's log; from here a stop pushes a checkpoint.
+  process.stderr.write('codex-k8s: publish waits for the agent\n');
   while (!stopped && !agentOutcome(settings)) await new Promise((r) => setTimeout(r, 200));
   // A failed agent's commits so far are kept as a checkpoint, and the pod fails with the reason.
   const outcome = stopped ? null : agentOutcome(settings);
