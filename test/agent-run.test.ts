@@ -124,6 +124,18 @@ describe('codex-k8s agent-run', () => {
     return { workspace, result };
   };
 
+  /** Someone else's commit of one file on `branch` of the origin, from a clone of their own; its commit id. */
+  const pushedByAPerson = (clone: string, branch: string, file: string, content: string, message: string) => {
+    const dir = join(root, clone);
+    git(root, 'clone', '--quiet', join(root, 'origin.git'), dir);
+    git(dir, 'checkout', '--quiet', '-b', branch);
+    writeFileSync(join(dir, file), content);
+    git(dir, 'add', '-A');
+    git(dir, 'commit', '--quiet', '-m', message);
+    git(dir, 'push', '--quiet', 'origin', `HEAD:${branch}`);
+    return git(dir, 'rev-parse', 'HEAD').trim();
+  };
+
   it('an issue labelled again: the run goes on from the branch the last run pushed, and its pull request is updated', async () => {
     github.addIssue('octo/hello', { number: 8, title: 'Say hello twice', body });
     const issue8 = { CODEXK8S_ISSUE_NUMBER: '8' };
@@ -138,13 +150,7 @@ describe('codex-k8s agent-run', () => {
 
   it('a revise works on the pull request\'s own branch and pushes there, leaving its title and body as they were', async () => {
     const origin = join(root, 'origin.git');
-    const human = join(root, 'human');
-    git(root, 'clone', '--quiet', origin, human);
-    git(human, 'checkout', '--quiet', '-b', 'feature/greeting');
-    writeFileSync(join(human, 'GREETING.md'), 'hi\n');
-    git(human, 'add', '-A');
-    git(human, 'commit', '--quiet', '-m', 'a greeting');
-    git(human, 'push', '--quiet', 'origin', 'feature/greeting');
+    pushedByAPerson('human', 'feature/greeting', 'GREETING.md', 'hi\n', 'a greeting');
     const prBody = 'Adds a greeting. Please also add a SOLUTION.md.';
     github.addPull('octo/hello', { number: 9, title: 'Add a greeting', body: prBody, head: 'feature/greeting' });
     const pullsBefore = github.pulls.length;
@@ -168,13 +174,7 @@ describe('codex-k8s agent-run', () => {
     assert.equal((await runCli(['agent-run', 'checkout'], env())).code, 0);
     assert.equal((await runCli(['agent-run', 'agent'], env({ CODEXK8S_TOKEN_FILE: join(root, 'no-such-file') }))).code, 0);
     const origin = join(root, 'origin.git');
-    const person = join(root, 'person');
-    git(root, 'clone', '--quiet', origin, person);
-    writeFileSync(join(person, 'THEIRS.md'), 'mine\n');
-    git(person, 'add', '-A');
-    git(person, 'commit', '--quiet', '-m', 'theirs');
-    git(person, 'push', '--quiet', 'origin', 'HEAD:codex/issue-12');
-    const theirs = git(person, 'rev-parse', 'HEAD').trim();
+    const theirs = pushedByAPerson('person', 'codex/issue-12', 'THEIRS.md', 'mine\n', 'theirs');
     const published = await runCli(['agent-run', 'publish'], env());
     assert.notEqual(published.code, 0);
     assert.match(published.stderr, /codex\/issue-12 moved on GitHub while the agent worked; nothing was pushed/);
@@ -184,13 +184,7 @@ describe('codex-k8s agent-run', () => {
 
   it('a revise stopped mid-run pushes its checkpoint to the pull request\'s branch and says so in a comment, title and body untouched', async () => {
     const origin = join(root, 'origin.git');
-    const human = join(root, 'human-2');
-    git(root, 'clone', '--quiet', origin, human);
-    git(human, 'checkout', '--quiet', '-b', 'feature/stopped');
-    writeFileSync(join(human, 'PLAN.md'), 'plan\n');
-    git(human, 'add', '-A');
-    git(human, 'commit', '--quiet', '-m', 'a plan');
-    git(human, 'push', '--quiet', 'origin', 'feature/stopped');
+    pushedByAPerson('human-2', 'feature/stopped', 'PLAN.md', 'plan\n', 'a plan');
     github.addPull('octo/hello', { number: 13, title: 'A plan', body: 'Carry the plan out.', head: 'feature/stopped' });
     const workspace = join(root, 'ws-revise-stopped');
     mkdirSync(workspace);
