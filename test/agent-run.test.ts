@@ -35,6 +35,7 @@ while [ "$#" -gt 0 ]; do
   case "$1" in
     --dangerously-bypass-approvals-and-sandbox|--ephemeral|--skip-git-repo-check|--json) shift ;;
     --sandbox|-s|--color|--model|-m|-c|--config) shift 2 ;;
+    --output-last-message|-o) summary="$2"; shift 2 ;;
     --) shift; break ;;
     -*) echo "error: unexpected argument '$1' found" >&2; exit 2 ;;
     *) break ;;
@@ -42,6 +43,7 @@ while [ "$#" -gt 0 ]; do
 done
 [ "$#" -eq 1 ] || { echo "one prompt expected" >&2; exit 2; }
 if [ -n "$CODEX_STANDIN_PROMPT" ]; then printf '%s' "$1" > "$CODEX_STANDIN_PROMPT"; fi
+if [ -n "$summary" ]; then printf '%s\n' "\${CODEX_STANDIN_SUMMARY:-I added SOLUTION.md: the issue asked for it.}" > "$summary"; fi
 if read -r -t 2 _; [ "$?" -gt 128 ]; then echo "stdin is still open" >&2; exit 4; fi
 if [ -n "$CODEX_STANDIN_NOOP" ]; then exit 0; fi
 echo "hello from the agent" >> SOLUTION.md
@@ -106,6 +108,7 @@ describe('codex-k8s agent-run', () => {
     assert.deepEqual([result.branch, result.pullRequest, result.checkpoint], ['codex/issue-7', 100, false]);
     assert.deepEqual(JSON.parse(readFileSync(join(workspace, 'termination-log'), 'utf8')), result, 'the pod\'s termination message');
     assert.equal(git(join(root, 'origin.git'), 'show', 'codex/issue-7:SOLUTION.md'), 'hello from the agent\n');
+    assert.equal(github.pulls.find((p) => p.head === 'codex/issue-7')!.body, 'Resolves #7.\n\nI added SOLUTION.md: the issue asked for it.', 'what the agent said last, in the pull request');
     const again = await runCli(['agent-run', 'publish'], settings(workspace));
     assert.equal(JSON.parse(again.stdout).pullRequest, 100);
     assert.equal(github.pulls.length, 1, 'the open pull request is updated, never duplicated');
@@ -136,6 +139,12 @@ describe('codex-k8s agent-run', () => {
     return git(dir, 'rev-parse', 'HEAD').trim();
   };
 
+  it('what the agent says in the pull request holds no e-mail or token it may have written there', async () => {
+    github.addIssue('octo/hello', { number: 14, title: 'Leak', body });
+    await wholeRun('ws-summary', { CODEXK8S_ISSUE_NUMBER: '14', CODEX_STANDIN_SUMMARY: `Done. Reach me at someone@example.com; the key is ${token}.` });
+    assert.equal(github.pulls.find((p) => p.head === 'codex/issue-14')!.body, 'Resolves #14.\n\nDone. Reach me at [redacted]; the key is [redacted].');
+  });
+
   it('an issue labelled again: the run goes on from the branch the last run pushed, and its pull request is updated', async () => {
     github.addIssue('octo/hello', { number: 8, title: 'Say hello twice', body });
     const issue8 = { CODEXK8S_ISSUE_NUMBER: '8' };
@@ -164,6 +173,7 @@ describe('codex-k8s agent-run', () => {
     assert.equal(github.pulls.length, pullsBefore, 'no new pull request');
     const pull = github.pulls.find((p) => p.number === 9)!;
     assert.deepEqual([pull.title, pull.body], ['Add a greeting', prBody]);
+    assert.deepEqual(github.comments.filter((c) => c.on === 'octo/hello#9').map((c) => c.body), ['I added SOLUTION.md: the issue asked for it.'], 'what the agent said, as a comment');
   });
 
   it('a branch someone pushed to while the agent worked is never overwritten: publish fails and says why', async () => {
@@ -209,7 +219,7 @@ describe('codex-k8s agent-run', () => {
       assert.equal(git(origin, 'show', 'feature/stopped:PLAN.md'), 'plan\n');
       const said = github.comments.filter((c) => c.on === 'octo/hello#13');
       assert.equal(said.length, 1);
-      assert.match(said[0]!.body, new RegExp(`^A checkpoint: the run was stopped .* ${result.commit.slice(0, 12)} is what it had committed\\.$`));
+      assert.match(said[0]!.body, new RegExp(`^A checkpoint: the run was stopped .* ${result.commit.slice(0, 12)} is what it had committed\\.\n\nI added SOLUTION\\.md`));
       const pull = github.pulls.find((p) => p.number === 13)!;
       assert.deepEqual([pull.title, pull.body], ['A plan', 'Carry the plan out.']);
     } finally {

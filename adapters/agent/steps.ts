@@ -6,6 +6,7 @@ import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { Octokit } from '@octokit/rest';
 import { projectRoot } from '../paths.js';
+import { scrubText } from '../log.js';
 
 const run = promisify(execFile);
 
@@ -80,6 +81,8 @@ const git = (cwd: string, ...args: string[]) => run('git', args, { cwd, env: git
 /** The agent's outcome, written to the workspace when it ends: publish waits for it. */
 const agentDone = (s: AgentRunSettings) => join(s.workspace, 'agent.done');
 const baseCommitFile = (s: AgentRunSettings) => join(s.workspace, 'checkout.commit');
+/** codex's last message (its summary, with the explanations learning mode asks for), for the pull request. */
+const summaryFile = (s: AgentRunSettings) => join(s.workspace, 'agent.summary.md');
 const shellQuote = (value: string) => `'${value.replace(/'/g, `'\\''`)}'`;
 const repoDir = (s: AgentRunSettings) => join(s.workspace, 'repo');
 const token = (s: AgentRunSettings) => (existsSync(s.tokenFile) ? readFileSync(s.tokenFile, 'utf8').trim() : '');
@@ -161,7 +164,7 @@ export async function agent(s: AgentRunSettings): Promise<void> {
   if (process.env.CODEX_HOME) mkdirSync(process.env.CODEX_HOME, { recursive: true });
   try {
     const prompt = `${instructionsOf(s)}\n\n${readFileSync(join(s.workspace, 'issue.md'), 'utf8')}${s.learningMode ? LEARNING : ''}`;
-    await codexExec(['exec', ...CODEX_EXEC_FLAGS, '--', prompt], { cwd: repoDir(s), env: { ...process.env, ...identityEnv, ...(key ? { OPENAI_API_KEY: key } : {}) } });
+    await codexExec(['exec', ...CODEX_EXEC_FLAGS, '--output-last-message', summaryFile(s), '--', prompt], { cwd: repoDir(s), env: { ...process.env, ...identityEnv, ...(key ? { OPENAI_API_KEY: key } : {}) } });
     await git(repoDir(s), 'add', '-A');
     const { stdout } = await git(repoDir(s), 'status', '--porcelain');
     if (stdout.trim()) await git(repoDir(s), '-c', `user.name=${IDENTITY.name}`, '-c', `user.email=${IDENTITY.email}`, 'commit', '--quiet', '-m', `codex: ${s.subject === 'pull_request' ? 'revise pull request' : 'issue'} #${s.issue}`);
@@ -208,6 +211,17 @@ export function agentOutcome(s: AgentRunSettings): { ok: boolean; error?: string
   }
 }
 
+/**
+ * What the agent said last (codex's final message: its summary, and the explanations learning mode
+ * asks for), for the pull request; capped, and with e-mails and token-shaped strings redacted, as
+ * the agent wrote it where it could also have written anything else.
+ */
+function agentSummary(s: AgentRunSettings): string {
+  if (!existsSync(summaryFile(s))) return '';
+  const text = readFileSync(summaryFile(s), 'utf8').trim();
+  return scrubText(text.length > 20_000 ? `${text.slice(0, 20_000)}\n\n(cut at 20,000 characters)` : text);
+}
+
 export interface PublishResult {
   branch: string;
   commit: string;
@@ -252,15 +266,18 @@ async function pushAndPropose(s: AgentRunSettings, own: string, options: { check
   });
   const [o, n] = s.repository.split('/') as [string, string];
   const client = github(s);
-  // A revise leaves the person's pull request as they wrote it (the run's result names it); a
-  // checkpoint on it is said in a comment.
+  const summary = agentSummary(s);
+  const stopped = checkpoint ? 'A checkpoint: the run was stopped (canceled or past its deadline) before the agent finished' : '';
+  // A revise leaves the person's pull request as they wrote it (the run's result names it): what
+  // the agent says, and a checkpoint, go in a comment.
   if (s.subject === 'pull_request') {
-    if (checkpoint) await client.rest.issues.createComment({ owner: o, repo: n, issue_number: s.issue, body: `A checkpoint: the run was stopped (canceled or past its deadline) before the agent finished; ${commit.slice(0, 12)} is what it had committed.` });
+    const said = [stopped && `${stopped}; ${commit.slice(0, 12)} is what it had committed.`, summary].filter(Boolean).join('\n\n');
+    if (said) await client.rest.issues.createComment({ owner: o, repo: n, issue_number: s.issue, body: said });
     return { branch, commit, pullRequest: s.issue, checkpoint };
   }
   const open = await client.rest.pulls.list({ owner: o, repo: n, head: `${o}:${branch}`, state: 'open' });
   const title = `${options.checkpoint ? '[checkpoint] ' : ''}codex: issue #${s.issue}`;
-  const body = `Resolves #${s.issue}.${options.checkpoint ? '\n\nA checkpoint: the run was stopped (canceled or past its deadline) before the agent finished.' : ''}`;
+  const body = [`Resolves #${s.issue}.`, stopped && `${stopped}.`, summary].filter(Boolean).join('\n\n');
   const pull = open.data[0]
     ? (await client.rest.pulls.update({ owner: o, repo: n, pull_number: open.data[0].number, title, body })).data
     : (await client.rest.pulls.create({ owner: o, repo: n, head: branch, base: (await client.rest.repos.get({ owner: o, repo: n })).data.default_branch || 'main', title, body })).data;
