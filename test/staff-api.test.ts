@@ -364,6 +364,28 @@ describe('bad input gets a clear error and changes nothing', () => {
     assert.equal(missing.status, 412);
   });
 
+  it('refuses what the database could not take with 400, never 500: numbers past 32 bits, impossible dates in cursors, control characters', async () => {
+    const owner = await api.person(`db-${unique()}@example.com`, 'owner');
+    const f = await fixture();
+    const cur = (key: unknown[]) => Buffer.from(JSON.stringify(key)).toString('base64url');
+    const answers: [string, request.Response][] = [
+      // Accepted, it made a run the read model could not hold: listed nowhere, 404 for good.
+      ['an issue number past 2^31-1', await request(api.app).post('/api/v1/agent-runs').set(bearer(owner.token))
+        .send({ project_id: f.projectId, repository_id: f.repositoryId, kind: 'issue', number: 2_147_483_648, agent: 'dev', correlation_id: `big-${unique()}` })],
+      ...(await Promise.all(['2026-02-30T00:00:00Z', '2026-13-01T00:00:00Z', '0000-01-01T00:00:00Z', '2026-01-01T24:00:00Z'].map(async (time) =>
+        [`a cursor at ${time}`, await request(api.app).get('/api/v1/projects').query({ cursor: cur([time, randomUUID()]) }).set(bearer(owner.token))] as [string, request.Response]))),
+      ['a runs cursor at 02-30', await request(api.app).get('/api/v1/agent-runs').query({ cursor: cur(['2026-02-30T00:00:00Z', randomUUID()]) }).set(bearer(owner.token))],
+      ['NUL in a name', await request(api.app).patch(`/api/v1/projects/${f.projectId}`).set(bearer(owner.token)).send({ name: 'a\u0000b' })],
+      ['NUL in a new project', await request(api.app).post('/api/v1/projects').set(bearer(owner.token)).send({ key: `nul-${unique()}`.slice(0, 40), name: 'x\u0000' })],
+      ['NUL in a filter', await request(api.app).get('/api/v1/agent-runs?agent=a%00b').set(bearer(owner.token))],
+      ['NUL in an e-mail', await request(api.app).post('/api/v1/users').set(bearer(owner.token)).send({ email: 'a\u0000b@example.com' })],
+      ['markup in an e-mail', await request(api.app).post('/api/v1/users').set(bearer(owner.token)).send({ email: '<script>@example.com' })],
+    ];
+    for (const [what, res] of answers) assert.deepEqual([res.status, res.body.error?.code], [400, 'invalid_argument'], `${what}: ${JSON.stringify(res.body)}`);
+    const fine = await request(api.app).get('/api/v1/projects').query({ cursor: cur(['2024-02-29T23:59:59.999999Z', randomUUID()]) }).set(bearer(owner.token));
+    assert.equal(fine.status, 200, 'a leap day is a date');
+  });
+
   it('a method a path does not take is 405 with Allow (OPTIONS lists them), an unknown path 404, both in the error model', async () => {
     const { token } = await api.person(`methods-${unique()}@example.com`);
     const put = await request(api.app).put('/api/v1/me').set(bearer(token)).send({});

@@ -15,6 +15,15 @@ export function encodeCursor(key: readonly (string | number)[]): string {
   return Buffer.from(JSON.stringify(key)).toString('base64url');
 }
 
+/** An ISO instant that exists: the right shape, and a calendar date and time PostgreSQL takes (not 02-30, not year 0). */
+function isInstant(part: string): boolean {
+  const m = /^(\d{4})-(\d{2})-(\d{2})T(\d{2}):(\d{2}):(\d{2})(\.\d{1,6})?Z$/.exec(part);
+  if (!m) return false;
+  const [year, month, day, hour, minute, second] = m.slice(1, 7).map(Number) as [number, number, number, number, number, number];
+  const date = new Date(Date.UTC(year, month - 1, day, hour, minute, second));
+  return year >= 1 && date.getUTCFullYear() === year && date.getUTCMonth() === month - 1 && date.getUTCDate() === day && hour < 24 && minute < 60 && second < 60;
+}
+
 export function decodeCursor(raw: string | undefined, shape: readonly ('string' | 'time' | 'uuid')[]): string[] | undefined {
   if (raw === undefined) return undefined;
   const bad = () => invalidArgument('cursor is not one this list gave');
@@ -29,7 +38,7 @@ export function decodeCursor(raw: string | undefined, shape: readonly ('string' 
   return key.map((part, i) => {
     if (typeof part !== 'string' || part.length > 200) throw bad();
     if (shape[i] === 'uuid' && !isUuid(part)) throw bad();
-    if (shape[i] === 'time' && !/^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{1,6})?Z$/.test(part)) throw bad();
+    if (shape[i] === 'time' && !isInstant(part)) throw bad();
     return part;
   });
 }

@@ -33,14 +33,17 @@ export interface StaffApiDeps {
   triggers: TriggerConfig;
 }
 
-const Text = (max: number) => t.refinement(t.string, (s) => s.length > 0 && s.length <= max, `text of 1-${max} characters`);
+// No control characters: PostgreSQL refuses NUL in text, and none belongs in a name.
+const printable = (s: string) => !/[\u0000-\u001f\u007f]/.test(s);
+const Text = (max: number) => t.refinement(t.string, (s) => s.length > 0 && s.length <= max && printable(s), `text of 1-${max} characters, none of them control characters`);
 const Nullable = <C extends t.Mixed>(c: C) => t.union([c, t.null]);
 const Slots = t.refinement(t.number, (n) => Number.isInteger(n) && n >= 1 && n <= 100, 'a whole number from 1 to 100');
-const Email = t.refinement(t.string, (s) => s.length <= 320 && /^[^\s@]{1,64}@[^\s@]{1,255}$/.test(s), 'an e-mail address');
+const Email = t.refinement(t.string, (s) => s.length <= 320 && printable(s) && /^[^\s@<>]{1,64}@[^\s@<>]{1,255}$/.test(s), 'an e-mail address');
 const PlatformRoleInput = t.union([t.literal('owner'), t.literal('admin'), t.null]);
 const Status = t.keyof({ pending: null, scheduled: null, running: null, succeeded: null, failed: null, canceled: null });
 const CorrelationId = t.refinement(t.string, (s) => /^[A-Za-z0-9._:-]{1,100}$/.test(s), 'an id of 1-100 letters, digits, ".", "_", ":" and "-"');
-const SubjectNumber = t.refinement(t.number, (n) => Number.isSafeInteger(n) && n >= 1, 'a positive whole number');
+// GitHub's numbers fit in 32 bits, and so must the read model's (agent_runs indexes them as int).
+const SubjectNumber = t.refinement(t.number, (n) => Number.isInteger(n) && n >= 1 && n <= 2_147_483_647, 'a whole number from 1 to 2147483647');
 
 const paging = { limit: PageLimit, cursor: t.string };
 const PageQuery = strictObject('page', {}, paging);
