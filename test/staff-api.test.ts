@@ -386,6 +386,16 @@ describe('bad input gets a clear error and changes nothing', () => {
     assert.equal(fine.status, 200, 'a leap day is a date');
   });
 
+  it('POST /projects says the same to someone who may not create projects whether the key exists or not', async () => {
+    const f = await fixture();
+    const key = (await request(api.app).get(`/api/v1/projects/${f.projectId}`).set(bearer(f.people.owner.token))).body.key as string;
+    const outsider = f.people.outsider.token;
+    const existing = await request(api.app).post('/api/v1/projects').set(bearer(outsider)).send({ key });
+    const absent = await request(api.app).post('/api/v1/projects').set(bearer(outsider)).send({ key: `absent-${unique()}`.slice(0, 40) });
+    assert.deepEqual([existing.status, existing.body], [absent.status, absent.body]);
+    assert.equal(existing.status, 403);
+  });
+
   it('a method a path does not take is 405 with Allow (OPTIONS lists them), an unknown path 404, both in the error model', async () => {
     const { token } = await api.person(`methods-${unique()}@example.com`);
     const put = await request(api.app).put('/api/v1/me').set(bearer(token)).send({});

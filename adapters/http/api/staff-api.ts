@@ -177,6 +177,8 @@ export function staffApi(deps: StaffApiDeps): StaffRoute[] {
       method: 'post', path: '/projects', action: 'projects.create', summary: 'create a project, or update the one with that key', body: UpsertProject, statuses: [200, 201, 403, 404, 409],
       async handle(ctx) {
         const input = await jsonBody(ctx, UpsertProject);
+        // Before the key is looked up: whether a key exists is no answer for those who may not create.
+        await access(ctx, 'projects.create');
         const settings = settingsOf(input);
         const existing = await deps.setup.projectIdOf(input.key).catch((error: unknown) => {
           if (error instanceof DomainError && error.code === 'not_found') return undefined;
