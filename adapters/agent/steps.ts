@@ -193,10 +193,13 @@ function codexExec(args: string[], options: { cwd: string; env: NodeJS.ProcessEn
     const child = spawn('codex', args, { ...options, stdio: ['ignore', 'inherit', 'inherit'] });
     const stop = () => child.kill('SIGTERM');
     process.once('SIGTERM', stop);
-    child.once('exit', () => process.removeListener('SIGTERM', stop));
     child.once('error', (error: NodeJS.ErrnoException) => reject(new AgentRunError(error.code === 'ENOENT' ? 'codex is not on PATH' : `codex did not start: ${error.code ?? 'unknown'}`)));
-    // Not the command line in the message: it is the whole prompt.
-    child.once('exit', (code, signal) => (code === 0 ? resolve() : reject(new AgentRunError(`codex exited with ${code ?? signal}`))));
+    child.once('exit', (code, signal) => {
+      process.removeListener('SIGTERM', stop);
+      // Not the command line in the message: it is the whole prompt.
+      if (code === 0) resolve();
+      else reject(new AgentRunError(`codex exited with ${code ?? signal}`));
+    });
   });
 }
 

@@ -15,13 +15,16 @@ export function encodeCursor(key: readonly (string | number)[]): string {
   return Buffer.from(JSON.stringify(key)).toString('base64url');
 }
 
-/** An ISO instant that exists: the right shape, and a calendar date and time PostgreSQL takes (not 02-30, not year 0). */
+/**
+ * An ISO instant that exists: the right shape, and a calendar date and time PostgreSQL takes. Date
+ * rolls what does not exist over (02-30 to 03-02, 24:00 to the next day, year 0 to 1900), so an
+ * instant that exists is one that reads back the same.
+ */
 function isInstant(part: string): boolean {
   const m = /^(\d{4})-(\d{2})-(\d{2})T(\d{2}):(\d{2}):(\d{2})(\.\d{1,6})?Z$/.exec(part);
   if (!m) return false;
   const [year, month, day, hour, minute, second] = m.slice(1, 7).map(Number) as [number, number, number, number, number, number];
-  const date = new Date(Date.UTC(year, month - 1, day, hour, minute, second));
-  return year >= 1 && date.getUTCFullYear() === year && date.getUTCMonth() === month - 1 && date.getUTCDate() === day && hour < 24 && minute < 60 && second < 60;
+  return new Date(Date.UTC(year, month - 1, day, hour, minute, second)).toISOString().slice(0, 19) === part.slice(0, 19);
 }
 
 export function decodeCursor(raw: string | undefined, shape: readonly ('string' | 'time' | 'uuid')[]): string[] | undefined {
