@@ -72,7 +72,7 @@ const { server } = await startServe('api', {
   CODEXK8S_DATABASE_URL: url, CODEXK8S_DATABASE_REPLICA_URLS: replicaUrl, CODEXK8S_GITHUB_WEBHOOK_SECRET: 'bench', CODEXK8S_HTTP_PORT: String(port),
   CODEXK8S_DATABASE_POOL_SIZE: '16', CODEXK8S_API_RATE_LIMIT: '1000000',
 });
-const token = (await staffTokens(parseKeyRing('CODEXK8S_JWT_KEYS', staffSecrets.CODEXK8S_JWT_KEYS, { minBytes: 32 }), { ttlSeconds: 3600 }).issue(userId)).token;
+const token = (await staffTokens(parseKeyRing('CODEXK8S_JWT_KEYS', staffSecrets.CODEXK8S_JWT_KEYS, { minBytes: 32 }), { ttlSeconds: 3600 }).issue({ userId, allowance: 1 })).token; // allowed once, above
 const path = `/api/v1/agent-runs?project_id=${target}&limit=${PAGE}`;
 const first = await fetch(`http://127.0.0.1:${port}${path}`, { headers: { authorization: `Bearer ${token}` } });
 const page = (await first.json()) as { items: { project_id: string }[]; next_cursor: string | null };

@@ -1,6 +1,6 @@
 import { ConcurrencyError, type EventMeta, type EventStore, type GlobalPosition } from '../ports/event-store.js';
 import type { DomainEvent } from '../domain/events.js';
-import { decideProject, projectDecider, repositoryByGithubId, type Project } from '../domain/projects/project.js';
+import { decideProject, membershipOf, projectDecider, repositoryByGithubId, type Project } from '../domain/projects/project.js';
 import { decideRun, initialRun, isActive, runDecider, type Run } from '../domain/runs/run.js';
 import { decideSubject, initialSubject, subjectDecider, type Subject } from '../domain/runs/subject.js';
 import { repositoryKey, streamOf, type SubjectRef } from '../domain/shared/streams.js';
@@ -67,7 +67,7 @@ async function knownOf(deps: DeliveryDeps, load: Load, facts: DeliveryFacts): Pr
   if (project.state.status !== 'active' || !repository) return known;
   known.context.repository = { projectId: project.state.projectId, repositoryId: repository.id, projectLearningMode: project.state.learningMode };
   if (user?.state.status === 'allowed') {
-    const member = project.state.members[user.state.userId];
+    const member = membershipOf(project.state, user.state.userId, user.state.allowance);
     known.context.sender = {
       userId: user.state.userId,
       platformRole: user.state.platformRole,

@@ -122,6 +122,14 @@ export function setupCommands(deps: SetupDeps) {
       result: undefined,
     }), messages).then(({ append }) => append ?? noAppend);
 
+  /** A command on a project about one of its members, decided with the member's allowance read from their stream. */
+  const onMember = (by: By, action: Action, projectId: string, userId: string, meta: EventMeta, command: (allowance: number | null) => ProjectCommand) =>
+    decideAs(by, action, projectId, meta, async ({ load, project }) => {
+      const [user] = await load<[User]>([userFold(userId)]);
+      const allowance = user.state.status === 'allowed' ? user.state.allowance : null;
+      return { writes: [{ stream: project!.stream, events: decideProject(command(allowance), project!.state) }], result: undefined };
+    }).then(({ append }) => append ?? noAppend);
+
   async function projectIdOf(key: string): Promise<string> {
     const owner = await ownerOf(store, 'project_key', key);
     if (!owner) throw new DomainError('not_found', `project ${key} not found`);
@@ -149,7 +157,7 @@ export function setupCommands(deps: SetupDeps) {
       if (!emailPattern.test(input.email)) throw new DomainError('invalid_argument', 'not an e-mail address');
       if (input.githubLogin !== null && !githubLoginPattern.test(input.githubLogin)) throw new DomainError('invalid_argument', 'not a GitHub login');
       const github = input.githubLogin === null ? null : await deps.github.user(input.githubLogin);
-      if (github === undefined) throw new DomainError('not_found', `GitHub has no user ${input.githubLogin}`);
+      if (github === undefined) throw new DomainError('failed_precondition', `GitHub has no user ${input.githubLogin}`);
       const emailHash = hashEmail(deps.emailHashKey, input.email);
       const existing = await ownerOf(store, 'email', emailHash);
       const userId = existing ? idIn('user', existing) : randomUUID();
@@ -245,19 +253,20 @@ export function setupCommands(deps: SetupDeps) {
       const { append } = await decideAs(by, 'members.manage', projectId, meta, async ({ load, project }) => {
         const [user] = await load<[User]>([userFold(userId)]);
         if (user.state.status !== 'allowed') throw new DomainError('failed_precondition', 'that user is not allowed on the platform');
-        return { writes: [{ stream: project!.stream, events: decideProject({ type: 'AddMember', userId, role: input.role, now: deps.now() }, project!.state) }], result: undefined };
+        const command = { type: 'AddMember' as const, userId, allowance: user.state.allowance, role: input.role, now: deps.now() };
+        return { writes: [{ stream: project!.stream, events: decideProject(command, project!.state) }], result: undefined };
       });
       return append ?? noAppend;
     },
 
     async removeMember(projectId: string, userId: string, meta: EventMeta, by: By): Promise<Written> {
-      return onProject(by, 'members.manage', projectId, meta, () => [{ type: 'RemoveMember', userId }]);
+      return onMember(by, 'members.manage', projectId, userId, meta, (allowance) => ({ type: 'RemoveMember', userId, allowance }));
     },
 
     /** A member's learning-mode override in the project (null clears it): their own, or anyone's for who manages members. */
     async setMemberLearningMode(projectId: string, userId: string, learningMode: boolean | null, meta: EventMeta, by: By): Promise<Written> {
       const action = by !== 'operator' && by.userId === userId ? 'members.own_learning_mode' : 'members.manage';
-      return onProject(by, action, projectId, meta, () => [{ type: 'SetMemberLearningMode', userId, learningMode }]);
+      return onMember(by, action, projectId, userId, meta, (allowance) => ({ type: 'SetMemberLearningMode', userId, allowance, learningMode }));
     },
 
     /**

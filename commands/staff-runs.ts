@@ -52,7 +52,7 @@ export function staffRunCommands(deps: StaffRunDeps) {
           if (!repository) throw new DomainError('not_found', 'repository not found');
           if (repository.githubRepositoryId === null) throw new DomainError('failed_precondition', 'connect the repository again: its GitHub id is not known');
           const learningMode = learningModeFor({
-            member: allowed.project!.members[userId]?.learningMode ?? null, user: allowed.user.learningMode, project: allowed.project!.learningMode, platformDefault: deps.learningModeDefault,
+            member: allowed.member?.learningMode ?? null, user: allowed.user.learningMode, project: allowed.project!.learningMode, platformDefault: deps.learningModeDefault,
           });
           const requested = decideRun({
             type: 'RequestRun', runId, projectId: input.projectId, agent: input.agent, repository: `github/${repository.owner}/${repository.name}`,

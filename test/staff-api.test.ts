@@ -5,6 +5,7 @@ import request from 'supertest';
 import { SignJWT, UnsecuredJWT } from 'jose';
 import { createTestDatabase, type TestDatabase } from './support/cluster.js';
 import { operator, startStaffApi, type StaffApi } from './support/staff-api.js';
+import type { FakeFailure } from './support/fake-github.js';
 import { actions, can, isProjectAction, principals, type Action, type Principal } from '../domain/access/permissions.js';
 import { documentedStatuses } from '../adapters/http/api/openapi.js';
 import { ISSUER, AUDIENCE, InvalidTokenError, staffTokens } from '../adapters/http/auth/tokens.js';
@@ -171,18 +172,18 @@ describe('every endpoint against every role of the matrix', () => {
 });
 
 describe('staff tokens', () => {
-  const forged = async (f: { key?: Uint8Array; kid?: string; alg?: string; iss?: string; aud?: string; exp?: number; sub: string }) =>
-    new SignJWT({}).setProtectedHeader({ alg: f.alg ?? 'HS256', kid: f.kid ?? 'test1' }).setSubject(f.sub).setIssuer(f.iss ?? ISSUER).setAudience(f.aud ?? AUDIENCE)
+  const forged = async (f: { key?: Uint8Array; kid?: string; alg?: string; iss?: string; aud?: string; exp?: number; sub: string; allowance?: unknown }) =>
+    new SignJWT('allowance' in f ? (f.allowance === undefined ? {} : { allowance: f.allowance }) : { allowance: 1 }).setProtectedHeader({ alg: f.alg ?? 'HS256', kid: f.kid ?? 'test1' }).setSubject(f.sub).setIssuer(f.iss ?? ISSUER).setAudience(f.aud ?? AUDIENCE)
       .setIssuedAt().setExpirationTime(f.exp ?? Math.floor(Date.now() / 1000) + 600).sign(f.key ?? api.config.jwtKeys.current.key);
 
   it('a token that passed is refused once it expires, and a tampered copy of it never passes', async () => {
     let clock = Date.parse('2026-11-28T12:00:00Z');
     const tokens = staffTokens(api.config.jwtKeys, { ttlSeconds: 60, now: () => clock });
-    const userId = randomUUID();
-    const { token } = await tokens.issue(userId);
-    assert.equal(await tokens.verify(token), userId);
+    const subject = { userId: randomUUID(), allowance: 1 };
+    const { token } = await tokens.issue(subject);
+    assert.deepEqual(await tokens.verify(token), subject);
     clock += 59_000;
-    assert.equal(await tokens.verify(token), userId, 'within its lifetime, again');
+    assert.deepEqual(await tokens.verify(token), subject, 'within its lifetime, again');
     const [header, payload, signature] = token.split('.') as [string, string, string];
     await assert.rejects(tokens.verify(`${header}.${payload}.${signature.slice(0, -4)}AAAA`), InvalidTokenError);
     clock += 1_000;
@@ -207,6 +208,9 @@ describe('staff tokens', () => {
       ['another key under our kid', await forged({ sub: userId, key: new Uint8Array(32).fill(7) })],
       ['wrong issuer', await forged({ sub: userId, iss: 'someone-else' })],
       ['wrong audience', await forged({ sub: userId, aud: 'another-api' })],
+      ['no allowance', await forged({ sub: userId, allowance: undefined })],
+      ['an allowance that is no count', await forged({ sub: userId, allowance: '1' })],
+      ['another allowance (a token from before a removal)', await forged({ sub: userId, allowance: 2 })],
       ['garbage', 'not.a.jwt'],
     ];
     for (const [what, forgedToken] of bad) {
@@ -238,7 +242,34 @@ describe('staff tokens', () => {
     const again = await request(api.app).post('/api/v1/users').set(bearer(admin.token)).send({ email: someone.email });
     assert.equal(again.status, 201);
     assert.equal(again.body.id, someone.userId, 'allowed again, the same user comes back');
-    assert.equal((await request(api.app).get('/api/v1/me').set(bearer(someone.token))).status, 200);
+    assert.equal((await request(api.app).get('/api/v1/me').set(bearer(someone.token))).status, 401, 'a token from before the removal stays refused');
+  });
+
+  it('a user allowed again starts afresh: no token, membership or role from before the removal counts', async () => {
+    const admin = await api.person(`adm-${unique()}@example.com`, 'admin');
+    const someone = await api.person(`back-${unique()}@example.com`);
+    const { projectId } = await api.setup.createProject({ key: `r-${unique()}`, name: 'R' }, operator());
+    await api.setup.addMember({ projectId, userId: someone.userId, role: 'admin' }, operator());
+    const removed = await request(api.app).delete(`/api/v1/users/${someone.userId}`).set(bearer(admin.token));
+    const again = await request(api.app).post('/api/v1/users').set(bearer(admin.token)).send({ email: someone.email });
+    assert.deepEqual([removed.status, again.status], [204, 201]);
+    const old = await request(api.app).get(`/api/v1/projects/${projectId}`).set(bearer(someone.token));
+    assert.equal(old.status, 401, 'the token issued before the removal');
+    const token = await api.tokenFor(someone.userId);
+    const seen = { 'X-Codex-Min-Position': again.headers['x-codex-position']! };
+    assert.equal((await request(api.app).get(`/api/v1/projects/${projectId}`).set(bearer(token))).status, 404, 'the old membership does not count');
+    assert.equal((await request(api.app).patch(`/api/v1/projects/${projectId}`).set(bearer(token)).send({ name: 'taken over' })).status, 404);
+    const mine = await request(api.app).get('/api/v1/projects').set(bearer(token)).set(seen);
+    assert.deepEqual(mine.body.items, [], 'nor is the project listed');
+    const members = await request(api.app).get(`/api/v1/projects/${projectId}/members`).set(bearer(admin.token)).set(seen);
+    assert.equal(members.body.items.some((m: { user_id: string }) => m.user_id === someone.userId), false, 'nor listed as a member');
+    const readd = await request(api.app).put(`/api/v1/projects/${projectId}/members/${someone.userId}`).set(bearer(admin.token)).send({ role: 'read' });
+    assert.equal(readd.status, 200, JSON.stringify(readd.body));
+    const now = { 'X-Codex-Min-Position': readd.headers['x-codex-position']! };
+    assert.equal((await request(api.app).get(`/api/v1/projects/${projectId}`).set(bearer(token))).body.my_role, 'read', 'added again, with the role given now');
+    assert.equal((await request(api.app).patch(`/api/v1/projects/${projectId}`).set(bearer(token)).send({ name: 'taken over' })).status, 403);
+    const listed = await request(api.app).get(`/api/v1/projects/${projectId}/members`).set(bearer(admin.token)).set(now);
+    assert.deepEqual(listed.body.items.filter((m: { user_id: string }) => m.user_id === someone.userId).map((m: { role: string }) => m.role), ['read']);
   });
 });
 
@@ -384,6 +415,43 @@ describe('bad input gets a clear error and changes nothing', () => {
     for (const [what, res] of answers) assert.deepEqual([res.status, res.body.error?.code], [400, 'invalid_argument'], `${what}: ${JSON.stringify(res.body)}`);
     const fine = await request(api.app).get('/api/v1/projects').query({ cursor: cur(['2024-02-29T23:59:59.999999Z', randomUUID()]) }).set(bearer(owner.token));
     assert.equal(fine.status, 200, 'a leap day is a date');
+  });
+
+  it('says what GitHub did when it could not be asked (412 refused, 502 failed, 503 rate limited), never 500, and connects nothing', async () => {
+    const f = await fixture();
+    const owner = f.people.owner.token;
+    const id = ++githubIds;
+    api.github.addRepository({ id, owner: 'octo', name: `flaky-${id}` });
+    const connect = (token?: string) => request(api.app).post(`/api/v1/projects/${f.projectId}/repositories`).set(bearer(owner))
+      .send({ provider: 'github', owner: 'octo', name: `flaky-${id}`, ...(token ? { token } : {}) });
+    const allow = () => request(api.app).post('/api/v1/users').set(bearer(owner)).send({ email: `gh-${unique()}@example.com`, github_login: 'someone' });
+    const cases: [string, FakeFailure[], () => Promise<request.Response>, number][] = [
+      ['refused credentials', ['unauthorized'], () => connect('ghp_refused'), 412],
+      ['a token without the permission', ['forbidden'], () => connect('ghp_forbidden'), 412],
+      ['GitHub failing every retry', ['bad_gateway', 'bad_gateway', 'bad_gateway', 'bad_gateway'], () => connect(), 502],
+      ['a dropped connection, every retry', ['dropped', 'dropped', 'dropped', 'dropped'], () => connect(), 502],
+      ['a rate limit that holds', ['rate_limit', 'rate_limit', 'rate_limit'], () => connect(), 503],
+      ['a login looked up while GitHub fails', ['bad_gateway', 'bad_gateway', 'bad_gateway', 'bad_gateway'], allow, 502],
+    ];
+    for (const [what, failures, call, status] of cases) {
+      api.github.failNext(...failures);
+      const res = await call();
+      saw({ method: 'post', path: what.startsWith('a login') ? '/users' : '/projects/:projectId/repositories' }, res.status);
+      assert.equal(res.status, status, `${what}: ${JSON.stringify(res.body)}`);
+      assert.match(res.body.error.message, /GitHub/, what);
+      assert.doesNotMatch(res.body.error.message, /ghp_/, `${what}: no token in the answer`);
+      if (status === 503) assert.match(res.headers['retry-after'] ?? '', /^\d+$/);
+    }
+    const unknownLogin = await request(api.app).post('/api/v1/users').set(bearer(owner)).send({ email: `gh-${unique()}@example.com`, github_login: 'nobody-there' });
+    assert.deepEqual([unknownLogin.status, unknownLogin.body.error.code], [412, 'failed_precondition'], 'a login GitHub does not know is a precondition, like a repository it does not show');
+    saw({ method: 'post', path: '/users' }, unknownLogin.status);
+    // A token no HTTP header can carry is refused before GitHub is asked.
+    const asked = api.github.requests.length;
+    const unsendable = await connect('ghp_\u00e9\u0442\u043e\u043a\u0435\u043d');
+    assert.deepEqual([unsendable.status, api.github.requests.length], [400, asked], JSON.stringify(unsendable.body));
+    const listed = await request(api.app).get(`/api/v1/projects/${f.projectId}/repositories`).set(bearer(owner));
+    assert.equal(listed.body.items.some((r: { name: string }) => r.name === `flaky-${id}`), false, 'nothing was connected');
+    assert.equal((await connect()).status, 201, 'and once GitHub answers, it connects');
   });
 
   it('POST /projects says the same to someone who may not create projects whether the key exists or not', async () => {

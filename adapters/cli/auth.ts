@@ -29,7 +29,7 @@ export function registerAuthCommands(program: Command): void {
         const [user] = owner ? await readFolded(store, [{ stream: owner, fold: userDecider }]) : [];
         const state = user?.state as User | undefined;
         if (state?.status !== 'allowed') throw new CliError('no allowed user has that e-mail');
-        const issued = await staffTokens(config.jwtKeys, { ttlSeconds: ttl }).issue(state.userId);
+        const issued = await staffTokens(config.jwtKeys, { ttlSeconds: ttl }).issue(state);
         if (options.json) printJson({ token: issued.token, token_type: 'Bearer', expires_at: issued.expiresAt.toISOString(), user_id: state.userId });
         else process.stdout.write(`${issued.token}\n`);
       } finally {

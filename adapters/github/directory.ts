@@ -5,9 +5,19 @@ import type { GithubDirectory } from '../../ports/github.js';
 import type { RepositoryProvider } from '../../domain/repositories/provider.js';
 import { REDACTED, scrubText } from '../log.js';
 
-/** GitHub's REST API could not answer (other than "not found"); the message holds no token. */
+/**
+ * GitHub's REST API could not answer (other than "not found"); the message holds no token. `kind`
+ * says whose move it is: `refused` (the credentials, which the caller can change), `rate_limited`
+ * (try again later) or `unavailable` (GitHub failed or could not be reached, also when asked again).
+ */
 export class GithubError extends Error {
   override readonly name = 'GithubError';
+  constructor(
+    readonly kind: 'refused' | 'rate_limited' | 'unavailable',
+    message: string,
+  ) {
+    super(message);
+  }
 }
 
 // Octokit logs each failed request to the console; our errors say what went wrong, without the request.
@@ -41,12 +51,13 @@ const isRateLimit = (error: RequestFailure) => {
  * provider (a repository is asked for with its own token, so finding it proves the token can read
  * it) and the directory of users.
  */
-export function githubDirectory(apiUrl: string): GithubDirectory & RepositoryProvider {
+export function githubDirectory(apiUrl: string, options: { retryBaseMs?: number } = {}): GithubDirectory & RepositoryProvider {
   const client = (token: string | null) =>
     new GithubClient({
       baseUrl: apiUrl.replace(/\/+$/, ''), userAgent: 'codex-k8s', log: quiet, ...(token ? { auth: token } : {}),
       throttle: { onRateLimit: waitOut, onSecondaryRateLimit: waitOut },
-      retry: { doNotRetry: notRetried },
+      // Waits of 1, 4 and 9 times the base (1 s) before the three retries of a 5xx or a lost connection.
+      retry: { doNotRetry: notRetried, ...(options.retryBaseMs !== undefined ? { retryAfterBaseValue: options.retryBaseMs } : {}) },
     });
 
   async function ask<T>(what: string, token: string | null, call: () => Promise<T>): Promise<T | undefined> {
@@ -57,13 +68,13 @@ export function githubDirectory(apiUrl: string): GithubDirectory & RepositoryPro
       const status = error.status;
       // 404 is also GitHub's answer for a private repository the token cannot see.
       if (status === 404) return undefined;
-      if (status === 401) throw new GithubError(`GitHub refused the token while looking up ${what} (401: bad or expired credentials)`);
-      if (isRateLimit(error)) throw new GithubError(`GitHub's rate limit held while looking up ${what}, also after ${RATE_LIMIT_RETRIES} waits; try again later`);
-      if (status === 403) throw new GithubError(`GitHub refused to show ${what} (403: permissions)`);
-      if (error.response && typeof status === 'number') throw new GithubError(`GitHub could not answer about ${what} (status ${status}${status >= 500 ? ', also when asked again' : ''})`);
+      if (status === 401) throw new GithubError('refused', `GitHub refused the token while looking up ${what} (401: bad or expired credentials)`);
+      if (isRateLimit(error)) throw new GithubError('rate_limited', `GitHub's rate limit held while looking up ${what}, also after ${RATE_LIMIT_RETRIES} waits; try again later`);
+      if (status === 403) throw new GithubError('refused', `GitHub refused to show ${what} (403: permissions)`);
+      if (error.response && typeof status === 'number') throw new GithubError('unavailable', `GitHub could not answer about ${what} (status ${status}${status >= 500 ? ', also when asked again' : ''})`);
       // No answer at all (DNS, connection): the cause says why; a token in it would be an accident, so it is cut out.
       const reason = scrubText(token ? String(error.message).split(token).join(REDACTED) : String(error.message));
-      throw new GithubError(`GitHub could not be asked about ${what}: ${reason}`);
+      throw new GithubError('unavailable', `GitHub could not be asked about ${what}: ${reason}`);
     }
   }
 

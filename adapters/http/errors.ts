@@ -4,6 +4,7 @@ import { DomainError } from '../../domain/shared/errors.js';
 import { ConcurrencyError } from '../../ports/event-store.js';
 import { NoHealthyReplicaError, NotYetConsistentError } from '../postgres/replica-reads.js';
 import type { Logger } from '../log.js';
+import { GithubError } from '../github/directory.js';
 
 /** A rate limit's refusal: 429, with when to try again (rate-limiter-flexible's wait, at least 1 s). */
 export const tooMany = (wait: { msBeforeNext: number }, message = 'too many requests') =>
@@ -33,6 +34,12 @@ function toApiError(error: unknown): ApiError | undefined {
   if (error instanceof DomainError) {
     const status = { invalid_argument: 400, unauthorized: 401, forbidden: 403, not_found: 404, conflict: 409, failed_precondition: 412 }[error.code];
     return new ApiError(status, error.code, error.message);
+  }
+  if (error instanceof GithubError) {
+    // Refused credentials are the caller's to change; GitHub's own failure is a bad gateway, not ours.
+    if (error.kind === 'refused') return new ApiError(412, 'failed_precondition', error.message);
+    if (error.kind === 'rate_limited') return new ApiError(503, 'unavailable', error.message, { 'Retry-After': '60' });
+    return new ApiError(502, 'unavailable', error.message);
   }
   if (error instanceof ConcurrencyError) return new ApiError(409, 'conflict', error.message);
   if (error instanceof NotYetConsistentError) return new ApiError(503, 'unavailable', error.message, { 'Retry-After': '1' });

@@ -1,5 +1,5 @@
 import { DomainError } from '../shared/errors.js';
-import type { Project } from '../projects/project.js';
+import { membershipOf, type Project, type ProjectMember } from '../projects/project.js';
 import type { User } from '../users/user.js';
 import { can, isProjectAction, type Action } from './permissions.js';
 
@@ -11,15 +11,16 @@ export type ActiveProject = Extract<Project, { status: 'active' }>;
  * the project the action is on. Someone no longer allowed is unauthorised; a project they may not
  * read does not exist for them (404, not 403); an action their role lacks is forbidden.
  */
-export function authorize(action: Action, user: User, project?: Project): { user: AllowedUser; project?: ActiveProject } {
+export function authorize(action: Action, user: User, project?: Project): { user: AllowedUser; project?: ActiveProject; member?: ProjectMember } {
   if (user.status !== 'allowed') throw new DomainError('unauthorized', 'not signed in');
   if (!isProjectAction(action)) {
     if (!can({ platformRole: user.platformRole, projectRole: null }, action)) throw new DomainError('forbidden', `${action} needs another role`);
     return { user };
   }
   if (!project || project.status !== 'active') throw new DomainError('not_found', 'project not found');
-  const who = { platformRole: user.platformRole, projectRole: project.members[user.userId]?.role ?? null };
+  const member = membershipOf(project, user.userId, user.allowance);
+  const who = { platformRole: user.platformRole, projectRole: member?.role ?? null };
   if (!can(who, 'project.read')) throw new DomainError('not_found', 'project not found');
   if (!can(who, action)) throw new DomainError('forbidden', `${action} needs another role in this project`);
-  return { user, project };
+  return { user, project, ...(member ? { member } : {}) };
 }

@@ -18,12 +18,16 @@ export const ProjectDeleted = t.type({ projectId: Uuid, deletedAt: IsoTime });
 /** The project's own number of run slots; null: the platform's (CODEXK8S_SLOTS_PER_PROJECT). */
 export const ProjectSlotsSet = t.type({ projectId: Uuid, slots: t.union([t.number, t.null]) });
 
-export const MemberAdded = t.type({
-  projectId: Uuid,
-  userId: Uuid,
-  role: ProjectRole,
-  addedAt: IsoTime,
-});
+export const MemberAdded = t.intersection([
+  t.type({
+    projectId: Uuid,
+    userId: Uuid,
+    role: ProjectRole,
+    addedAt: IsoTime,
+  }),
+  // The user's allowance the membership was granted under (absent in events recorded before it was kept: the first).
+  t.partial({ allowance: t.number }),
+]);
 export const MemberRoleChanged = t.type({ projectId: Uuid, userId: Uuid, role: ProjectRole });
 /** The member's own learning-mode override in this project; null clears it. */
 export const MemberLearningModeSet = t.type({ projectId: Uuid, userId: Uuid, learningMode: t.union([t.boolean, t.null]) });

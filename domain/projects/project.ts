@@ -23,21 +23,39 @@ export type Project =
       learningMode: boolean | null;
       /** Its own number of run slots, or null for the platform's. */
       slots: number | null;
-      members: Readonly<Record<string, { role: ProjectRole; learningMode: boolean | null }>>;
+      /** By user id, each under the user's allowance it was granted under (see membershipOf). */
+      members: Readonly<Record<string, ProjectMember>>;
       repositories: readonly ConnectedRepository[];
     }
   | { status: 'deleted' };
 
 export const initialProject: Project = { status: 'none' };
 
+export interface ProjectMember {
+  role: ProjectRole;
+  learningMode: boolean | null;
+  allowance: number;
+}
+
+/**
+ * The user's membership, if they have one that counts: granted under their current allowance (null
+ * when they are not allowed now). A removal from the platform ends every membership; allowed again,
+ * a user is a member of nothing until added again.
+ */
+export function membershipOf(project: Extract<Project, { status: 'active' }>, userId: string, allowance: number | null): ProjectMember | undefined {
+  const member = project.members[userId];
+  return member && member.allowance === allowance ? member : undefined;
+}
+
 export type ProjectCommand =
   | { type: 'CreateProject'; projectId: string; key: string; name: string; now: string }
   | { type: 'RenameProject'; name: string }
   | { type: 'SetLearningMode'; learningMode: boolean | null }
   | { type: 'DeleteProject'; now: string }
-  | { type: 'AddMember'; userId: string; role: ProjectRole; now: string }
-  | { type: 'RemoveMember'; userId: string }
-  | { type: 'SetMemberLearningMode'; userId: string; learningMode: boolean | null }
+  // `allowance`: the user's current one, from their stream (null: not allowed now).
+  | { type: 'AddMember'; userId: string; allowance: number; role: ProjectRole; now: string }
+  | { type: 'RemoveMember'; userId: string; allowance: number | null }
+  | { type: 'SetMemberLearningMode'; userId: string; allowance: number | null; learningMode: boolean | null }
   | {
       type: 'ConnectRepository'; repositoryId: string; provider: RepositoryProviderKind; githubRepositoryId: number; owner: string; name: string; tokenCiphertext: string | null;
       servicesYamlPath?: string; now: string;
@@ -62,7 +80,7 @@ export function evolveProject(state: Project, event: ProjectEvent): Project {
     case 'ProjectSlotsSet':
       return { ...state, slots: event.data.slots };
     case 'MemberAdded':
-      return { ...state, members: { ...state.members, [event.data.userId]: { role: event.data.role, learningMode: null } } };
+      return { ...state, members: { ...state.members, [event.data.userId]: { role: event.data.role, learningMode: null, allowance: event.data.allowance ?? 1 } } };
     case 'MemberRoleChanged':
     case 'MemberLearningModeSet': {
       const member = state.members[event.data.userId];
@@ -107,9 +125,9 @@ const active = (state: Project) => {
   if (state.status !== 'active') throw new DomainError('not_found', 'project not found');
   return state;
 };
-const memberOf = (state: Project, userId: string) => {
+const memberOf = (state: Project, userId: string, allowance: number | null) => {
   const project = active(state);
-  const member = project.members[userId];
+  const member = membershipOf(project, userId, allowance);
   if (!member) throw new DomainError('not_found', 'member not found');
   return { project, member };
 };
@@ -135,10 +153,10 @@ export function decideProject(command: ProjectCommand, state: Project): ProjectE
       return [{ type: 'ProjectDeleted', data: { projectId: active(state).projectId, deletedAt: command.now } }];
     case 'RemoveMember': {
       const project = active(state);
-      return project.members[command.userId] ? [{ type: 'MemberRemoved', data: { projectId: project.projectId, userId: command.userId } }] : [];
+      return membershipOf(project, command.userId, command.allowance) ? [{ type: 'MemberRemoved', data: { projectId: project.projectId, userId: command.userId } }] : [];
     }
     case 'SetMemberLearningMode': {
-      const { project, member } = memberOf(state, command.userId);
+      const { project, member } = memberOf(state, command.userId, command.allowance);
       return member.learningMode === command.learningMode
         ? []
         : [{ type: 'MemberLearningModeSet', data: { projectId: project.projectId, userId: command.userId, learningMode: command.learningMode } }];
@@ -150,10 +168,11 @@ export function decideProject(command: ProjectCommand, state: Project): ProjectE
     }
     case 'AddMember': {
       if (state.status !== 'active') throw new DomainError('not_found', 'project not found');
-      const current = state.members[command.userId]?.role;
+      // A membership from before the user was removed does not count: it is granted afresh.
+      const current = membershipOf(state, command.userId, command.allowance)?.role;
       if (current === command.role) return [];
       if (current) return [{ type: 'MemberRoleChanged', data: { projectId: state.projectId, userId: command.userId, role: command.role } }];
-      return [{ type: 'MemberAdded', data: { projectId: state.projectId, userId: command.userId, role: command.role, addedAt: command.now } }];
+      return [{ type: 'MemberAdded', data: { projectId: state.projectId, userId: command.userId, role: command.role, addedAt: command.now, allowance: command.allowance } }];
     }
     case 'ConnectRepository':
       if (state.status !== 'active') throw new DomainError('not_found', 'project not found');

@@ -8,10 +8,14 @@ export interface GithubAccount {
   login: string;
 }
 
+/**
+ * `allowance` counts the times the user was allowed: a removal ends everything granted under the
+ * current one (tokens, memberships), so allowed again, they start afresh.
+ */
 export type User =
   | { status: 'none' }
-  | { status: 'allowed'; userId: string; platformRole: PlatformRole; learningMode: boolean | null; github: GithubAccount | null }
-  | { status: 'removed'; userId: string; github: GithubAccount | null };
+  | { status: 'allowed'; userId: string; allowance: number; platformRole: PlatformRole; learningMode: boolean | null; github: GithubAccount | null }
+  | { status: 'removed'; userId: string; allowance: number; github: GithubAccount | null };
 export const initialUser: User = { status: 'none' };
 
 export type UserCommand =
@@ -27,7 +31,8 @@ export function evolveUser(state: User, event: UserEvent): User {
     case 'UserAllowed': {
       const { githubUserId, githubLogin } = event.data;
       const github = githubUserId && githubLogin ? { id: githubUserId, login: githubLogin } : state.status === 'removed' ? state.github : null;
-      return { status: 'allowed', userId: event.data.userId, platformRole: event.data.platformRole, learningMode: null, github };
+      const allowance = state.status === 'none' ? 1 : state.allowance + 1;
+      return { status: 'allowed', userId: event.data.userId, allowance, platformRole: event.data.platformRole, learningMode: null, github };
     }
     case 'UserPlatformRoleChanged':
       return state.status === 'allowed' ? { ...state, platformRole: event.data.platformRole } : state;
@@ -36,7 +41,7 @@ export function evolveUser(state: User, event: UserEvent): User {
     case 'UserGithubLinked':
       return state.status === 'allowed' ? { ...state, github: { id: event.data.githubUserId, login: event.data.githubLogin } } : state;
     case 'UserRemoved':
-      return state.status === 'allowed' ? { status: 'removed', userId: state.userId, github: state.github } : state;
+      return state.status === 'allowed' ? { status: 'removed', userId: state.userId, allowance: state.allowance, github: state.github } : state;
   }
 }
 

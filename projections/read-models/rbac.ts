@@ -76,16 +76,23 @@ export const projects = projection({
 export const projectMembers = projection({
   name: 'project_members',
   tables: ['project_members'],
-  handles: ['MemberAdded', 'MemberRoleChanged', 'MemberLearningModeSet', 'MemberRemoved', 'ProjectDeleted'],
+  handles: ['MemberAdded', 'MemberRoleChanged', 'MemberLearningModeSet', 'MemberRemoved', 'ProjectDeleted', 'UserRemoved'],
   onFailure: 'stop',
   async apply(events, { tx, table }) {
     for (const e of events) {
       switch (e.type) {
         case 'MemberAdded':
+          // A membership granted afresh replaces one from before the user was removed (events recorded
+          // before a removal ended memberships left such rows behind).
           await tx.query(
-            `INSERT INTO ${table('project_members')} (project_id, user_id, role, created_at, updated_at) VALUES ($1, $2, $3, $4, $5)`,
+            `INSERT INTO ${table('project_members')} (project_id, user_id, role, created_at, updated_at) VALUES ($1, $2, $3, $4, $5)
+             ON CONFLICT (project_id, user_id) DO UPDATE SET role = EXCLUDED.role, learning_mode = NULL, created_at = EXCLUDED.created_at, updated_at = EXCLUDED.updated_at`,
             [e.data.projectId, e.data.userId, e.data.role, e.data.addedAt, e.createdAt],
           );
+          break;
+        case 'UserRemoved':
+          // A removal from the platform ends every membership (domain/projects/project.ts, membershipOf).
+          await tx.query(`DELETE FROM ${table('project_members')} WHERE user_id = $1`, [e.data.userId]);
           break;
         case 'MemberRoleChanged':
           await updateOne(tx, `UPDATE ${table('project_members')} SET role = $3, updated_at = $4 WHERE project_id = $1 AND user_id = $2`, [e.data.projectId, e.data.userId, e.data.role, e.createdAt]);

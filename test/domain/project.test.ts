@@ -9,7 +9,10 @@ const P = '00000000-0000-4000-8000-000000000001';
 const U = '00000000-0000-4000-8000-000000000002';
 const now = '2026-11-27T10:00:00.000Z';
 const created = { type: 'ProjectCreated', data: { projectId: P, key: 'alpha', name: 'Alpha', createdAt: now } } satisfies ProjectEvent;
-const added = (role: 'read' | 'read_write' | 'admin') => ({ type: 'MemberAdded', data: { projectId: P, userId: U, role, addedAt: now } }) satisfies ProjectEvent;
+// Under the user's first allowance; `allowance` absent is how events recorded before it was kept read.
+const added = (role: 'read' | 'read_write' | 'admin', allowance?: number) =>
+  ({ type: 'MemberAdded', data: { projectId: P, userId: U, role, addedAt: now, ...(allowance ? { allowance } : {}) } }) satisfies ProjectEvent;
+const memberRemoved = { type: 'MemberRemoved', data: { projectId: P, userId: U } } satisfies ProjectEvent;
 const fold = (events: ProjectEvent[]) => events.reduce(evolveProject, initialProject);
 const connect = { type: 'ConnectRepository', repositoryId: U, provider: 'github', githubRepositoryId: 99, owner: 'o', name: 'n', tokenCiphertext: null, now } as const;
 const connected = { type: 'RepositoryConnected', data: { repositoryId: U, projectId: P, provider: 'github', githubRepositoryId: 99, owner: 'o', name: 'n', tokenCiphertext: null, connectedAt: now } } satisfies ProjectEvent;
@@ -25,10 +28,17 @@ const table: [string, ProjectEvent[], ProjectCommand, ProjectEvent[] | DomainErr
   ['creates a project', [], { type: 'CreateProject', projectId: P, key: 'alpha', name: 'Alpha', now }, [created]],
   ['refuses a second creation', [created], { type: 'CreateProject', projectId: P, key: 'alpha', name: 'Alpha', now }, 'conflict'],
   ['refuses a malformed key', [], { type: 'CreateProject', projectId: P, key: '-x', name: 'X', now }, 'invalid_argument'],
-  ['adds a member', [created], { type: 'AddMember', userId: U, role: 'read', now }, [added('read')]],
-  ['the same role again changes nothing', [created, added('read')], { type: 'AddMember', userId: U, role: 'read', now }, []],
-  ['another role changes it', [created, added('read')], { type: 'AddMember', userId: U, role: 'admin', now }, [{ type: 'MemberRoleChanged', data: { projectId: P, userId: U, role: 'admin' } } satisfies ProjectEvent]],
-  ['no members in a project that does not exist', [], { type: 'AddMember', userId: U, role: 'read', now }, 'not_found'],
+  ['adds a member', [created], { type: 'AddMember', userId: U, allowance: 1, role: 'read', now }, [added('read', 1)]],
+  ['the same role again changes nothing', [created, added('read')], { type: 'AddMember', userId: U, allowance: 1, role: 'read', now }, []],
+  ['another role changes it', [created, added('read')], { type: 'AddMember', userId: U, allowance: 1, role: 'admin', now }, [{ type: 'MemberRoleChanged', data: { projectId: P, userId: U, role: 'admin' } } satisfies ProjectEvent]],
+  ['a user allowed again is added afresh, whatever role they had', [created, added('admin')], { type: 'AddMember', userId: U, allowance: 2, role: 'admin', now }, [added('admin', 2)]],
+  ['no members in a project that does not exist', [], { type: 'AddMember', userId: U, allowance: 1, role: 'read', now }, 'not_found'],
+  ['removes a member', [created, added('read', 1)], { type: 'RemoveMember', userId: U, allowance: 1 }, [memberRemoved]],
+  ['removing a member that is not one changes nothing', [created], { type: 'RemoveMember', userId: U, allowance: 1 }, []],
+  ['a membership from before the user was removed is none: nothing to remove', [created, added('read', 1)], { type: 'RemoveMember', userId: U, allowance: 2 }, []],
+  ['nor of a user not allowed now', [created, added('read', 1)], { type: 'RemoveMember', userId: U, allowance: null }, []],
+  ['sets a member\'s learning mode', [created, added('read', 1)], { type: 'SetMemberLearningMode', userId: U, allowance: 1, learningMode: true }, [{ type: 'MemberLearningModeSet', data: { projectId: P, userId: U, learningMode: true } }]],
+  ['not of a membership from before the user was removed', [created, added('read', 1)], { type: 'SetMemberLearningMode', userId: U, allowance: 2, learningMode: true }, 'not_found'],
   ['no repositories in a deleted project', [created, { type: 'ProjectDeleted', data: { projectId: P, deletedAt: now } } satisfies ProjectEvent], connect, 'not_found'],
   ['connects a repository by its GitHub id', [created], connect, [connected]],
   ['refuses the same repository twice', [created, connected], connect, 'conflict'],
@@ -67,6 +77,16 @@ describe('the user decider', () => {
   it('refuses to allow twice', () => {
     const state = decideUser(allow, initialUser).reduce(evolveUser, initialUser);
     assert.throws(() => decideUser(allow, state), (e: unknown) => e instanceof DomainError && e.code === 'conflict');
+  });
+  it('counts the times a user was allowed: a removal ends what was granted under the last', () => {
+    const allowance = (events: ReturnType<typeof decideUser>) => {
+      const state = events.reduce(evolveUser, initialUser);
+      return state.status === 'none' ? 0 : state.allowance;
+    };
+    const first = decideUser(allow, initialUser);
+    const removed = [...first, ...decideUser({ type: 'RemoveUser', now }, first.reduce(evolveUser, initialUser))];
+    const again = [...removed, ...decideUser(allow, removed.reduce(evolveUser, initialUser))];
+    assert.deepEqual([allowance(first), allowance(removed), allowance(again)], [1, 1, 2]);
   });
   it('refuses a malformed GitHub login', () => assert.throws(() => decideUser({ ...allow, github: { id: 1, login: 'not a login' } }, initialUser), /not a GitHub account/));
 });

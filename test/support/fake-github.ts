@@ -5,12 +5,13 @@ import { fakeGithubOAuth, type FakeAnswer } from './fake-github-oauth.js';
 /**
  * Failures GitHub answers now and then, each for one request: a secondary rate limit (429 with
  * `retry-after: 1`), the primary one (403, quota used up until `x-ratelimit-reset`, a second away),
- * a bad gateway (502) and refused credentials (401). Their bodies echo the request's credentials,
+ * a bad gateway (502), refused credentials (401), a token without the permission (403), and a
+ * connection dropped before any answer. Their bodies echo the request's credentials,
  * as a careless proxy might, so a test can prove no answer's text reaches an error message.
  */
-export type FakeFailure = 'rate_limit' | 'primary_rate_limit' | 'bad_gateway' | 'unauthorized';
+export type FakeFailure = 'rate_limit' | 'primary_rate_limit' | 'bad_gateway' | 'unauthorized' | 'forbidden' | 'dropped';
 
-function failure(kind: FakeFailure, authorization: string): [number, unknown, Record<string, string>] {
+function failure(kind: Exclude<FakeFailure, 'dropped'>, authorization: string): [number, unknown, Record<string, string>] {
   switch (kind) {
     case 'rate_limit':
       return [429, { message: `You have exceeded a secondary rate limit (${authorization})` }, { 'retry-after': '1' }];
@@ -20,6 +21,8 @@ function failure(kind: FakeFailure, authorization: string): [number, unknown, Re
       return [502, { message: `upstream failed for ${authorization}` }, {}];
     case 'unauthorized':
       return [401, { message: `Bad credentials: ${authorization}` }, {}];
+    case 'forbidden':
+      return [403, { message: `Resource not accessible by personal access token (${authorization})` }, {}];
   }
 }
 
@@ -139,6 +142,10 @@ export async function startFakeGithub(options: { now?: () => number } = {}) {
     req.on('data', (chunk) => (raw += chunk));
     req.on('end', () => {
       const failing = failures.shift();
+      if (failing === 'dropped') {
+        req.socket.destroy();
+        return;
+      }
       if (failing) {
         const [status, body, headers] = failure(failing, authorization ?? '');
         res.writeHead(status, { 'content-type': 'application/json; charset=utf-8', ...headers });

@@ -1,4 +1,8 @@
 import { randomUUID } from 'node:crypto';
+import assert from 'node:assert/strict';
+import { readFolded } from '../../commands/remembered-states.js';
+import { streamOf } from '../../domain/shared/streams.js';
+import { userDecider, type User } from '../../domain/users/user.js';
 import { Writable } from 'node:stream';
 import type Router from '@koa/router';
 import { createEventStore, type EventStore } from '../../adapters/postgres/event-store.js';
@@ -34,7 +38,8 @@ export async function startStaffApi(db: TestDatabase, options: { env?: Record<st
   const env = { ...staffSecrets, CODEXK8S_GITHUB_API_URL: github.url, ...options.env };
   const config = staffApiConfig(env);
   const store: EventStore = createEventStore(db.pools.primary);
-  const directory = githubDirectory(github.url);
+  // GitHub's 5xx are retried after 10, 40 and 90 ms here, not 1, 4 and 9 s.
+  const directory = githubDirectory(github.url, { retryBaseMs: 10 });
   const controller = new AbortController();
   const runners = allProjections.map((projection) =>
     runProjection(projection, { pool: db.pools.primary, store, waker: pollingOnly, signal: controller.signal, log, backoff: { minMs: 5, maxMs: 20 } }));
@@ -52,6 +57,12 @@ export async function startStaffApi(db: TestDatabase, options: { env?: Record<st
   });
   const setup = setupCommands({ store, github: directory, providers: { github: directory }, emailHashKey: config.emailHashKey, now: () => new Date().toISOString() });
   const tokens = staffTokens(config.jwtKeys, { ttlSeconds: config.jwtTtlSeconds });
+  const tokenFor = async (userId: string) => {
+    const [user] = await readFolded(store, [{ stream: streamOf.user(userId), fold: userDecider }]);
+    const state = user!.state as User;
+    assert.ok(state.status === 'allowed', 'a token for an allowed user');
+    return (await tokens.issue(state)).token;
+  };
   return {
     app: app.callback(),
     routes,
@@ -62,11 +73,12 @@ export async function startStaffApi(db: TestDatabase, options: { env?: Record<st
     setup,
     config,
     logLines,
-    tokenFor: async (userId: string) => (await tokens.issue(userId)).token,
+    /** A token for the user as they are allowed now (under their current allowance). */
+    tokenFor,
     /** Allows a person by the operator (the CLI's way), returning their id and a token. */
     async person(email: string, platformRole: 'owner' | 'admin' | null = null) {
       const { userId } = await setup.allowUser({ email, githubLogin: null, platformRole }, operator());
-      return { userId, email, token: (await tokens.issue(userId)).token };
+      return { userId, email, token: await tokenFor(userId) };
     },
     async close() {
       controller.abort();

@@ -9,7 +9,7 @@ const bodyStatuses = [413, 415] as const;
 const reasons: Record<number, string> = {
   200: 'OK', 302: 'Redirect to GitHub', 201: 'Created', 204: 'No content', 400: 'Invalid argument', 401: 'No valid staff token, or the user is no longer allowed',
   403: 'The role lacks the action', 404: 'Not found, or not visible to this user', 409: 'Conflict', 412: 'Failed precondition',
-  413: 'Body too large', 415: 'Body is not application/json', 429: 'Too many requests (Retry-After)', 503: 'Unavailable (Retry-After)',
+  413: 'Body too large', 415: 'Body is not application/json', 429: 'Too many requests (Retry-After)', 502: 'GitHub failed or could not be reached', 503: 'Unavailable (Retry-After)',
 };
 
 /** The statuses an operation is documented with: its own, the common ones, and the body ones when it reads a body. */

@@ -38,6 +38,8 @@ const printable = (s: string) => !/[\u0000-\u001f\u007f]/.test(s);
 const Text = (max: number) => t.refinement(t.string, (s) => s.length > 0 && s.length <= max && printable(s), `text of 1-${max} characters, none of them control characters`);
 const Nullable = <C extends t.Mixed>(c: C) => t.union([c, t.null]);
 const Slots = t.refinement(t.number, (n) => Number.isInteger(n) && n >= 1 && n <= 100, 'a whole number from 1 to 100');
+// A token goes into an HTTP header, which carries visible ASCII only (GitHub's tokens are).
+const Token = t.refinement(t.string, (s) => /^[\x21-\x7e]{1,4096}$/.test(s), 'a token of 1-4096 visible ASCII characters');
 const Email = t.refinement(t.string, (s) => s.length <= 320 && printable(s) && /^[^\s@<>]{1,64}@[^\s@<>]{1,255}$/.test(s), 'an e-mail address');
 const PlatformRoleInput = t.union([t.literal('owner'), t.literal('admin'), t.null]);
 const Status = t.keyof({ pending: null, scheduled: null, running: null, succeeded: null, failed: null, canceled: null });
@@ -55,7 +57,7 @@ const PatchProject = strictObject('project settings', {}, { name: Text(200), lea
 const AddMember = strictObject('member', { role: ProjectRole }, { user_id: Uuid, email: Email });
 const SetRole = strictObject('member role', { role: ProjectRole }, {});
 const LearningMode = strictObject('learning mode', { learning_mode: Nullable(t.boolean) }, {});
-const ConnectRepository = strictObject('repository', { provider: t.literal('github'), owner: Text(100), name: Text(100) }, { token: Text(4096), services_yaml_path: Text(255) });
+const ConnectRepository = strictObject('repository', { provider: t.literal('github'), owner: Text(100), name: Text(100) }, { token: Token, services_yaml_path: Text(255) });
 const StartRun = strictObject('run', {
   project_id: Uuid, repository_id: Uuid, kind: t.keyof({ issue: null, pull_request: null }), number: SubjectNumber, agent: Text(40), correlation_id: CorrelationId,
 }, {});
@@ -136,7 +138,7 @@ export function staffApi(deps: StaffApiDeps): StaffRoute[] {
       },
     }),
     route({
-      method: 'post', path: '/users', action: 'users.manage', summary: 'allow an e-mail, or set the platform role of the user it allows', body: AllowUser, statuses: [200, 201, 403, 409],
+      method: 'post', path: '/users', action: 'users.manage', summary: 'allow an e-mail, or set the platform role of the user it allows', body: AllowUser, statuses: [200, 201, 403, 409, 412, 502],
       async handle(ctx) {
         const input = await jsonBody(ctx, AllowUser);
         // Before anything is looked up (the e-mail's user, the login on GitHub): no answer tells a
@@ -196,10 +198,10 @@ export function staffApi(deps: StaffApiDeps): StaffRoute[] {
       method: 'get', path: '/projects/:projectId', action: 'project.read', summary: 'a project', statuses: [200, 404],
       async handle(ctx) {
         const id = projectIdParam(ctx);
-        const { project } = await access(ctx, 'project.read', id);
+        const { member } = await access(ctx, 'project.read', id);
         const view = await deps.queries.project(id, at(ctx));
         if (!view) throw notFound('project'); // not on the replica yet: the client can pass X-Codex-Min-Position
-        ctx.body = { ...view, my_role: project!.members[staffOf(ctx).userId]?.role ?? null };
+        ctx.body = { ...view, my_role: member?.role ?? null };
       },
     }),
     route({
@@ -260,7 +262,7 @@ export function staffApi(deps: StaffApiDeps): StaffRoute[] {
       handle: projectList(deps.queries.repositories),
     }),
     route({
-      method: 'post', path: '/projects/:projectId/repositories', action: 'repositories.manage', summary: 'connect a repository (checked on GitHub with its token)', body: ConnectRepository, statuses: [201, 403, 404, 409, 412],
+      method: 'post', path: '/projects/:projectId/repositories', action: 'repositories.manage', summary: 'connect a repository (checked on GitHub with its token)', body: ConnectRepository, statuses: [201, 403, 404, 409, 412, 502],
       async handle(ctx) {
         const id = projectIdParam(ctx);
         const input = await jsonBody(ctx, ConnectRepository);

@@ -8,7 +8,7 @@ import { userDecider, type User } from '../../../domain/users/user.js';
 import { projectDecider, type Project } from '../../../domain/projects/project.js';
 import type { AllowedUser } from '../../../domain/access/authorize.js';
 import { ApiError, tooMany } from '../errors.js';
-import { InvalidTokenError, type StaffTokens } from './tokens.js';
+import { InvalidTokenError, type StaffTokens, type TokenSubject } from './tokens.js';
 
 export interface StaffState {
   user: AllowedUser;
@@ -38,13 +38,14 @@ export function authenticate(deps: { tokens: StaffTokens; store: Pick<EventStore
   return async (ctx: Context, next: Next) => {
     const match = /^Bearer ([A-Za-z0-9_.-]{1,4096})$/.exec(ctx.get('Authorization'));
     if (!match) throw unauthorized('send a staff token as Authorization: Bearer <token>');
-    let userId: string;
+    let subject: TokenSubject;
     try {
-      userId = await deps.tokens.verify(match[1]!);
+      subject = await deps.tokens.verify(match[1]!);
     } catch (error) {
       if (error instanceof InvalidTokenError) throw unauthorized(`the token is not valid: ${error.message}`);
       throw error;
     }
+    const { userId } = subject;
     if (!isUuid(userId)) throw unauthorized('the token is not valid: bad subject');
     // Counted before the user's stream is read, so requests past the budget cost the database nothing.
     try {
@@ -60,6 +61,7 @@ export function authenticate(deps: { tokens: StaffTokens; store: Pick<EventStore
     ]);
     const state = user!.state as User;
     if (state.status !== 'allowed') throw unauthorized('this user is not allowed on the platform');
+    if (state.allowance !== subject.allowance) throw unauthorized('the token was issued before the user was taken off the allow-list: sign in again');
     (ctx.state as StaffState).user = state;
     if (project) (ctx.state as StaffState).project = { id: projectId!, state: project.state as Project };
     await next();

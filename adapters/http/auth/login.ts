@@ -77,7 +77,7 @@ export function mountLogin(router: Router, deps: LoginDeps): void {
       throw new ApiError(401, 'unauthorized', 'GitHub did not confirm the login: start it again');
     }
     const user = await signIn(commands, identity, meta);
-    const issued = await deps.tokens.issue(user.userId);
+    const issued = await deps.tokens.issue(user);
     ctx.body = {
       token: issued.token,
       token_type: 'Bearer',

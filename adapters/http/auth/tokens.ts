@@ -13,6 +13,16 @@ export interface IssuedToken {
   expiresAt: Date;
 }
 
+/**
+ * Whom a token names: the user, and the allowance it was issued under (see domain/users/user.ts),
+ * so a token issued before a removal stays refused after the user is allowed again.
+ */
+export interface TokenSubject {
+  userId: string;
+  allowance: number;
+}
+const ALLOWANCE_CLAIM = 'allowance';
+
 export class InvalidTokenError extends Error {
   override readonly name = 'InvalidTokenError';
 }
@@ -38,13 +48,13 @@ export function staffTokens(ring: KeyRing, options: { ttlSeconds: number; now?: 
   // A staff client sends one token for many requests: the exact string, once verified, is known
   // until it expires (a tampered token is another string, verified in full). Bounded: past the
   // bound it starts over, which only costs verifications.
-  const verified = new Map<string, { userId: string; expiresAt: number }>();
+  const verified = new Map<string, TokenSubject & { expiresAt: number }>();
   const MAX_VERIFIED = 10_000;
   return {
-    async issue(userId: string, ttlSeconds = options.ttlSeconds): Promise<IssuedToken> {
+    async issue({ userId, allowance }: TokenSubject, ttlSeconds = options.ttlSeconds): Promise<IssuedToken> {
       const issuedAt = Math.floor(now() / 1000);
       const expiresAt = issuedAt + ttlSeconds;
-      const token = await new SignJWT({})
+      const token = await new SignJWT({ [ALLOWANCE_CLAIM]: allowance })
         .setProtectedHeader({ alg: ALGORITHM, kid: ring.current.id, typ: 'JWT' })
         .setSubject(userId)
         .setIssuer(ISSUER)
@@ -55,11 +65,11 @@ export function staffTokens(ring: KeyRing, options: { ttlSeconds: number; now?: 
       return { token, expiresAt: new Date(expiresAt * 1000) };
     },
 
-    /** The user id the token names; InvalidTokenError (with a reason safe to answer) otherwise. */
-    async verify(token: string): Promise<string> {
+    /** Whom the token names; InvalidTokenError (with a reason safe to answer) otherwise. */
+    async verify(token: string): Promise<TokenSubject> {
       const known = verified.get(token);
       if (known) {
-        if (Math.floor(now() / 1000) < known.expiresAt) return known.userId;
+        if (Math.floor(now() / 1000) < known.expiresAt) return { userId: known.userId, allowance: known.allowance };
         verified.delete(token);
         throw new InvalidTokenError('expired');
       }
@@ -67,12 +77,14 @@ export function staffTokens(ring: KeyRing, options: { ttlSeconds: number; now?: 
         const { payload } = await jwtVerify(
           token,
           (header) => verifyKeyOf(header.kid),
-          { algorithms: [ALGORITHM], issuer: ISSUER, audience: AUDIENCE, requiredClaims: ['sub', 'exp', 'iat'], currentDate: new Date(now()) },
+          { algorithms: [ALGORITHM], issuer: ISSUER, audience: AUDIENCE, requiredClaims: ['sub', 'exp', 'iat', ALLOWANCE_CLAIM], currentDate: new Date(now()) },
         );
         if (typeof payload.sub !== 'string' || payload.sub.length === 0) throw new InvalidTokenError('no subject');
+        const allowance = payload[ALLOWANCE_CLAIM];
+        if (typeof allowance !== 'number' || !Number.isSafeInteger(allowance) || allowance < 1) throw new InvalidTokenError(`bad ${ALLOWANCE_CLAIM} claim`);
         if (verified.size >= MAX_VERIFIED) verified.clear();
-        verified.set(token, { userId: payload.sub, expiresAt: payload.exp! });
-        return payload.sub;
+        verified.set(token, { userId: payload.sub, allowance, expiresAt: payload.exp! });
+        return { userId: payload.sub, allowance };
       } catch (error) {
         if (error instanceof InvalidTokenError) throw error;
         if (error instanceof joseErrors.JWTExpired) throw new InvalidTokenError('expired');
