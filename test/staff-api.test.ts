@@ -291,6 +291,17 @@ describe('commands and queries', () => {
     }
   });
 
+  it('the same upsert sent at once from several clients creates once and answers the others 200, not 409', async () => {
+    const owner = await api.person(`race-${unique()}@example.com`, 'owner');
+    const key = `race-${unique()}`;
+    const email = `raced-${unique()}@example.com`;
+    const at = (path: string, body: object) => Promise.all(Array.from({ length: 6 }, () => request(api.app).post(path).set(bearer(owner.token)).send(body)));
+    for (const [what, answers] of [['POST /projects', await at('/api/v1/projects', { key, name: 'Raced' })], ['POST /users', await at('/api/v1/users', { email })]] as const) {
+      assert.deepEqual(answers.map((r) => r.status).sort(), [200, 200, 200, 200, 200, 201], `${what}: ${answers.map((r) => JSON.stringify(r.body)).join(' ')}`);
+      assert.equal(new Set(answers.map((r) => r.body.id)).size, 1, `${what}: one id`);
+    }
+  });
+
   it('POST /projects upserts by key: created once, then its settings change', async () => {
     const owner = await api.person(`ups-${unique()}@example.com`, 'owner');
     const key = `ups-${unique()}`;

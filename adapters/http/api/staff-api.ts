@@ -62,6 +62,20 @@ const StartRun = strictObject('run', {
   project_id: Uuid, repository_id: Uuid, kind: t.keyof({ issue: null, pull_request: null }), number: SubjectNumber, agent: Text(40), correlation_id: CorrelationId,
 }, {});
 
+/**
+ * An upsert (find, then update or create) raced by the same upsert from another client: the create
+ * that lost finds the winner's on a second pass and updates it (200), as if it had come second.
+ * A conflict on the second pass is a real one (another user claims the GitHub account, …).
+ */
+async function upsert(attempt: () => Promise<void>): Promise<void> {
+  try {
+    await attempt();
+  } catch (error) {
+    if (!(error instanceof DomainError && error.code === 'conflict')) throw error;
+    await attempt();
+  }
+}
+
 const staffOf = (ctx: Context) => (ctx.state as StaffState).user;
 const by = (ctx: Context) => ({ userId: staffOf(ctx).userId });
 const at = (ctx: Context): { minPosition?: GlobalPosition } => {
@@ -144,12 +158,12 @@ export function staffApi(deps: StaffApiDeps): StaffRoute[] {
         // Before anything is looked up (the e-mail's user, the login on GitHub): no answer tells a
         // caller without the right whether an e-mail is allowed or a login exists.
         await access(ctx, 'users.manage');
-        // Someone the e-mail allows already: the request sets their platform role, if it names one
-        // (a repeated allow without it changes nothing). Anyone else (new, or removed) is allowed; a
-        // race with another allow of the same e-mail is a 409.
-        const existing = await deps.setup.userIdOf(input.email).catch((error: unknown) => {
-          if (error instanceof DomainError && error.code === 'failed_precondition') return undefined;
-          throw error;
+        await upsert(async () => {
+          // Someone the e-mail allows already: the request sets their platform role, if it names one
+          // (a repeated allow without it changes nothing). Anyone else (new, or removed) is allowed.
+          const existing = await deps.setup.userIdOf(input.email).catch((error: unknown) => {
+            if (error instanceof DomainError && error.code === 'failed_precondition') return undefined;
+            throw error;
         });
         const [user] = existing ? await readFolded(deps.store, [{ stream: streamOf.user(existing), fold: userDecider }]) : [];
         if (existing && (user!.state as User).status === 'allowed') {
@@ -159,6 +173,7 @@ export function staffApi(deps: StaffApiDeps): StaffRoute[] {
         }
         const allowed = await deps.setup.allowUser({ email: input.email, githubLogin: input.github_login ?? null, platformRole: input.platform_role ?? null }, meta(ctx), by(ctx));
         answered(ctx, 201, { id: allowed.userId }, allowed);
+        });
       },
     }),
     route({
@@ -182,16 +197,18 @@ export function staffApi(deps: StaffApiDeps): StaffRoute[] {
         // Before the key is looked up: whether a key exists is no answer for those who may not create.
         await access(ctx, 'projects.create');
         const settings = settingsOf(input);
-        const existing = await deps.setup.projectIdOf(input.key).catch((error: unknown) => {
-          if (error instanceof DomainError && error.code === 'not_found') return undefined;
-          throw error;
+        await upsert(async () => {
+          const existing = await deps.setup.projectIdOf(input.key).catch((error: unknown) => {
+            if (error instanceof DomainError && error.code === 'not_found') return undefined;
+            throw error;
+          });
+          if (existing) {
+            answered(ctx, 200, { id: existing }, await deps.setup.updateProject(existing, settings, meta(ctx), by(ctx)));
+            return;
+          }
+          const created = await deps.setup.createProject({ ...settings, key: input.key, name: input.name ?? input.key }, meta(ctx), by(ctx));
+          answered(ctx, 201, { id: created.projectId }, created);
         });
-        if (existing) {
-          answered(ctx, 200, { id: existing }, await deps.setup.updateProject(existing, settings, meta(ctx), by(ctx)));
-          return;
-        }
-        const created = await deps.setup.createProject({ ...settings, key: input.key, name: input.name ?? input.key }, meta(ctx), by(ctx));
-        answered(ctx, 201, { id: created.projectId }, created);
       },
     }),
     route({
