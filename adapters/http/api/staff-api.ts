@@ -164,15 +164,15 @@ export function staffApi(deps: StaffApiDeps): StaffRoute[] {
           const existing = await deps.setup.userIdOf(input.email).catch((error: unknown) => {
             if (error instanceof DomainError && error.code === 'failed_precondition') return undefined;
             throw error;
-        });
-        const [user] = existing ? await readFolded(deps.store, [{ stream: streamOf.user(existing), fold: userDecider }]) : [];
-        if (existing && (user!.state as User).status === 'allowed') {
-          const written = input.platform_role === undefined ? {} : await deps.setup.setPlatformRole(existing, input.platform_role, meta(ctx), by(ctx));
-          answered(ctx, 200, { id: existing }, written);
-          return;
-        }
-        const allowed = await deps.setup.allowUser({ email: input.email, githubLogin: input.github_login ?? null, platformRole: input.platform_role ?? null }, meta(ctx), by(ctx));
-        answered(ctx, 201, { id: allowed.userId }, allowed);
+          });
+          const [user] = existing ? await readFolded(deps.store, [{ stream: streamOf.user(existing), fold: userDecider }]) : [];
+          if (existing && (user!.state as User).status === 'allowed') {
+            const written = input.platform_role === undefined ? {} : await deps.setup.setPlatformRole(existing, input.platform_role, meta(ctx), by(ctx));
+            answered(ctx, 200, { id: existing }, written);
+            return;
+          }
+          const allowed = await deps.setup.allowUser({ email: input.email, githubLogin: input.github_login ?? null, platformRole: input.platform_role ?? null }, meta(ctx), by(ctx));
+          answered(ctx, 201, { id: allowed.userId }, allowed);
         });
       },
     }),
