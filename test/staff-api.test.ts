@@ -465,6 +465,37 @@ describe('bad input gets a clear error and changes nothing', () => {
     assert.equal((await connect()).status, 201, 'and once GitHub answers, it connects');
   });
 
+  it('an endpoint that takes no body refuses one (malformed, oversized, with fields, another type) and changes nothing; none or {} is fine', async () => {
+    const f = await fixture();
+    const owner = f.people.owner.token;
+    const cancel = { method: 'post', path: '/agent-runs/:runId/cancel' } as const;
+    const removeMember = { method: 'delete', path: '/projects/:projectId/members/:userId' } as const;
+    const send = (route: typeof cancel | typeof removeMember, body?: string, type = 'application/json') => {
+      const path = `/api/v1${route.path.replace(':runId', f.runId).replace(':projectId', f.projectId).replace(':userId', f.member.userId)}`;
+      const req = request(api.app)[route.method](path).set(bearer(owner));
+      return body === undefined ? req : req.set('Content-Type', type).send(body);
+    };
+    const cases: [string, typeof cancel | typeof removeMember, string, string | undefined, number][] = [
+      ['malformed JSON', cancel, '{"reason": ', undefined, 400],
+      ['a field', cancel, JSON.stringify({ reason: 'because' }), undefined, 400],
+      ['oversized', cancel, JSON.stringify({ pad: 'x'.repeat(20_000) }), undefined, 413],
+      ['not JSON', removeMember, 'member=x', 'application/x-www-form-urlencoded', 415],
+      ['an array', removeMember, '[]', undefined, 400],
+    ];
+    for (const [what, route, body, type, status] of cases) {
+      const res = await send(route, body, type);
+      saw(route, res.status);
+      assert.equal(res.status, status, `${what}: ${JSON.stringify(res.body)}`);
+      assert.ok(res.body.error?.message, what);
+    }
+    const run = await request(api.app).get(`/api/v1/agent-runs/${f.runId}/events`).set(bearer(owner));
+    assert.deepEqual(run.body.items.map((e: { type: string }) => e.type), ['RunRequested'], 'the run was not canceled');
+    const members = await request(api.app).get(`/api/v1/projects/${f.projectId}/members`).set(bearer(owner));
+    assert.ok(members.body.items.some((m: { user_id: string }) => m.user_id === f.member.userId), 'the member was not removed');
+    assert.equal((await send(cancel, '{}')).status, 200, 'an empty object is no content');
+    assert.equal((await send(removeMember)).status, 204, 'nor is no body at all');
+  });
+
   it('POST /projects says the same to someone who may not create projects whether the key exists or not', async () => {
     const f = await fixture();
     const key = (await request(api.app).get(`/api/v1/projects/${f.projectId}`).set(bearer(f.people.owner.token))).body.key as string;

@@ -38,20 +38,38 @@ export function decodeInput<C extends t.Mixed>(input: StrictObject<C>, value: un
 /** The request's JSON body, capped, as `application/json`, decoded by `input`. */
 export async function jsonBody<C extends t.Mixed>(ctx: Context, input: StrictObject<C>): Promise<t.TypeOf<C>> {
   if (!ctx.is('application/json')) throw new ApiError(415, 'invalid_argument', 'the body must be application/json');
-  let raw: string;
+  return decodeInput(input, parseJson(await rawBody(ctx)), 'body');
+}
+
+const Nothing = strictObject('nothing', {}, {});
+
+/**
+ * For a command that takes no input: no body, or `{}` (what JSON clients send for nothing). Anything
+ * else is refused as a body would be, rather than ignored: a client sending fields expects them used.
+ */
+export async function noBody(ctx: Context): Promise<void> {
+  if (!ctx.request.length && ctx.get('Transfer-Encoding') === '') return;
+  if (!ctx.is('application/json')) throw new ApiError(415, 'invalid_argument', 'this endpoint takes no body; if one is sent, it must be application/json {}');
+  const raw = await rawBody(ctx);
+  if (raw.trim() === '') return;
+  decodeInput(Nothing, parseJson(raw), 'body (this endpoint takes none)');
+}
+
+async function rawBody(ctx: Context): Promise<string> {
   try {
-    raw = await getRawBody(ctx.req, { limit: MAX_BODY_BYTES, length: ctx.get('Content-Length') || undefined, encoding: 'utf8' });
+    return await getRawBody(ctx.req, { limit: MAX_BODY_BYTES, length: ctx.get('Content-Length') || undefined, encoding: 'utf8' });
   } catch (error) {
     if ((error as { type?: string }).type === 'entity.too.large') throw new ApiError(413, 'invalid_argument', `the body is larger than ${MAX_BODY_BYTES} bytes`);
     throw invalidArgument('the body could not be read');
   }
-  let value: unknown;
+}
+
+function parseJson(raw: string): unknown {
   try {
-    value = JSON.parse(raw);
+    return JSON.parse(raw);
   } catch {
     throw invalidArgument('the body is not JSON');
   }
-  return decodeInput(input, value, 'body');
 }
 
 /** Query parameters, each at most once, decoded like a body. */

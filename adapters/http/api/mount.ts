@@ -15,6 +15,7 @@ import { authenticate } from '../auth/authenticate.js';
 import { callbackPath, loginPath, mountLogin } from '../auth/login.js';
 import { loginStates, staffTokens } from '../auth/tokens.js';
 import { ApiError } from '../errors.js';
+import { noBody } from './input.js';
 import { openApiDocument } from './openapi.js';
 import { staffApi } from './staff-api.js';
 
@@ -72,7 +73,11 @@ export function mountStaffApi(router: Router, deps: StaffApiMountDeps): ReturnTy
   }
   const signedIn = authenticate({ tokens, store, requestsPerMinute: config.requestsPerMinute });
   for (const r of routes) {
-    router[r.method](`${apiPrefix}${r.path}`, signedIn, (ctx: Context) => r.handle(ctx));
+    const takesNoBody = !r.body && r.method !== 'get';
+    router[r.method](`${apiPrefix}${r.path}`, signedIn, async (ctx: Context) => {
+      if (takesNoBody) await noBody(ctx);
+      await r.handle(ctx);
+    });
   }
   return routes;
 }

@@ -12,9 +12,12 @@ const reasons: Record<number, string> = {
   413: 'Body too large', 415: 'Body is not application/json', 429: 'Too many requests (Retry-After)', 502: 'GitHub failed or could not be reached', 503: 'Unavailable (Retry-After)',
 };
 
-/** The statuses an operation is documented with: its own, the common ones, and the body ones when it reads a body. */
-export const documentedStatuses = (route: Pick<StaffRoute, 'statuses' | 'body'>): number[] =>
-  [...new Set([...route.statuses, ...commonStatuses, ...(route.body ? bodyStatuses : [])])].sort();
+/**
+ * The statuses an operation is documented with: its own, the common ones, and the body ones when it
+ * may be sent a body (a command without input refuses any but `{}`).
+ */
+export const documentedStatuses = (route: Pick<StaffRoute, 'statuses' | 'body' | 'method'>): number[] =>
+  [...new Set([...route.statuses, ...commonStatuses, ...(route.method !== 'get' ? bodyStatuses : [])])].sort();
 
 const openApiPath = (path: string) => path.replace(/:(\w+)/g, '{$1}');
 const schemaOf = (input: StrictObject) => {
