@@ -496,6 +496,26 @@ describe('bad input gets a clear error and changes nothing', () => {
     assert.equal((await send(removeMember)).status, 204, 'nor is no body at all');
   });
 
+  it('refuses query parameters an endpoint does not take and a malformed X-Codex-Min-Position everywhere; paths are case-sensitive, the auth scheme is not', async () => {
+    const f = await fixture();
+    const owner = f.people.owner.token;
+    const get = (path: string) => request(api.app).get(path).set(bearer(owner));
+    const refused: [string, request.Response, number][] = [
+      ['an unknown query parameter', await get('/api/v1/me?verbose=1'), 400],
+      ['a query on a single project', await get(`/api/v1/projects/${f.projectId}?fields=all`), 400],
+      ['a malformed position on /me', await get('/api/v1/me').set('X-Codex-Min-Position', 'soon'), 400],
+      ['a malformed position on /agents', await get('/api/v1/agents').set('X-Codex-Min-Position', '-1'), 400],
+      ['a path in other case', await get('/API/V1/ME'), 404],
+      ['a path in other case, below', await get(`/api/v1/Projects/${f.projectId}`), 404],
+    ];
+    for (const [what, res, status] of refused) {
+      if (status === 400) saw({ method: 'get', path: what.includes('single') ? '/projects/:projectId' : what.endsWith('/agents') ? '/agents' : '/me' }, res.status);
+      assert.equal(res.status, status, `${what}: ${JSON.stringify(res.body)}`);
+    }
+    const lower = await request(api.app).get('/api/v1/me').set('Authorization', `bearer ${owner}`);
+    assert.equal(lower.status, 200, 'the scheme is case-insensitive (RFC 9110)');
+  });
+
   it('POST /projects says the same to someone who may not create projects whether the key exists or not', async () => {
     const f = await fixture();
     const key = (await request(api.app).get(`/api/v1/projects/${f.projectId}`).set(bearer(f.people.owner.token))).body.key as string;

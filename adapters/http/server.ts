@@ -9,7 +9,8 @@ const READY_TIMEOUT_MS = 900;
 
 /** The HTTP surface: health, readiness, metrics, and the routes the caller mounts. */
 export function createApp(deps: { primary: pg.Pool; metrics: Metrics; log: Logger; mount: (router: Router) => void; trustedProxyHops?: number }) {
-  const router = new Router();
+  // Paths are case-sensitive, as the OpenAPI document writes them: /API/V1/ME is no endpoint.
+  const router = new Router({ sensitive: true });
   router.get('/healthz', (ctx) => {
     ctx.body = { status: 'ok' };
   });

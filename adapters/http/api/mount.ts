@@ -14,7 +14,8 @@ import type { Logger } from '../../log.js';
 import { authenticate } from '../auth/authenticate.js';
 import { callbackPath, loginPath, mountLogin } from '../auth/login.js';
 import { loginStates, staffTokens } from '../auth/tokens.js';
-import { ApiError } from '../errors.js';
+import { ApiError, invalidArgument } from '../errors.js';
+import { minPositionOf } from '../consistency.js';
 import { noBody } from './input.js';
 import { openApiDocument } from './openapi.js';
 import { staffApi } from './staff-api.js';
@@ -75,6 +76,9 @@ export function mountStaffApi(router: Router, deps: StaffApiMountDeps): ReturnTy
   for (const r of routes) {
     const takesNoBody = !r.body && r.method !== 'get';
     router[r.method](`${apiPrefix}${r.path}`, signedIn, async (ctx: Context) => {
+      // Refused everywhere, also where it is not needed: a client's mistake shows at once.
+      if (!r.query && ctx.querystring !== '') throw invalidArgument('this endpoint takes no query parameters');
+      minPositionOf(ctx);
       if (takesNoBody) await noBody(ctx);
       await r.handle(ctx);
     });

@@ -36,7 +36,8 @@ const unauthorized = (message: string) => new ApiError(401, 'unauthorized', mess
 export function authenticate(deps: { tokens: StaffTokens; store: Pick<EventStore, 'readStreams'>; requestsPerMinute: number }) {
   const limiter = new RateLimiterMemory({ points: deps.requestsPerMinute, duration: 60 });
   return async (ctx: Context, next: Next) => {
-    const match = /^Bearer ([A-Za-z0-9_.-]{1,4096})$/.exec(ctx.get('Authorization'));
+    // The scheme is case-insensitive (RFC 9110, 11.1).
+    const match = /^Bearer ([A-Za-z0-9_.-]{1,4096})$/i.exec(ctx.get('Authorization'));
     if (!match) throw unauthorized('send a staff token as Authorization: Bearer <token>');
     let subject: TokenSubject;
     try {
