@@ -43,7 +43,7 @@ export function staffRunCommands(deps: StaffRunDeps) {
     /** A manual start for an issue or PR of a connected repository; `created: false` when the key was used already for the same run. */
     async start(userId: string, input: StartRun, meta: EventMeta): Promise<{ runId: string; created: boolean; append?: AppendResult }> {
       if (!deps.agents.has(input.agent)) throw new DomainError('invalid_argument', `no agent ${input.agent.slice(0, 40)} in the roster`);
-      const runId = manualRunIdOf(input.correlationId);
+      const runId = manualRunIdOf(input.projectId, input.correlationId);
       try {
         const { append } = await handleCommand(deps, meta, async (load) => {
           const [user, project] = await load<[User, Project]>([userFold(userId), projectFold(input.projectId)]);

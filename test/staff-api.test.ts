@@ -366,6 +366,25 @@ describe('commands and queries', () => {
   });
 });
 
+describe('correlation ids', () => {
+  it('are scoped to a project: the same correlation_id in another project starts another run, and says nothing of the first', async () => {
+    const [one, two] = [await fixture(), await fixture()];
+    const key = `shared-${unique()}`;
+    const start = (f: Fixture) => request(api.app).post('/api/v1/agent-runs').set(bearer(f.people.readWrite.token))
+      .send({ project_id: f.projectId, repository_id: f.repositoryId, kind: 'issue', number: 9, agent: 'dev', correlation_id: key });
+    const first = await start(one);
+    const other = await start(two);
+    assert.deepEqual([first.status, other.status], [201, 201], JSON.stringify(other.body));
+    assert.notEqual(first.body.id, other.body.id);
+    const again = await start(one);
+    assert.deepEqual([again.status, again.body.id], [200, first.body.id], 'the same start in the same project is the same run');
+    for (const [f, started] of [[one, first], [two, other]] as const) {
+      const shown = await request(api.app).get(`/api/v1/agent-runs/${started.body.id}`).set(bearer(f.people.reader.token)).set('X-Codex-Min-Position', other.headers['x-codex-position']!);
+      assert.equal(shown.status, 200, `both runs reach the read model: ${JSON.stringify(shown.body)}`);
+    }
+  });
+});
+
 describe('bad input gets a clear error and changes nothing', () => {
   it('refuses malformed, oversized, unknown-field, wrongly typed and duplicate input', async () => {
     const owner = await api.person(`bad-${unique()}@example.com`, 'owner');

@@ -13,7 +13,11 @@ export function runIdOf(labelling: { repository: string; number: number; label: 
   return uuidv5(`${labelling.repository}#${labelling.number}:${labelling.label}@${labelling.labeledAt}`, RUN_NAMESPACE);
 }
 
-/** The run a staff member's manual start names by its correlation id: the same id again is the same run. */
-export function manualRunIdOf(correlationId: string): string {
-  return uuidv5(`manual:${correlationId}`, RUN_NAMESPACE);
+/**
+ * The run a staff member's manual start names by its correlation id in its project: the same id
+ * again is the same run. Scoped to the project, so a key used in one project neither collides with
+ * nor reveals a run of another.
+ */
+export function manualRunIdOf(projectId: string, correlationId: string): string {
+  return uuidv5(`manual:${projectId.toLowerCase()}:${correlationId}`, RUN_NAMESPACE);
 }

@@ -1,6 +1,6 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { runIdOf } from '../../domain/webhooks/run-identity.js';
+import { manualRunIdOf, runIdOf } from '../../domain/webhooks/run-identity.js';
 
 const labelling = { repository: 'github/Codertocat/Hello-World', number: 1, label: 'run:dev', labeledAt: '2019-05-15T15:20:33Z' };
 
@@ -21,4 +21,11 @@ describe('runIdOf: a labelling names its run', () => {
       assert.notEqual(runIdOf({ ...labelling, ...change }), runIdOf(labelling));
     });
   }
+});
+
+describe('manualRunIdOf: a correlation id names a run in its project', () => {
+  const P = '00000000-0000-4000-8000-000000000001';
+  it('the same key in the same project is the same run', () => assert.equal(manualRunIdOf(P, 'k-1'), manualRunIdOf(P.toUpperCase(), 'k-1')));
+  it('another key is another run', () => assert.notEqual(manualRunIdOf(P, 'k-1'), manualRunIdOf(P, 'k-2')));
+  it('the same key in another project is another run', () => assert.notEqual(manualRunIdOf(P, 'k-1'), manualRunIdOf('00000000-0000-4000-8000-000000000002', 'k-1')));
 });

@@ -310,7 +310,8 @@ export function staffApi(deps: StaffApiDeps): StaffRoute[] {
         const input = await jsonBody(ctx, StartRun);
         const started = await deps.runs.start(staffOf(ctx).userId, {
           projectId: input.project_id.toLowerCase(), repositoryId: input.repository_id.toLowerCase(), subject: { kind: input.kind, number: input.number }, agent: input.agent, correlationId: input.correlation_id,
-        }, meta(ctx, input.correlation_id));
+        // The log's correlation id is the run's (agent_runs keeps it unique), so it is the key within its project.
+        }, meta(ctx, `${input.project_id.toLowerCase()}/${input.correlation_id}`));
         answerWithPosition(ctx, started.created ? 201 : 200, { id: started.runId, created: started.created }, started.append?.position);
       },
     }),
