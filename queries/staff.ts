@@ -142,11 +142,15 @@ export function staffQueries(reads: ReplicaReads) {
       page: PageRequest,
       at: ReadAt,
     ): Promise<Page<RunView>> =>
-      read(['agent_runs', 'project_members'], at, async (db) => {
+      read(['agent_runs', 'project_members', 'projects'], at, async (db) => {
+        // A deleted project's runs stay in agent_runs (its history) but are no one's to list: a
+        // project filter is authorised on the project's stream, and memberships end with the project;
+        // an unfiltered list of all projects keeps to those that exist.
+        const existing = !filter.projectId && filter.visibleTo === null ? 'AND project_id IN (SELECT id FROM projects)' : '';
         const { rows } = await db.query<RunRow>(
           `SELECT ${runColumns} FROM agent_runs
             WHERE ($1::uuid IS NULL OR project_id = $1)
-              AND ($2::uuid IS NULL OR project_id IN (SELECT project_id FROM project_members WHERE user_id = $2))
+              AND ($2::uuid IS NULL OR project_id IN (SELECT project_id FROM project_members WHERE user_id = $2)) ${existing}
               AND ($3::text IS NULL OR status = $3) AND ($4::text IS NULL OR agent = $4)
               AND ($5::timestamptz IS NULL OR (created_at, id) < ($5::timestamptz, $6::uuid))
             ORDER BY agent_runs.created_at DESC, agent_runs.id DESC LIMIT $7`, // qualified: the bare name is the text column of the SELECT

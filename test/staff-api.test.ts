@@ -366,6 +366,22 @@ describe('commands and queries', () => {
   });
 });
 
+describe('deleted projects', () => {
+  it('a deleted project\'s runs leave the lists, as the runs themselves answer 404', async () => {
+    const f = await fixture();
+    const owner = f.people.owner.token;
+    const deleted = await request(api.app).delete(`/api/v1/projects/${f.projectId}`).set(bearer(owner));
+    assert.equal(deleted.status, 204);
+    const seen = { 'X-Codex-Min-Position': deleted.headers['x-codex-position']! };
+    assert.equal((await request(api.app).get(`/api/v1/agent-runs/${f.runId}`).set(bearer(owner)).set(seen)).status, 404);
+    for (const who of [owner, f.people.admin.token, f.people.reader.token]) {
+      const listed = await request(api.app).get('/api/v1/agent-runs').query({ limit: '200' }).set(bearer(who)).set(seen);
+      assert.equal(listed.status, 200);
+      assert.equal(listed.body.items.some((r: { id: string }) => r.id === f.runId), false, 'not listed either');
+    }
+  });
+});
+
 describe('correlation ids', () => {
   it('are scoped to a project: the same correlation_id in another project starts another run, and says nothing of the first', async () => {
     const [one, two] = [await fixture(), await fixture()];
