@@ -1,3 +1,4 @@
+import { isPrintable } from '../domain/shared/codec.js';
 import { createHmac, randomUUID } from 'node:crypto';
 import { ConcurrencyError, type AppendResult, type EventMeta, type EventStore } from '../ports/event-store.js';
 import type { GithubDirectory } from '../ports/github.js';
@@ -37,7 +38,7 @@ export interface SetupDeps {
 
 export type By = 'operator' | { userId: string };
 
-const emailPattern = /^[^\s@]{1,64}@[^\s@]{1,255}$/;
+const isEmail = (s: string) => /^[^\s@]{1,64}@[^\s@]{1,255}$/.test(s) && isPrintable(s);
 const githubName = /^[A-Za-z0-9_.-]{1,100}$/;
 const githubLoginPattern = /^[A-Za-z0-9](?:[A-Za-z0-9-]{0,38})$/;
 
@@ -137,7 +138,7 @@ export function setupCommands(deps: SetupDeps) {
   }
 
   async function userIdOfEmail(email: string): Promise<string> {
-    if (!emailPattern.test(email)) throw new DomainError('invalid_argument', 'not an e-mail address');
+    if (!isEmail(email)) throw new DomainError('invalid_argument', 'not an e-mail address');
     const owner = await ownerOf(store, 'email', hashEmail(deps.emailHashKey, email));
     if (!owner) throw new DomainError('failed_precondition', 'that e-mail is not allowed on the platform yet: allow the user first');
     return idIn('user', owner);
@@ -154,7 +155,7 @@ export function setupCommands(deps: SetupDeps) {
      * who was removed and is allowed again is the same user. Making an owner takes an owner.
      */
     async allowUser(input: { email: string; githubLogin: string | null; platformRole: PlatformRole }, meta: EventMeta, by: By = 'operator'): Promise<AppendResult & { userId: string }> {
-      if (!emailPattern.test(input.email)) throw new DomainError('invalid_argument', 'not an e-mail address');
+      if (!isEmail(input.email)) throw new DomainError('invalid_argument', 'not an e-mail address');
       if (input.githubLogin !== null && !githubLoginPattern.test(input.githubLogin)) throw new DomainError('invalid_argument', 'not a GitHub login');
       const github = input.githubLogin === null ? null : await deps.github.user(input.githubLogin);
       if (github === undefined) throw new DomainError('failed_precondition', `GitHub has no user ${input.githubLogin}`);

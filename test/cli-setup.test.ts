@@ -54,6 +54,9 @@ describe('setup commands', () => {
       [['projects', 'set-slots', 'nope', 'many'], /slots are a whole number from 1 to 100, or default/],
       [['projects', 'set-slots', 'nope', '3'], /project nope not found/],
       [['projects', 'add-repo', 'nope', 'github', 'a/b/c'], /the repository is <owner>\/<name>/],
+      // Control characters, refused by the commands themselves, as they are at the API's edge.
+      [['projects', 'create', 'ctrl', '--name', 'a\u0001b'], /a project name is 1-200 characters, none of them control characters/],
+      [['users', 'allow', 'a\u001bb@example.com'], /not an e-mail address/],
     ];
     for (const [args, message] of cases) {
       const result = await cli(...args);

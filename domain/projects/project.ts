@@ -1,3 +1,4 @@
+import { isPrintable } from '../shared/codec.js';
 import { DomainError } from '../shared/errors.js';
 import { acceptsTypes, type Decider } from '../shared/decider.js';
 import type { RepositoryProviderKind } from '../repositories/provider.js';
@@ -117,7 +118,7 @@ export const repositoryByGithubId = (project: Project, githubRepositoryId: numbe
 
 const projectKey = /^[a-z][a-z0-9-]{1,62}$/;
 const checkName = (name: string) => {
-  if (name.length === 0 || name.length > 200) throw new DomainError('invalid_argument', 'a project name is 1-200 characters');
+  if (name.length === 0 || name.length > 200 || !isPrintable(name)) throw new DomainError('invalid_argument', 'a project name is 1-200 characters, none of them control characters');
 };
 const servicesYamlPath = /^(?!\/)(?!.*(?:^|\/)\.\.(?:\/|$))[A-Za-z0-9_./-]{1,255}$/;
 

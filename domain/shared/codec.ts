@@ -40,3 +40,6 @@ export const Uuid = checkedString('Uuid', isUuid);
 export const IsoTime = checkedString('IsoTime', (s) => !Number.isNaN(Date.parse(s)) && /^\d{4}-\d{2}-\d{2}T/.test(s));
 
 export const NonEmptyString = t.refinement(t.string, (s) => s.length > 0 && s.length <= 1024, 'NonEmptyString');
+
+/** No control characters: none belongs in a name or an address, and PostgreSQL refuses NUL in text. */
+export const isPrintable = (s: string): boolean => !/[\u0000-\u001f\u007f]/.test(s);
