@@ -366,6 +366,20 @@ describe('commands and queries', () => {
   });
 });
 
+describe('deliveries', () => {
+  it('GET /deliveries/{guid} answers the decision in the API\'s snake_case, as every other answer', async () => {
+    const f = await fixture();
+    const res = await request(api.app).get(`/api/v1/deliveries/${f.guid}`).set(bearer(f.people.admin.token)).set('X-Codex-Min-Position', f.position);
+    assert.equal(res.status, 200, JSON.stringify(res.body));
+    assert.deepEqual(Object.keys(res.body).filter((k) => !/^[a-z0-9_]+$/.test(k)), [], 'no camelCase keys');
+    assert.deepEqual(
+      { guid: res.body.guid, decision: res.body.decision, reason: res.body.reason, run_ids: res.body.run_ids, body_sha256: res.body.body_sha256, number: res.body.number },
+      { guid: f.guid, decision: 'ignored', reason: 'repository_not_connected', run_ids: [], body_sha256: 'x', number: 7 },
+    );
+    assert.match(res.body.received_at, /^\d{4}-\d{2}-\d{2}T/);
+  });
+});
+
 describe('deleted projects', () => {
   it('a deleted project\'s runs leave the lists, as the runs themselves answer 404', async () => {
     const f = await fixture();
@@ -523,9 +537,10 @@ describe('bad input gets a clear error and changes nothing', () => {
       assert.equal(res.status, status, `${what}: ${JSON.stringify(res.body)}`);
       assert.ok(res.body.error?.message, what);
     }
-    const run = await request(api.app).get(`/api/v1/agent-runs/${f.runId}/events`).set(bearer(owner));
+    // After the fixture's last write (read-your-writes: the replica may lag).
+    const run = await request(api.app).get(`/api/v1/agent-runs/${f.runId}/events`).set(bearer(owner)).set('X-Codex-Min-Position', f.position);
     assert.deepEqual(run.body.items.map((e: { type: string }) => e.type), ['RunRequested'], 'the run was not canceled');
-    const members = await request(api.app).get(`/api/v1/projects/${f.projectId}/members`).set(bearer(owner));
+    const members = await request(api.app).get(`/api/v1/projects/${f.projectId}/members`).set(bearer(owner)).set('X-Codex-Min-Position', f.position);
     assert.ok(members.body.items.some((m: { user_id: string }) => m.user_id === f.member.userId), 'the member was not removed');
     assert.equal((await send(cancel, '{}')).status, 200, 'an empty object is no content');
     assert.equal((await send(removeMember)).status, 204, 'nor is no body at all');

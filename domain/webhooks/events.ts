@@ -23,4 +23,6 @@ export const DeliveryDecided = t.intersection([t.type({
   t.partial({ repositoryId: t.union([t.number, t.null]), senderId: t.union([t.number, t.null]) }),
 ]);
 
+export type DeliveryDecided = t.TypeOf<typeof DeliveryDecided>;
+
 export const webhookEventCodecs = { DeliveryDecided };

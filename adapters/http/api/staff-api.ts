@@ -23,6 +23,7 @@ import type { StaffState } from '../auth/authenticate.js';
 import { jsonBody, PageLimit, queryInput, strictObject, uuidParam } from './input.js';
 import { decodeCursor } from './pagination.js';
 import { route, type StaffRoute } from './routes.js';
+import type { DeliveryDecided } from '../../../domain/webhooks/events.js';
 
 export interface StaffApiDeps {
   store: Pick<EventStore, 'append' | 'readStreams' | 'readStream'>;
@@ -364,7 +365,12 @@ export function staffApi(deps: StaffApiDeps): StaffRoute[] {
         const page = await deps.queries.stream(streamOf.delivery(guid), { limit: 10, after: 0 }, at(ctx));
         const decided = page.items.find((e) => e.type === 'DeliveryDecided');
         if (!decided) throw notFound('delivery');
-        ctx.body = { guid, ...(decided.data as Record<string, unknown>), decided_at: decided.created_at };
+        const d = decided.data as DeliveryDecided;
+        ctx.body = {
+          guid: d.guid, event: d.event, action: d.action, repository: d.repository, repository_id: d.repositoryId ?? null, number: d.number, label: d.label,
+          sender: d.sender, sender_id: d.senderId ?? null, body_sha256: d.bodySha256, decision: d.decision, reason: d.reason, run_ids: d.runIds,
+          received_at: d.receivedAt, decided_at: decided.created_at,
+        };
       },
     }),
   ];
