@@ -270,4 +270,44 @@ describe('reactors', () => {
       await projection;
     }
   });
+
+  it('a scheduler that took over schedules the runs its predecessor left waiting, and then its own, each on the next release', async () => {
+    const controller = new AbortController();
+    const projection = runProjection(agentRuns, { pool: db.pools.primary, store, waker: pollingOnly, signal: controller.signal, log: quietLog, backoff: { minMs: 5, maxMs: 50 } });
+    const scheduler = () => start(runScheduler({ store, pool: db.pools.primary, now: () => new Date().toISOString(), leaseMs: 60_000, slotsPerProject: 1 }));
+    const project = randomUUID();
+    const status = async (id: string) => (await store.readStream(`run-${id}`)).at(-1)!.type;
+    const request = async () => {
+      const id = randomUUID();
+      await store.append([{ stream: `run-${id}`, expected: 'no_stream', events: [runRequested(id, project)] }], systemMeta());
+      return id;
+    };
+    const end = (id: string) => endRun({ store, now: () => new Date().toISOString() }, id, { type: 'FailRun', reason: 'test' }, systemMeta());
+    try {
+      const first = scheduler();
+      const [a, b] = [await request(), await request()];
+      await until(async () => (await status(a)) === 'RunScheduled', 'the first run');
+      await new Promise((r) => setTimeout(r, 200));
+      await first.stop();
+      assert.equal(await status(b), 'RunRequested', 'one slot: left waiting by the first scheduler');
+      const second = scheduler();
+      try {
+        await end(a);
+        await until(async () => (await status(b)) === 'RunScheduled', 'the run left waiting before the takeover');
+        const c = await request();
+        await new Promise((r) => setTimeout(r, 200));
+        assert.equal(await status(c), 'RunRequested', 'the slot is taken again: its own run waits');
+        await end(b);
+        await until(async () => (await status(c)) === 'RunScheduled', 'its own waiting run, on the next release');
+        await end(c);
+        const d = await request();
+        await until(async () => (await status(d)) === 'RunScheduled', 'a free slot: at once');
+      } finally {
+        await second.stop();
+      }
+    } finally {
+      controller.abort();
+      await projection;
+    }
+  });
 });

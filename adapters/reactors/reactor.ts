@@ -17,6 +17,11 @@ export interface Reactor {
   concurrency?: number;
   react(event: RecordedEvent<DomainEvent>, ctx: ReactionContext): Promise<void>;
   /**
+   * Called each time this process takes the lease, before it follows the log from the checkpoint:
+   * what the reactor kept in memory may be stale, since another process may have reacted meanwhile.
+   */
+  leased?(): void;
+  /**
    * Events of these types that come one after another in a batch are reacted to at once, in log
    * order (the scheduler reads and commits a burst of requests together). When that throws, the
    * runner reacts to them one by one with `react`, with its retries and dead letters, so it must be

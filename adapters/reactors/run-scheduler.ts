@@ -2,7 +2,7 @@ import type pg from 'pg';
 import { scheduleRun, scheduleRuns, type RunCommandDeps } from '../../commands/runs.js';
 import { readCheckpoint } from '../../projections/checkpoints.js';
 import type { GlobalPosition } from '../../ports/position.js';
-import { foldStream, type EventStore, type RecordedEvent } from '../../ports/event-store.js';
+import { foldStream, type EventMeta, type EventStore, type RecordedEvent } from '../../ports/event-store.js';
 import type { DomainEvent } from '../../domain/events.js';
 import { projectDecider } from '../../domain/projects/project.js';
 import { streamOf } from '../../domain/shared/streams.js';
@@ -35,8 +35,14 @@ export function runScheduler(deps: SchedulerDeps) {
   // release there does not wait on the read model.
   let firstSeen: GlobalPosition | undefined;
   const leftWaiting = new Map<string, GlobalPosition>();
+  // Projects where nothing waits for a slot, as far as this lease knows: a release there has nobody
+  // to start, so it asks nothing (in a burst, releases come between the requests, and asking the
+  // read model and every slot at each one held the requests back). A project is settled when a
+  // complete look at its pending runs left none waiting, and unsettled when a request is left waiting.
+  const settled = new Set<string>();
   const seen = (position: GlobalPosition) => (firstSeen ??= position);
   const waitingFrom = (projectId: string, position: GlobalPosition) => {
+    settled.delete(projectId);
     const known = leftWaiting.get(projectId);
     if (!known || position.compare(known) > 0) leftWaiting.set(projectId, position);
   };
@@ -45,20 +51,24 @@ export function runScheduler(deps: SchedulerDeps) {
     return left && left.compare(firstSeen!) > 0 ? left : firstSeen!;
   };
 
-  async function oldestPending(projectId: string, afterPosition: GlobalPosition): Promise<string[]> {
+  const PENDING_LIMIT = 20;
+  /** The project's oldest pending runs, and whether that is all of them (the read model had caught up, and there were no more). */
+  async function oldestPending(projectId: string, afterPosition: GlobalPosition): Promise<{ ids: string[]; complete: boolean }> {
     // Wait (bounded) until agent_runs has applied the log up to there, so every run left waiting is
     // visible as pending.
     const deadline = Date.now() + (deps.readWaitMs ?? 2000);
+    let caughtUp = false;
     for (;;) {
       const checkpoint = await readCheckpoint(deps.pool, 'agent_runs');
-      if (!checkpoint || checkpoint.position.isAtOrAfter(afterPosition) || Date.now() > deadline) break;
+      caughtUp = checkpoint?.position.isAtOrAfter(afterPosition) ?? false;
+      if (!checkpoint || caughtUp || Date.now() > deadline) break;
       await new Promise((r) => setTimeout(r, 20));
     }
     const { rows } = await deps.pool.query<{ id: string }>(
-      `SELECT id::text FROM agent_runs WHERE project_id = $1 AND status = 'pending' ORDER BY created_at, id LIMIT 20`,
+      `SELECT id::text FROM agent_runs WHERE project_id = $1 AND status = 'pending' ORDER BY created_at, id LIMIT ${PENDING_LIMIT}`,
       [projectId],
     );
-    return rows.map((r) => r.id);
+    return { ids: rows.map((r) => r.id), complete: caughtUp && rows.length < PENDING_LIMIT };
   }
 
   /** The project's own slot count, from its stream, else the platform's. */
@@ -67,25 +77,61 @@ export function runScheduler(deps: SchedulerDeps) {
     return (project.status === 'active' ? project.slots : null) ?? deps.slotsPerProject;
   }
 
+  /** Requested runs, scheduled per project at once; those without a free slot are left waiting. */
+  async function requested(events: RunRequestedEvent[], metaOf: (event: RecordedEvent<DomainEvent>) => EventMeta): Promise<void> {
+    const byProject = new Map<string, RunRequestedEvent[]>();
+    for (const event of events) {
+      const list = byProject.get(event.data.projectId) ?? [];
+      if (list.length === 0) byProject.set(event.data.projectId, list);
+      list.push(event);
+    }
+    await Promise.all([...byProject].map(async ([projectId, requested]) => {
+      const byRun = new Map(requested.map((e) => [e.data.runId, e]));
+      const waiting = await scheduleRuns(deps, projectId, [...byRun.keys()], await slotsOf(projectId), (runId) => metaOf(byRun.get(runId)!));
+      for (const runId of waiting) waitingFrom(projectId, byRun.get(runId)!.position);
+    }));
+  }
+
+  /** A slot released in the project: its oldest pending runs take what is free, unless nothing waits there. */
+  async function released(projectId: string, meta: () => EventMeta): Promise<void> {
+    if (settled.has(projectId)) return;
+    // The read model may still call runs pending that were scheduled meanwhile: one read of all of
+    // them and the slots tells, and the oldest pending take what is free.
+    const candidates = await oldestPending(projectId, mustSee(projectId));
+    const waiting = candidates.ids.length === 0 ? [] : await scheduleRuns(deps, projectId, candidates.ids, await slotsOf(projectId), meta);
+    if (candidates.complete && waiting.length === 0) settled.add(projectId);
+  }
+
   return reactor({
     name: 'run-scheduler',
     handles: ['RunRequested', 'SlotReleased'],
-    // A burst of labels: each project's requested runs are scheduled with one read and one group commit.
+    leased() {
+      firstSeen = undefined;
+      leftWaiting.clear();
+      settled.clear();
+    },
+    // A burst: each project's requested runs are scheduled with one read and one group commit, and
+    // the releases between them cost one look per project (none where nothing waits), all under one
+    // checkpoint.
     together: {
-      handles: ['RunRequested'],
+      handles: ['RunRequested', 'SlotReleased'],
       async react(events, { metaOf }) {
         seen(events[0]!.position);
-        const byProject = new Map<string, RunRequestedEvent[]>();
-        for (const event of events.filter(isRunRequested)) {
-          const list = byProject.get(event.data.projectId) ?? [];
-          if (list.length === 0) byProject.set(event.data.projectId, list);
-          list.push(event);
+        // In log order, a stretch of one type at a time: a slot released before a newer request goes
+        // to the runs that were waiting before it.
+        for (let i = 0; i < events.length;) {
+          let end = i + 1;
+          while (end < events.length && events[end]!.type === events[i]!.type) end++;
+          const stretch = events.slice(i, end);
+          i = end;
+          if (stretch[0]!.type === 'RunRequested') {
+            await requested(stretch.filter(isRunRequested), metaOf);
+            continue;
+          }
+          const firstRelease = new Map<string, RecordedEvent<DomainEvent>>();
+          for (const event of stretch) if (event.type === 'SlotReleased' && !firstRelease.has(event.data.projectId)) firstRelease.set(event.data.projectId, event);
+          await Promise.all([...firstRelease].map(([projectId, event]) => released(projectId, () => metaOf(event))));
         }
-        await Promise.all([...byProject].map(async ([projectId, requested]) => {
-          const byRun = new Map(requested.map((e) => [e.data.runId, e]));
-          const waiting = await scheduleRuns(deps, projectId, [...byRun.keys()], await slotsOf(projectId), (runId) => metaOf(byRun.get(runId)!));
-          for (const runId of waiting) waitingFrom(projectId, byRun.get(runId)!.position);
-        }));
       },
     },
     async react(event, { meta }) {
@@ -94,12 +140,7 @@ export function runScheduler(deps: SchedulerDeps) {
         if (!(await scheduleRun(deps, event.data.runId, await slotsOf(event.data.projectId), meta))) waitingFrom(event.data.projectId, event.position);
         return;
       }
-      if (event.type !== 'SlotReleased') return;
-      // The read model may still call runs pending that were scheduled meanwhile: one read of all of
-      // them and the slots tells, and the oldest pending take what is free.
-      const candidates = await oldestPending(event.data.projectId, mustSee(event.data.projectId));
-      if (candidates.length === 0) return;
-      await scheduleRuns(deps, event.data.projectId, candidates, await slotsOf(event.data.projectId), () => meta);
+      if (event.type === 'SlotReleased') await released(event.data.projectId, () => meta);
     },
   });
 }

@@ -48,6 +48,7 @@ export async function runReactor(reactor: Reactor, options: ReactorRunnerOptions
       await pool.query('INSERT INTO reactor_checkpoints (name) VALUES ($1) ON CONFLICT (name) DO NOTHING', [reactor.name]);
       await pool.query('UPDATE reactor_checkpoints SET holder = $2, updated_at = now() WHERE name = $1', [reactor.name, holder()]);
       log.info({ reactor: reactor.name }, 'reactor lease acquired');
+      reactor.leased?.();
       try {
         await follow(reactor, options, lease);
       } finally {
