@@ -4,7 +4,9 @@
  * `codex-k8s serve`), p50 and p99 over BENCH_LAUNCH_RUNS runs (200), sent by 8 concurrent
  * senders as fast as they go, or paced at BENCH_LAUNCH_RATE deliveries per second; and runs launched
  * per second. Slots are ample (100 per project), so queueing for a slot
- * is not what is measured. `pgbench -N` on the same database is the reference, measured in the run.
+ * is not what is measured. The platform runs as one `serve --role all` process; BENCH_LAUNCH_ROLES=split
+ * runs a `--role api` process (the webhook) and a `--role worker` one (projections, scheduler,
+ * launcher), as deploy/base does. `pgbench -N` on the same database is the reference, measured in the run.
  */
 import { createHmac, randomBytes, randomUUID } from 'node:crypto';
 import { mkdtempSync, writeFileSync } from 'node:fs';
@@ -49,10 +51,11 @@ const watching = await new Watch(kc).watch('/apis/batch/v1/jobs', {}, (phase: st
   if (phase === 'ADDED' && runId && !created.has(runId)) created.set(runId, performance.now());
 }, () => {});
 
-const { server } = await startServe('all', {
-  CODEXK8S_DATABASE_URL: url, CODEXK8S_DATABASE_REPLICA_URLS: replicaUrl, CODEXK8S_GITHUB_WEBHOOK_SECRET: secret, CODEXK8S_HTTP_PORT: String(port),
+const ROLES = process.env.BENCH_LAUNCH_ROLES === 'split' ? ['api', 'worker'] as const : ['all'] as const;
+const servers = await Promise.all(ROLES.map((role, i) => startServe(role, {
+  CODEXK8S_DATABASE_URL: url, CODEXK8S_DATABASE_REPLICA_URLS: replicaUrl, CODEXK8S_GITHUB_WEBHOOK_SECRET: secret, CODEXK8S_HTTP_PORT: String(port + i),
   CODEXK8S_SLOTS_PER_PROJECT: '100', KUBECONFIG: kubeconfig, CODEXK8S_OPENAI_API_KEY: 'sk-bench',
-});
+})));
 await new Promise((r) => setTimeout(r, 1500)); // the worker's leases
 
 type Labeled = { label: { name: string }; issue: { number: number; labels: { name: string }[]; updated_at: string } };
@@ -62,7 +65,7 @@ template.issue.labels = [{ name: 'run:dev' }];
 const accepted = new Map<string, number>();
 let next = 0;
 const started = performance.now();
-say(`${RUNS} run:dev deliveries from ${SENDERS} concurrent senders${RATE ? `, paced at ${RATE}/s` : ', as fast as they go'}`);
+say(`${RUNS} run:dev deliveries from ${SENDERS} concurrent senders${RATE ? `, paced at ${RATE}/s` : ', as fast as they go'}, to serve --role ${ROLES.join(' and --role ')}`);
 await Promise.all(Array.from({ length: SENDERS }, async () => {
   while (next < RUNS) {
     const n = ++next;
@@ -90,7 +93,7 @@ const elapsed = (Math.max(...[...accepted.keys()].map((id) => created.get(id) ??
 const latencies = [...accepted].map(([id, at]) => (created.get(id) ?? Number.POSITIVE_INFINITY) - at).sort((a, b) => a - b);
 const percentile = (p: number) => latencies[Math.min(latencies.length - 1, Math.floor((p / 100) * latencies.length))]!;
 const missing = latencies.filter((l) => !Number.isFinite(l)).length;
-await stopServe(server);
+await Promise.all(servers.map(({ server }) => stopServe(server)));
 watching.abort();
 await sim.close();
 say(`${accepted.size - missing} of ${accepted.size} Jobs created; p50 ${round(percentile(50), 1)} ms, p99 ${round(percentile(99), 1)} ms`);
@@ -100,6 +103,7 @@ console.log(
     runs: RUNS,
     senders: SENDERS,
     offered_per_s: RATE ?? 'burst',
+    serve_roles: ROLES.join('+'),
     jobs_missing: missing,
     launch_p50_ms: round(percentile(50), 1),
     launch_p99_ms: round(percentile(99), 1),

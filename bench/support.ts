@@ -62,7 +62,7 @@ export function pgbenchTps(url: string, clients: number, durationSeconds = secon
 export const round = (n: number, digits = 0) => Number(n.toFixed(digits));
 
 /** `codex-k8s serve` in a process of its own, once it answers /readyz. */
-export async function startServe(role: 'api' | 'all', env: Record<string, string>): Promise<{ server: ChildProcess; port: number }> {
+export async function startServe(role: 'api' | 'worker' | 'all', env: Record<string, string>): Promise<{ server: ChildProcess; port: number }> {
   const port = Number(env.CODEXK8S_HTTP_PORT ?? 20000 + Math.floor(Math.random() * 20000));
   const server = spawn(process.execPath, [join(projectRoot, 'bin', 'codex-k8s.js'), 'serve', '--role', role], {
     env: { ...process.env, CODEXK8S_WEBHOOK_RATE_LIMIT: '1000000', CODEXK8S_LOG_LEVEL: 'warn', ...staffSecrets, ...env, CODEXK8S_HTTP_PORT: String(port) },
