@@ -4,7 +4,7 @@ import { decideProject, membershipOf, projectDecider, repositoryByGithubId, type
 import { decideRun, initialRun, isActive, runDecider, type Run } from '../domain/runs/run.js';
 import { decideSubject, initialSubject, subjectDecider, type Subject } from '../domain/runs/subject.js';
 import { repositoryKey, streamOf, type SubjectRef } from '../domain/shared/streams.js';
-import { userDecider, type User } from '../domain/users/user.js';
+import { grantOf, userDecider, type User } from '../domain/users/user.js';
 import { runIdOf } from '../domain/webhooks/run-identity.js';
 import { decideTrigger, type Decision, type DeliveryContext, type DeliveryFacts, type TriggerConfig } from '../domain/webhooks/trigger-policy.js';
 import { handleCommand, type Load, type Write } from './handle-command.js';
@@ -67,7 +67,7 @@ async function knownOf(deps: DeliveryDeps, load: Load, facts: DeliveryFacts): Pr
   if (project.state.status !== 'active' || !repository) return known;
   known.context.repository = { projectId: project.state.projectId, repositoryId: repository.id, projectLearningMode: project.state.learningMode };
   if (user?.state.status === 'allowed') {
-    const member = membershipOf(project.state, user.state.userId, user.state.allowance);
+    const member = membershipOf(project.state, user.state.userId, grantOf(user.state));
     known.context.sender = {
       userId: user.state.userId,
       platformRole: user.state.platformRole,

@@ -11,7 +11,7 @@ import { decideProject, projectDecider, type Project, type ProjectCommand } from
 import type { ProjectRole } from '../domain/projects/events.js';
 import { reserve } from '../domain/shared/reservations.js';
 import { idIn, repositoryKey, streamOf, type ReservationKind } from '../domain/shared/streams.js';
-import { decideUser, userDecider, type User } from '../domain/users/user.js';
+import { decideUser, grantOf, userDecider, type Grant, type User } from '../domain/users/user.js';
 import type { PlatformRole } from '../domain/users/events.js';
 import type { StateAt } from './remembered-states.js';
 import { handleCommand, type Load, type Outcome, type Write } from './handle-command.js';
@@ -123,12 +123,11 @@ export function setupCommands(deps: SetupDeps) {
       result: undefined,
     }), messages).then(({ append }) => append ?? noAppend);
 
-  /** A command on a project about one of its members, decided with the member's allowance read from their stream. */
-  const onMember = (by: By, action: Action, projectId: string, userId: string, meta: EventMeta, command: (allowance: number | null) => ProjectCommand) =>
+  /** A command on a project about one of its members, decided with what the member is allowed under, read from their stream. */
+  const onMember = (by: By, action: Action, projectId: string, userId: string, meta: EventMeta, command: (grant: Grant | null) => ProjectCommand) =>
     decideAs(by, action, projectId, meta, async ({ load, project }) => {
       const [user] = await load<[User]>([userFold(userId)]);
-      const allowance = user.state.status === 'allowed' ? user.state.allowance : null;
-      return { writes: [{ stream: project!.stream, events: decideProject(command(allowance), project!.state) }], result: undefined };
+      return { writes: [{ stream: project!.stream, events: decideProject(command(grantOf(user.state)), project!.state) }], result: undefined };
     }).then(({ append }) => append ?? noAppend);
 
   async function projectIdOf(key: string): Promise<string> {
@@ -254,20 +253,20 @@ export function setupCommands(deps: SetupDeps) {
       const { append } = await decideAs(by, 'members.manage', projectId, meta, async ({ load, project }) => {
         const [user] = await load<[User]>([userFold(userId)]);
         if (user.state.status !== 'allowed') throw new DomainError('failed_precondition', 'that user is not allowed on the platform');
-        const command = { type: 'AddMember' as const, userId, allowance: user.state.allowance, role: input.role, now: deps.now() };
+        const command = { type: 'AddMember' as const, userId, grant: grantOf(user.state)!, role: input.role, now: deps.now() };
         return { writes: [{ stream: project!.stream, events: decideProject(command, project!.state) }], result: undefined };
       });
       return append ?? noAppend;
     },
 
     async removeMember(projectId: string, userId: string, meta: EventMeta, by: By): Promise<Written> {
-      return onMember(by, 'members.manage', projectId, userId, meta, (allowance) => ({ type: 'RemoveMember', userId, allowance }));
+      return onMember(by, 'members.manage', projectId, userId, meta, (grant) => ({ type: 'RemoveMember', userId, grant }));
     },
 
     /** A member's learning-mode override in the project (null clears it): their own, or anyone's for who manages members. */
     async setMemberLearningMode(projectId: string, userId: string, learningMode: boolean | null, meta: EventMeta, by: By): Promise<Written> {
       const action = by !== 'operator' && by.userId === userId ? 'members.own_learning_mode' : 'members.manage';
-      return onMember(by, action, projectId, userId, meta, (allowance) => ({ type: 'SetMemberLearningMode', userId, allowance, learningMode }));
+      return onMember(by, action, projectId, userId, meta, (grant) => ({ type: 'SetMemberLearningMode', userId, grant, learningMode }));
     },
 
     /**

@@ -6,7 +6,7 @@ import { pollingOnly } from '../adapters/postgres/subscription.js';
 import { readCheckpoint, resume } from '../projections/checkpoints.js';
 import { projection, type Projection } from '../projections/projection.js';
 import { agentRuns } from '../projections/read-models/agent-runs.js';
-import { users } from '../projections/read-models/rbac.js';
+import { projectMembers, users } from '../projections/read-models/rbac.js';
 import { rebuild } from '../projections/rebuild.js';
 import { retryParked } from '../projections/retry.js';
 import { runProjection } from '../projections/runner.js';
@@ -340,5 +340,27 @@ describe('rebuild', () => {
     assert.equal((await db.pools.primary.query("SELECT 1 FROM pg_tables WHERE tablename LIKE '%\\_\\_rebuild'")).rowCount, 0, 'its shadows dropped');
     await rebuild(agentRuns, { pool: db.ownerPool, store });
     assert.equal(await contentHash(db.pools.primary, 'agent_runs', 't.id'), before);
+  });
+
+  it('project_members rebuilds over a log written before a removal ended memberships (member events after UserRemoved)', async () => {
+    const [P, U] = [randomUUID(), randomUUID()];
+    const at = '2026-11-27T10:00:00.000Z';
+    const userAllowed = { type: 'UserAllowed', data: { userId: U, emailHash: 'a'.repeat(64), githubLogin: null, githubUserId: null, platformRole: null, allowedAt: at } };
+    // What the old commands recorded: a user allowed again still had their membership, so a new role
+    // was a MemberRoleChanged, and removing them a MemberRemoved.
+    await store.append([{ stream: `project-${P}`, expected: 'no_stream', events: [
+      { type: 'ProjectCreated', data: { projectId: P, key: `k${P.slice(0, 8)}`, name: 'x', createdAt: at } },
+      { type: 'MemberAdded', data: { projectId: P, userId: U, role: 'read', addedAt: at } },
+    ] as DomainEvent[] }], systemMeta());
+    await store.append([{ stream: `user-${U}`, expected: 'no_stream', events: [userAllowed] as DomainEvent[] }], systemMeta());
+    await store.append([{ stream: `user-${U}`, expected: 1, events: [{ type: 'UserRemoved', data: { userId: U, removedAt: at } }, userAllowed] as DomainEvent[] }], systemMeta());
+    await store.append([{ stream: `project-${P}`, expected: 2, events: [
+      { type: 'MemberRoleChanged', data: { projectId: P, userId: U, role: 'admin' } },
+      { type: 'MemberLearningModeSet', data: { projectId: P, userId: U, learningMode: true } },
+      { type: 'MemberRemoved', data: { projectId: P, userId: U } },
+    ] as DomainEvent[] }], systemMeta());
+    await rebuild(projectMembers, { pool: db.ownerPool, store });
+    const { rows } = await db.pools.primary.query('SELECT count(*)::int AS n FROM project_members WHERE user_id = $1', [U]);
+    assert.equal(rows[0].n, 0, 'the removal ended the membership; the later events found nothing to change');
   });
 });

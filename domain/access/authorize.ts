@@ -1,6 +1,6 @@
 import { DomainError } from '../shared/errors.js';
 import { membershipOf, type Project, type ProjectMember } from '../projects/project.js';
-import type { User } from '../users/user.js';
+import { grantOf, type User } from '../users/user.js';
 import { can, isProjectAction, type Action } from './permissions.js';
 
 export type AllowedUser = Extract<User, { status: 'allowed' }>;
@@ -18,7 +18,7 @@ export function authorize(action: Action, user: User, project?: Project): { user
     return { user };
   }
   if (!project || project.status !== 'active') throw new DomainError('not_found', 'project not found');
-  const member = membershipOf(project, user.userId, user.allowance);
+  const member = membershipOf(project, user.userId, grantOf(user));
   const who = { platformRole: user.platformRole, projectRole: member?.role ?? null };
   if (!can(who, 'project.read')) throw new DomainError('not_found', 'project not found');
   if (!can(who, action)) throw new DomainError('forbidden', `${action} needs another role in this project`);

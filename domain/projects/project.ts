@@ -1,4 +1,5 @@
 import { isPrintable } from '../shared/codec.js';
+import type { Grant } from '../users/user.js';
 import { DomainError } from '../shared/errors.js';
 import { acceptsTypes, type Decider } from '../shared/decider.js';
 import type { RepositoryProviderKind } from '../repositories/provider.js';
@@ -35,17 +36,22 @@ export const initialProject: Project = { status: 'none' };
 export interface ProjectMember {
   role: ProjectRole;
   learningMode: boolean | null;
-  allowance: number;
+  /** The user's allowance it was granted under; null in a MemberAdded recorded before it was kept. */
+  allowance: number | null;
+  addedAt: string;
 }
 
 /**
- * The user's membership, if they have one that counts: granted under their current allowance (null
- * when they are not allowed now). A removal from the platform ends every membership; allowed again,
- * a user is a member of nothing until added again.
+ * The user's membership, if they have one that counts: granted under their current allowance (`grant`
+ * null: they are not allowed now). A removal from the platform ends every membership; allowed again,
+ * a user is a member of nothing until added again. A membership recorded before allowances were kept
+ * counts if it was granted after the current allowance began.
  */
-export function membershipOf(project: Extract<Project, { status: 'active' }>, userId: string, allowance: number | null): ProjectMember | undefined {
+export function membershipOf(project: Extract<Project, { status: 'active' }>, userId: string, grant: Grant | null): ProjectMember | undefined {
   const member = project.members[userId];
-  return member && member.allowance === allowance ? member : undefined;
+  if (!member || !grant) return undefined;
+  const current = member.allowance === null ? Date.parse(member.addedAt) >= Date.parse(grant.allowedAt) : member.allowance === grant.allowance;
+  return current ? member : undefined;
 }
 
 export type ProjectCommand =
@@ -53,10 +59,10 @@ export type ProjectCommand =
   | { type: 'RenameProject'; name: string }
   | { type: 'SetLearningMode'; learningMode: boolean | null }
   | { type: 'DeleteProject'; now: string }
-  // `allowance`: the user's current one, from their stream (null: not allowed now).
-  | { type: 'AddMember'; userId: string; allowance: number; role: ProjectRole; now: string }
-  | { type: 'RemoveMember'; userId: string; allowance: number | null }
-  | { type: 'SetMemberLearningMode'; userId: string; allowance: number | null; learningMode: boolean | null }
+  // `grant`: what the user is allowed under now, from their stream (null: not allowed now).
+  | { type: 'AddMember'; userId: string; grant: Grant; role: ProjectRole; now: string }
+  | { type: 'RemoveMember'; userId: string; grant: Grant | null }
+  | { type: 'SetMemberLearningMode'; userId: string; grant: Grant | null; learningMode: boolean | null }
   | {
       type: 'ConnectRepository'; repositoryId: string; provider: RepositoryProviderKind; githubRepositoryId: number; owner: string; name: string; tokenCiphertext: string | null;
       servicesYamlPath?: string; now: string;
@@ -81,7 +87,7 @@ export function evolveProject(state: Project, event: ProjectEvent): Project {
     case 'ProjectSlotsSet':
       return { ...state, slots: event.data.slots };
     case 'MemberAdded':
-      return { ...state, members: { ...state.members, [event.data.userId]: { role: event.data.role, learningMode: null, allowance: event.data.allowance ?? 1 } } };
+      return { ...state, members: { ...state.members, [event.data.userId]: { role: event.data.role, learningMode: null, allowance: event.data.allowance ?? null, addedAt: event.data.addedAt } } };
     case 'MemberRoleChanged':
     case 'MemberLearningModeSet': {
       const member = state.members[event.data.userId];
@@ -126,9 +132,9 @@ const active = (state: Project) => {
   if (state.status !== 'active') throw new DomainError('not_found', 'project not found');
   return state;
 };
-const memberOf = (state: Project, userId: string, allowance: number | null) => {
+const memberOf = (state: Project, userId: string, grant: Grant | null) => {
   const project = active(state);
-  const member = membershipOf(project, userId, allowance);
+  const member = membershipOf(project, userId, grant);
   if (!member) throw new DomainError('not_found', 'member not found');
   return { project, member };
 };
@@ -154,10 +160,10 @@ export function decideProject(command: ProjectCommand, state: Project): ProjectE
       return [{ type: 'ProjectDeleted', data: { projectId: active(state).projectId, deletedAt: command.now } }];
     case 'RemoveMember': {
       const project = active(state);
-      return membershipOf(project, command.userId, command.allowance) ? [{ type: 'MemberRemoved', data: { projectId: project.projectId, userId: command.userId } }] : [];
+      return membershipOf(project, command.userId, command.grant) ? [{ type: 'MemberRemoved', data: { projectId: project.projectId, userId: command.userId } }] : [];
     }
     case 'SetMemberLearningMode': {
-      const { project, member } = memberOf(state, command.userId, command.allowance);
+      const { project, member } = memberOf(state, command.userId, command.grant);
       return member.learningMode === command.learningMode
         ? []
         : [{ type: 'MemberLearningModeSet', data: { projectId: project.projectId, userId: command.userId, learningMode: command.learningMode } }];
@@ -170,10 +176,10 @@ export function decideProject(command: ProjectCommand, state: Project): ProjectE
     case 'AddMember': {
       if (state.status !== 'active') throw new DomainError('not_found', 'project not found');
       // A membership from before the user was removed does not count: it is granted afresh.
-      const current = membershipOf(state, command.userId, command.allowance)?.role;
+      const current = membershipOf(state, command.userId, command.grant)?.role;
       if (current === command.role) return [];
       if (current) return [{ type: 'MemberRoleChanged', data: { projectId: state.projectId, userId: command.userId, role: command.role } }];
-      return [{ type: 'MemberAdded', data: { projectId: state.projectId, userId: command.userId, role: command.role, addedAt: command.now, allowance: command.allowance } }];
+      return [{ type: 'MemberAdded', data: { projectId: state.projectId, userId: command.userId, role: command.role, addedAt: command.now, allowance: command.grant.allowance } }];
     }
     case 'ConnectRepository':
       if (state.status !== 'active') throw new DomainError('not_found', 'project not found');

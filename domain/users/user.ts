@@ -14,9 +14,16 @@ export interface GithubAccount {
  */
 export type User =
   | { status: 'none' }
-  | { status: 'allowed'; userId: string; allowance: number; platformRole: PlatformRole; learningMode: boolean | null; github: GithubAccount | null }
+  | { status: 'allowed'; userId: string; allowance: number; allowedAt: string; platformRole: PlatformRole; learningMode: boolean | null; github: GithubAccount | null }
   | { status: 'removed'; userId: string; allowance: number; github: GithubAccount | null };
 export const initialUser: User = { status: 'none' };
+
+/** What a user is allowed under now: the count of their allowances and when the current one began; null when not allowed. */
+export interface Grant {
+  allowance: number;
+  allowedAt: string;
+}
+export const grantOf = (user: User): Grant | null => (user.status === 'allowed' ? { allowance: user.allowance, allowedAt: user.allowedAt } : null);
 
 export type UserCommand =
   | { type: 'AllowUser'; userId: string; emailHash: string; github: GithubAccount | null; platformRole: PlatformRole; now: string }
@@ -32,7 +39,7 @@ export function evolveUser(state: User, event: UserEvent): User {
       const { githubUserId, githubLogin } = event.data;
       const github = githubUserId && githubLogin ? { id: githubUserId, login: githubLogin } : state.status === 'removed' ? state.github : null;
       const allowance = state.status === 'none' ? 1 : state.allowance + 1;
-      return { status: 'allowed', userId: event.data.userId, allowance, platformRole: event.data.platformRole, learningMode: null, github };
+      return { status: 'allowed', userId: event.data.userId, allowance, allowedAt: event.data.allowedAt, platformRole: event.data.platformRole, learningMode: null, github };
     }
     case 'UserPlatformRoleChanged':
       return state.status === 'allowed' ? { ...state, platformRole: event.data.platformRole } : state;

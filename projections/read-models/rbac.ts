@@ -94,14 +94,16 @@ export const projectMembers = projection({
           // A removal from the platform ends every membership (domain/projects/project.ts, membershipOf).
           await tx.query(`DELETE FROM ${table('project_members')} WHERE user_id = $1`, [e.data.userId]);
           break;
+        // These may find no row: a log recorded before a removal ended memberships has them after the
+        // user's UserRemoved, which dropped the row (the decider no longer records them there).
         case 'MemberRoleChanged':
-          await updateOne(tx, `UPDATE ${table('project_members')} SET role = $3, updated_at = $4 WHERE project_id = $1 AND user_id = $2`, [e.data.projectId, e.data.userId, e.data.role, e.createdAt]);
+          await tx.query(`UPDATE ${table('project_members')} SET role = $3, updated_at = $4 WHERE project_id = $1 AND user_id = $2`, [e.data.projectId, e.data.userId, e.data.role, e.createdAt]);
           break;
         case 'MemberLearningModeSet':
-          await updateOne(tx, `UPDATE ${table('project_members')} SET learning_mode = $3, updated_at = $4 WHERE project_id = $1 AND user_id = $2`, [e.data.projectId, e.data.userId, e.data.learningMode, e.createdAt]);
+          await tx.query(`UPDATE ${table('project_members')} SET learning_mode = $3, updated_at = $4 WHERE project_id = $1 AND user_id = $2`, [e.data.projectId, e.data.userId, e.data.learningMode, e.createdAt]);
           break;
         case 'MemberRemoved':
-          await updateOne(tx, `DELETE FROM ${table('project_members')} WHERE project_id = $1 AND user_id = $2`, [e.data.projectId, e.data.userId]);
+          await tx.query(`DELETE FROM ${table('project_members')} WHERE project_id = $1 AND user_id = $2`, [e.data.projectId, e.data.userId]);
           break;
         case 'ProjectDeleted':
           await tx.query(`DELETE FROM ${table('project_members')} WHERE project_id = $1`, [e.data.projectId]);

@@ -13,6 +13,9 @@ const created = { type: 'ProjectCreated', data: { projectId: P, key: 'alpha', na
 const added = (role: 'read' | 'read_write' | 'admin', allowance?: number) =>
   ({ type: 'MemberAdded', data: { projectId: P, userId: U, role, addedAt: now, ...(allowance ? { allowance } : {}) } }) satisfies ProjectEvent;
 const memberRemoved = { type: 'MemberRemoved', data: { projectId: P, userId: U } } satisfies ProjectEvent;
+// What the user is allowed under: first allowed before `now`, removed, then allowed again after it.
+const first = { allowance: 1, allowedAt: '2026-11-27T09:00:00.000Z' };
+const again = { allowance: 2, allowedAt: '2026-11-27T11:00:00.000Z' };
 const fold = (events: ProjectEvent[]) => events.reduce(evolveProject, initialProject);
 const connect = { type: 'ConnectRepository', repositoryId: U, provider: 'github', githubRepositoryId: 99, owner: 'o', name: 'n', tokenCiphertext: null, now } as const;
 const connected = { type: 'RepositoryConnected', data: { repositoryId: U, projectId: P, provider: 'github', githubRepositoryId: 99, owner: 'o', name: 'n', tokenCiphertext: null, connectedAt: now } } satisfies ProjectEvent;
@@ -28,17 +31,19 @@ const table: [string, ProjectEvent[], ProjectCommand, ProjectEvent[] | DomainErr
   ['creates a project', [], { type: 'CreateProject', projectId: P, key: 'alpha', name: 'Alpha', now }, [created]],
   ['refuses a second creation', [created], { type: 'CreateProject', projectId: P, key: 'alpha', name: 'Alpha', now }, 'conflict'],
   ['refuses a malformed key', [], { type: 'CreateProject', projectId: P, key: '-x', name: 'X', now }, 'invalid_argument'],
-  ['adds a member', [created], { type: 'AddMember', userId: U, allowance: 1, role: 'read', now }, [added('read', 1)]],
-  ['the same role again changes nothing', [created, added('read')], { type: 'AddMember', userId: U, allowance: 1, role: 'read', now }, []],
-  ['another role changes it', [created, added('read')], { type: 'AddMember', userId: U, allowance: 1, role: 'admin', now }, [{ type: 'MemberRoleChanged', data: { projectId: P, userId: U, role: 'admin' } } satisfies ProjectEvent]],
-  ['a user allowed again is added afresh, whatever role they had', [created, added('admin')], { type: 'AddMember', userId: U, allowance: 2, role: 'admin', now }, [added('admin', 2)]],
-  ['no members in a project that does not exist', [], { type: 'AddMember', userId: U, allowance: 1, role: 'read', now }, 'not_found'],
-  ['removes a member', [created, added('read', 1)], { type: 'RemoveMember', userId: U, allowance: 1 }, [memberRemoved]],
-  ['removing a member that is not one changes nothing', [created], { type: 'RemoveMember', userId: U, allowance: 1 }, []],
-  ['a membership from before the user was removed is none: nothing to remove', [created, added('read', 1)], { type: 'RemoveMember', userId: U, allowance: 2 }, []],
-  ['nor of a user not allowed now', [created, added('read', 1)], { type: 'RemoveMember', userId: U, allowance: null }, []],
-  ['sets a member\'s learning mode', [created, added('read', 1)], { type: 'SetMemberLearningMode', userId: U, allowance: 1, learningMode: true }, [{ type: 'MemberLearningModeSet', data: { projectId: P, userId: U, learningMode: true } }]],
-  ['not of a membership from before the user was removed', [created, added('read', 1)], { type: 'SetMemberLearningMode', userId: U, allowance: 2, learningMode: true }, 'not_found'],
+  ['adds a member', [created], { type: 'AddMember', userId: U, grant: first, role: 'read', now }, [added('read', 1)]],
+  ['the same role again changes nothing', [created, added('read')], { type: 'AddMember', userId: U, grant: first, role: 'read', now }, []],
+  ['another role changes it', [created, added('read')], { type: 'AddMember', userId: U, grant: first, role: 'admin', now }, [{ type: 'MemberRoleChanged', data: { projectId: P, userId: U, role: 'admin' } } satisfies ProjectEvent]],
+  ['a user allowed again is added afresh, whatever role they had', [created, added('admin')], { type: 'AddMember', userId: U, grant: again, role: 'admin', now }, [added('admin', 2)]],
+  ['no members in a project that does not exist', [], { type: 'AddMember', userId: U, grant: first, role: 'read', now }, 'not_found'],
+  ['removes a member', [created, added('read', 1)], { type: 'RemoveMember', userId: U, grant: first }, [memberRemoved]],
+  ['removing a member that is not one changes nothing', [created], { type: 'RemoveMember', userId: U, grant: first }, []],
+  ['a membership from before the user was removed is none: nothing to remove', [created, added('read', 1)], { type: 'RemoveMember', userId: U, grant: again }, []],
+  ['a membership recorded before allowances were kept counts if granted after the current allowance began', [created, added('read')], { type: 'RemoveMember', userId: U, grant: { allowance: 2, allowedAt: '2026-11-27T09:30:00.000Z' } }, [memberRemoved]],
+  ['and not if granted before it', [created, added('read')], { type: 'RemoveMember', userId: U, grant: again }, []],
+  ['nor of a user not allowed now', [created, added('read', 1)], { type: 'RemoveMember', userId: U, grant: null }, []],
+  ['sets a member\'s learning mode', [created, added('read', 1)], { type: 'SetMemberLearningMode', userId: U, grant: first, learningMode: true }, [{ type: 'MemberLearningModeSet', data: { projectId: P, userId: U, learningMode: true } }]],
+  ['not of a membership from before the user was removed', [created, added('read', 1)], { type: 'SetMemberLearningMode', userId: U, grant: again, learningMode: true }, 'not_found'],
   ['no repositories in a deleted project', [created, { type: 'ProjectDeleted', data: { projectId: P, deletedAt: now } } satisfies ProjectEvent], connect, 'not_found'],
   ['connects a repository by its GitHub id', [created], connect, [connected]],
   ['refuses the same repository twice', [created, connected], connect, 'conflict'],
