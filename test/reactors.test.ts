@@ -35,6 +35,11 @@ const until = async (check: () => Promise<boolean>, what: string, timeoutMs = 10
   }
 };
 
+// For the tests below (written by a review of the scheduler's memory of settled projects).
+const statusOf = async (id: string) => (await store.readStream(`run-${id}`)).at(-1)!.type;
+const nowIso = () => new Date().toISOString();
+const endIt = (id: string) => endRun({ store, now: nowIso }, id, { type: 'FailRun', reason: 'test' }, systemMeta());
+
 describe('reactors', () => {
   it('react to each handled event once in log order, retry a failing reaction, and park one that keeps failing', async () => {
     const project = randomUUID();
@@ -304,6 +309,127 @@ describe('reactors', () => {
         await until(async () => (await status(d)) === 'RunScheduled', 'a free slot: at once');
       } finally {
         await second.stop();
+      }
+    } finally {
+      controller.abort();
+      await projection;
+    }
+  });
+  it('a backlog of >20 releases of one project, reacted to together, fills every freed slot', async () => {
+    const controller = new AbortController();
+    const projection = runProjection(agentRuns, { pool: db.pools.primary, store, waker: pollingOnly, signal: controller.signal, log: quietLog, backoff: { minMs: 5, maxMs: 50 } });
+    const project = randomUUID();
+    const scheduler = () => start(runScheduler({ store, pool: db.pools.primary, now: nowIso, leaseMs: 60_000, slotsPerProject: 25 }));
+    try {
+      const first = scheduler();
+      const ids: string[] = [];
+      for (let i = 0; i < 50; i++) {
+        const id = randomUUID();
+        ids.push(id);
+        await store.append([{ stream: `run-${id}`, expected: 'no_stream', events: [runRequested(id, project)] }], systemMeta());
+      }
+      const running = ids.slice(0, 25);
+      const waiting = ids.slice(25);
+      await until(async () => (await Promise.all(running.map(statusOf))).every((s) => s === 'RunScheduled'), '25 scheduled');
+      await new Promise((r) => setTimeout(r, 300));
+      await first.stop();
+      // 25 runs end while no scheduler runs (a restart, a takeover): the next one finds 25 releases in one batch.
+      for (const id of running) await endIt(id);
+      const second = scheduler();
+      try {
+        await new Promise((r) => setTimeout(r, 3000));
+        const states = await Promise.all(waiting.map(statusOf));
+        assert.equal(states.filter((s) => s === 'RunScheduled').length, 25, `25 slots free, 25 runs waiting: ${states.filter((s) => s === 'RunRequested').length} still wait`);
+      } finally {
+        await second.stop();
+      }
+    } finally {
+      controller.abort();
+      await projection;
+    }
+  });
+
+  it('a run whose request reaction was parked is still scheduled on a later release (as before the change)', async () => {
+    const controller = new AbortController();
+    const projection = runProjection(agentRuns, { pool: db.pools.primary, store, waker: pollingOnly, signal: controller.signal, log: quietLog, backoff: { minMs: 5, maxMs: 50 } });
+    const project = randomUUID();
+    let failFor: string | undefined;
+    // The store fails appends that schedule one run (a database hiccup during its reaction).
+    const flaky = new Proxy(store, {
+      get(target, prop, receiver) {
+        if (prop === 'append') {
+          return async (writes: { stream: string }[], meta: unknown) => {
+            if (failFor && writes.some((w) => w.stream === `run-${failFor}`)) throw new Error('database hiccup');
+            return (target.append as (...a: unknown[]) => unknown).call(target, writes, meta);
+          };
+        }
+        const v = Reflect.get(target, prop, receiver);
+        return typeof v === 'function' ? v.bind(target) : v;
+      },
+    });
+    const request = async () => {
+      const id = randomUUID();
+      await store.append([{ stream: `run-${id}`, expected: 'no_stream', events: [runRequested(id, project)] }], systemMeta());
+      return id;
+    };
+    const s = start(runScheduler({ store: flaky, pool: db.pools.primary, now: nowIso, leaseMs: 60_000, slotsPerProject: 1 }), { attempts: 2 });
+    try {
+      const a = await request();
+      await until(async () => (await statusOf(a)) === 'RunScheduled', 'a');
+      await endIt(a); // a release where nothing waits: the project is settled
+      await new Promise((r) => setTimeout(r, 300));
+      const b = await request();
+      failFor = b;
+      await new Promise((r) => setTimeout(r, 1000)); // b's reaction fails and is parked
+      failFor = undefined;
+      const parked = await db.pools.primary.query("SELECT count(*)::int AS n FROM projection_dead_letters WHERE projection = 'reactor:run-scheduler' AND event_type = 'RunRequested' AND parked_at > now() - interval '5 seconds'");
+      assert.equal(parked.rows[0].n, 1, 'b parked');
+      const c = await request();
+      await until(async () => (await statusOf(c)) === 'RunScheduled', 'c takes the free slot');
+      await endIt(c); // a release: b waits in the project
+      await new Promise((r) => setTimeout(r, 2000));
+      assert.equal(await statusOf(b), 'RunScheduled', 'b, pending in agent_runs, is scheduled on the release');
+    } finally {
+      await s.stop();
+      controller.abort();
+      await projection;
+    }
+  });
+
+  it('the same scheduler object, leased again after another process reacted meanwhile, forgets that a project was settled', async () => {
+    const controller = new AbortController();
+    const projection = runProjection(agentRuns, { pool: db.pools.primary, store, waker: pollingOnly, signal: controller.signal, log: quietLog, backoff: { minMs: 5, maxMs: 50 } });
+    const project = randomUUID();
+    const deps = { store, pool: db.pools.primary, now: nowIso, leaseMs: 60_000, slotsPerProject: 1 };
+    const request = async () => {
+      const id = randomUUID();
+      await store.append([{ stream: `run-${id}`, expected: 'no_stream', events: [runRequested(id, project)] }], systemMeta());
+      return id;
+    };
+    const mine = runScheduler(deps);
+    try {
+      let s = start(mine);
+      const a = await request();
+      await until(async () => (await statusOf(a)) === 'RunScheduled', 'a');
+      const b = await request();
+      await new Promise((r) => setTimeout(r, 300));
+      await endIt(a);
+      await until(async () => (await statusOf(b)) === 'RunScheduled', 'b');
+      await endIt(b); // nothing waits: settled in `mine`
+      await new Promise((r) => setTimeout(r, 300));
+      await s.stop();
+      const other = start(runScheduler(deps)); // another process holds the lease for a while
+      const c = await request();
+      await until(async () => (await statusOf(c)) === 'RunScheduled', 'c');
+      const d = await request(); // left waiting by the other process
+      await new Promise((r) => setTimeout(r, 300));
+      await other.stop();
+      s = start(mine); // the first process takes the lease back
+      try {
+        await endIt(c);
+        await until(async () => (await statusOf(d)) === 'RunScheduled', 'd, on the release of c');
+      } finally {
+        await s.stop();
       }
     } finally {
       controller.abort();

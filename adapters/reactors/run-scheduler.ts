@@ -53,7 +53,7 @@ export function runScheduler(deps: SchedulerDeps) {
 
   const PENDING_LIMIT = 20;
   /** The project's oldest pending runs, and whether that is all of them (the read model had caught up, and there were no more). */
-  async function oldestPending(projectId: string, afterPosition: GlobalPosition): Promise<{ ids: string[]; complete: boolean }> {
+  async function oldestPending(projectId: string, afterPosition: GlobalPosition, tried: readonly string[] = []): Promise<{ ids: string[]; complete: boolean }> {
     // Wait (bounded) until agent_runs has applied the log up to there, so every run left waiting is
     // visible as pending.
     const deadline = Date.now() + (deps.readWaitMs ?? 2000);
@@ -65,8 +65,8 @@ export function runScheduler(deps: SchedulerDeps) {
       await new Promise((r) => setTimeout(r, 20));
     }
     const { rows } = await deps.pool.query<{ id: string }>(
-      `SELECT id::text FROM agent_runs WHERE project_id = $1 AND status = 'pending' ORDER BY created_at, id LIMIT ${PENDING_LIMIT}`,
-      [projectId],
+      `SELECT id::text FROM agent_runs WHERE project_id = $1 AND status = 'pending' AND id <> ALL($2::uuid[]) ORDER BY created_at, id LIMIT ${PENDING_LIMIT}`,
+      [projectId, tried],
     );
     return { ids: rows.map((r) => r.id), complete: caughtUp && rows.length < PENDING_LIMIT };
   }
@@ -85,21 +85,46 @@ export function runScheduler(deps: SchedulerDeps) {
       if (list.length === 0) byProject.set(event.data.projectId, list);
       list.push(event);
     }
-    await Promise.all([...byProject].map(async ([projectId, requested]) => {
+    await Promise.all([...byProject].map(([projectId, requested]) => {
       const byRun = new Map(requested.map((e) => [e.data.runId, e]));
-      const waiting = await scheduleRuns(deps, projectId, [...byRun.keys()], await slotsOf(projectId), (runId) => metaOf(byRun.get(runId)!));
-      for (const runId of waiting) waitingFrom(projectId, byRun.get(runId)!.position);
+      return schedulingRequests(projectId, async () => {
+        const waiting = await scheduleRuns(deps, projectId, [...byRun.keys()], await slotsOf(projectId), (runId) => metaOf(byRun.get(runId)!));
+        for (const runId of waiting) waitingFrom(projectId, byRun.get(runId)!.position);
+        return waiting.length === 0;
+      });
     }));
+  }
+
+  /**
+   * While a request is being scheduled its project is not settled, and stays so if the reaction
+   * fails (it is retried, or parked, leaving the run pending): the next release looks again.
+   */
+  async function schedulingRequests(projectId: string, schedule: () => Promise<boolean>): Promise<void> {
+    const wasSettled = settled.delete(projectId);
+    if ((await schedule()) && wasSettled) settled.add(projectId);
   }
 
   /** A slot released in the project: its oldest pending runs take what is free, unless nothing waits there. */
   async function released(projectId: string, meta: () => EventMeta): Promise<void> {
     if (settled.has(projectId)) return;
-    // The read model may still call runs pending that were scheduled meanwhile: one read of all of
-    // them and the slots tells, and the oldest pending take what is free.
-    const candidates = await oldestPending(projectId, mustSee(projectId));
-    const waiting = candidates.ids.length === 0 ? [] : await scheduleRuns(deps, projectId, candidates.ids, await slotsOf(projectId), meta);
-    if (candidates.complete && waiting.length === 0) settled.add(projectId);
+    const slots = await slotsOf(projectId);
+    // A look takes at most PENDING_LIMIT runs: as many looks as it takes to fill what is free (many
+    // releases are reacted to as one), each past the runs tried before, which the read model may
+    // still call pending.
+    const tried: string[] = [];
+    for (;;) {
+      // The read model may still call runs pending that were scheduled meanwhile: one read of all of
+      // them and the slots tells, and the oldest pending take what is free.
+      const candidates = await oldestPending(projectId, mustSee(projectId), tried);
+      tried.push(...candidates.ids);
+      const waiting = candidates.ids.length === 0 ? [] : await scheduleRuns(deps, projectId, candidates.ids, slots, meta);
+      if (waiting.length > 0) return; // the slots are taken again: the rest wait
+      if (candidates.complete) {
+        settled.add(projectId);
+        return;
+      }
+      if (candidates.ids.length < PENDING_LIMIT) return; // the read model is behind: the next release looks again
+    }
   }
 
   return reactor({
@@ -137,7 +162,12 @@ export function runScheduler(deps: SchedulerDeps) {
     async react(event, { meta }) {
       seen(event.position);
       if (event.type === 'RunRequested') {
-        if (!(await scheduleRun(deps, event.data.runId, await slotsOf(event.data.projectId), meta))) waitingFrom(event.data.projectId, event.position);
+        const { projectId, runId } = event.data;
+        await schedulingRequests(projectId, async () => {
+          if (await scheduleRun(deps, runId, await slotsOf(projectId), meta)) return true;
+          waitingFrom(projectId, event.position);
+          return false;
+        });
         return;
       }
       if (event.type === 'SlotReleased') await released(event.data.projectId, () => meta);
