@@ -208,11 +208,12 @@ describe('staff tokens', () => {
       ['another key under our kid', await forged({ sub: userId, key: new Uint8Array(32).fill(7) })],
       ['wrong issuer', await forged({ sub: userId, iss: 'someone-else' })],
       ['wrong audience', await forged({ sub: userId, aud: 'another-api' })],
-      ['no allowance', await forged({ sub: userId, allowance: undefined })],
       ['an allowance that is no count', await forged({ sub: userId, allowance: '1' })],
       ['another allowance (a token from before a removal)', await forged({ sub: userId, allowance: 2 })],
       ['garbage', 'not.a.jwt'],
     ];
+    const legacy = await forged({ sub: userId, allowance: undefined });
+    assert.equal((await me(legacy)).status, 200, 'a token from before allowances were kept counts as issued under the first');
     for (const [what, forgedToken] of bad) {
       const res = await me(forgedToken);
       assert.equal(res.status, 401, what);
@@ -243,6 +244,8 @@ describe('staff tokens', () => {
     assert.equal(again.status, 201);
     assert.equal(again.body.id, someone.userId, 'allowed again, the same user comes back');
     assert.equal((await request(api.app).get('/api/v1/me').set(bearer(someone.token))).status, 401, 'a token from before the removal stays refused');
+    const legacy = await forged({ sub: someone.userId, allowance: undefined });
+    assert.equal((await request(api.app).get('/api/v1/me').set(bearer(legacy))).status, 401, 'and so does one from before allowances were kept');
   });
 
   it('a user allowed again starts afresh: no token, membership or role from before the removal counts', async () => {

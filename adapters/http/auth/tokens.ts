@@ -77,10 +77,12 @@ export function staffTokens(ring: KeyRing, options: { ttlSeconds: number; now?: 
         const { payload } = await jwtVerify(
           token,
           (header) => verifyKeyOf(header.kid),
-          { algorithms: [ALGORITHM], issuer: ISSUER, audience: AUDIENCE, requiredClaims: ['sub', 'exp', 'iat', ALLOWANCE_CLAIM], currentDate: new Date(now()) },
+          { algorithms: [ALGORITHM], issuer: ISSUER, audience: AUDIENCE, requiredClaims: ['sub', 'exp', 'iat'], currentDate: new Date(now()) },
         );
         if (typeof payload.sub !== 'string' || payload.sub.length === 0) throw new InvalidTokenError('no subject');
-        const allowance = payload[ALLOWANCE_CLAIM];
+        // A token issued before the claim was kept was issued under the first allowance, or is refused
+        // for a user allowed again since.
+        const allowance = payload[ALLOWANCE_CLAIM] ?? 1;
         if (typeof allowance !== 'number' || !Number.isSafeInteger(allowance) || allowance < 1) throw new InvalidTokenError(`bad ${ALLOWANCE_CLAIM} claim`);
         if (verified.size >= MAX_VERIFIED) verified.clear();
         verified.set(token, { userId: payload.sub, allowance, expiresAt: payload.exp! });
