@@ -74,10 +74,22 @@ export async function scheduleRuns(deps: RunCommandDeps, projectId: string, runI
     }
   }));
   const waiting = pendingIds.filter((id) => !assigned.some((a) => a.runId === id));
+  // A run retried may have ended meanwhile (a cancel): the slot it was to take goes to the next.
+  let freed = false;
   for (const runId of runIds.filter((id) => retry.includes(id))) {
-    if (!(await scheduleRun(deps, runId, slots, metaOf(runId)))) waiting.push(runId);
+    if (await scheduleRun(deps, runId, slots, metaOf(runId))) continue;
+    const [run] = (await readFolded(deps.store, [{ stream: streamOf.run(runId), fold: runDecider }])) as StateAt<Run>[];
+    if (run!.state.status === 'pending') waiting.push(runId);
+    else freed = true;
   }
-  return waiting;
+  if (!freed) return waiting;
+  const left = runIds.filter((id) => waiting.includes(id));
+  const still: string[] = [];
+  for (const runId of left) {
+    if (still.length === 0 && (await scheduleRun(deps, runId, slots, metaOf(runId)))) continue;
+    still.push(runId);
+  }
+  return still;
 }
 
 /**

@@ -1,6 +1,7 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
+import type pg from 'pg';
 import { createEventStore, type PostgresEventStore } from '../adapters/postgres/event-store.js';
 import { pollingOnly } from '../adapters/postgres/subscription.js';
 import { GlobalPosition } from '../ports/position.js';
@@ -39,6 +40,33 @@ const until = async (check: () => Promise<boolean>, what: string, timeoutMs = 10
 const statusOf = async (id: string) => (await store.readStream(`run-${id}`)).at(-1)!.type;
 const nowIso = () => new Date().toISOString();
 const endIt = (id: string) => endRun({ store, now: nowIso }, id, { type: 'FailRun', reason: 'test' }, systemMeta());
+
+function projecting() {
+  const controller = new AbortController();
+  const done = runProjection(agentRuns, { pool: db.pools.primary, store, waker: pollingOnly, signal: controller.signal, log: quietLog, backoff: { minMs: 5, maxMs: 50 } });
+  return { stop: async () => (controller.abort(), await done) };
+}
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+let requests = 0;
+const request = async (project: string) => {
+  const id = randomUUID();
+  const e = runRequested(id, project);
+  (e.data as { requestedAt: string }).requestedAt = new Date(Date.UTC(2026, 10, 28, 10) + 1000 * requests++).toISOString(); // oldest first
+  await store.append([{ stream: `run-${id}`, expected: 'no_stream', events: [e] }], systemMeta());
+  return id;
+};
+const projected = async (id: string) => (await db.pools.primary.query('SELECT 1 FROM agent_runs WHERE id = $1', [id])).rowCount === 1;
+const rowStatus = async (id: string) => (await db.pools.primary.query<{ status: string }>('SELECT status FROM agent_runs WHERE id = $1', [id])).rows[0]?.status;
+/** An object whose methods can be intercepted. */
+function proxied<T extends object>(target: T, overrides: Record<string, (...args: never[]) => unknown>): T {
+  return new Proxy(target, {
+    get(t, prop, receiver) {
+      if (typeof prop === 'string' && overrides[prop]) return overrides[prop];
+      const v = Reflect.get(t, prop, receiver);
+      return typeof v === 'function' ? v.bind(t) : v;
+    },
+  });
+}
 
 describe('reactors', () => {
   it('react to each handled event once in log order, retry a failing reaction, and park one that keeps failing', async () => {
@@ -434,6 +462,165 @@ describe('reactors', () => {
     } finally {
       controller.abort();
       await projection;
+    }
+  });
+});
+
+describe('the scheduler under failures, cancels and a lagging read model (from a review)', () => {
+  it('a together batch that fails in one project: nothing of it outlives the reaction, and the run its replay left waiting takes the next release', async () => {
+    const P = randomUUID();
+    const Q = randomUUID();
+    let failP = false;
+    let delayQ = false;
+    const store2 = proxied(store, {
+      readStream: (async (stream: string) => {
+        if (failP && stream === `project-${P}`) { failP = false; throw new Error('hiccup reading P'); }
+        return store.readStream(stream);
+      }) as never,
+    });
+    const pool2 = proxied(db.pools.primary, {
+      query: (async (sql: string, params?: unknown[]) => {
+        const slow = delayQ && sql.includes('FROM agent_runs') && params?.[0] === Q;
+        if (slow) delayQ = false;
+        const result = await db.pools.primary.query(sql, params);
+        if (slow) await sleep(1500);
+        return result;
+      }) as never,
+    }) as pg.Pool;
+    let proj = projecting();
+    const first = start(runScheduler({ store, pool: db.pools.primary, now: nowIso, leaseMs: 60_000, slotsPerProject: 1 }));
+    const p0 = await request(P);
+    const q0 = await request(Q);
+    await until(async () => (await statusOf(p0)) === 'RunScheduled' && (await statusOf(q0)) === 'RunScheduled', 'p0, q0');
+    await first.stop();
+    await endIt(q0); // SlotReleased(Q)
+    await endIt(p0); // SlotReleased(P)
+    const marker = await request(randomUUID()); // so agent_runs' checkpoint passes both releases
+    await until(() => projected(marker), 'agent_runs past the releases');
+    await proj.stop(); // agent_runs now lags: x and r are not in it yet
+    const x = await request(Q);
+    const r = await request(Q);
+    failP = true;
+    delayQ = true;
+    const s = start(runScheduler({ store: store2, pool: pool2, now: nowIso, leaseMs: 60_000, slotsPerProject: 1 }));
+    try {
+      await until(async () => (await statusOf(x)) === 'RunScheduled', 'x');
+      await sleep(2500); // the leftover look of Q ends
+      assert.equal(await statusOf(r), 'RunRequested', 'r waits: Q is full');
+      proj = projecting();
+      await until(async () => (await rowStatus(r)) === 'pending', 'r pending in agent_runs');
+      await endIt(x); // Q's slot is free, r waits
+      await sleep(2500);
+      assert.equal(await statusOf(r), 'RunScheduled', 'r takes the slot x released');
+    } finally {
+      await s.stop();
+      await proj.stop();
+    }
+  });
+
+  it('a request parked while agent_runs lags is still found by a later release', async () => {
+    const Q = randomUUID();
+    let failFor: string | undefined;
+    const flaky = proxied(store, {
+      append: (async (writes: { stream: string }[], meta: never) => {
+        if (failFor && writes.some((w) => w.stream === `run-${failFor}`)) throw new Error('database hiccup');
+        return store.append(writes as never, meta);
+      }) as never,
+    });
+    let proj = projecting();
+    const s = start(runScheduler({ store: flaky, pool: db.pools.primary, now: nowIso, leaseMs: 60_000, slotsPerProject: 1 }), { attempts: 2 });
+    try {
+      const a = await request(Q);
+      await until(async () => (await statusOf(a)) === 'RunScheduled', 'a');
+      await endIt(a);
+      const marker = await request(randomUUID());
+      await until(() => projected(marker), 'agent_runs past a');
+      await proj.stop(); // agent_runs lags from here
+      const b = await request(Q);
+      failFor = b;
+      await sleep(1000); // b's reaction fails and is parked
+      failFor = undefined;
+      const c = await request(Q);
+      await until(async () => (await statusOf(c)) === 'RunScheduled', 'c takes the free slot');
+      await endIt(c); // a release while agent_runs lacks b: a "complete" look with nothing pending
+      await sleep(500);
+      proj = projecting();
+      await until(async () => (await rowStatus(b)) === 'pending', 'b pending in agent_runs');
+      const d = await request(Q);
+      await sleep(2500);
+      if ((await statusOf(d)) === 'RunScheduled') { // d, newer than b, took the free slot
+        await endIt(d); // a release: b waits, agent_runs shows it
+        await sleep(2500);
+      }
+      assert.equal(await statusOf(b), 'RunScheduled', 'b is scheduled on the release of d');
+    } finally {
+      await s.stop();
+      await proj.stop();
+    }
+  });
+
+  it('a pending run canceled between the look and its append: its slot goes to the next waiting run', async () => {
+    const Q = randomUUID();
+    let cancelOnSchedule: string | undefined;
+    const racing = proxied(store, {
+      append: (async (writes: { stream: string; events: { type: string }[] }[], meta: never) => {
+        if (cancelOnSchedule && writes.some((w) => w.stream === `run-${cancelOnSchedule}` && w.events.some((e) => e.type === 'RunScheduled'))) {
+          const id = cancelOnSchedule;
+          cancelOnSchedule = undefined;
+
+          await endRun({ store, now: nowIso }, id, { type: 'CancelRun', reason: 'user', by: null }, systemMeta());
+
+        }
+        return store.append(writes as never, meta);
+      }) as never,
+    });
+    const proj = projecting();
+    const s = start(runScheduler({ store: racing, pool: db.pools.primary, now: nowIso, leaseMs: 60_000, slotsPerProject: 1 }));
+    try {
+      const h = await request(Q);
+      await until(async () => (await statusOf(h)) === 'RunScheduled', 'h');
+      const c1 = await request(Q);
+      const c2 = await request(Q);
+      await until(async () => (await rowStatus(c2)) === 'pending', 'c1, c2 pending in agent_runs');
+      await sleep(300);
+      cancelOnSchedule = c1; // the user cancels c1 just as the release schedules it
+      await endIt(h);
+      await sleep(2500);
+
+      assert.equal(await statusOf(c1), 'RunCanceled');
+      assert.equal(await statusOf(c2), 'RunScheduled', 'c2 takes the slot c1 was to take');
+    } finally {
+      await s.stop();
+      await proj.stop();
+    }
+  });
+
+  it('with agent_runs behind, a release waits for it once, not once per look, so other projects are not held back', async () => {
+    const Q = randomUUID();
+    const P = randomUUID();
+    let proj = projecting();
+    const ids: string[] = [];
+    for (let i = 0; i < 60; i++) ids.push(await request(Q));
+    await until(() => projected(ids.at(-1)!), 'all 60 pending in agent_runs');
+    await proj.stop(); // agent_runs lags from here
+    const s = start(runScheduler({ store, pool: db.pools.primary, now: nowIso, leaseMs: 60_000, slotsPerProject: 45 }));
+    try {
+      await until(async () => (await statusOf(ids[44]!)) === 'RunScheduled', '45 scheduled');
+      const late = await request(Q); // left waiting after agent_runs' checkpoint
+      await sleep(300);
+      const t0 = Date.now();
+      await endIt(ids[0]!); // one release: looks 1-20 and 21-40 are all stale, 41-60 has the waiting 46th
+      const other = await request(P); // another project's request, right behind the release
+      await until(async () => (await statusOf(other)) === 'RunScheduled', 'the other project\'s run', 20_000);
+      const otherMs = Date.now() - t0;
+      await until(async () => (await statusOf(ids[45]!)) === 'RunScheduled', 'the 46th', 20_000);
+      const ms = Date.now() - t0;
+      console.log(`release handled after ${ms} ms; other project's request after ${otherMs} ms; late=${await statusOf(late)}`);
+      assert.ok(otherMs < 3000, `another project's request waited ${otherMs} ms behind one release`);
+    } finally {
+      await s.stop();
+      proj = projecting();
+      await proj.stop();
     }
   });
 });

@@ -27,6 +27,12 @@ export interface SchedulerDeps extends RunCommandDeps {
  */
 type RunRequestedEvent = RecordedEvent<DomainEvent> & { type: 'RunRequested' };
 const isRunRequested = (event: RecordedEvent<DomainEvent>): event is RunRequestedEvent => event.type === 'RunRequested';
+/** Like Promise.all, but rejects only once every one has settled: nothing outlives the reaction. */
+async function allSettled(work: Promise<unknown>[]): Promise<void> {
+  const results = await Promise.allSettled(work);
+  const failed = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
+  if (failed) throw failed.reason;
+}
 
 export function runScheduler(deps: SchedulerDeps) {
   // Where agent_runs must have got to before it shows every run left waiting for a slot: the newest
@@ -53,10 +59,9 @@ export function runScheduler(deps: SchedulerDeps) {
 
   const PENDING_LIMIT = 20;
   /** The project's oldest pending runs, and whether that is all of them (the read model had caught up, and there were no more). */
-  async function oldestPending(projectId: string, afterPosition: GlobalPosition, tried: readonly string[] = []): Promise<{ ids: string[]; complete: boolean }> {
+  async function oldestPending(projectId: string, afterPosition: GlobalPosition, tried: readonly string[] = [], deadline = Date.now() + (deps.readWaitMs ?? 2000)): Promise<{ ids: string[]; complete: boolean }> {
     // Wait (bounded) until agent_runs has applied the log up to there, so every run left waiting is
     // visible as pending.
-    const deadline = Date.now() + (deps.readWaitMs ?? 2000);
     let caughtUp = false;
     for (;;) {
       const checkpoint = await readCheckpoint(deps.pool, 'agent_runs');
@@ -85,9 +90,10 @@ export function runScheduler(deps: SchedulerDeps) {
       if (list.length === 0) byProject.set(event.data.projectId, list);
       list.push(event);
     }
-    await Promise.all([...byProject].map(([projectId, requested]) => {
+    await allSettled([...byProject].map(([projectId, requested]) => {
       const byRun = new Map(requested.map((e) => [e.data.runId, e]));
-      return schedulingRequests(projectId, async () => {
+      const newest = requested.at(-1)!.position;
+      return schedulingRequests(projectId, newest, async () => {
         const waiting = await scheduleRuns(deps, projectId, [...byRun.keys()], await slotsOf(projectId), (runId) => metaOf(byRun.get(runId)!));
         for (const runId of waiting) waitingFrom(projectId, byRun.get(runId)!.position);
         return waiting.length === 0;
@@ -99,9 +105,16 @@ export function runScheduler(deps: SchedulerDeps) {
    * While a request is being scheduled its project is not settled, and stays so if the reaction
    * fails (it is retried, or parked, leaving the run pending): the next release looks again.
    */
-  async function schedulingRequests(projectId: string, schedule: () => Promise<boolean>): Promise<void> {
+  async function schedulingRequests(projectId: string, position: GlobalPosition, schedule: () => Promise<boolean>): Promise<void> {
     const wasSettled = settled.delete(projectId);
-    if ((await schedule()) && wasSettled) settled.add(projectId);
+    let none: boolean;
+    try {
+      none = await schedule();
+    } catch (error) {
+      waitingFrom(projectId, position); // it may be left pending: a look must see it
+      throw error;
+    }
+    if (none && wasSettled) settled.add(projectId);
   }
 
   /** A slot released in the project: its oldest pending runs take what is free, unless nothing waits there. */
@@ -112,10 +125,11 @@ export function runScheduler(deps: SchedulerDeps) {
     // releases are reacted to as one), each past the runs tried before, which the read model may
     // still call pending.
     const tried: string[] = [];
+    const deadline = Date.now() + (deps.readWaitMs ?? 2000);
     for (;;) {
       // The read model may still call runs pending that were scheduled meanwhile: one read of all of
       // them and the slots tells, and the oldest pending take what is free.
-      const candidates = await oldestPending(projectId, mustSee(projectId), tried);
+      const candidates = await oldestPending(projectId, mustSee(projectId), tried, deadline);
       tried.push(...candidates.ids);
       const waiting = candidates.ids.length === 0 ? [] : await scheduleRuns(deps, projectId, candidates.ids, slots, meta);
       if (waiting.length > 0) return; // the slots are taken again: the rest wait
@@ -155,7 +169,7 @@ export function runScheduler(deps: SchedulerDeps) {
           }
           const firstRelease = new Map<string, RecordedEvent<DomainEvent>>();
           for (const event of stretch) if (event.type === 'SlotReleased' && !firstRelease.has(event.data.projectId)) firstRelease.set(event.data.projectId, event);
-          await Promise.all([...firstRelease].map(([projectId, event]) => released(projectId, () => metaOf(event))));
+          await allSettled([...firstRelease].map(([projectId, event]) => released(projectId, () => metaOf(event))));
         }
       },
     },
@@ -163,7 +177,7 @@ export function runScheduler(deps: SchedulerDeps) {
       seen(event.position);
       if (event.type === 'RunRequested') {
         const { projectId, runId } = event.data;
-        await schedulingRequests(projectId, async () => {
+        await schedulingRequests(projectId, event.position, async () => {
           if (await scheduleRun(deps, runId, await slotsOf(projectId), meta)) return true;
           waitingFrom(projectId, event.position);
           return false;
