@@ -305,152 +305,84 @@ describe('reactors', () => {
   });
 
   it('a scheduler that took over schedules the runs its predecessor left waiting, and then its own, each on the next release', async () => {
-    const controller = new AbortController();
-    const projection = runProjection(agentRuns, { pool: db.pools.primary, store, waker: pollingOnly, signal: controller.signal, log: quietLog, backoff: { minMs: 5, maxMs: 50 } });
+    const projection = projecting();
     const scheduler = () => start(runScheduler({ store, pool: db.pools.primary, now: () => new Date().toISOString(), leaseMs: 60_000, slotsPerProject: 1 }));
     const project = randomUUID();
-    const status = async (id: string) => (await store.readStream(`run-${id}`)).at(-1)!.type;
-    const request = async () => {
-      const id = randomUUID();
-      await store.append([{ stream: `run-${id}`, expected: 'no_stream', events: [runRequested(id, project)] }], systemMeta());
-      return id;
-    };
-    const end = (id: string) => endRun({ store, now: () => new Date().toISOString() }, id, { type: 'FailRun', reason: 'test' }, systemMeta());
     try {
       const first = scheduler();
-      const [a, b] = [await request(), await request()];
-      await until(async () => (await status(a)) === 'RunScheduled', 'the first run');
-      await new Promise((r) => setTimeout(r, 200));
+      const [a, b] = [await request(project), await request(project)];
+      await until(async () => (await statusOf(a)) === 'RunScheduled', 'the first run');
+      await sleep(200);
       await first.stop();
-      assert.equal(await status(b), 'RunRequested', 'one slot: left waiting by the first scheduler');
+      assert.equal(await statusOf(b), 'RunRequested', 'one slot: left waiting by the first scheduler');
       const second = scheduler();
       try {
-        await end(a);
-        await until(async () => (await status(b)) === 'RunScheduled', 'the run left waiting before the takeover');
-        const c = await request();
-        await new Promise((r) => setTimeout(r, 200));
-        assert.equal(await status(c), 'RunRequested', 'the slot is taken again: its own run waits');
-        await end(b);
-        await until(async () => (await status(c)) === 'RunScheduled', 'its own waiting run, on the next release');
-        await end(c);
-        const d = await request();
-        await until(async () => (await status(d)) === 'RunScheduled', 'a free slot: at once');
+        await endIt(a);
+        await until(async () => (await statusOf(b)) === 'RunScheduled', 'the run left waiting before the takeover');
+        const c = await request(project);
+        await sleep(200);
+        assert.equal(await statusOf(c), 'RunRequested', 'the slot is taken again: its own run waits');
+        await endIt(b);
+        await until(async () => (await statusOf(c)) === 'RunScheduled', 'its own waiting run, on the next release');
+        await endIt(c);
+        const d = await request(project);
+        await until(async () => (await statusOf(d)) === 'RunScheduled', 'a free slot: at once');
       } finally {
         await second.stop();
       }
     } finally {
-      controller.abort();
-      await projection;
+      await projection.stop();
     }
   });
   it('a backlog of >20 releases of one project, reacted to together, fills every freed slot', async () => {
-    const controller = new AbortController();
-    const projection = runProjection(agentRuns, { pool: db.pools.primary, store, waker: pollingOnly, signal: controller.signal, log: quietLog, backoff: { minMs: 5, maxMs: 50 } });
+    const projection = projecting();
     const project = randomUUID();
     const scheduler = () => start(runScheduler({ store, pool: db.pools.primary, now: nowIso, leaseMs: 60_000, slotsPerProject: 25 }));
     try {
       const first = scheduler();
       const ids: string[] = [];
-      for (let i = 0; i < 50; i++) {
-        const id = randomUUID();
-        ids.push(id);
-        await store.append([{ stream: `run-${id}`, expected: 'no_stream', events: [runRequested(id, project)] }], systemMeta());
-      }
+      for (let i = 0; i < 50; i++) ids.push(await request(project));
       const running = ids.slice(0, 25);
       const waiting = ids.slice(25);
       await until(async () => (await Promise.all(running.map(statusOf))).every((s) => s === 'RunScheduled'), '25 scheduled');
-      await new Promise((r) => setTimeout(r, 300));
+      await sleep(300);
       await first.stop();
       // 25 runs end while no scheduler runs (a restart, a takeover): the next one finds 25 releases in one batch.
       for (const id of running) await endIt(id);
       const second = scheduler();
       try {
-        await new Promise((r) => setTimeout(r, 3000));
+        await sleep(3000);
         const states = await Promise.all(waiting.map(statusOf));
         assert.equal(states.filter((s) => s === 'RunScheduled').length, 25, `25 slots free, 25 runs waiting: ${states.filter((s) => s === 'RunRequested').length} still wait`);
       } finally {
         await second.stop();
       }
     } finally {
-      controller.abort();
-      await projection;
-    }
-  });
-
-  it('a run whose request reaction was parked is still scheduled on a later release (as before the change)', async () => {
-    const controller = new AbortController();
-    const projection = runProjection(agentRuns, { pool: db.pools.primary, store, waker: pollingOnly, signal: controller.signal, log: quietLog, backoff: { minMs: 5, maxMs: 50 } });
-    const project = randomUUID();
-    let failFor: string | undefined;
-    // The store fails appends that schedule one run (a database hiccup during its reaction).
-    const flaky = new Proxy(store, {
-      get(target, prop, receiver) {
-        if (prop === 'append') {
-          return async (writes: { stream: string }[], meta: unknown) => {
-            if (failFor && writes.some((w) => w.stream === `run-${failFor}`)) throw new Error('database hiccup');
-            return (target.append as (...a: unknown[]) => unknown).call(target, writes, meta);
-          };
-        }
-        const v = Reflect.get(target, prop, receiver);
-        return typeof v === 'function' ? v.bind(target) : v;
-      },
-    });
-    const request = async () => {
-      const id = randomUUID();
-      await store.append([{ stream: `run-${id}`, expected: 'no_stream', events: [runRequested(id, project)] }], systemMeta());
-      return id;
-    };
-    const s = start(runScheduler({ store: flaky, pool: db.pools.primary, now: nowIso, leaseMs: 60_000, slotsPerProject: 1 }), { attempts: 2 });
-    try {
-      const a = await request();
-      await until(async () => (await statusOf(a)) === 'RunScheduled', 'a');
-      await endIt(a); // a release where nothing waits: the project is settled
-      await new Promise((r) => setTimeout(r, 300));
-      const b = await request();
-      failFor = b;
-      await new Promise((r) => setTimeout(r, 1000)); // b's reaction fails and is parked
-      failFor = undefined;
-      const parked = await db.pools.primary.query("SELECT count(*)::int AS n FROM projection_dead_letters WHERE projection = 'reactor:run-scheduler' AND event_type = 'RunRequested' AND parked_at > now() - interval '5 seconds'");
-      assert.equal(parked.rows[0].n, 1, 'b parked');
-      const c = await request();
-      await until(async () => (await statusOf(c)) === 'RunScheduled', 'c takes the free slot');
-      await endIt(c); // a release: b waits in the project
-      await new Promise((r) => setTimeout(r, 2000));
-      assert.equal(await statusOf(b), 'RunScheduled', 'b, pending in agent_runs, is scheduled on the release');
-    } finally {
-      await s.stop();
-      controller.abort();
-      await projection;
+      await projection.stop();
     }
   });
 
   it('the same scheduler object, leased again after another process reacted meanwhile, forgets that a project was settled', async () => {
-    const controller = new AbortController();
-    const projection = runProjection(agentRuns, { pool: db.pools.primary, store, waker: pollingOnly, signal: controller.signal, log: quietLog, backoff: { minMs: 5, maxMs: 50 } });
+    const projection = projecting();
     const project = randomUUID();
     const deps = { store, pool: db.pools.primary, now: nowIso, leaseMs: 60_000, slotsPerProject: 1 };
-    const request = async () => {
-      const id = randomUUID();
-      await store.append([{ stream: `run-${id}`, expected: 'no_stream', events: [runRequested(id, project)] }], systemMeta());
-      return id;
-    };
     const mine = runScheduler(deps);
     try {
       let s = start(mine);
-      const a = await request();
+      const a = await request(project);
       await until(async () => (await statusOf(a)) === 'RunScheduled', 'a');
-      const b = await request();
-      await new Promise((r) => setTimeout(r, 300));
+      const b = await request(project);
+      await sleep(300);
       await endIt(a);
       await until(async () => (await statusOf(b)) === 'RunScheduled', 'b');
       await endIt(b); // nothing waits: settled in `mine`
-      await new Promise((r) => setTimeout(r, 300));
+      await sleep(300);
       await s.stop();
       const other = start(runScheduler(deps)); // another process holds the lease for a while
-      const c = await request();
+      const c = await request(project);
       await until(async () => (await statusOf(c)) === 'RunScheduled', 'c');
-      const d = await request(); // left waiting by the other process
-      await new Promise((r) => setTimeout(r, 300));
+      const d = await request(project); // left waiting by the other process
+      await sleep(300);
       await other.stop();
       s = start(mine); // the first process takes the lease back
       try {
@@ -460,8 +392,7 @@ describe('reactors', () => {
         await s.stop();
       }
     } finally {
-      controller.abort();
-      await projection;
+      await projection.stop();
     }
   });
 });
@@ -540,6 +471,8 @@ describe('the scheduler under failures, cancels and a lagging read model (from a
       failFor = b;
       await sleep(1000); // b's reaction fails and is parked
       failFor = undefined;
+      const parked = await db.pools.primary.query("SELECT count(*)::int AS n FROM projection_dead_letters WHERE projection = 'reactor:run-scheduler' AND event_type = 'RunRequested' AND parked_at > now() - interval '5 seconds'");
+      assert.equal(parked.rows[0].n, 1, 'b parked');
       const c = await request(Q);
       await until(async () => (await statusOf(c)) === 'RunScheduled', 'c takes the free slot');
       await endIt(c); // a release while agent_runs lacks b: a "complete" look with nothing pending
