@@ -334,6 +334,27 @@ describe('reactors', () => {
       await projection.stop();
     }
   });
+  it('a project given more slots starts its waiting runs at once, oldest first, without waiting for a release', async () => {
+    const projection = projecting();
+    const project = randomUUID();
+    const s = start(runScheduler({ store, pool: db.pools.primary, now: nowIso, leaseMs: 60_000, slotsPerProject: 1 }));
+    try {
+      await store.append([{ stream: `project-${project}`, expected: 'no_stream', events: [
+        { type: 'ProjectCreated', data: { projectId: project, key: `s${project.slice(0, 8)}`, name: 'Slots', createdAt: nowIso() } },
+      ] }], systemMeta());
+      const [a, b, c, d] = [await request(project), await request(project), await request(project), await request(project)];
+      await until(async () => (await statusOf(a)) === 'RunScheduled', 'the first run');
+      await sleep(300);
+      assert.deepEqual(await Promise.all([b, c, d].map(statusOf)), ['RunRequested', 'RunRequested', 'RunRequested'], 'one slot: the rest wait');
+      await store.append([{ stream: `project-${project}`, expected: 1, events: [{ type: 'ProjectSlotsSet', data: { projectId: project, slots: 3 } }] }], systemMeta());
+      await until(async () => (await statusOf(b)) === 'RunScheduled' && (await statusOf(c)) === 'RunScheduled', 'the two oldest waiting runs, on the new slots');
+      assert.equal(await statusOf(d), 'RunRequested', 'three slots, three runs');
+    } finally {
+      await s.stop();
+      await projection.stop();
+    }
+  });
+
   it('a backlog of >20 releases of one project, reacted to together, fills every freed slot', async () => {
     const projection = projecting();
     const project = randomUUID();

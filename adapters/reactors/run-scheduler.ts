@@ -143,7 +143,8 @@ export function runScheduler(deps: SchedulerDeps) {
 
   return reactor({
     name: 'run-scheduler',
-    handles: ['RunRequested', 'SlotReleased'],
+    // More slots for a project (ProjectSlotsSet) start its waiting runs as a release would.
+    handles: ['RunRequested', 'SlotReleased', 'ProjectSlotsSet'],
     leased() {
       firstSeen = undefined;
       leftWaiting.clear();
@@ -184,7 +185,7 @@ export function runScheduler(deps: SchedulerDeps) {
         });
         return;
       }
-      if (event.type === 'SlotReleased') await released(event.data.projectId, () => meta);
+      if (event.type === 'SlotReleased' || event.type === 'ProjectSlotsSet') await released(event.data.projectId, () => meta);
     },
   });
 }
