@@ -8,6 +8,7 @@ export class ConfigError extends Error {
 }
 
 import { parseKeyRing, type KeyRing } from './crypto/keys.js';
+import { isEmail } from '../domain/shared/codec.js';
 
 type Env = Record<string, string | undefined>;
 
@@ -214,7 +215,7 @@ export function staffApiConfig(env: Env = process.env): StaffApiConfig {
     throw new ConfigError(clientId ? 'CODEXK8S_GITHUB_OAUTH_CLIENT_SECRET is not set (CODEXK8S_GITHUB_OAUTH_CLIENT_ID is)' : 'CODEXK8S_GITHUB_OAUTH_CLIENT_ID is not set (CODEXK8S_GITHUB_OAUTH_CLIENT_SECRET is)');
   }
   const bootstrapOwnerEmail = env.CODEXK8S_BOOTSTRAP_OWNER_EMAIL?.trim() || undefined;
-  if (bootstrapOwnerEmail !== undefined && !/^[^\s@]{1,64}@[^\s@]{1,255}$/.test(bootstrapOwnerEmail)) throw new ConfigError('CODEXK8S_BOOTSTRAP_OWNER_EMAIL is not an e-mail address');
+  if (bootstrapOwnerEmail !== undefined && !isEmail(bootstrapOwnerEmail)) throw new ConfigError('CODEXK8S_BOOTSTRAP_OWNER_EMAIL is not an e-mail address');
   return {
     jwtKeys: parseKeyRing('CODEXK8S_JWT_KEYS', env.CODEXK8S_JWT_KEYS, { minBytes: 32 }),
     jwtTtlSeconds: duration(env, 'CODEXK8S_JWT_TTL', 900, 60, 24 * 3600),

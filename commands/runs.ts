@@ -21,16 +21,23 @@ export type Outcome = { type: 'SucceedRun'; result?: RunResult } | { type: 'Fail
  * lease one slot twice. Undefined when the project is saturated (the run waits).
  */
 export async function scheduleRun(deps: RunCommandDeps, runId: string, slots: number, meta: EventMeta): Promise<{ slot: number } | undefined> {
-  const { result } = await handleCommand(deps, meta, async (load) => {
+  const outcome = await trySchedule(deps, runId, slots, meta);
+  return typeof outcome === 'object' ? outcome : undefined;
+}
+
+/** scheduleRun, telling a saturated project from a run that is no longer pending (`ended`, or scheduled elsewhere). */
+type Scheduling = { slot: number } | 'saturated' | 'not_pending';
+async function trySchedule(deps: RunCommandDeps, runId: string, slots: number, meta: EventMeta): Promise<Scheduling> {
+  const { result } = await handleCommand<Scheduling>(deps, meta, async (load) => {
     const [run] = await load<[Run]>([{ stream: streamOf.run(runId), fold: runDecider }]);
-    if (run.state.status !== 'pending') return { writes: [], result: run.state.status === 'scheduled' || run.state.status === 'running' ? { slot: run.state.slot } : undefined };
+    if (run.state.status !== 'pending') return { writes: [], result: run.state.status === 'scheduled' || run.state.status === 'running' ? { slot: run.state.slot } : 'not_pending' as const };
     const { projectId } = run.state;
     const now = deps.now();
     // Every slot in one round trip; only the one taken is guarded (it is written at its version):
     // a busy slot passed over does not matter to the decision.
     const states = await load<Slot[]>(slotFolds(projectId, slots), { guard: false });
     const [taken] = assignSlots([runId], states.map((s) => s.state), now);
-    if (!taken) return { writes: [], result: undefined };
+    if (!taken) return { writes: [], result: 'saturated' as const };
     return { writes: scheduleWrites(deps, run, states[taken.slot - 1]!, taken.slot, now), result: { slot: taken.slot } };
   });
   return result;
@@ -74,20 +81,13 @@ export async function scheduleRuns(deps: RunCommandDeps, projectId: string, runI
     }
   }));
   const waiting = pendingIds.filter((id) => !assigned.some((a) => a.runId === id));
-  // A run retried may have ended meanwhile (a cancel): the slot it was to take goes to the next.
-  let freed = false;
-  for (const runId of runIds.filter((id) => retry.includes(id))) {
-    if (await scheduleRun(deps, runId, slots, metaOf(runId))) continue;
-    const [run] = (await readFolded(deps.store, [{ stream: streamOf.run(runId), fold: runDecider }])) as StateAt<Run>[];
-    if (run!.state.status === 'pending') waiting.push(runId);
-    else freed = true;
-  }
-  if (!freed) return waiting;
-  const left = runIds.filter((id) => waiting.includes(id));
+  if (retry.length === 0) return waiting;
+  // The runs retried, and those left waiting after them, one by one in age order on fresh state
+  // until the project is saturated: a retried run that ended meanwhile (a cancel) leaves its slot to
+  // the next.
   const still: string[] = [];
-  for (const runId of left) {
-    if (still.length === 0 && (await scheduleRun(deps, runId, slots, metaOf(runId)))) continue;
-    still.push(runId);
+  for (const runId of runIds.filter((id) => retry.includes(id) || waiting.includes(id))) {
+    if ((still.length > 0 ? 'saturated' : await trySchedule(deps, runId, slots, metaOf(runId))) === 'saturated') still.push(runId);
   }
   return still;
 }

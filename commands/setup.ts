@@ -1,4 +1,4 @@
-import { isPrintable } from '../domain/shared/codec.js';
+import { isEmail } from '../domain/shared/codec.js';
 import { createHmac, randomUUID } from 'node:crypto';
 import { ConcurrencyError, type AppendResult, type EventMeta, type EventStore } from '../ports/event-store.js';
 import type { GithubDirectory } from '../ports/github.js';
@@ -38,7 +38,6 @@ export interface SetupDeps {
 
 export type By = 'operator' | { userId: string };
 
-const isEmail = (s: string) => /^[^\s@]{1,64}@[^\s@]{1,255}$/.test(s) && isPrintable(s);
 const githubName = /^[A-Za-z0-9_.-]{1,100}$/;
 const githubLoginPattern = /^[A-Za-z0-9](?:[A-Za-z0-9-]{0,38})$/;
 

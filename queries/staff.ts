@@ -141,12 +141,15 @@ export function staffQueries(reads: ReplicaReads) {
       filter: { visibleTo: string | null; projectId?: string; status?: string; agent?: string },
       page: PageRequest,
       at: ReadAt,
-    ): Promise<Page<RunView>> =>
-      read(['agent_runs', 'project_members', 'projects'], at, async (db) => {
-        // A deleted project's runs stay in agent_runs (its history) but are no one's to list: a
-        // project filter is authorised on the project's stream, and memberships end with the project;
-        // an unfiltered list of all projects keeps to those that exist.
-        const existing = !filter.projectId && filter.visibleTo === null ? 'AND project_id IN (SELECT id FROM projects)' : '';
+    ): Promise<Page<RunView>> => {
+      // A deleted project's runs stay in agent_runs (its history) but are no one's to list: a
+      // project filter is authorised on the project's stream, and memberships end with the project;
+      // an unfiltered list of all projects keeps to those that exist.
+      const allProjects = !filter.projectId && filter.visibleTo === null;
+      const existing = allProjects ? 'AND project_id IN (SELECT id FROM projects)' : '';
+      // Waits (X-Codex-Min-Position) only for the read models the query reads.
+      const members = !filter.projectId && filter.visibleTo !== null;
+      return read(['agent_runs', ...(members ? ['project_members'] : []), ...(allProjects ? ['projects'] : [])], at, async (db) => {
         const { rows } = await db.query<RunRow>(
           `SELECT ${runColumns} FROM agent_runs
             WHERE ($1::uuid IS NULL OR project_id = $1)
@@ -157,7 +160,8 @@ export function staffQueries(reads: ReplicaReads) {
           [filter.projectId ?? null, filter.projectId ? null : filter.visibleTo, filter.status ?? null, filter.agent ?? null, page.after?.[0] ?? null, page.after?.[1] ?? null, page.limit + 1],
         );
         return pageOf(rows, page.limit, runView, (r) => [r.key_time, r.id]);
-      }),
+      });
+    },
 
     /** A stream of the log as it is on a replica, oldest first: a run's, or a delivery's. */
     stream: (stream: string, page: { limit: number; after: number }, at: ReadAt): Promise<Page<EventView>> =>

@@ -7,6 +7,7 @@ import { ownerOf } from '../../commands/reservations.js';
 import { hashEmail } from '../../commands/setup.js';
 import { readFolded } from '../../commands/remembered-states.js';
 import { userDecider, type User } from '../../domain/users/user.js';
+import { isEmail } from '../../domain/shared/codec.js';
 import { CliError } from './errors.js';
 import { printJson } from './output.js';
 
@@ -19,7 +20,7 @@ export function registerAuthCommands(program: Command): void {
     .option('--ttl <duration>', 'lifetime, like 15m or 1h (at most 24h)')
     .option('--json', 'print {token, token_type, expires_at, user_id}')
     .action(async (email: string, options: { ttl?: string; json?: boolean }) => {
-      if (email.length > 320 || !/^[^\s@]{1,64}@[^\s@]{1,255}$/.test(email)) throw new CliError('not an e-mail address');
+      if (!isEmail(email)) throw new CliError('not an e-mail address');
       const config = staffApiConfig();
       const ttl = options.ttl === undefined ? config.jwtTtlSeconds : duration({ '--ttl': options.ttl }, '--ttl', config.jwtTtlSeconds, 60, 24 * 3600);
       const pools = createPools({ ...databaseConfig(), poolSize: 1 }, 'codex-k8s-cli');

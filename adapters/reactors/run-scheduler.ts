@@ -58,8 +58,11 @@ export function runScheduler(deps: SchedulerDeps) {
   };
 
   const PENDING_LIMIT = 20;
-  /** The project's oldest pending runs, and whether that is all of them (the read model had caught up, and there were no more). */
-  async function oldestPending(projectId: string, afterPosition: GlobalPosition, tried: readonly string[] = [], deadline = Date.now() + (deps.readWaitMs ?? 2000)): Promise<{ ids: string[]; complete: boolean }> {
+  /**
+   * The project's oldest pending runs but those `tried`, and whether that is all of them (the read
+   * model had caught up by `deadline`, and there were no more).
+   */
+  async function oldestPending(projectId: string, afterPosition: GlobalPosition, tried: readonly string[], deadline: number): Promise<{ ids: string[]; complete: boolean }> {
     // Wait (bounded) until agent_runs has applied the log up to there, so every run left waiting is
     // visible as pending.
     let caughtUp = false;

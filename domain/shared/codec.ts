@@ -43,3 +43,6 @@ export const NonEmptyString = t.refinement(t.string, (s) => s.length > 0 && s.le
 
 /** No control characters: none belongs in a name or an address, and PostgreSQL refuses NUL in text. */
 export const isPrintable = (s: string): boolean => !/[\u0000-\u001f\u007f]/.test(s);
+
+/** An e-mail address as the platform takes one (the API, the CLI, the settings): local@domain, no spaces, no markup. */
+export const isEmail = (s: string): boolean => s.length <= 320 && isPrintable(s) && /^[^\s@<>]{1,64}@[^\s@<>]{1,255}$/.test(s);

@@ -1,4 +1,4 @@
-import { isPrintable, Uuid } from '../../../domain/shared/codec.js';
+import { isEmail, isPrintable, Uuid } from '../../../domain/shared/codec.js';
 import { randomUUID } from 'node:crypto';
 import * as t from 'io-ts';
 import type { Context } from 'koa';
@@ -39,7 +39,7 @@ const Nullable = <C extends t.Mixed>(c: C) => t.union([c, t.null]);
 const Slots = t.refinement(t.number, (n) => Number.isInteger(n) && n >= 1 && n <= 100, 'a whole number from 1 to 100');
 // A token goes into an HTTP header, which carries visible ASCII only (GitHub's tokens are).
 const Token = t.refinement(t.string, (s) => /^[\x21-\x7e]{1,4096}$/.test(s), 'a token of 1-4096 visible ASCII characters');
-const Email = t.refinement(t.string, (s) => s.length <= 320 && isPrintable(s) && /^[^\s@<>]{1,64}@[^\s@<>]{1,255}$/.test(s), 'an e-mail address');
+const Email = t.refinement(t.string, isEmail, 'an e-mail address');
 const PlatformRoleInput = t.union([t.literal('owner'), t.literal('admin'), t.null]);
 const Status = t.keyof({ pending: null, scheduled: null, running: null, succeeded: null, failed: null, canceled: null });
 const CorrelationId = t.refinement(t.string, (s) => /^[A-Za-z0-9._:-]{1,100}$/.test(s), 'an id of 1-100 letters, digits, ".", "_", ":" and "-"');
