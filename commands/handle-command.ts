@@ -47,11 +47,13 @@ export async function handleCommand<R>(
   for (let attempt = 1; ; attempt++) {
     const read = new Map<string, StateAt<unknown>>();
     const seen = new Map<string, StateAt<unknown>>();
-    const load: Load = async (folds, options) => {
-      const list = folds as StreamFold<unknown>[];
-      const states = options?.remembered && deps.states ? await deps.states.load(list) : await readFolded(deps.store, list);
-      for (const at of states) {
+    const folds = new Map<string, StreamFold<unknown>['fold']>();
+    const load: Load = async (list, options) => {
+      const wanted = list as StreamFold<unknown>[];
+      const states = options?.remembered && deps.states ? await deps.states.load(wanted) : await readFolded(deps.store, wanted);
+      for (const [i, at] of states.entries()) {
         seen.set(at.stream, at);
+        folds.set(at.stream, wanted[i]!.fold);
         if (options?.guard !== false) read.set(at.stream, at);
       }
       return states as never;
@@ -70,7 +72,8 @@ export async function handleCommand<R>(
     }
     try {
       const append = await deps.store.append(appends, meta);
-      for (const w of writes) deps.states?.forget(w.stream); // remembered before this write
+      // A remembered state moves on with the write: the next decision on it needs no read.
+      for (const w of writes) deps.states?.written(w.stream, after(w, seen.get(w.stream), folds.get(w.stream), append));
       return { result: outcome.result, append };
     } catch (error) {
       const stale = error instanceof ConcurrencyError && seen.has(error.stream);
@@ -78,4 +81,13 @@ export async function handleCommand<R>(
       deps.states?.forget(error.stream);
     }
   }
+}
+
+/** The state a write made of the state it was decided on, at the version the append reports. */
+function after(write: Write, at: StateAt<unknown> | undefined, fold: StreamFold<unknown>['fold'] | undefined, append: AppendResult): StateAt<unknown> | undefined {
+  const version = append.streams.find((s) => s.stream === write.stream)?.version;
+  if (!at || !fold || version === undefined || version !== at.version + write.events.length) return undefined;
+  let state = at.state;
+  for (const event of write.events) if (fold.accepts(event)) state = fold.evolve(state, event);
+  return { stream: write.stream, state, version };
 }

@@ -39,7 +39,22 @@ export function rememberedStates(store: Pick<EventStore, 'readStreams'>) {
     return all.map((f) => known.get(f.stream)!) as { [K in keyof T]: StateAt<T[K]> };
   }
 
-  return { load, forget: (stream: string) => known.delete(stream) };
+  /** Takes a state read elsewhere (a reactor that read the stream's events for more than its fold). */
+  function remember(at: StateAt<unknown>): void {
+    if (known.size >= MAX_REMEMBERED) known.clear();
+    known.set(at.stream, at);
+  }
+
+  /**
+   * After a write to `stream`: a remembered state becomes the state the write made (`next`, folded
+   * from the remembered one and the events written at its version), or is forgotten without one.
+   */
+  function written(stream: string, next: StateAt<unknown> | undefined): void {
+    if (next && known.has(stream)) known.set(stream, next);
+    else known.delete(stream);
+  }
+
+  return { load, remember, written, forget: (stream: string) => known.delete(stream) };
 }
 
 export type RememberedStates = ReturnType<typeof rememberedStates>;

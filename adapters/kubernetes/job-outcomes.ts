@@ -107,12 +107,22 @@ export interface OutcomeDeps extends Pick<RunCommandDeps, 'store' | 'now'> {
  */
 export function jobOutcomes(deps: OutcomeDeps) {
   const stuckSince = new Map<string, number>();
+  // Runs whose outcome is recorded (by this process or before): a Job's later events and every
+  // re-list show it again, and each would cost a pod listing and a read of the run's stream.
+  const ended = new Set<string>();
+  const MAX_ENDED = 10_000;
 
-  async function record(job: V1Job): Promise<void> {
+  /**
+   * Records what a Job says: its outcome, with what its pods reported; or, with `checkPods` (the
+   * re-list), whether a pod of a running Job is stuck. A watch event of a running Job lists no pods:
+   * a pod stuck waiting changes nothing in its Job, so only the periodic re-list can see it.
+   */
+  async function record(job: V1Job, { checkPods = true }: { checkPods?: boolean } = {}): Promise<void> {
     const runId = job.metadata?.labels?.['codex-k8s.io/run'];
-    if (!runId) return;
+    if (!runId || ended.has(runId)) return;
     const outcome = outcomeOfJob(job);
     const namespace = job.metadata?.namespace;
+    if (!outcome && (!checkPods || !namespace)) return;
     const pods = namespace ? await deps.core.listNamespacedPod({ namespace, labelSelector: `job-name=${job.metadata!.name}` }) : { items: [] };
     if (outcome) {
       stuckSince.delete(runId);
@@ -123,14 +133,21 @@ export function jobOutcomes(deps: OutcomeDeps) {
         : outcome.type === 'FailRun' ? { type: 'FailRun', reason: failureOfPods(pods.items, deps.secrets) ?? outcome.reason, ...reported }
         : outcome;
       await endRun(deps, runId, ending, deps.meta);
-      return;
+      return remember(runId);
     }
-    if (!namespace) return;
     const stuck = pods.items.map(stuckReason).find(Boolean);
     if (!stuck) return void stuckSince.delete(runId);
     const since = stuckSince.get(runId) ?? Date.now();
     stuckSince.set(runId, since);
-    if (Date.now() - since >= deps.stuckGraceMs) await endRun(deps, runId, { type: 'FailRun', reason: `pod stuck: ${stuck}` }, deps.meta);
+    if (Date.now() - since < deps.stuckGraceMs) return;
+    await endRun(deps, runId, { type: 'FailRun', reason: `pod stuck: ${stuck}` }, deps.meta);
+    stuckSince.delete(runId);
+    remember(runId);
+  }
+
+  function remember(runId: string): void {
+    if (ended.size >= MAX_ENDED) ended.clear();
+    ended.add(runId);
   }
 
   /**
@@ -203,7 +220,7 @@ export function jobOutcomes(deps: OutcomeDeps) {
                 touch();
                 if (phase === 'ERROR') return finish(new Error(`watch error ${object.code ?? ''}`)); // 410 Gone: list again
                 resourceVersion = object.metadata?.resourceVersion ?? resourceVersion;
-                if (phase === 'ADDED' || phase === 'MODIFIED') void record(object).catch((error: unknown) => deps.log.warn({ err: error }, 'recording a job outcome failed'));
+                if (phase === 'ADDED' || phase === 'MODIFIED') void record(object, { checkPods: false }).catch((error: unknown) => deps.log.warn({ err: error }, 'recording a job outcome failed'));
               },
               (error: unknown) => finish(error ?? undefined),
             )

@@ -4,6 +4,7 @@ import type { DomainEvent } from '../../domain/events.js';
 import { decideRun, runDecider, type RunCommand } from '../../domain/runs/run.js';
 import { streamOf } from '../../domain/shared/streams.js';
 import { handleCommand } from '../../commands/handle-command.js';
+import { rememberedStates } from '../../commands/remembered-states.js';
 import { endRun } from '../../commands/runs.js';
 import { reactor } from '../reactors/reactor.js';
 import { runObjects, type RunObjectsSpec } from './run-objects.js';
@@ -66,10 +67,15 @@ export function runLauncher(deps: LauncherDeps) {
     async react(event, { meta, signal }) {
       if (event.type !== 'RunScheduled') return;
       const runId = event.data.runId;
-      const events = await deps.store.readStream(streamOf.run(runId));
+      const stream = streamOf.run(runId);
+      const events = await deps.store.readStream(stream);
       const requested = events.find((e): e is RecordedEvent<DomainEvent> & { type: 'RunRequested' } => e.type === 'RunRequested');
-      const run = foldStream(events, runDecider).state;
-      if (!requested || run.status !== 'scheduled') return; // started already, or ended meanwhile
+      const run = foldStream(events, runDecider);
+      if (!requested || run.state.status !== 'scheduled') return; // started already, or ended meanwhile
+      // The launch's two steps decide on the state just read, then on what each step wrote: no read
+      // of their own. A stale state (a cancel meanwhile) fails the append's guard and is read again.
+      const states = rememberedStates(deps.store);
+      states.remember({ stream, ...run });
       const spec: RunObjectsSpec = {
         ...deps.objects, runId, projectId: requested.data.projectId, agent: requested.data.agent, issue: requested.data.subject.number,
         runner: {
@@ -87,8 +93,8 @@ export function runLauncher(deps: LauncherDeps) {
           const job = objects.at(-1)!;
           await Promise.all(objects.slice(0, -1).map((object) => ensureCreated(deps.kube, object)));
           const step = (command: RunCommand) =>
-            handleCommand(deps, meta, async (load) => {
-              const [current] = await load([{ stream: streamOf.run(runId), fold: runDecider }]);
+            handleCommand({ store: deps.store, states }, meta, async (load) => {
+              const [current] = await load([{ stream, fold: runDecider }], { remembered: true });
               return { writes: [{ stream: current.stream, events: decideRun(command, current.state) }], result: current.state.status };
             });
           const kinds = [namespace, ...objects.slice(0, -1)].map((o) => `${o.kind}/${o.metadata?.name}`);
@@ -100,7 +106,7 @@ export function runLauncher(deps: LauncherDeps) {
           }
           await ensureCreated(deps.kube, job);
           const started = await step({ type: 'StartJob', namespace: names.namespace, job: names.job, now: deps.now() });
-          if (!started.append && foldStream(await deps.store.readStream(streamOf.run(runId)), runDecider).state.status !== 'running') {
+          if (!started.append && foldStream(await deps.store.readStream(stream), runDecider).state.status !== 'running') {
             // Ended between the two steps: no Job may keep running.
             await deps.kube.delete(wire(namespace), undefined, undefined, undefined, undefined, 'Foreground').catch(() => {});
           }
