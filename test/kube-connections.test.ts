@@ -1,6 +1,6 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { CoreV1Api, KubeConfig, KubernetesObjectApi } from '@kubernetes/client-node';
+import { CoreV1Api, IsomorphicFetchHttpLibrary, KubeConfig, KubernetesObjectApi } from '@kubernetes/client-node';
 import { reuseConnections } from '../adapters/kubernetes/connections.js';
 import { startKubeSimulator, type KubeSimulator } from '../adapters/kubernetes/simulator/index.js';
 
@@ -60,6 +60,48 @@ describe('the Kubernetes client\'s connections', () => {
       await Promise.all([close(), closeOther()]);
     } finally {
       await other.close();
+    }
+  });
+
+  it('the worker\'s clients answer as the library\'s own: created, 409, read, listed by label, 404, deleted', async () => {
+    const own = client();
+    const kept = client();
+    const close = reuseConnections(kept);
+    try {
+      const steps = async (kc: KubeConfig, name: string) => {
+        const objects = KubernetesObjectApi.makeApiClient(kc);
+        const core = kc.makeApiClient(CoreV1Api);
+        const namespace = { apiVersion: 'v1', kind: 'Namespace', metadata: { name, labels: { test: name } } };
+        const code = (p: Promise<unknown>) => p.then(() => 200, (e: { code?: number }) => e.code);
+        const created = await objects.create(namespace);
+        return {
+          created: created.metadata?.name,
+          again: await code(objects.create(namespace)),
+          read: (await objects.read(namespace)).metadata?.labels,
+          listed: (await core.listNamespace({ labelSelector: `test=${name}` })).items.map((n) => n.metadata?.name),
+          missing: await code(core.readNamespace({ name: `${name}-missing` })),
+          deleted: await code(objects.delete(namespace, undefined, undefined, undefined, undefined, 'Foreground')),
+          // Gone, or still going (foreground deletion): which one is a race.
+          gone: await core.readNamespace({ name }).then((n) => (n.metadata?.deletionTimestamp ? 'deleting' : 'present'), (e: { code?: number }) => (e.code === 404 ? 'deleting' : e.code)),
+        };
+      };
+      // The library's own HTTP library, counted: the worker's clients must not go through it.
+      const send = IsomorphicFetchHttpLibrary.prototype.send;
+      let fetched = 0;
+      IsomorphicFetchHttpLibrary.prototype.send = function (this: IsomorphicFetchHttpLibrary, context) {
+        fetched++;
+        return send.call(this, context);
+      };
+      const expected = await steps(own, 'by-fetch');
+      const byFetch = fetched;
+      const actual = await steps(kept, 'by-request');
+      IsomorphicFetchHttpLibrary.prototype.send = send;
+      assert.ok(byFetch >= 7, `the library's own clients sent ${byFetch} requests by fetch`);
+      assert.equal(fetched, byFetch, 'the worker\'s clients sent none by fetch');
+      assert.deepEqual({ ...actual, created: 'x', read: 'x', listed: actual.listed.length }, { ...expected, created: 'x', read: 'x', listed: expected.listed.length });
+      assert.deepEqual(actual, { created: 'by-request', again: 409, read: { test: 'by-request', 'kubernetes.io/metadata.name': 'by-request' }, listed: ['by-request'], missing: 404, deleted: 200, gone: 'deleting' });
+    } finally {
+      await close();
     }
   });
 });
