@@ -7,9 +7,10 @@ import { pollingOnly } from '../adapters/postgres/subscription.js';
 import { GlobalPosition } from '../ports/position.js';
 import { reactor, type Reactor } from '../adapters/reactors/reactor.js';
 import { runReactor } from '../adapters/reactors/runner.js';
-import { runScheduler } from '../adapters/reactors/run-scheduler.js';
+import { lookForExpiredLeases, runScheduler } from '../adapters/reactors/run-scheduler.js';
 import { endRun } from '../commands/runs.js';
 import { agentRuns } from '../projections/read-models/agent-runs.js';
+import { slots } from '../projections/read-models/runs-support.js';
 import { runProjection } from '../projections/runner.js';
 import { useTestDatabase, type TestDatabase } from './support/cluster.js';
 import { runRequested, systemMeta } from './support/events.js';
@@ -352,6 +353,31 @@ describe('reactors', () => {
     } finally {
       await s.stop();
       await projection.stop();
+    }
+  });
+
+  it('a run waiting behind a lease nobody renewed gets the slot when the lease runs out, with no other event to tell', async () => {
+    const controller = new AbortController();
+    const projections = [agentRuns, slots].map((projection) => runProjection(projection, { pool: db.pools.primary, store, waker: pollingOnly, signal: controller.signal, log: quietLog, backoff: { minMs: 5, maxMs: 50 } }));
+    let clock = Date.now();
+    const scheduler = runScheduler({ store, pool: db.pools.primary, now: () => new Date(clock).toISOString(), leaseMs: 60_000, slotsPerProject: 1 });
+    const s = start(scheduler);
+    const looking = lookForExpiredLeases(scheduler, { signal: controller.signal, log: quietLog, everyMs: 50 });
+    const project = randomUUID();
+    try {
+      const [a, b] = [await request(project), await request(project)];
+      await until(async () => (await statusOf(a)) === 'RunScheduled', 'the first run');
+      await until(async () => (await db.pools.primary.query('SELECT 1 FROM slots WHERE run_id = $1', [a])).rowCount === 1, 'its lease in the read model');
+      await sleep(300);
+      assert.equal(await statusOf(b), 'RunRequested', 'the lease holds: b waits');
+      clock += 61_000; // a's worker died: nobody renews its lease, and nothing is appended
+      await until(async () => (await statusOf(b)) === 'RunScheduled', 'the waiting run, on the slot whose lease ran out');
+      const leased = (await store.readStream(`run-${b}`)).find((e) => e.type === 'RunScheduled');
+      assert.equal((leased!.data as { slot: number }).slot, 1);
+    } finally {
+      await s.stop();
+      controller.abort();
+      await Promise.all([...projections, looking]);
     }
   });
 

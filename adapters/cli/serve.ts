@@ -7,7 +7,7 @@ import { githubOAuth } from '../github/oauth.js';
 import { createReplicaReads } from '../postgres/replica-reads.js';
 import { setupCommands } from '../../commands/setup.js';
 import { runReactor } from '../reactors/runner.js';
-import { runScheduler } from '../reactors/run-scheduler.js';
+import { lookForExpiredLeases, runScheduler } from '../reactors/run-scheduler.js';
 import { startKubernetesWorker } from '../kubernetes/worker.js';
 import { createApp } from '../http/server.js';
 import { createMetrics } from '../http/metrics.js';
@@ -110,6 +110,7 @@ export function registerServeCommand(program: Command): void {
         // A slot's lease is renewed by the outcome re-list while its run is alive (CODEXK8S_SLOT_LEASE).
         const scheduler = runScheduler({ store: followed, pool: pools.primary, now: () => new Date().toISOString(), leaseMs: runs.slotLeaseSeconds * 1000, slotsPerProject: runs.slotsPerProject });
         tasks.push(runReactor(scheduler, { pool: pools.primary, store: followed, waker, signal: controller.signal, log }));
+        tasks.push(lookForExpiredLeases(scheduler, { signal: controller.signal, log }));
         const kubernetes = await startKubernetesWorker({ store: followed, pool: pools.primary, waker, signal: controller.signal, log, runs, metrics });
         if (options.role === 'worker') {
           // A worker alone still answers health, readiness and metrics (the watch's last event, the cleanup).

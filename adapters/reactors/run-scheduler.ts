@@ -1,7 +1,9 @@
 import type pg from 'pg';
 import { scheduleRun, scheduleRuns, type RunCommandDeps } from '../../commands/runs.js';
 import { readCheckpoint } from '../../projections/checkpoints.js';
-import type { GlobalPosition } from '../../ports/position.js';
+import { GlobalPosition } from '../../ports/position.js';
+import { sleep } from '../../projections/lease.js';
+import type { Logger } from '../log.js';
 import { foldStream, type EventMeta, type EventStore, type RecordedEvent } from '../../ports/event-store.js';
 import type { DomainEvent } from '../../domain/events.js';
 import { projectDecider } from '../../domain/projects/project.js';
@@ -54,7 +56,9 @@ export function runScheduler(deps: SchedulerDeps) {
   };
   const mustSee = (projectId: string): GlobalPosition => {
     const left = leftWaiting.get(projectId);
-    return left && left.compare(firstSeen!) > 0 ? left : firstSeen!;
+    // Nothing reacted to yet (a look for expired leases): nothing this scheduler knows to wait for.
+    const first = firstSeen ?? GlobalPosition.start;
+    return left && left.compare(first) > 0 ? left : first;
   };
 
   const PENDING_LIMIT = 20;
@@ -120,9 +124,13 @@ export function runScheduler(deps: SchedulerDeps) {
     if (none && wasSettled) settled.add(projectId);
   }
 
-  /** A slot released in the project: its oldest pending runs take what is free, unless nothing waits there. */
-  async function released(projectId: string, meta: () => EventMeta): Promise<void> {
-    if (settled.has(projectId)) return;
+  /**
+   * A slot released in the project: its oldest pending runs take what is free, unless nothing waits
+   * there. `settle: false` is a look from outside the reactions (expiredLeases), which may have read
+   * the read model before a request a reaction leaves waiting: it never marks the project settled.
+   */
+  async function released(projectId: string, meta: () => EventMeta, { settle = true } = {}): Promise<void> {
+    if (settle && settled.has(projectId)) return;
     const slots = await slotsOf(projectId);
     // A look takes at most PENDING_LIMIT runs: as many looks as it takes to fill what is free (many
     // releases are reacted to as one), each past the runs tried before, which the read model may
@@ -137,14 +145,32 @@ export function runScheduler(deps: SchedulerDeps) {
       const waiting = candidates.ids.length === 0 ? [] : await scheduleRuns(deps, projectId, candidates.ids, slots, meta);
       if (waiting.length > 0) return; // the slots are taken again: the rest wait
       if (candidates.complete) {
-        settled.add(projectId);
+        if (settle) settled.add(projectId);
         return;
       }
       if (candidates.ids.length < PENDING_LIMIT) return; // the read model is behind: the next release looks again
     }
   }
 
-  return reactor({
+  /**
+   * Runs waiting behind slots whose leases ran out (the worker that renewed them died, or could not
+   * reach the cluster for the whole lease): no event says a lease ended, so this looks for them, and
+   * each such project's oldest pending runs take what is free, as after a release. The read models
+   * only point at the projects; the slot and run streams decide. Returns the projects looked at.
+   */
+  async function expiredLeases(meta: EventMeta): Promise<string[]> {
+    const { rows } = await deps.pool.query<{ project_id: string }>(
+      `SELECT DISTINCT r.project_id::text AS project_id FROM agent_runs r
+        WHERE r.status = 'pending'
+          AND EXISTS (SELECT 1 FROM slots s WHERE s.project_id = r.project_id AND s.run_id IS NOT NULL AND s.lease_expires_at <= $1)`,
+      [deps.now()],
+    );
+    const projects = rows.map((r) => r.project_id);
+    await allSettled(projects.map((projectId) => released(projectId, () => meta, { settle: false })));
+    return projects;
+  }
+
+  return Object.assign(reactor({
     name: 'run-scheduler',
     // More slots for a project (ProjectSlotsSet) start its waiting runs as a release would.
     handles: ['RunRequested', 'SlotReleased', 'ProjectSlotsSet'],
@@ -190,5 +216,20 @@ export function runScheduler(deps: SchedulerDeps) {
       }
       if (event.type === 'SlotReleased' || event.type === 'ProjectSlotsSet') await released(event.data.projectId, () => meta);
     },
-  });
+  }), { expiredLeases });
+}
+
+/** Looks for runs waiting behind expired leases every `everyMs` (30 s; a lease lasts at least a minute) until `signal` aborts. */
+export async function lookForExpiredLeases(scheduler: ReturnType<typeof runScheduler>, options: { signal: AbortSignal; log: Logger; everyMs?: number }): Promise<void> {
+  const meta: EventMeta = { correlationId: 'expired-slot-leases', actor: { type: 'system', id: scheduler.name } };
+  while (!options.signal.aborted) {
+    await sleep(options.everyMs ?? 30_000, options.signal);
+    if (options.signal.aborted) break;
+    try {
+      const projects = await scheduler.expiredLeases(meta);
+      if (projects.length > 0) options.log.info({ projects: projects.length }, 'runs waiting behind expired slot leases were looked at');
+    } catch (error) {
+      options.log.warn({ err: error }, 'looking for expired slot leases failed; trying again later');
+    }
+  }
 }
