@@ -37,20 +37,27 @@ const MAX_ATTEMPTS = 5;
  * The one command handler: load the streams a decision needs, decide, append the decision with
  * every stream read as a guard (or at its version, when written), and on a conflict in a stream it
  * read, decide again on fresh state. A conflict on a stream it did not read (one that had to be new)
- * is the caller's to interpret.
+ * is the caller's to interpret. A remembered state is checked only by an append's guard: a decision
+ * on one that writes nothing is made again on fresh state, so no answer rests on a stale memory.
  */
 export async function handleCommand<R>(
   deps: HandlerDeps,
   meta: EventMeta,
   decide: (load: Load) => Promise<Outcome<R>>,
 ): Promise<{ result: R; append: AppendResult | undefined }> {
+  let fresh = false;
   for (let attempt = 1; ; attempt++) {
     const read = new Map<string, StateAt<unknown>>();
     const seen = new Map<string, StateAt<unknown>>();
     const folds = new Map<string, StreamFold<unknown>['fold']>();
+    let remembered = false;
     const load: Load = async (list, options) => {
       const wanted = list as StreamFold<unknown>[];
-      const states = options?.remembered && deps.states ? await deps.states.load(wanted) : await readFolded(deps.store, wanted);
+      const fromMemory = options?.remembered === true && deps.states !== undefined && !fresh;
+      // Only a state served from memory needs checking; one the memory did not have is read now.
+      remembered ||= fromMemory && wanted.some((f) => deps.states!.has(f.stream));
+      const states = fromMemory ? await deps.states!.load(wanted) : await readFolded(deps.store, wanted);
+      if (options?.remembered && fresh) for (const at of states) deps.states?.remember(at);
       for (const [i, at] of states.entries()) {
         seen.set(at.stream, at);
         folds.set(at.stream, wanted[i]!.fold);
@@ -60,7 +67,12 @@ export async function handleCommand<R>(
     };
     const outcome = await decide(load);
     const writes = outcome.writes.filter((w) => w.events.length > 0);
-    if (writes.length === 0) return { result: outcome.result, append: undefined };
+    if (writes.length === 0) {
+      if (!remembered) return { result: outcome.result, append: undefined };
+      fresh = true;
+      attempt--; // not a conflict: this pass does not count against the attempts
+      continue;
+    }
     const appends: StreamAppend[] = writes.map((w) => {
       const at = seen.get(w.stream);
       const expected = w.expected ?? at?.version;

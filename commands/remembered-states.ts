@@ -54,7 +54,7 @@ export function rememberedStates(store: Pick<EventStore, 'readStreams'>) {
     else known.delete(stream);
   }
 
-  return { load, remember, written, forget: (stream: string) => known.delete(stream) };
+  return { load, remember, written, has: (stream: string) => known.has(stream), forget: (stream: string) => known.delete(stream) };
 }
 
 export type RememberedStates = ReturnType<typeof rememberedStates>;

@@ -64,4 +64,26 @@ describe('the command handler with remembered states', () => {
     assert.equal(counter.reads, 2, 'the stale state was read again once');
     assert.deepEqual((await store.readStream(streamOf.run(runId))).map((e) => e.type), ['RunRequested', 'RunScheduled', 'RunCanceled']);
   });
+
+  it('decides again on fresh state when a remembered one leads to no write (no guard would have caught it)', async () => {
+    const runId = randomUUID();
+    const stream = streamOf.run(runId);
+    await store.append([{ stream, expected: 'no_stream', events: [runRequested(runId)] }], systemMeta());
+    const { store: countingStore, counter } = counted(store);
+    const deps = { store: countingStore, states: rememberedStates(countingStore) };
+    await decideOnRemembered(deps, runId, { type: 'ScheduleRun', slot: 1, leaseExpiresAt: NOW, now: NOW });
+    await decideOnRemembered(deps, runId, { type: 'PrepareNamespace', namespace: 'ns', objects: [], now: NOW });
+    // Canceled by someone else: the remembered state (scheduled, prepared) would make a repeated
+    // PrepareNamespace a no-op that answers "scheduled", and the caller would create the Job.
+    const [canceled] = decideRun({ type: 'CancelRun', reason: 'label removed', by: null, now: NOW }, { status: 'scheduled', runId, projectId: 'p', slot: 1 });
+    await store.append([{ stream, expected: 3, events: [canceled!] }], systemMeta());
+    const readsBefore = counter.reads;
+
+    const again = await decideOnRemembered(deps, runId, { type: 'PrepareNamespace', namespace: 'ns', objects: [], now: NOW });
+    assert.equal(again.result, 'canceled', 'the answer comes from the stream as it is, not from memory');
+    assert.equal(again.append, undefined);
+    assert.equal(counter.reads, readsBefore + 1);
+    const next = await decideOnRemembered(deps, runId, { type: 'StartJob', namespace: 'ns', job: 'agent', now: NOW });
+    assert.equal(next.result, 'canceled', 'and the fresh state is remembered');
+  });
 });

@@ -1,5 +1,7 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { CoreV1Api, IsomorphicFetchHttpLibrary, KubeConfig, KubernetesObjectApi } from '@kubernetes/client-node';
 import { reuseConnections } from '../adapters/kubernetes/connections.js';
 import { startKubeSimulator, type KubeSimulator } from '../adapters/kubernetes/simulator/index.js';
@@ -102,6 +104,32 @@ describe('the Kubernetes client\'s connections', () => {
       assert.deepEqual(actual, { created: 'by-request', again: 409, read: { test: 'by-request', 'kubernetes.io/metadata.name': 'by-request' }, listed: ['by-request'], missing: 404, deleted: 200, gone: 'deleting' });
     } finally {
       await close();
+    }
+  });
+
+  it('a refusal whose body the client never reads (a large 401 from a proxy) holds no connection, and closing ends', async () => {
+    const server = createServer((_req, res) => {
+      res.writeHead(401, { 'content-type': 'application/json' });
+      res.end(JSON.stringify({ kind: 'Status', code: 401, message: 'x'.repeat(100_000) }));
+    });
+    let open = 0;
+    server.on('connection', (socket) => {
+      open++;
+      socket.on('close', () => open--);
+    });
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    try {
+      const kc = new KubeConfig();
+      kc.loadFromString(sim.kubeconfig().replace(sim.url, `http://127.0.0.1:${(server.address() as AddressInfo).port}`));
+      const close = reuseConnections(kc);
+      const core = kc.makeApiClient(CoreV1Api);
+      for (let i = 0; i < 20; i++) await assert.rejects(core.listNamespace(), (e: { code?: number }) => e.code === 401);
+      assert.ok(open <= 2, `${open} connections still open after 20 refusals`);
+      const closed = await Promise.race([close().then(() => true), new Promise((r) => setTimeout(() => r(false), 5000))]);
+      assert.equal(closed, true, 'closing the kept connections ends');
+    } finally {
+      server.closeAllConnections();
+      server.close();
     }
   });
 });

@@ -65,10 +65,13 @@ export function requestLibrary(): HttpLibrary {
       });
       const headers: Record<string, string> = {};
       for (const [name, value] of Object.entries(response.headers)) if (value !== undefined) headers[name] = Array.isArray(value) ? value.join(', ') : value;
+      // Read whole at once: the client leaves some bodies unread (a 401's), and an unread body of
+      // undici's request holds its connection for good (fetch's are let go when collected).
+      const bytes = Buffer.from(await response.body.arrayBuffer());
       return new ResponseContext(response.statusCode, headers, {
-        text: () => response.body.text(),
-        binary: async () => Buffer.from(await response.body.arrayBuffer()),
-        stream: () => Readable.toWeb(response.body) as ReadableStream<Uint8Array>,
+        text: async () => bytes.toString('utf8'),
+        binary: async () => bytes,
+        stream: () => Readable.toWeb(Readable.from([bytes])) as ReadableStream<Uint8Array>,
       });
     },
   });

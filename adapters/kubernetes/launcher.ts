@@ -44,9 +44,10 @@ export interface LauncherDeps {
 }
 
 const describe = (error: unknown) => {
-  const code = (error as { code?: number }).code;
+  // An HTTP status is a number; a socket's error has a string code (ECONNREFUSED), and says it itself.
+  const code = (error as { code?: unknown }).code;
   const message = error instanceof Error ? error.message.split('\n')[0]! : String(error);
-  return (code ? `Kubernetes answered ${code}: ${message}` : message).slice(0, 500);
+  return (typeof code === 'number' ? `Kubernetes answered ${code}: ${message}` : message).slice(0, 500);
 };
 
 /**
