@@ -1,6 +1,7 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { createServer } from 'node:http';
+import { gzipSync } from 'node:zlib';
 import type { AddressInfo } from 'node:net';
 import { CoreV1Api, IsomorphicFetchHttpLibrary, KubeConfig, KubernetesObjectApi } from '@kubernetes/client-node';
 import { reuseConnections } from '../adapters/kubernetes/connections.js';
@@ -127,6 +128,31 @@ describe('the Kubernetes client\'s connections', () => {
       assert.ok(open <= 2, `${open} connections still open after 20 refusals`);
       const closed = await Promise.race([close().then(() => true), new Promise((r) => setTimeout(() => r(false), 5000))]);
       assert.equal(closed, true, 'closing the kept connections ends');
+    } finally {
+      server.closeAllConnections();
+      server.close();
+    }
+  });
+
+  it('asks for compressed answers, as the library\'s fetch does, and reads a gzipped one', async () => {
+    const list = { kind: 'NamespaceList', apiVersion: 'v1', metadata: {}, items: Array.from({ length: 200 }, (_, i) => ({ metadata: { name: `namespace-${i}` } })) };
+    const asked: (string | undefined)[] = [];
+    const server = createServer((req, res) => {
+      asked.push(req.headers['accept-encoding']);
+      const gzip = /\bgzip\b/.test(req.headers['accept-encoding'] ?? '');
+      res.writeHead(200, { 'content-type': 'application/json', ...(gzip ? { 'content-encoding': 'gzip' } : {}) });
+      res.end(gzip ? gzipSync(JSON.stringify(list)) : JSON.stringify(list));
+    });
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    try {
+      const kc = new KubeConfig();
+      kc.loadFromString(sim.kubeconfig().replace(sim.url, `http://127.0.0.1:${(server.address() as AddressInfo).port}`));
+      const close = reuseConnections(kc);
+      const names = (await kc.makeApiClient(CoreV1Api).listNamespace()).items.map((n) => n.metadata?.name);
+      await close();
+      assert.match(asked[0] ?? '', /\bgzip\b/);
+      assert.equal(names.length, 200);
+      assert.equal(names[199], 'namespace-199');
     } finally {
       server.closeAllConnections();
       server.close();

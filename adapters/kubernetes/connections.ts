@@ -1,7 +1,11 @@
 import { createHash } from 'node:crypto';
 import { Readable } from 'node:stream';
+import { promisify } from 'node:util';
+import { gunzip } from 'node:zlib';
 import { IsomorphicFetchHttpLibrary, ResponseContext, wrapHttpLibrary, type HttpLibrary, type KubeConfig, type RequestContext } from '@kubernetes/client-node';
 import { request, type Dispatcher as UndiciDispatcher } from 'undici';
+
+const gunzipped = promisify(gunzip);
 
 type Dispatcher = { close(): Promise<void> } | undefined;
 type DispatcherFactory = (cluster: unknown, agentOptions: Record<string, unknown>) => Dispatcher;
@@ -59,7 +63,8 @@ export function requestLibrary(): HttpLibrary {
       const response = await request(context.getUrl(), {
         method: context.getHttpMethod().toString() as UndiciDispatcher.HttpMethod,
         body: context.getBody() as string | undefined,
-        headers: context.getHeaders(),
+        // As fetch does: the API server compresses large answers (a list of every Job) when asked.
+        headers: { 'accept-encoding': 'gzip', ...context.getHeaders() },
         signal: context.getSignal(),
         dispatcher: context.getDispatcher() as UndiciDispatcher | undefined,
       });
@@ -67,7 +72,8 @@ export function requestLibrary(): HttpLibrary {
       for (const [name, value] of Object.entries(response.headers)) if (value !== undefined) headers[name] = Array.isArray(value) ? value.join(', ') : value;
       // Read whole at once: the client leaves some bodies unread (a 401's), and an unread body of
       // undici's request holds its connection for good (fetch's are let go when collected).
-      const bytes = Buffer.from(await response.body.arrayBuffer());
+      const received = Buffer.from(await response.body.arrayBuffer());
+      const bytes = headers['content-encoding'] === 'gzip' ? await gunzipped(received) : received;
       return new ResponseContext(response.statusCode, headers, {
         text: async () => bytes.toString('utf8'),
         binary: async () => bytes,
