@@ -24,24 +24,26 @@ const MAX_REMEMBERED = 10_000;
  * stale, so the command handler commits with each stream it read as a guard at the remembered
  * version: a ConcurrencyError on a guard means "forget it and decide again", never a wrong decision.
  */
-export function rememberedStates(store: Pick<EventStore, 'readStreams'>) {
+export function rememberedStates(store: Pick<EventStore, 'readStreams'>, max = MAX_REMEMBERED) {
   const known = new Map<string, StateAt<unknown>>();
 
   /** The states of these streams; the ones not remembered are read together in one round trip. */
   async function load<T extends unknown[]>(folds: { [K in keyof T]: StreamFold<T[K]> }): Promise<{ [K in keyof T]: StateAt<T[K]> }> {
     const all = folds as readonly StreamFold<unknown>[];
-    const missing = all.filter((f) => !known.has(f.stream));
-    if (missing.length > 0) {
-      const fresh = await readFolded(store, missing);
-      if (known.size + missing.length > MAX_REMEMBERED) known.clear();
-      for (const at of fresh) known.set(at.stream, at);
-    }
-    return all.map((f) => known.get(f.stream)!) as { [K in keyof T]: StateAt<T[K]> };
+    const had = all.map((f) => known.get(f.stream));
+    const missing = all.filter((_, i) => had[i] === undefined);
+    if (missing.length === 0) return had as { [K in keyof T]: StateAt<T[K]> };
+    const fresh = await readFolded(store, missing);
+    if (known.size + missing.length > max) known.clear();
+    for (const at of fresh) known.set(at.stream, at);
+    // What was known when asked, or just read: not the memory itself, which a full memory just emptied.
+    const read = new Map(fresh.map((at) => [at.stream, at]));
+    return all.map((f, i) => had[i] ?? read.get(f.stream)!) as { [K in keyof T]: StateAt<T[K]> };
   }
 
   /** Takes a state read elsewhere (a reactor that read the stream's events for more than its fold). */
   function remember(at: StateAt<unknown>): void {
-    if (known.size >= MAX_REMEMBERED) known.clear();
+    if (known.size >= max) known.clear();
     known.set(at.stream, at);
   }
 

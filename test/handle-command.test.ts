@@ -86,4 +86,16 @@ describe('the command handler with remembered states', () => {
     const next = await decideOnRemembered(deps, runId, { type: 'StartJob', namespace: 'ns', job: 'agent', now: NOW });
     assert.equal(next.result, 'canceled', 'and the fresh state is remembered');
   });
+
+  it('a full memory, emptied to take new streams, still answers the streams it knew (from a review)', async () => {
+    const streams = [randomUUID(), randomUUID(), randomUUID()].map((id) => streamOf.run(id));
+    for (const stream of streams) await store.append([{ stream, expected: 'no_stream', events: [runRequested(stream.slice(4))] }], systemMeta());
+    const states = rememberedStates(store, 2);
+    const fold = (stream: string) => ({ stream, fold: runDecider });
+    await states.load([fold(streams[0]!)]);
+    await states.load([fold(streams[1]!)]);
+    const [known, fresh] = await states.load<[Run, Run]>([fold(streams[0]!), fold(streams[2]!)]);
+    assert.equal(known?.state.status, 'pending', 'the known one');
+    assert.equal(fresh?.state.status, 'pending', 'the one just read');
+  });
 });

@@ -8,7 +8,7 @@ import { GlobalPosition } from '../ports/position.js';
 import { reactor, type Reactor } from '../adapters/reactors/reactor.js';
 import { runReactor } from '../adapters/reactors/runner.js';
 import { lookForExpiredLeases, runScheduler } from '../adapters/reactors/run-scheduler.js';
-import { endRun } from '../commands/runs.js';
+import { endRun, renewLease, scheduleRun } from '../commands/runs.js';
 import { agentRuns } from '../projections/read-models/agent-runs.js';
 import { slots } from '../projections/read-models/runs-support.js';
 import { runProjection } from '../projections/runner.js';
@@ -378,6 +378,34 @@ describe('reactors', () => {
       await s.stop();
       controller.abort();
       await Promise.all([...projections, looking]);
+    }
+  });
+
+  it('an expired lease on a slot above the project\'s count (it was given fewer) is not one to look for (from a review)', async () => {
+    const controller = new AbortController();
+    const projections = [agentRuns, slots].map((projection) => runProjection(projection, { pool: db.pools.primary, store, waker: pollingOnly, signal: controller.signal, log: quietLog, backoff: { minMs: 5, maxMs: 50 } }));
+    let clock = Date.now();
+    const deps = { store, now: () => new Date(clock).toISOString(), leaseMs: 60_000 };
+    const project = randomUUID();
+    try {
+      const [h1, h2] = [await request(project), await request(project)];
+      assert.deepEqual(await scheduleRun(deps, h1!, 2, systemMeta()), { slot: 1 });
+      assert.deepEqual(await scheduleRun(deps, h2!, 2, systemMeta()), { slot: 2 });
+      clock += 50_000;
+      assert.equal(await renewLease(deps, h1!, systemMeta()), true); // h1 is alive; h2's worker died
+      const waiting = await request(project);
+      clock += 20_000; // slot 2's lease ran out, slot 1's holds
+      await until(async () => (await rowStatus(waiting)) === 'pending', 'the waiting run, projected');
+      await until(async () => (await db.pools.primary.query('SELECT 1 FROM slots WHERE project_id = $1 AND slot = 1 AND lease_expires_at > $2', [project, new Date(clock + 30_000)])).rowCount === 1, 'the renewal, projected');
+      const scheduler = runScheduler({ ...deps, pool: db.pools.primary, slotsPerProject: 1 }); // one slot now
+      assert.deepEqual(await scheduler.expiredLeases(systemMeta()), [], 'slot 2 is not the project\'s any more: nothing to look at');
+      assert.equal(await statusOf(waiting), 'RunRequested', 'slot 1 is still leased');
+      clock += 60_000; // now slot 1's lease ran out too
+      await until(async () => (await scheduler.expiredLeases(systemMeta())).length === 1, 'a look at the project');
+      assert.equal(await statusOf(waiting), 'RunScheduled');
+    } finally {
+      controller.abort();
+      await Promise.all(projections);
     }
   });
 

@@ -159,14 +159,21 @@ export function runScheduler(deps: SchedulerDeps) {
    * only point at the projects; the slot and run streams decide. Returns the projects looked at.
    */
   async function expiredLeases(meta: EventMeta): Promise<string[]> {
-    const { rows } = await deps.pool.query<{ project_id: string }>(
-      `SELECT DISTINCT r.project_id::text AS project_id FROM agent_runs r
-        WHERE r.status = 'pending'
-          AND EXISTS (SELECT 1 FROM slots s WHERE s.project_id = r.project_id AND s.run_id IS NOT NULL AND s.lease_expires_at <= $1)`,
+    const { rows } = await deps.pool.query<{ project_id: string; first_expired: number }>(
+      `SELECT r.project_id::text AS project_id, min(s.slot) AS first_expired
+         FROM (SELECT DISTINCT project_id FROM agent_runs WHERE status = 'pending') r
+         JOIN slots s ON s.project_id = r.project_id AND s.run_id IS NOT NULL AND s.lease_expires_at <= $1
+        GROUP BY r.project_id`,
       [deps.now()],
     );
-    const projects = rows.map((r) => r.project_id);
-    await allSettled(projects.map((projectId) => released(projectId, () => meta, { settle: false })));
+    const projects: string[] = [];
+    // One project at a time: after an outage every project may be here, on every worker.
+    for (const { project_id: projectId, first_expired: firstExpired } of rows) {
+      // A slot above the project's count now (it was given fewer) is not one its runs may take.
+      if (firstExpired > (await slotsOf(projectId))) continue;
+      projects.push(projectId);
+      await released(projectId, () => meta, { settle: false });
+    }
     return projects;
   }
 
