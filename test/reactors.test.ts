@@ -363,6 +363,12 @@ describe('reactors', () => {
     const scheduler = runScheduler({ store, pool: db.pools.primary, now: () => new Date(clock).toISOString(), leaseMs: 60_000, slotsPerProject: 1 });
     const s = start(scheduler);
     const looking = lookForExpiredLeases(scheduler, { signal: controller.signal, log: quietLog, everyMs: 50 });
+    // Another process's scheduler, not holding the lease: it leaves the looks to the holder.
+    const standby = runScheduler({ store, pool: db.pools.primary, now: () => new Date(clock).toISOString(), leaseMs: 60_000, slotsPerProject: 1 });
+    let standbyLooks = 0;
+    const look = standby.expiredLeases;
+    standby.expiredLeases = (meta) => (standbyLooks++, look(meta));
+    const standing = lookForExpiredLeases(standby, { signal: controller.signal, log: quietLog, everyMs: 50 });
     const project = randomUUID();
     try {
       const [a, b] = [await request(project), await request(project)];
@@ -374,10 +380,13 @@ describe('reactors', () => {
       await until(async () => (await statusOf(b)) === 'RunScheduled', 'the waiting run, on the slot whose lease ran out');
       const leased = (await store.readStream(`run-${b}`)).find((e) => e.type === 'RunScheduled');
       assert.equal((leased!.data as { slot: number }).slot, 1);
+      assert.equal(standbyLooks, 0, 'the standby looked at nothing');
+      assert.equal(scheduler.holding(), true);
     } finally {
       await s.stop();
+      assert.equal(scheduler.holding(), false, 'a stopped scheduler no longer holds the lease');
       controller.abort();
-      await Promise.all([...projections, looking]);
+      await Promise.all([...projections, looking, standing]);
     }
   });
 

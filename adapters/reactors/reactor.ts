@@ -21,6 +21,8 @@ export interface Reactor {
    * what the reactor kept in memory may be stale, since another process may have reacted meanwhile.
    */
   leased?(): void;
+  /** Called when this process no longer holds the lease (lost, or stopping): another may react now. */
+  unleased?(): void;
   /**
    * Events of these types that come one after another in a batch are reacted to at once, in log
    * order (the scheduler reads and commits a burst of requests together). When that throws, the

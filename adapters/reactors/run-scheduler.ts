@@ -48,6 +48,8 @@ export function runScheduler(deps: SchedulerDeps) {
   // read model and every slot at each one held the requests back). A project is settled when a
   // complete look at its pending runs left none waiting, and unsettled when a request is left waiting.
   const settled = new Set<string>();
+  // Whether this process holds the scheduler's lease: only the holder looks for expired leases.
+  let holding = false;
   const seen = (position: GlobalPosition) => (firstSeen ??= position);
   const waitingFrom = (projectId: string, position: GlobalPosition) => {
     settled.delete(projectId);
@@ -185,6 +187,10 @@ export function runScheduler(deps: SchedulerDeps) {
       firstSeen = undefined;
       leftWaiting.clear();
       settled.clear();
+      holding = true;
+    },
+    unleased() {
+      holding = false;
     },
     // A burst: each project's requested runs are scheduled with one read and one group commit, and
     // the releases between them cost one look per project (none where nothing waits), all under one
@@ -223,15 +229,17 @@ export function runScheduler(deps: SchedulerDeps) {
       }
       if (event.type === 'SlotReleased' || event.type === 'ProjectSlotsSet') await released(event.data.projectId, () => meta);
     },
-  }), { expiredLeases });
+  }), { expiredLeases, holding: () => holding });
 }
 
-/** Looks for runs waiting behind expired leases every `everyMs` (30 s; a lease lasts at least a minute) until `signal` aborts. */
+/** While this process holds the scheduler's lease, looks for runs waiting behind expired leases every `everyMs` (30 s; a lease lasts at least a minute) until `signal` aborts. */
 export async function lookForExpiredLeases(scheduler: ReturnType<typeof runScheduler>, options: { signal: AbortSignal; log: Logger; everyMs?: number }): Promise<void> {
   const meta: EventMeta = { correlationId: 'expired-slot-leases', actor: { type: 'system', id: scheduler.name } };
   while (!options.signal.aborted) {
     await sleep(options.everyMs ?? 30_000, options.signal);
     if (options.signal.aborted) break;
+    // A standby would only repeat the holder's looks (safely: the streams decide).
+    if (!scheduler.holding()) continue;
     try {
       const projects = await scheduler.expiredLeases(meta);
       if (projects.length > 0) options.log.info({ projects: projects.length }, 'runs waiting behind expired slot leases were looked at');

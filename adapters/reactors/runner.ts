@@ -52,6 +52,7 @@ export async function runReactor(reactor: Reactor, options: ReactorRunnerOptions
       try {
         await follow(reactor, options, lease);
       } finally {
+        reactor.unleased?.();
         await pool.query('UPDATE reactor_checkpoints SET holder = NULL WHERE name = $1 AND holder = $2', [reactor.name, holder()]).catch(() => {});
       }
     },
