@@ -238,7 +238,7 @@ describe('runs that fail or are canceled', () => {
     });
   }
 
-  it('a cancel that races the launch leaves no Job: canceled before the reaction, or while the objects were being created', async () => {
+  it('a cancel that races the launch leaves no Job: canceled before the reaction, while the objects were being created, or during a retried attempt; an unreachable cluster fails the run with its own reason', async () => {
     const sim = await startKubeSimulator({ outcome: 'hang' });
     try {
       const kc = new KubeConfig();
@@ -278,6 +278,30 @@ describe('runs that fail or are canceled', () => {
       await react(runLauncher({ kube: racing('Job', late.runId), store, now, openaiKey, repositoryToken: async () => null, objects }), late.event);
       assert.deepEqual(await history(late.runId), ['RunRequested', 'RunScheduled', 'RunNamespacePrepared', 'RunCanceled']);
       await until(async () => sim.state.objects('Job', `codex-run-${late.runId}`).length === 0, 'the Job to go with its namespace');
+      // A retried attempt (the Job's create failed once, after RunNamespacePrepared), canceled while
+      // its objects are created again: still no Job (found by a review; its state was remembered).
+      const retried = await scheduled();
+      let jobTries = 0;
+      let policies = 0;
+      const flaky = new Proxy(kube, {
+        get: (target, key) => key === 'create'
+          ? async (object: { kind?: string }) => {
+            if (object.kind === 'Job' && ++jobTries === 1) throw new Error('transient');
+            if (object.kind === 'NetworkPolicy' && ++policies === 2) await cancel(retried.runId);
+            return target.create(object as never);
+          }
+          : Reflect.get(target, key),
+      });
+      const jobsBeforeRetry = sim.state.creates.Job ?? 0;
+      await react(runLauncher({ kube: flaky, store, now, openaiKey, repositoryToken: async () => null, objects, retryMs: 10 }), retried.event);
+      assert.deepEqual(await history(retried.runId), ['RunRequested', 'RunScheduled', 'RunNamespacePrepared', 'RunCanceled']);
+      assert.equal(sim.state.creates.Job ?? 0, jobsBeforeRetry, 'no Job was created for the canceled run');
+      // A cluster that cannot be reached: the run fails with the socket's own error, not as an HTTP answer.
+      const unreachable = await scheduled();
+      const refused = { create: async () => { throw Object.assign(new Error('connect ECONNREFUSED 127.0.0.1:1'), { code: 'ECONNREFUSED' }); } } as unknown as KubernetesObjectApi;
+      await react(runLauncher({ kube: refused, store, now, openaiKey, repositoryToken: async () => null, objects, attempts: 1 }), unreachable.event);
+      const failed = (await store.readStream(`run-${unreachable.runId}`)).find((e) => e.type === 'RunFailed');
+      assert.equal((failed?.data as { reason?: string } | undefined)?.reason, 'launch failed: connect ECONNREFUSED 127.0.0.1:1');
     } finally {
       await sim.close();
     }
