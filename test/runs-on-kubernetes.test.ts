@@ -12,6 +12,8 @@ import { jobOutcomes } from '../adapters/kubernetes/job-outcomes.js';
 import { namespaceRemover, reapNamespaces } from '../adapters/kubernetes/reaper.js';
 import { startKubeSimulator, type KubeSimulator, type Outcome } from '../adapters/kubernetes/simulator/index.js';
 import { endRun, scheduleRun } from '../commands/runs.js';
+import { decideRun, runDecider, type RunCommand } from '../domain/runs/run.js';
+import { foldStream } from '../ports/event-store.js';
 import { agentRuns } from '../projections/read-models/agent-runs.js';
 import { runProjection } from '../projections/runner.js';
 import { useTestDatabase, type TestDatabase } from './support/cluster.js';
@@ -302,6 +304,41 @@ describe('runs that fail or are canceled', () => {
       await react(runLauncher({ kube: refused, store, now, openaiKey, repositoryToken: async () => null, objects, attempts: 1 }), unreachable.event);
       const failed = (await store.readStream(`run-${unreachable.runId}`)).find((e) => e.type === 'RunFailed');
       assert.equal((failed?.data as { reason?: string } | undefined)?.reason, 'launch failed: connect ECONNREFUSED 127.0.0.1:1');
+    } finally {
+      await sim.close();
+    }
+  });
+
+  it('a Job\'s pods are listed for its outcome, once, and by the re-list for stuck pods; a running Job\'s watch events list none', async () => {
+    const sim = await startKubeSimulator({ outcome: 'hang' });
+    try {
+      const kc = new KubeConfig();
+      kc.loadFromString(sim.kubeconfig());
+      let listings = 0;
+      const core = new Proxy(kc.makeApiClient(CoreV1Api), {
+        get: (target, key) => key === 'listNamespacedPod'
+          ? (...args: Parameters<CoreV1Api['listNamespacedPod']>) => (listings++, target.listNamespacedPod(...args))
+          : Reflect.get(target, key),
+      });
+      const outcomes = jobOutcomes({ store, now, pool: db.pools.primary, kubeconfig: kc, batch: kc.makeApiClient(BatchV1Api), core, log: quietLog, meta: systemMeta('kubernetes-outcomes'), stuckGraceMs: 60_000 });
+      const runId = await request();
+      await scheduleRun({ store, now, leaseMs: 60_000 }, runId, 1, systemMeta());
+      const stream = `run-${runId}`;
+      for (const command of [{ type: 'PrepareNamespace', namespace: `codex-run-${runId}`, objects: [], now: now() }, { type: 'StartJob', namespace: `codex-run-${runId}`, job: 'agent', now: now() }] satisfies RunCommand[]) {
+        const run = foldStream(await store.readStream(stream), runDecider);
+        await store.append([{ stream, expected: run.version, events: decideRun(command, run.state) }], systemMeta());
+      }
+      const job = (conditions: { type: string; status: string }[]) => ({ metadata: { name: 'agent', namespace: `codex-run-${runId}`, labels: { 'codex-k8s.io/run': runId } }, status: { conditions } });
+      await outcomes.record(job([]), { checkPods: false });
+      assert.equal(listings, 0, 'a watch event of a running Job');
+      await outcomes.record(job([]));
+      assert.equal(listings, 1, 'the re-list looks for stuck pods');
+      await outcomes.record(job([{ type: 'Complete', status: 'True' }]), { checkPods: false });
+      assert.equal(listings, 2, 'the outcome reads what the pods reported');
+      assert.equal((await history(runId)).at(-1), 'RunSucceeded');
+      await outcomes.record(job([{ type: 'Complete', status: 'True' }]), { checkPods: false });
+      await outcomes.record(job([{ type: 'Complete', status: 'True' }]));
+      assert.equal(listings, 2, 'a recorded outcome is not looked at again, by the watch or the re-list');
     } finally {
       await sim.close();
     }
