@@ -136,6 +136,15 @@ describe('a private agent image', () => {
     assert.deepEqual(kubernetesSettings({ CODEXK8S_RUN_QUOTA_CPU: '750m', CODEXK8S_RUN_QUOTA_MEMORY: '1.5Gi' }).quota, { cpu: '750m', memory: '1.5Gi', pods: 3 });
   });
 
+  it('launches 16 runs at once unless CODEXK8S_LAUNCH_CONCURRENCY says otherwise (1 to 256)', () => {
+    assert.equal(kubernetesSettings({}).launchConcurrency, 16);
+    assert.equal(kubernetesSettings({ CODEXK8S_LAUNCH_CONCURRENCY: '1' }).launchConcurrency, 1);
+    assert.equal(kubernetesSettings({ CODEXK8S_LAUNCH_CONCURRENCY: '256' }).launchConcurrency, 256);
+    for (const bad of ['0', '257', 'many', '1.5', '-4']) {
+      assert.throws(() => kubernetesSettings({ CODEXK8S_LAUNCH_CONCURRENCY: bad }), (e: Error) => e.name === 'ConfigError' && e.message.includes('CODEXK8S_LAUNCH_CONCURRENCY'), bad);
+    }
+  });
+
   it('refuses a setting that is not a Docker config, without echoing it', () => {
     assert.equal(kubernetesSettings({ CODEXK8S_AGENT_IMAGE_PULL_SECRET: pullSecret }).agentImagePullSecret, pullSecret);
     assert.equal(kubernetesSettings({ CODEXK8S_AGENT_IMAGE_PULL_SECRET: '' }).agentImagePullSecret, undefined);

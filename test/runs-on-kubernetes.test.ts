@@ -33,7 +33,7 @@ const token = `ghp_${randomUUID().replace(/-/g, '')}`;
 const now = () => new Date().toISOString();
 
 /** The platform's worker against a simulated cluster: the run projection, the reactors and the outcome watch. */
-async function platform(outcome: Outcome, limits: { deadlineSeconds?: number; deadlineMs?: number; leaseMs?: number; slots?: number; resyncMs?: number; namespacesAtOnce?: boolean; terminationMessages?: Record<string, string> } = {}) {
+async function platform(outcome: Outcome, limits: { deadlineSeconds?: number; deadlineMs?: number; leaseMs?: number; slots?: number; resyncMs?: number; namespacesAtOnce?: boolean; terminationMessages?: Record<string, string>; launchConcurrency?: number } = {}) {
   const sim: KubeSimulator = await startKubeSimulator({ outcome, runSeconds: 0.3, bookmarkIntervalMs: 200, terminationMessages: limits.terminationMessages ?? {} });
   const kc = new KubeConfig();
   kc.loadFromString(sim.kubeconfig());
@@ -45,7 +45,7 @@ async function platform(outcome: Outcome, limits: { deadlineSeconds?: number; de
     runProjection(agentRuns, common),
     runReactor(runScheduler({ store, pool: db.pools.primary, now, leaseMs: limits.leaseMs ?? 3_600_000, slotsPerProject: limits.slots ?? 2 }), common),
     runReactor(runLauncher({
-      kube, store, now, openaiKey, repositoryToken: async () => token,
+      kube, store, now, openaiKey, repositoryToken: async () => token, ...(limits.launchConcurrency ? { concurrency: limits.launchConcurrency } : {}),
       objects: { image: 'example.test/codex-k8s/agent:1', deadlineSeconds: limits.deadlineSeconds ?? 3600, ttlAfterFinishedSeconds: 86_400, quota: { cpu: '2', memory: '4Gi', pods: 3 }, egressPorts: [443] },
     }), common),
     runReactor(runCanceler(kube), common),
@@ -341,6 +341,18 @@ describe('runs that fail or are canceled', () => {
       assert.equal(listings, 2, 'a recorded outcome is not looked at again, by the watch or the re-list');
     } finally {
       await sim.close();
+    }
+  });
+
+  it('launching one run at a time (CODEXK8S_LAUNCH_CONCURRENCY=1) still starts every run', async () => {
+    const serial = await platform('hang', { slots: 3, launchConcurrency: 1 });
+    try {
+      const projectId = randomUUID();
+      const runs = [await request(projectId), await request(projectId), await request(projectId)];
+      for (const runId of runs) await until(async () => (await history(runId)).includes('JobStarted'), `run ${runId} to start`);
+      assert.equal(serial.sim.state.objects('Job').filter((j) => runs.includes(j.metadata.labels?.['codex-k8s.io/run'] ?? '')).length, 3);
+    } finally {
+      await serial.stop();
     }
   });
 

@@ -29,6 +29,12 @@ export interface KubernetesSettings {
   agentImagePullSecret: string | undefined;
   egressPorts: number[];
   quota: { cpu: string; memory: string; pods: number };
+  /**
+   * CODEXK8S_LAUNCH_CONCURRENCY: runs launched at once (16). Each launch creates its objects all at
+   * once (about nine), so 16 keep about 144 requests in flight, under an API server's default limit
+   * of 200 mutating requests (--max-mutating-requests-inflight).
+   */
+  launchConcurrency: number;
 }
 
 export function kubernetesSettings(env: Env = process.env): KubernetesSettings {
@@ -47,6 +53,7 @@ export function kubernetesSettings(env: Env = process.env): KubernetesSettings {
     agentImagePullSecret: dockerConfig(env.CODEXK8S_AGENT_IMAGE_PULL_SECRET),
     egressPorts: ports.map(Number),
     quota,
+    launchConcurrency: integer(env, 'CODEXK8S_LAUNCH_CONCURRENCY', 16, 1, 256),
   };
 }
 
@@ -108,7 +115,7 @@ export async function startKubernetesWorker(deps: {
   const repositoryToken = repositoryTokens(deps.store, keys);
   const common = { pool: deps.pool, store: deps.store, waker: deps.waker, signal: deps.signal, log: deps.log };
   const launcher = runLauncher({
-    kube, store: deps.store, now, openaiKey: settings.openaiKey ?? 'simulated', imagePullSecret: settings.agentImagePullSecret, repositoryToken, githubApiUrl: githubConfig(env).apiUrl,
+    kube, store: deps.store, now, concurrency: settings.launchConcurrency, openaiKey: settings.openaiKey ?? 'simulated', imagePullSecret: settings.agentImagePullSecret, repositoryToken, githubApiUrl: githubConfig(env).apiUrl,
     objects: { image: settings.agentImage, deadlineSeconds: deps.runs.runDeadlineSeconds, ttlAfterFinishedSeconds: 24 * 3600, quota: settings.quota, egressPorts: settings.egressPorts },
   });
   const canceler = runCanceler(kube);
