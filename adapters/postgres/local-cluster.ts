@@ -250,10 +250,32 @@ function isRunning(binDir: string, dir: string): boolean {
   return r.status === 0;
 }
 
-function start(binDir: string, dir: string, what: string, say: Say): void {
+function start(binDir: string, dir: string, what: string, port: number, say: Say): void {
   if (isRunning(binDir, dir)) return;
   say(`starting the ${what}`);
-  asServerUser(binDir, 'pg_ctl', ['start', '-w', '-t', '60', '-D', dir, '-l', join(dir, 'server.log')], `starting the ${what} (see ${join(dir, 'server.log')})`);
+  const log = join(dir, 'server.log');
+  try {
+    asServerUser(binDir, 'pg_ctl', ['start', '-w', '-t', '60', '-D', dir, '-l', log], `starting the ${what} (see ${log})`);
+  } catch (error) {
+    // pg_ctl only says "could not start server": the reason is in the server's log.
+    const said = serverComplaint(log);
+    const taken = /Address already in use/.test(said)
+      ? `; port ${port} is taken by another process (a server of a checkout deleted while it ran stops within a minute): stop it, or choose other ports with CODEXK8S_LOCAL_PG_PORT`
+      : '';
+    throw new LocalClusterError(`${(error as Error).message}${said ? `; the server said: ${said}` : ''}${taken}`);
+  }
+}
+
+/** The last FATAL, ERROR and "could not" lines of a server's log, for an error message. */
+function serverComplaint(log: string): string {
+  let text = '';
+  try {
+    text = readFileSync(log, 'utf8');
+  } catch {
+    return '';
+  }
+  const lines = text.split('\n').slice(-30).filter((line) => /FATAL|ERROR|could not/.test(line));
+  return lines.map((line) => line.replace(/^.*?(FATAL|ERROR|LOG|WARNING):\s*/, '$1: ')).slice(-3).join(' | ').slice(0, 600);
 }
 
 const serverSettings = (port: number) => `
@@ -380,10 +402,10 @@ export async function up(cluster: LocalCluster, say: Say): Promise<void> {
   ensureDataDir(cluster, say);
   const c = localCluster(cluster.root);
   initPrimary(binDir, c, say);
-  start(binDir, c.primary.dir, `primary on port ${c.primary.port}`, say);
+  start(binDir, c.primary.dir, `primary on port ${c.primary.port}`, c.primary.port, say);
   await ensureRolesAndDatabase(c);
   initReplica(binDir, c, say);
-  start(binDir, c.replica.dir, `replica on port ${c.replica.port}`, say);
+  start(binDir, c.replica.dir, `replica on port ${c.replica.port}`, c.replica.port, say);
   await waitForStreaming(c);
 }
 
