@@ -41,16 +41,20 @@ export interface LeaseOptions {
  * its own), until `signal` aborts: waits for the lease, asking again on the same connection; after
  * a failure, ends the session (releasing the lease) and starts over.
  */
-export async function whileLeased(options: LeaseOptions, work: (lease: pg.Client) => Promise<void>): Promise<void> {
+export async function whileLeased(options: LeaseOptions, work: (lease: pg.Client, lost: () => Error | undefined) => Promise<void>): Promise<void> {
   const { signal } = options;
   while (!signal.aborted) {
     let lease: pg.Client | undefined;
     try {
       lease = await leaseConnection(options.pool, options.applicationName);
+      // Listened for from the start: a session lost before the work began (between taking the lock
+      // and the work's first look) must not leave its holder going on as if it held the lease.
+      let lostWith: Error | undefined;
+      lease.on('error', (error) => (lostWith ??= error));
       const held = async () => (await lease!.query<{ held: boolean }>('SELECT pg_try_advisory_lock(hashtextextended($1, 0)) AS held', [options.key])).rows[0]?.held;
       while (!signal.aborted && !(await held())) await sleep(options.retryMs, signal);
       if (signal.aborted) break;
-      await work(lease);
+      await work(lease, () => lostWith);
     } catch (error) {
       if (signal.aborted) break;
       options.onError(error);

@@ -46,12 +46,12 @@ export async function runProjection(projection: Projection, options: RunnerOptio
       retryMs: options.leaseRetryMs ?? 1000,
       onError: (error) => log.warn({ projection: projection.name, err: error }, 'projection runner interrupted; retrying'),
     },
-    async (lease) => {
+    async (lease, lost) => {
       log.info({ projection: projection.name }, 'projection lease acquired');
       await ensureCheckpoint(pool, projection.name);
       await setHolder(pool, projection.name, holderName());
       try {
-        await follow(projection, options, lease);
+        await follow(projection, options, lost);
       } finally {
         await setHolder(pool, projection.name, null).catch(() => {});
       }
@@ -59,17 +59,15 @@ export async function runProjection(projection: Projection, options: RunnerOptio
   );
 }
 
-async function follow(projection: Projection, options: RunnerOptions, lease: pg.Client): Promise<void> {
+async function follow(projection: Projection, options: RunnerOptions, lost: () => Error | undefined): Promise<void> {
   const { pool, store, signal, log } = options;
   const waits = idleWaits(options.waker, options.backoff);
   const batchSize = options.batchSize ?? 1000;
-  let leaseLost: Error | undefined;
-  lease.on('error', (error) => (leaseLost = error));
   let checkpoint = (await readCheckpoint(pool, projection.name))!;
   let timeouts = { at: '', count: 0 };
   let checkedAt = Date.now();
   while (!signal.aborted) {
-    if (leaseLost) throw leaseLost;
+    if (lost()) throw lost();
     if (checkpoint.state === 'stopped') {
       // Waits for `projections reset` after a fix.
       await sleep(1000, signal);

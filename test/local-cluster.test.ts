@@ -1,6 +1,6 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -22,10 +22,19 @@ describe('the local PostgreSQL servers (db up)', () => {
         assert.match(error.message, /CODEXK8S_LOCAL_PG_PORT/);
         return true;
       });
+      // Freed, then failing for another reason: the error quotes this start's lines, not the last one's.
+      await new Promise<void>((resolve) => blocker.close(() => resolve()));
+      writeFileSync(join(localCluster(root).primary.dir, 'postgresql.auto.conf'), 'shared_buffers = lots\n');
+      await assert.rejects(up(localCluster(root), () => {}), (error: Error) => {
+        assert.doesNotMatch(error.message, /listen socket|TCP\/IP|Address already in use|is taken/, 'nothing of the earlier start');
+        assert.match(error.message, /postgresql\.auto\.conf" contains errors/);
+        return true;
+      });
     } finally {
-      down(cluster, () => {}, { purge: true });
+      // Built again: db up may have moved the data where the postgres user can reach it, behind a link.
+      down(localCluster(root), () => {}, { purge: true });
       delete process.env.CODEXK8S_LOCAL_PG_PORT;
-      blocker.close();
+      if (blocker.listening) blocker.close();
       rmSync(root, { recursive: true, force: true });
     }
   });

@@ -1,6 +1,6 @@
 import { execFileSync, spawnSync, type SpawnSyncOptions } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, symlinkSync, writeFileSync, appendFileSync, chmodSync, lstatSync, realpathSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, symlinkSync, writeFileSync, appendFileSync, chmodSync, lstatSync, realpathSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import pg from 'pg';
@@ -254,11 +254,13 @@ function start(binDir: string, dir: string, what: string, port: number, say: Say
   if (isRunning(binDir, dir)) return;
   say(`starting the ${what}`);
   const log = join(dir, 'server.log');
+  // pg_ctl appends to the log: only what this start adds is its reason.
+  const before = existsSync(log) ? statSync(log).size : 0;
   try {
     asServerUser(binDir, 'pg_ctl', ['start', '-w', '-t', '60', '-D', dir, '-l', log], `starting the ${what} (see ${log})`);
   } catch (error) {
     // pg_ctl only says "could not start server": the reason is in the server's log.
-    const said = serverComplaint(log);
+    const said = serverComplaint(log, before);
     const taken = /Address already in use/.test(said)
       ? `; port ${port} is taken by another process (a server of a checkout deleted while it ran stops within a minute): stop it, or choose other ports with CODEXK8S_LOCAL_PG_PORT`
       : '';
@@ -266,11 +268,11 @@ function start(binDir: string, dir: string, what: string, port: number, say: Say
   }
 }
 
-/** The last FATAL, ERROR and "could not" lines of a server's log, for an error message. */
-function serverComplaint(log: string): string {
+/** The last FATAL, ERROR and "could not" lines a server's log gained after `from` (bytes), for an error message. */
+function serverComplaint(log: string, from: number): string {
   let text = '';
   try {
-    text = readFileSync(log, 'utf8');
+    text = readFileSync(log).subarray(from).toString('utf8');
   } catch {
     return '';
   }

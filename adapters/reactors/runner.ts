@@ -44,13 +44,13 @@ export async function runReactor(reactor: Reactor, options: ReactorRunnerOptions
       retryMs: options.leaseRetryMs ?? 1000,
       onError: (error) => log.warn({ reactor: reactor.name, err: error }, 'reactor interrupted; retrying'),
     },
-    async (lease) => {
+    async (lease, lost) => {
       await pool.query('INSERT INTO reactor_checkpoints (name) VALUES ($1) ON CONFLICT (name) DO NOTHING', [reactor.name]);
       await pool.query('UPDATE reactor_checkpoints SET holder = $2, updated_at = now() WHERE name = $1', [reactor.name, holder()]);
       log.info({ reactor: reactor.name }, 'reactor lease acquired');
       reactor.leased?.();
       try {
-        await follow(reactor, options, lease);
+        await follow(reactor, options, lost);
       } finally {
         reactor.unleased?.();
         await pool.query('UPDATE reactor_checkpoints SET holder = NULL WHERE name = $1 AND holder = $2', [reactor.name, holder()]).catch(() => {});
@@ -59,10 +59,8 @@ export async function runReactor(reactor: Reactor, options: ReactorRunnerOptions
   );
 }
 
-async function follow(reactor: Reactor, options: ReactorRunnerOptions, lease: pg.Client): Promise<void> {
+async function follow(reactor: Reactor, options: ReactorRunnerOptions, lost: () => Error | undefined): Promise<void> {
   const { pool, store, signal, log } = options;
-  let leaseLost: Error | undefined;
-  lease.on('error', (error) => (leaseLost = error));
   const waits = idleWaits(options.waker, options.backoff);
   const { rows } = await pool.query<{ epoch: number; tx_id: string; position: string }>(
     'SELECT epoch, tx_id::text AS tx_id, position::text AS position FROM reactor_checkpoints WHERE name = $1',
@@ -151,7 +149,7 @@ async function follow(reactor: Reactor, options: ReactorRunnerOptions, lease: pg
     };
     try {
       while (!signal.aborted) {
-        if (leaseLost) throw leaseLost;
+        if (lost()) throw lost();
         if (failure) throw failure;
         let read = 0;
         if (running.size + queued.length < concurrency && window.length < batchSize * WINDOW_BATCHES) {
@@ -220,7 +218,7 @@ async function follow(reactor: Reactor, options: ReactorRunnerOptions, lease: pg
   }
 
   while (!signal.aborted) {
-    if (leaseLost) throw leaseLost;
+    if (lost()) throw lost();
     const batch = await store.readAllRaw(position, options.batchSize ?? 200);
     if (batch.length === 0) {
       await flush();
@@ -249,7 +247,7 @@ async function follow(reactor: Reactor, options: ReactorRunnerOptions, lease: pg
         passed = raw.position;
         position = raw.position;
       }
-      if (leaseLost) throw leaseLost;
+      if (lost()) throw lost();
     }
     if (passed) await pass(passed);
     log.debug({ reactor: reactor.name, position: position.toString() }, 'reactor batch done');
