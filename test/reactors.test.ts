@@ -23,7 +23,7 @@ useTestDatabase((created) => {
   store = createEventStore(db.pools.primary);
 });
 
-function start(r: Reactor, options: { attempts?: number } = {}) {
+function start(r: Reactor, options: { attempts?: number; pool?: pg.Pool } = {}) {
   const controller = new AbortController();
   const done = runReactor(r, { pool: db.pools.primary, store, waker: pollingOnly, signal: controller.signal, log: quietLog, backoff: { minMs: 5, maxMs: 50 }, leaseRetryMs: 50, retryMs: 5, ...options });
   return { stop: async () => (controller.abort(), await done) };
@@ -426,11 +426,6 @@ describe('reactors', () => {
   it('a lease lost between taking it and following the log: its process lets go, and only one holds (from a review)', async () => {
     const terminateLeases = () => db.pools.primary.query(`SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = 'codex-k8s-reactor run-scheduler' AND datname = current_database()`);
     const make = () => runScheduler({ store, pool: db.pools.primary, now: nowIso, leaseMs: 60_000, slotsPerProject: 1 });
-    const run = (pool: pg.Pool, scheduler: ReturnType<typeof runScheduler>) => {
-      const controller = new AbortController();
-      const done = runReactor(scheduler, { pool, store, waker: pollingOnly, signal: controller.signal, log: quietLog, backoff: { minMs: 5, maxMs: 50 }, leaseRetryMs: 50, retryMs: 5 });
-      return { stop: async () => (controller.abort(), await done) };
-    };
     const [a, b] = [make(), make()];
     let killed = false;
     // The session holding the lock ends (a restart, a failover) right after the lock was taken.
@@ -444,10 +439,10 @@ describe('reactors', () => {
         return db.pools.primary.query(text, values as never);
       },
     });
-    const first = run(pool, a);
+    const first = start(a, { pool });
     await until(async () => killed, 'the lease taken and lost');
     await sleep(400);
-    const second = run(db.pools.primary, b);
+    const second = start(b);
     try {
       await until(async () => b.holding() || a.holding(), 'a holder');
       await sleep(1000);

@@ -14,7 +14,9 @@ export function slotChanges(events: readonly SlotEvent[]) {
   const bySlot = new Map<string, SlotEvent[]>();
   for (const e of events) {
     const key = `${e.data.projectId}/${e.data.slot}`;
-    bySlot.set(key, [...(bySlot.get(key) ?? []), e]);
+    const slotEvents = bySlot.get(key);
+    if (slotEvents) slotEvents.push(e);
+    else bySlot.set(key, [e]);
   }
   const rows: SlotRow[] = [];
   const renewals: SlotCondition[] = [];
