@@ -166,6 +166,33 @@ describe('append and read a stream', () => {
     assert.deepEqual((await grouped.readStream(streams[0]!)).map((e) => e.type), ['RunRequested', 'RunFailed']);
   });
 
+  it('concurrent whole-stream reads share round trips, and each caller gets exactly its streams', async () => {
+    let queries = 0;
+    const pool = db.pools.primary;
+    const counted = Object.create(pool) as typeof pool;
+    counted.query = ((...args: Parameters<typeof pool.query>) => (queries++, (pool.query as (...a: unknown[]) => unknown)(...args))) as typeof pool.query;
+    const reading = createEventStore(counted);
+    const streams = Array.from({ length: 20 }, () => `run-${randomUUID()}`);
+    await Promise.all(streams.map((stream, i) => reading.append([{ stream, expected: 'no_stream', events: [runRequested(stream.slice(4)), ...(i % 2 ? [runFailed(stream.slice(4))] : [])] }], systemMeta())));
+    const empty = `run-${randomUUID()}`;
+    queries = 0;
+    const [single, pairs, none] = await Promise.all([
+      Promise.all(streams.map((stream) => reading.readStream(stream))),
+      Promise.all(streams.map((stream, i) => reading.readStreams([stream, streams[(i + 1) % streams.length]!]))),
+      reading.readStreams([empty]),
+    ]);
+    assert.ok(queries <= 6, `${queries} queries for 41 concurrent reads`);
+    const expected = (stream: string) => (streams.indexOf(stream) % 2 ? ['RunRequested', 'RunFailed'] : ['RunRequested']);
+    single.forEach((events, i) => assert.deepEqual(events.map((e) => [e.stream, e.type]), expected(streams[i]!).map((t) => [streams[i], t])));
+    pairs.forEach((read, i) => assert.deepEqual([...read.keys()], [streams[i], streams[(i + 1) % streams.length]]));
+    assert.deepEqual([...none], [[empty, []]]);
+    // A caller's list is its own: changing it changes no other caller's.
+    single[1]!.length = 0;
+    assert.equal(pairs[1]!.get(streams[1]!)!.length, 2);
+    // Reads after a position or with a limit are their own statement, and still right.
+    assert.deepEqual((await reading.readStream(streams[1]!, { after: 1 })).map((e) => e.type), ['RunFailed']);
+  });
+
   it('validates payloads with the domain codecs before writing', async () => {
     const stream = `run-${randomUUID()}`;
     const bad = { type: 'RunRequested', data: { runId: 'not-a-uuid' } } as never;

@@ -5,7 +5,7 @@ import { schemaVersionOf, type DomainEvent } from '../../domain/events.js';
 import { ConcurrencyError, GlobalPosition, type AppendResult, type EventMeta, type ExpectedVersion, type StreamAppend } from '../../ports/event-store.js';
 import { constraintOf, isConnectionFailure, pgCode, sqlState } from '../../ports/sql-errors.js';
 import { encodeEvent } from './event-codec.js';
-import { createGroupCommit } from './group-commit.js';
+import { naturalBatching } from './natural-batching.js';
 
 const streamIdPattern = /^[a-z][a-z0-9_]*-.+$/;
 
@@ -21,7 +21,7 @@ interface AppendRequest {
 }
 
 export interface AppendOptions {
-  /** Group commit of concurrent appends (group-commit.ts); `false` gives each append its own statement. */
+  /** Group commit of concurrent appends (natural-batching.ts); `false` gives each append its own statement. */
   groupCommit?: { maxInFlight: number; maxEvents: number } | false;
 }
 
@@ -208,7 +208,7 @@ export function eventAppends(pool: pg.Pool, options: AppendOptions = {}) {
 
   const submit = !groupCommit
     ? (request: AppendRequest) => appendAlone(request)
-    : createGroupCommit<AppendRequest, AppendResult>({
+    : naturalBatching<AppendRequest, AppendResult>({
         maxInFlight: groupCommit.maxInFlight,
         maxWeight: groupCommit.maxEvents,
         weight: (r) => r.appends.reduce((n, a) => n + a.events.length, 0),

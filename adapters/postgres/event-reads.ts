@@ -2,6 +2,7 @@ import type pg from 'pg';
 import type { DomainEvent } from '../../domain/events.js';
 import { GlobalPosition, type ActorType, type Queryable, type RawEvent, type RecordedEvent } from '../../ports/event-store.js';
 import { decodeEvent } from './event-codec.js';
+import { naturalBatching } from './natural-batching.js';
 
 // Qualified, so that ORDER BY below sorts the columns and not these text renderings of them.
 const columns = `f.epoch, f.tx_id::text AS tx_id, f.position::text AS position, f.id::text AS id, f.stream_id,
@@ -57,16 +58,7 @@ const toRaw = (row: Row): RawEvent => ({
 
 /** The reading half of the event store. */
 export function eventReads(pool: pg.Pool) {
-  async function readStream(stream: string, options: { after?: number; limit?: number } = {}): Promise<RecordedEvent<DomainEvent>[]> {
-    const { rows } = await pool.query<Row>({
-      name: 'codexk8s_read_stream',
-      text: readStreamSql,
-      values: [stream, options.after ?? 0, options.limit ?? 100_000],
-    });
-    return rows.map((r) => decodeEvent(toRaw(r)));
-  }
-
-  async function readStreams(streams: readonly string[]): Promise<Map<string, RecordedEvent<DomainEvent>[]>> {
+  async function readStreamsNow(streams: readonly string[]): Promise<Map<string, RecordedEvent<DomainEvent>[]>> {
     const { rows } = await pool.query<Row>({
       name: 'codexk8s_read_streams',
       text: `SELECT ${columns} FROM flow_events f WHERE f.stream_id = ANY($1::text[]) ORDER BY f.stream_id, f.stream_position`,
@@ -76,6 +68,32 @@ export function eventReads(pool: pg.Pool) {
     for (const row of rows) out.get(row.stream_id)?.push(decodeEvent(toRaw(row)));
     return out;
   }
+
+  // Whole-stream reads that callers make while earlier ones are in flight go out together: a burst
+  // of launches and outcomes reads many runs' streams at once, and one round trip serves them all.
+  const batchedRead = naturalBatching<readonly string[], Map<string, RecordedEvent<DomainEvent>[]>>({
+    maxInFlight: 2,
+    maxWeight: 1000,
+    weight: (streams) => streams.length,
+    run: async (batch) => {
+      const read = await readStreamsNow([...new Set(batch.flat())]);
+      // Each caller gets its own lists (the events are shared: nothing changes a recorded event).
+      return batch.map((streams) => ({ status: 'fulfilled', value: new Map(streams.map((s) => [s, [...read.get(s)!]])) }));
+    },
+  });
+
+  async function readStream(stream: string, options: { after?: number; limit?: number } = {}): Promise<RecordedEvent<DomainEvent>[]> {
+    if (options.after === undefined && options.limit === undefined) return (await batchedRead([stream])).get(stream)!;
+    const { rows } = await pool.query<Row>({
+      name: 'codexk8s_read_stream',
+      text: readStreamSql,
+      values: [stream, options.after ?? 0, options.limit ?? 100_000],
+    });
+    return rows.map((r) => decodeEvent(toRaw(r)));
+  }
+
+  /** Whole streams, read together in one round trip (with other callers' reads when the store is busy). */
+  const readStreams = (streams: readonly string[]): Promise<Map<string, RecordedEvent<DomainEvent>[]>> => batchedRead(streams);
 
   async function readAllRaw(after: GlobalPosition, limit: number, db: Queryable = pool): Promise<RawEvent[]> {
     const { rows } = await db.query<Row>({

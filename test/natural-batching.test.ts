@@ -1,6 +1,6 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { createGroupCommit } from '../adapters/postgres/group-commit.js';
+import { naturalBatching } from '../adapters/postgres/natural-batching.js';
 
 type Request = { id: string; written: string[]; guarded?: string[]; weight?: number };
 
@@ -8,7 +8,7 @@ type Request = { id: string; written: string[]; guarded?: string[]; weight?: num
 function recording(maxInFlight: number, maxWeight = 100) {
   const batches: string[][] = [];
   const open: (() => void)[] = [];
-  const submit = createGroupCommit<Request, string>({
+  const submit = naturalBatching<Request, string>({
     maxInFlight,
     maxWeight,
     weight: (r) => r.weight ?? 1,
@@ -27,7 +27,7 @@ function recording(maxInFlight: number, maxWeight = 100) {
   return { submit, batches, releaseAll };
 }
 
-describe('group commit', () => {
+describe('natural batching (group commit)', () => {
   it('sends a lone request at once, and what arrives meanwhile together in the next statement', async () => {
     const { submit, batches, releaseAll } = recording(1);
     const answers = ['a', 'b', 'c', 'd'].map((id) => submit({ id, written: [`s-${id}`] }));

@@ -1,18 +1,20 @@
 /**
- * Natural batching (group commit) for the event store: up to `maxInFlight` statements run at
- * once; what callers submit while they are all busy waits and goes out together in the next one.
- * A lone caller is sent at once, so there is no timer and no added latency when the load is light;
- * under load one statement, one commit and one WAL flush serve many callers.
- * A stream one request writes is in no other request of its batch: the statement checks every
- * stream's version before it writes, so the other would be checked against the version before the
- * first one's write. Streams that requests only read (guards) may be shared.
+ * Natural batching for the event store: up to `maxInFlight` statements run at once; what callers
+ * submit while they are all busy waits and goes out together in the next one. A lone caller is sent
+ * at once, so there is no timer and no added latency when the load is light; under load one
+ * statement serves many callers: one commit and one WAL flush for appends (group commit), one round
+ * trip for stream reads.
+ * For appends, a stream one request writes is in no other request of its batch: the statement
+ * checks every stream's version before it writes, so the other would be checked against the version
+ * before the first one's write. Streams that requests only read (guards) may be shared.
  */
-export interface GroupCommitOptions<R, T> {
+export interface NaturalBatchingOptions<R, T> {
   maxInFlight: number;
   /** The batch is closed when it reaches this weight (for example events). */
   maxWeight: number;
   weight: (request: R) => number;
-  streams: (request: R) => { written: readonly string[]; guarded: readonly string[] };
+  /** The streams a request writes and guards, for appends; reads leave it out (they never clash). */
+  streams?: (request: R) => { written: readonly string[]; guarded: readonly string[] };
   /** Runs one batch; settles each request of it, in order. */
   run: (batch: R[]) => Promise<PromiseSettledResult<T>[]>;
 }
@@ -23,7 +25,9 @@ interface Waiting<R, T> {
   reject: (reason: unknown) => void;
 }
 
-export function createGroupCommit<R, T>(options: GroupCommitOptions<R, T>): (request: R) => Promise<T> {
+const unclashing = { written: [], guarded: [] } as const;
+
+export function naturalBatching<R, T>(options: NaturalBatchingOptions<R, T>): (request: R) => Promise<T> {
   const queue: Waiting<R, T>[] = [];
   let inFlight = 0;
 
@@ -34,7 +38,7 @@ export function createGroupCommit<R, T>(options: GroupCommitOptions<R, T>): (req
     let weight = 0;
     for (let i = 0; i < queue.length && (batch.length === 0 || weight < options.maxWeight); ) {
       const waiting = queue[i]!;
-      const own = options.streams(waiting.request);
+      const own = options.streams?.(waiting.request) ?? unclashing;
       const w = options.weight(waiting.request);
       const clash = own.written.some((s) => written.has(s) || guarded.has(s)) || own.guarded.some((s) => written.has(s));
       if (clash || (batch.length > 0 && weight + w > options.maxWeight)) {
