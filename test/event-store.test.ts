@@ -5,6 +5,7 @@ import {
   ConcurrencyError,
   createEventStore,
   EventDecodeError,
+  eventLogChannel,
   type PostgresEventStore,
   type RawEvent,
 } from '../adapters/postgres/event-store.js';
@@ -12,6 +13,7 @@ import { GlobalPosition } from '../ports/position.js';
 import { ValidationError } from '../domain/shared/codec.js';
 import { useTestDatabase, type TestDatabase } from './support/cluster.js';
 import { runFailed, runRequested, systemMeta } from './support/events.js';
+import { until } from './support/until.js';
 
 let db: TestDatabase;
 let store: PostgresEventStore;
@@ -41,6 +43,14 @@ const ours = (events: RawEvent[], streams: string[]) => events.filter((e) => str
 async function countRows(where = 'true', params: unknown[] = []): Promise<number> {
   const { rows } = await db.pools.primary.query<{ n: string }>(`SELECT count(*)::text AS n FROM flow_events WHERE ${where}`, params);
   return Number(rows[0]!.n);
+}
+
+/** The test database's primary pool, counting the statements sent through it. */
+function countingPool() {
+  const pool = db.pools.primary;
+  const counted = { pool: Object.create(pool) as typeof pool, queries: 0 };
+  counted.pool.query = ((...args: unknown[]) => (counted.queries++, (pool.query as (...a: unknown[]) => unknown).apply(pool, args))) as typeof pool.query;
+  return counted;
 }
 
 describe('append and read a stream', () => {
@@ -167,21 +177,18 @@ describe('append and read a stream', () => {
   });
 
   it('concurrent whole-stream reads share round trips, and each caller gets exactly its streams', async () => {
-    let queries = 0;
-    const pool = db.pools.primary;
-    const counted = Object.create(pool) as typeof pool;
-    counted.query = ((...args: Parameters<typeof pool.query>) => (queries++, (pool.query as (...a: unknown[]) => unknown)(...args))) as typeof pool.query;
-    const reading = createEventStore(counted);
+    const counted = countingPool();
+    const reading = createEventStore(counted.pool);
     const streams = Array.from({ length: 20 }, () => `run-${randomUUID()}`);
     await Promise.all(streams.map((stream, i) => reading.append([{ stream, expected: 'no_stream', events: [runRequested(stream.slice(4)), ...(i % 2 ? [runFailed(stream.slice(4))] : [])] }], systemMeta())));
     const empty = `run-${randomUUID()}`;
-    queries = 0;
+    counted.queries = 0;
     const [single, pairs, none] = await Promise.all([
       Promise.all(streams.map((stream) => reading.readStream(stream))),
       Promise.all(streams.map((stream, i) => reading.readStreams([stream, streams[(i + 1) % streams.length]!]))),
       reading.readStreams([empty]),
     ]);
-    assert.ok(queries <= 6, `${queries} queries for 41 concurrent reads`);
+    assert.ok(counted.queries <= 6, `${counted.queries} queries for 41 concurrent reads`);
     const expected = (stream: string) => (streams.indexOf(stream) % 2 ? ['RunRequested', 'RunFailed'] : ['RunRequested']);
     single.forEach((events, i) => assert.deepEqual(events.map((e) => [e.stream, e.type]), expected(streams[i]!).map((t) => [streams[i], t])));
     pairs.forEach((read, i) => assert.deepEqual([...read.keys()], [streams[i], streams[(i + 1) % streams.length]]));
@@ -191,6 +198,34 @@ describe('append and read a stream', () => {
     assert.equal(pairs[1]!.get(streams[1]!)!.length, 2);
     // Reads after a position or with a limit are their own statement, and still right.
     assert.deepEqual((await reading.readStream(streams[1]!, { after: 1 })).map((e) => e.type), ['RunFailed']);
+  });
+
+  it('an append wakes listeners in its own statement, when it commits; a store made with notify false wakes none', async () => {
+    const listener = await db.pools.primary.connect();
+    const heard: string[] = [];
+    listener.on('notification', (n) => heard.push(n.channel));
+    try {
+      await listener.query(`LISTEN ${eventLogChannel}`);
+      const counted = countingPool();
+      const stream = `run-${randomUUID()}`;
+      await createEventStore(counted.pool).append([{ stream, expected: 'no_stream', events: [runRequested(stream.slice(4))] }], systemMeta());
+      assert.equal(counted.queries, 1, 'one statement: the append and its notification');
+      await until(() => heard.length === 1, 'the append\'s notification');
+      // In a caller's transaction, the notification waits for its commit.
+      const inTx = createEventStore(db.pools.primary);
+      await inTx.transaction(async (tx) => {
+        await inTx.append([{ stream, expected: 1, events: [runFailed(stream.slice(4))] }], systemMeta(), tx);
+        await new Promise((r) => setTimeout(r, 100));
+        assert.equal(heard.length, 1, 'nothing heard before the commit');
+      });
+      await until(() => heard.length === 2, 'the notification at the commit');
+      await createEventStore(db.pools.primary, { notify: false }).append([{ stream, expected: 2, events: [runFailed(stream.slice(4))] }], systemMeta());
+      await new Promise((r) => setTimeout(r, 200));
+      assert.deepEqual(heard, [eventLogChannel, eventLogChannel]);
+    } finally {
+      await listener.query(`UNLISTEN ${eventLogChannel}`).catch(() => {});
+      listener.release();
+    }
   });
 
   it('validates payloads with the domain codecs before writing', async () => {

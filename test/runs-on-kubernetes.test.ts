@@ -20,6 +20,7 @@ import { useTestDatabase, type TestDatabase } from './support/cluster.js';
 import { runRequested, systemMeta } from './support/events.js';
 import type { DomainEvent } from '../domain/events.js';
 import { quietLog } from './support/projections.js';
+import { until } from './support/until.js';
 
 let db: TestDatabase;
 let store: PostgresEventStore;
@@ -84,13 +85,6 @@ async function request(projectId = randomUUID()): Promise<string> {
 }
 
 const history = async (runId: string) => (await store.readStream(`run-${runId}`)).map((e) => e.type);
-async function until(check: () => Promise<boolean>, what: string, timeoutMs = 15_000) {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await check())) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 25));
-  }
-}
 
 describe('runs on Kubernetes (the simulator, the real client over HTTP)', () => {
   let succeeding: Awaited<ReturnType<typeof platform>>;
