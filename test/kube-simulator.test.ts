@@ -192,6 +192,28 @@ describe('Kubernetes API simulator, through the real @kubernetes/client-node', (
     }
   });
 
+  it('a watch resumed after a Job finished replays each of its versions as it was then', async () => {
+    await c.core.createNamespace({ body: { metadata: { name: 'history' } } });
+    const from = (await c.batch.listJobForAllNamespaces({})).metadata!.resourceVersion!;
+    await c.batch.createNamespacedJob({ namespace: 'history', body: job('versions') });
+    await eventually(async () => conditionOf(await c.batch.readNamespacedJob({ namespace: 'history', name: 'versions' }), 'Complete'), 'the Job to complete');
+    const replayed: V1Job[] = [];
+    await new Promise<void>((resolve) => {
+      void new Watch(c.kc).watch('/apis/batch/v1/namespaces/history/jobs', { resourceVersion: from }, (_type, obj: V1Job) => {
+        replayed.push(obj);
+        if (conditionOf(obj, 'Complete')) resolve();
+      }, () => undefined).then((controller) => void setTimeout(() => controller.abort(), 50));
+    });
+    const versions = replayed.map((j) => Number(j.metadata?.resourceVersion));
+    assert.deepEqual(versions, [...versions].sort((a, b) => a - b), 'in resourceVersion order');
+    assert.equal(new Set(versions).size, versions.length, 'each version once, with its own resourceVersion');
+    assert.deepEqual(replayed[0]!.status, {}, 'the created version, without what came later');
+    assert.equal(replayed.filter((j) => conditionOf(j, 'Complete')).length, 1);
+    // What the simulator hands its tests is what it stores: read-only.
+    const stored = sim.state.objects('Job', 'history')[0]!;
+    assert.throws(() => { (stored.metadata as { name: string }).name = 'renamed'; }, TypeError);
+  });
+
   it('deleting a namespace deletes everything in it', async () => {
     await c.core.createNamespace({ body: { metadata: { name: 'doomed' } } });
     await c.core.createNamespacedSecret({ namespace: 'doomed', body: { metadata: { name: 's' } } });

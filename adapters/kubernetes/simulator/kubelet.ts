@@ -84,10 +84,10 @@ export class SimulatedKubelet {
         annotations: template.metadata?.annotations,
         ownerReferences: [{ apiVersion: 'batch/v1', kind: 'Job', name, uid: job.metadata.uid, controller: true, blockOwnerDeletion: true }],
       },
-      spec: structuredClone(template.spec),
+      spec: template.spec,
       status: { phase: 'Pending', conditions: [{ type: 'PodScheduled', status: 'True' }] },
     });
-    this.updateJob(job, (j) => { j.status = { ...j.status, startTime: timestamp(), active: 1 }; });
+    this.updateJob(job, (j) => ({ ...j, status: { ...j.status, startTime: timestamp(), active: 1 } }));
     const outcome = this.outcomeOf(job);
     if (outcome === 'image_pull_error') {
       this.later(job, this.runMs, () => this.setContainers(pod, 'Pending', { waiting: { reason: 'ImagePullBackOff', message: 'Back-off pulling image' } }, 0));
@@ -109,11 +109,12 @@ export class SimulatedKubelet {
     const reason = outcome === 'succeed' ? 'Completed' : 'Error';
     this.setContainers(pod, outcome === 'succeed' ? 'Succeeded' : 'Failed', { terminated: { exitCode, reason, finishedAt: timestamp() } }, 0);
     const now = timestamp();
-    this.updateJob(job, (j) => {
-      j.status = outcome === 'succeed'
+    this.updateJob(job, (j) => ({
+      ...j,
+      status: outcome === 'succeed'
         ? { ...j.status, active: 0, succeeded: 1, completionTime: now, conditions: [{ type: 'Complete', status: 'True', lastProbeTime: now, lastTransitionTime: now }] }
-        : { ...j.status, active: 0, failed: 1, conditions: [{ type: 'Failed', status: 'True', reason: 'BackoffLimitExceeded', message: 'Job has reached the specified backoff limit', lastProbeTime: now, lastTransitionTime: now }] };
-    });
+        : { ...j.status, active: 0, failed: 1, conditions: [{ type: 'Failed', status: 'True', reason: 'BackoffLimitExceeded', message: 'Job has reached the specified backoff limit', lastProbeTime: now, lastTransitionTime: now }] },
+    }));
     this.forget(job.metadata.uid);
   }
 
@@ -124,9 +125,10 @@ export class SimulatedKubelet {
       if (current) this.store.update(pods, { ...current, status: { ...current.status, phase: 'Failed', reason: 'DeadlineExceeded' } });
     }
     const now = timestamp();
-    this.updateJob(job, (j) => {
-      j.status = { ...j.status, active: 0, failed: 1, conditions: [{ type: 'Failed', status: 'True', reason: 'DeadlineExceeded', message: 'Job was active longer than specified deadline', lastProbeTime: now, lastTransitionTime: now }] };
-    });
+    this.updateJob(job, (j) => ({
+      ...j,
+      status: { ...j.status, active: 0, failed: 1, conditions: [{ type: 'Failed', status: 'True', reason: 'DeadlineExceeded', message: 'Job was active longer than specified deadline', lastProbeTime: now, lastTransitionTime: now }] },
+    }));
     this.forget(job.metadata.uid);
   }
 
@@ -143,10 +145,9 @@ export class SimulatedKubelet {
     this.store.update(pods, { ...current, status: { ...current.status, phase, containerStatuses, ...(initContainerStatuses ? { initContainerStatuses } : {}), ...(phase === 'Running' && !current.status?.startTime ? { startTime: timestamp() } : {}) } });
   }
 
-  private updateJob(job: KubeObject, change: (j: KubeObject) => void): void {
+  /** Stores the live Job as `change` makes it anew (a stored object is frozen). */
+  private updateJob(job: KubeObject, change: (j: KubeObject) => KubeObject): void {
     const current = this.liveJob(job);
-    if (!current) return;
-    change(current);
-    this.store.update(jobs, current);
+    if (current) this.store.update(jobs, change(current));
   }
 }

@@ -26,8 +26,17 @@ export type WatchEventType = 'ADDED' | 'MODIFIED' | 'DELETED';
 export interface StoredEvent { rv: number; key: string; namespace: string | undefined; type: WatchEventType; object: KubeObject }
 export type Listener = (event: StoredEvent) => void;
 
-/** A deep copy of a stored object (JSON only, as it came over the wire): callers get their own. Faster than structuredClone for these. */
-export const copy = <T>(object: T): T => JSON.parse(JSON.stringify(object)) as T;
+/**
+ * Freezes what is not frozen yet: a stored object is never changed in place (a change stores a new
+ * object, sharing the parts it keeps, which are frozen already), so readers and watch events can
+ * share it without copies, and a change in place anywhere throws at once instead of altering history.
+ */
+function deepFreeze<T>(value: T): T {
+  if (value === null || typeof value !== 'object' || Object.isFrozen(value)) return value;
+  Object.freeze(value);
+  for (const inner of Object.values(value)) deepFreeze(inner);
+  return value;
+}
 
 export const timestamp = (at = new Date()): string => at.toISOString().replace(/\.\d+Z$/, 'Z');
 
@@ -53,15 +62,14 @@ export class ObjectStore {
     return this.compactedThrough;
   }
 
+  /** The stored object itself (frozen): a change is made on a new object, given to `update`. */
   get(r: ResourceKind, namespace: string | undefined, name: string): KubeObject | undefined {
-    const found = this.bucket(r).get(this.id(namespace, name));
-    return found && copy(found);
+    return this.bucket(r).get(this.id(namespace, name));
   }
 
   list(r: ResourceKind, namespace?: string): KubeObject[] {
-    return [...this.bucket(r).values()]
-      .filter((o) => namespace === undefined || o.metadata.namespace === namespace)
-      .map((o) => copy(o));
+    const all = [...this.bucket(r).values()];
+    return namespace === undefined ? all : all.filter((o) => o.metadata.namespace === namespace);
   }
 
   /**
@@ -86,7 +94,7 @@ export class ObjectStore {
     const current = this.bucket(r).get(this.id(namespace, name));
     if (!current) return undefined;
     this.bucket(r).delete(this.id(namespace, name));
-    return this.record(r, 'DELETED', copy(current));
+    return this.record(r, 'DELETED', current);
   }
 
   /** Events after `rv`, or undefined when some of them are no longer kept. */
@@ -101,17 +109,15 @@ export class ObjectStore {
   }
 
   private write(r: ResourceKind, type: WatchEventType, object: KubeObject): KubeObject {
-    const stored = copy(object);
-    this.record(r, type, stored);
+    const stored = this.record(r, type, object);
     this.bucket(r).set(this.id(stored.metadata.namespace, stored.metadata.name), stored);
-    return copy(stored);
+    return stored;
   }
 
-  private record(r: ResourceKind, type: WatchEventType, object: KubeObject): KubeObject {
+  /** The object at the next resourceVersion (a new one: the one given may share its metadata with an older version), frozen, and its event. */
+  private record(r: ResourceKind, type: WatchEventType, given: KubeObject): KubeObject {
     this.revision += 1;
-    object.metadata.resourceVersion = String(this.revision);
-    // The event shares the object: what is stored is never changed in place (every write stores a
-    // new copy, every read hands one out), and watchers only render it.
+    const object = deepFreeze({ ...given, metadata: { ...given.metadata, resourceVersion: String(this.revision) } });
     const event: StoredEvent = { rv: this.revision, key: resourceKey(r), namespace: object.metadata.namespace, type, object };
     this.history.push(event);
     while (this.history.length > this.historyLimit) this.compactedThrough = this.history.shift()!.rv;
