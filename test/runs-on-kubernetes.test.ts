@@ -6,7 +6,7 @@ import { createEventStore, type PostgresEventStore } from '../adapters/postgres/
 import { pollingOnly } from '../adapters/postgres/subscription.js';
 import { runReactor } from '../adapters/reactors/runner.js';
 import { runScheduler } from '../adapters/reactors/run-scheduler.js';
-import { runLauncher } from '../adapters/kubernetes/launcher.js';
+import { retryAfterMs, runLauncher } from '../adapters/kubernetes/launcher.js';
 import { runCanceler } from '../adapters/kubernetes/cancel.js';
 import { jobOutcomes } from '../adapters/kubernetes/job-outcomes.js';
 import { namespaceRemover, reapNamespaces } from '../adapters/kubernetes/reaper.js';
@@ -301,6 +301,34 @@ describe('runs that fail or are canceled', () => {
     } finally {
       await sim.close();
     }
+  });
+
+  it('creates an overloaded API server sheds (429) are sent again after its Retry-After, without spending a launch\'s try', async () => {
+    const sim = await startKubeSimulator({ outcome: 'hang' });
+    try {
+      const kc = new KubeConfig();
+      kc.loadFromString(sim.kubeconfig());
+      const kube = KubernetesObjectApi.makeApiClient(kc);
+      const objects = { image: 'example.test/agent:1', deadlineSeconds: 3600, ttlAfterFinishedSeconds: 60, quota: { cpu: '1', memory: '1Gi', pods: 3 }, egressPorts: [443] };
+      const runId = await request();
+      await scheduleRun({ store, now, leaseMs: 60_000 }, runId, 1, systemMeta());
+      const event = (await store.readStream(`run-${runId}`)).at(-1)!;
+      // The namespace's create and two of the objects' after it are shed once each.
+      sim.shedCreates(3, 1);
+      const started = Date.now();
+      // One try only: a shed create that spent it would fail the run.
+      await runLauncher({ kube, store, now, openaiKey, repositoryToken: async () => null, objects, attempts: 1 })
+        .react(event, { meta: systemMeta(), signal: new AbortController().signal });
+      assert.deepEqual(await history(runId), ['RunRequested', 'RunScheduled', 'RunNamespacePrepared', 'JobStarted']);
+      assert.ok(Date.now() - started >= 2000, 'it waited the second the server asked for, twice (the namespace, then its objects)');
+      assert.equal(sim.state.creates.Namespace, 1);
+      assert.equal(sim.state.creates.Job, 1);
+    } finally {
+      await sim.close();
+    }
+    // The wait asked for, in seconds; a missing or unreadable one is a second, and none is over ten.
+    const shedWith = (value?: string) => Object.assign(new Error('Too many requests'), { code: 429, headers: value === undefined ? {} : { 'retry-after': value } });
+    assert.deepEqual(['3', undefined, 'soon', '-2', '3600'].map((v) => retryAfterMs(shedWith(v))), [3000, 1000, 1000, 1000, 10_000]);
   });
 
   it('a Job\'s pods are listed for its outcome, once, and by the re-list for stuck pods; a running Job\'s watch events list none', async () => {

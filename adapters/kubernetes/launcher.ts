@@ -7,19 +7,39 @@ import { handleCommand } from '../../commands/handle-command.js';
 import { rememberedStates } from '../../commands/remembered-states.js';
 import { endRun } from '../../commands/runs.js';
 import { reactor } from '../reactors/reactor.js';
+import { sleep } from '../../projections/lease.js';
 import { runObjects, type RunObjectsSpec } from './run-objects.js';
 
 /** A schema-checked model as the client sends it (the client's types say Date where the wire has strings). */
 export const wire = (object: object): KubernetesObject => JSON.parse(JSON.stringify(object)) as KubernetesObject;
 
-/** An object that exists already is one a replayed reaction made before: go on. */
-export async function ensureCreated(kube: KubernetesObjectApi, object: object): Promise<'created' | 'exists'> {
-  try {
-    await kube.create(wire(object));
-    return 'created';
-  } catch (error) {
-    if ((error as { code?: number }).code === 409) return 'exists';
-    throw error;
+/** How often, and how long at most each time, a create that an overloaded API server shed (429) waits and is sent again. */
+const SHED_RETRIES = 20;
+const SHED_LONGEST_WAIT_S = 10;
+
+/** The wait an API server asked for with Retry-After (seconds; 1 when it gave none, as its own default), capped. */
+export function retryAfterMs(error: unknown): number {
+  const header = (error as { headers?: Record<string, string> }).headers?.['retry-after'];
+  const seconds = Number(header);
+  return Math.min(Number.isFinite(seconds) && seconds > 0 ? seconds : 1, SHED_LONGEST_WAIT_S) * 1000;
+}
+
+/**
+ * Creates an object. One that exists already is one a replayed reaction made before: go on. A create
+ * the API server shed (429: its priority and fairness queues are full) is sent again after the wait
+ * it asks for, without spending one of the launch's tries: a burst of launches is what fills them.
+ */
+export async function ensureCreated(kube: KubernetesObjectApi, object: object, signal: AbortSignal): Promise<'created' | 'exists'> {
+  for (let shed = 0; ; shed++) {
+    try {
+      await kube.create(wire(object));
+      return 'created';
+    } catch (error) {
+      const code = (error as { code?: number }).code;
+      if (code === 409) return 'exists';
+      if (code !== 429 || shed >= SHED_RETRIES || signal.aborted) throw error;
+      await sleep(retryAfterMs(error), signal);
+    }
   }
 }
 
@@ -89,10 +109,10 @@ export function runLauncher(deps: LauncherDeps) {
         try {
           const token = await deps.repositoryToken(requested.data.projectId, requested.data.repositoryId);
           const { names, namespace, objects } = runObjects(spec, { openaiKey: deps.openaiKey, repositoryToken: token, imagePullSecret: deps.imagePullSecret });
-          await ensureCreated(deps.kube, namespace);
+          await ensureCreated(deps.kube, namespace, signal);
           // The Job last: it must not start before its Secrets, quota and policy are there.
           const job = objects.at(-1)!;
-          await Promise.all(objects.slice(0, -1).map((object) => ensureCreated(deps.kube, object)));
+          await Promise.all(objects.slice(0, -1).map((object) => ensureCreated(deps.kube, object, signal)));
           const step = (command: RunCommand) =>
             handleCommand({ store: deps.store, states }, meta, async (load) => {
               const [current] = await load([{ stream, fold: runDecider }], { remembered: true });
@@ -105,7 +125,7 @@ export function runLauncher(deps: LauncherDeps) {
             await deps.kube.delete(wire(namespace), undefined, undefined, undefined, undefined, 'Foreground').catch(() => {});
             return;
           }
-          await ensureCreated(deps.kube, job);
+          await ensureCreated(deps.kube, job, signal);
           const started = await step({ type: 'StartJob', namespace: names.namespace, job: names.job, now: deps.now() });
           if (!started.append && foldStream(await deps.store.readStream(stream), runDecider).state.status !== 'running') {
             // Ended between the two steps: no Job may keep running.
@@ -114,7 +134,7 @@ export function runLauncher(deps: LauncherDeps) {
           return;
         } catch (error) {
           last = describe(error);
-          if (attempt < attempts) await new Promise((r) => setTimeout(r, (deps.retryMs ?? 500) * 2 ** (attempt - 1)));
+          if (attempt < attempts) await sleep((deps.retryMs ?? 500) * 2 ** (attempt - 1), signal);
         }
       }
       if (!signal.aborted) await endRun(deps, runId, { type: 'FailRun', reason: `launch failed: ${last}` }, meta);

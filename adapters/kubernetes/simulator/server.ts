@@ -37,6 +37,8 @@ export interface KubeSimulator {
   /** Test faults: every watch open now stops sending (its connection stays open), or is cut. */
   muteWatches(): void;
   dropWatches(): void;
+  /** Test fault: the next `count` creates are shed as an overloaded API server does (429 with Retry-After). */
+  shedCreates(count: number, retryAfterSeconds?: number): void;
   url: string;
   port: number;
   kubeconfig(): string;
@@ -137,6 +139,7 @@ export async function startKubeSimulator(options: KubeSimulatorOptions = {}): Pr
   const pending = new Set<NodeJS.Timeout>();
   const closers = new Set<() => void>();
   // Faults for tests: watches open now go silent (a half-dead connection) or are cut.
+  let shed = { left: 0, retryAfterSeconds: 1 };
   const muters = new Set<() => void>();
   const droppers = new Set<() => void>();
   const soon = (step: () => void, ms = 0) => {
@@ -344,6 +347,11 @@ export async function startKubeSimulator(options: KubeSimulatorOptions = {}): Pr
         return send(res, 200, { kind: `${r.kind}List`, apiVersion: apiVersionOf(r), metadata: { resourceVersion: String(store.resourceVersion) }, items });
       }
       case 'POST': {
+        if (shed.left > 0) {
+          shed.left--;
+          res.setHeader('retry-after', String(shed.retryAfterSeconds));
+          return send(res, 429, status(429, 'TooManyRequests', 'Too many requests, please try again later.', { retryAfterSeconds: shed.retryAfterSeconds }));
+        }
         if (name) return send(res, 405, status(405, 'MethodNotAllowed', 'the server does not allow this method on the requested resource'));
         if (!r.namespaced && namespace) throw new ApiError(404, 'NotFound', 'the server could not find the requested resource');
         if (r.namespaced && !namespace) throw new ApiError(404, 'NotFound', `${r.plural} are created in a namespace`);
@@ -391,6 +399,7 @@ export async function startKubeSimulator(options: KubeSimulatorOptions = {}): Pr
     },
     muteWatches: () => [...muters].forEach((mute) => mute()),
     dropWatches: () => [...droppers].forEach((drop) => drop()),
+    shedCreates: (count, retryAfterSeconds = 1) => (shed = { left: count, retryAfterSeconds }),
     close: async () => {
       kubelet.close();
       for (const t of pending) clearTimeout(t);
