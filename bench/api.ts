@@ -23,7 +23,6 @@ import { benchDatabase, median, pgbenchCommand, pgbenchInit, pgbenchTps, round, 
 const RUNS = Number(process.env.BENCH_API_RUNS ?? 1_000_000);
 const PROJECTS = 100;
 const PAGE = 50;
-const port = 20000 + Math.floor(Math.random() * 20000);
 const { url, ownerUrl, replicaUrl, checkpoint } = await benchDatabase('codexk8s_bench_api');
 const replicaOwnerUrl = replicaUrl.replace(/\/\/[^@]+@/, `//${OWNER_ROLE}@`);
 
@@ -68,8 +67,8 @@ await replica.end();
 await owner.end();
 if (onReplica !== RUNS) throw new Error(`the replica holds ${onReplica} runs, not ${RUNS}`);
 
-const { server } = await startServe('api', {
-  CODEXK8S_DATABASE_URL: url, CODEXK8S_DATABASE_REPLICA_URLS: replicaUrl, CODEXK8S_GITHUB_WEBHOOK_SECRET: 'bench', CODEXK8S_HTTP_PORT: String(port),
+const { server, port } = await startServe('api', {
+  CODEXK8S_DATABASE_URL: url, CODEXK8S_DATABASE_REPLICA_URLS: replicaUrl, CODEXK8S_GITHUB_WEBHOOK_SECRET: 'bench',
   CODEXK8S_DATABASE_POOL_SIZE: '16', CODEXK8S_API_RATE_LIMIT: '1000000',
 });
 const token = (await staffTokens(parseKeyRing('CODEXK8S_JWT_KEYS', staffSecrets.CODEXK8S_JWT_KEYS, { minBytes: 32 }), { ttlSeconds: 3600 }).issue({ userId, allowance: 1 })).token; // allowed once, above

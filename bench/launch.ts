@@ -25,7 +25,6 @@ const RUNS = Number(process.env.BENCH_LAUNCH_RUNS ?? 200);
 const RATE = process.env.BENCH_LAUNCH_RATE ? Number(process.env.BENCH_LAUNCH_RATE) : undefined;
 const SENDERS = 8;
 const secret = randomBytes(20).toString('hex');
-const port = 20000 + Math.floor(Math.random() * 20000);
 const { url, ownerUrl, replicaUrl, checkpoint } = await benchDatabase('codexk8s_bench_launch');
 
 // The example deliveries' repository and sender, connected through a local fake of GitHub's API.
@@ -52,11 +51,12 @@ const watching = await new Watch(kc).watch('/apis/batch/v1/jobs', {}, (phase: st
 }, () => {});
 
 const ROLES = process.env.BENCH_LAUNCH_ROLES === 'split' ? ['api', 'worker'] as const : ['all'] as const;
-const servers = await Promise.all(ROLES.map((role, i) => startServe(role, {
-  CODEXK8S_DATABASE_URL: url, CODEXK8S_DATABASE_REPLICA_URLS: replicaUrl, CODEXK8S_GITHUB_WEBHOOK_SECRET: secret, CODEXK8S_HTTP_PORT: String(port + i),
+const servers = await Promise.all(ROLES.map((role) => startServe(role, {
+  CODEXK8S_DATABASE_URL: url, CODEXK8S_DATABASE_REPLICA_URLS: replicaUrl, CODEXK8S_GITHUB_WEBHOOK_SECRET: secret,
   CODEXK8S_SLOTS_PER_PROJECT: '100', KUBECONFIG: kubeconfig, CODEXK8S_OPENAI_API_KEY: 'sk-bench',
 })));
 await new Promise((r) => setTimeout(r, 1500)); // the worker's leases
+const { port } = servers[0]!; // the webhook's
 
 type Labeled = { label: { name: string }; issue: { number: number; labels: { name: string }[]; updated_at: string } };
 const template = structuredClone((examples as unknown as { name: string; examples: (Labeled & { action?: string })[] }[]).find((e) => e.name === 'issues')!.examples.find((e) => e.action === 'labeled')!);

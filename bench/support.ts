@@ -1,4 +1,5 @@
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { createServer, type AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { findBinDir, localCluster, OWNER_ROLE, up, urlFor, withClient } from '../adapters/postgres/local-cluster.js';
 import { migrate } from '../adapters/postgres/migrate.js';
@@ -65,8 +66,18 @@ export function pgbenchTps(url: string, clients: number, durationSeconds = secon
 export const round = (n: number, digits = 0) => Number(n.toFixed(digits));
 
 /** `codex-k8s serve` in a process of its own, once it answers /readyz. */
+/** A port nothing listens on now (the kernel's choice): a random one could be a database's of this machine. */
+async function freePort(): Promise<number> {
+  const probe = createServer();
+  await new Promise<void>((resolve) => probe.listen(0, '127.0.0.1', resolve));
+  const { port } = probe.address() as AddressInfo;
+  await new Promise((resolve) => probe.close(resolve));
+  return port;
+}
+
+/** Starts `serve` on a free port and waits until it is ready: a server that answers is this one. */
 export async function startServe(role: 'api' | 'worker' | 'all', env: Record<string, string>): Promise<{ server: ChildProcess; port: number }> {
-  const port = Number(env.CODEXK8S_HTTP_PORT ?? 20000 + Math.floor(Math.random() * 20000));
+  const port = await freePort();
   const server = spawn(process.execPath, [join(projectRoot, 'bin', 'codex-k8s.js'), 'serve', '--role', role], {
     env: { ...process.env, CODEXK8S_WEBHOOK_RATE_LIMIT: '1000000', CODEXK8S_LOG_LEVEL: 'warn', ...staffSecrets, ...env, CODEXK8S_HTTP_PORT: String(port) },
     stdio: ['ignore', 'ignore', 'inherit'],
@@ -74,6 +85,7 @@ export async function startServe(role: 'api' | 'worker' | 'all', env: Record<str
   // A benchmark that fails halfway must not leave its server running.
   process.once('exit', () => server.kill('SIGTERM'));
   for (let i = 0; ; i++) {
+    if (server.exitCode !== null) throw new Error(`serve --role ${role} exited with ${server.exitCode} before it was ready`);
     try {
       if ((await fetch(`http://127.0.0.1:${port}/readyz`)).ok) return { server, port };
     } catch {

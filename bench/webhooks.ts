@@ -12,7 +12,6 @@ import { connectHelloWorld } from '../test/support/hello-world.js';
 import { benchDatabase, startServe, median, pgbenchCommand, pgbenchInit, pgbenchTps, round, rounds, say, seconds, stopServe } from './support.js';
 
 const secret = randomBytes(20).toString('hex');
-const port = 20000 + Math.floor(Math.random() * 20000);
 const { url, ownerUrl, replicaUrl, checkpoint } = await benchDatabase('codexk8s_bench_webhooks');
 
 // The example deliveries' repository and sender, connected through a local fake of GitHub's API.
@@ -20,7 +19,7 @@ const pool = createPool(url, 2, 'codex-k8s-bench');
 await connectHelloWorld(createEventStore(pool));
 await pool.end();
 
-const { server } = await startServe('api', { CODEXK8S_DATABASE_URL: url, CODEXK8S_DATABASE_REPLICA_URLS: replicaUrl, CODEXK8S_GITHUB_WEBHOOK_SECRET: secret, CODEXK8S_HTTP_PORT: String(port), CODEXK8S_DATABASE_POOL_SIZE: '16' });
+const { server, port } = await startServe('api', { CODEXK8S_DATABASE_URL: url, CODEXK8S_DATABASE_REPLICA_URLS: replicaUrl, CODEXK8S_GITHUB_WEBHOOK_SECRET: secret, CODEXK8S_DATABASE_POOL_SIZE: '16' });
 
 type Labeled = { action: string; label: { name: string }; issue: { number: number; labels: { name: string }[]; updated_at: string } };
 const all = examples as unknown as { name: string; examples: Labeled[] }[];
