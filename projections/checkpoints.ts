@@ -1,5 +1,6 @@
 import type pg from 'pg';
 import { GlobalPosition } from '../ports/position.js';
+import { naturalBatching } from '../adapters/postgres/natural-batching.js';
 
 /** A projection's row in projection_checkpoints. */
 export interface Checkpoint {
@@ -30,8 +31,10 @@ interface Row {
   updated_at: Date;
 }
 
-const columns = `name, epoch, tx_id::text AS tx_id, position::text AS position, generation, state, error,
-  error_event_id::text AS error_event_id, holder, events_applied::text AS events_applied, last_event_at, updated_at`;
+/** The row's columns as Row reads them, of the table named `t`. */
+const columnsOf = (t: string) => `${t}.name, ${t}.epoch, ${t}.tx_id::text AS tx_id, ${t}.position::text AS position, ${t}.generation, ${t}.state,
+  ${t}.error, ${t}.error_event_id::text AS error_event_id, ${t}.holder, ${t}.events_applied::text AS events_applied, ${t}.last_event_at, ${t}.updated_at`;
+const columns = columnsOf('projection_checkpoints');
 
 const toCheckpoint = (r: Row): Checkpoint => ({
   name: r.name,
@@ -82,23 +85,47 @@ export async function advanceCheckpoint(
   return toCheckpoint(rows[0]!);
 }
 
-/**
- * Moves the checkpoint past a batch of events its projection does not handle, in one statement
- * and no transaction of its own: only from the position, generation and state `from` was read at
- * (undefined: a rebuild, a reset or another runner moved it meanwhile). Most batches of a busy log
- * are of this kind for most projections, and the checkpoint must still follow the log, because
- * read-your-writes waits on it.
- */
-export async function skipCheckpoint(db: pg.Pool | pg.PoolClient, from: Checkpoint, to: GlobalPosition, lastEventAt: Date): Promise<Checkpoint | undefined> {
-  const { rows } = await db.query<Row>(
-    `UPDATE projection_checkpoints
-        SET epoch = $2, tx_id = $3::xid8, position = $4, last_event_at = $5, updated_at = now()
-      WHERE name = $1 AND generation = $6 AND state = $7 AND (epoch, tx_id, position) = ($8::int, $9::xid8, $10::bigint)
-  RETURNING ${columns}`,
-    [from.name, to.epoch, to.txId.toString(), to.seq.toString(), lastEventAt, from.generation, from.state,
-      from.position.epoch, from.position.txId.toString(), from.position.seq.toString()],
+interface Skip {
+  from: Checkpoint;
+  to: GlobalPosition;
+  lastEventAt: Date;
+}
+
+/** One statement for the skips of several projections (their runners reach the same batch of the log together). */
+async function skipMany(pool: pg.Pool, skips: readonly Skip[]): Promise<PromiseSettledResult<Checkpoint | undefined>[]> {
+  const { rows } = await pool.query<Row>(
+    `UPDATE projection_checkpoints c
+        SET epoch = x.epoch, tx_id = x.tx_id::xid8, position = x.position, last_event_at = x.last_event_at, updated_at = now()
+       FROM jsonb_to_recordset($1) AS x(name text, epoch int, tx_id text, position bigint, last_event_at timestamptz,
+                                        generation int, state text, from_epoch int, from_tx_id text, from_position bigint)
+      WHERE c.name = x.name AND c.generation = x.generation AND c.state = x.state
+        AND (c.epoch, c.tx_id, c.position) = (x.from_epoch, x.from_tx_id::xid8, x.from_position)
+  RETURNING ${columnsOf('c')}`,
+    [JSON.stringify(skips.map(({ from, to, lastEventAt }) => ({
+      name: from.name, epoch: to.epoch, tx_id: to.txId.toString(), position: to.seq.toString(), last_event_at: lastEventAt.toISOString(),
+      generation: from.generation, state: from.state, from_epoch: from.position.epoch, from_tx_id: from.position.txId.toString(), from_position: from.position.seq.toString(),
+    })))],
   );
-  return rows[0] && toCheckpoint(rows[0]);
+  const moved = new Map(rows.map((r) => [r.name, toCheckpoint(r)]));
+  return skips.map((skip) => ({ status: 'fulfilled', value: moved.get(skip.from.name) }));
+}
+
+const skippers = new WeakMap<pg.Pool, (skip: Skip) => Promise<Checkpoint | undefined>>();
+
+/**
+ * Moves the checkpoint past a batch of events its projection does not handle, without a transaction
+ * of its own: only from the position, generation and state `from` was read at (undefined: a rebuild,
+ * a reset or another runner moved it meanwhile). Most batches of a busy log are of this kind for most
+ * projections, and the checkpoint must still follow the log, because read-your-writes waits on it;
+ * the skips that runners on one pool ask for while one is in flight go out in one statement.
+ */
+export function skipCheckpoint(pool: pg.Pool, from: Checkpoint, to: GlobalPosition, lastEventAt: Date): Promise<Checkpoint | undefined> {
+  let skip = skippers.get(pool);
+  if (!skip) {
+    skip = naturalBatching<Skip, Checkpoint | undefined>({ maxInFlight: 1, maxWeight: 100, weight: () => 1, run: (skips) => skipMany(pool, skips) });
+    skippers.set(pool, skip);
+  }
+  return skip({ from, to, lastEventAt });
 }
 
 export async function stopAt(tx: pg.PoolClient, name: string, error: string, eventId: string): Promise<void> {

@@ -11,7 +11,7 @@ import {
 } from '../adapters/postgres/event-store.js';
 import { GlobalPosition } from '../ports/position.js';
 import { ValidationError } from '../domain/shared/codec.js';
-import { useTestDatabase, type TestDatabase } from './support/cluster.js';
+import { countingPool, useTestDatabase, type TestDatabase } from './support/cluster.js';
 import { runFailed, runRequested, systemMeta } from './support/events.js';
 import { until } from './support/until.js';
 
@@ -43,14 +43,6 @@ const ours = (events: RawEvent[], streams: string[]) => events.filter((e) => str
 async function countRows(where = 'true', params: unknown[] = []): Promise<number> {
   const { rows } = await db.pools.primary.query<{ n: string }>(`SELECT count(*)::text AS n FROM flow_events WHERE ${where}`, params);
   return Number(rows[0]!.n);
-}
-
-/** The test database's primary pool, counting the statements sent through it. */
-function countingPool() {
-  const pool = db.pools.primary;
-  const counted = { pool: Object.create(pool) as typeof pool, queries: 0 };
-  counted.pool.query = ((...args: unknown[]) => (counted.queries++, (pool.query as (...a: unknown[]) => unknown).apply(pool, args))) as typeof pool.query;
-  return counted;
 }
 
 describe('append and read a stream', () => {
@@ -177,7 +169,7 @@ describe('append and read a stream', () => {
   });
 
   it('concurrent whole-stream reads share round trips, and each caller gets exactly its streams', async () => {
-    const counted = countingPool();
+    const counted = countingPool(db.pools.primary);
     const reading = createEventStore(counted.pool);
     const streams = Array.from({ length: 20 }, () => `run-${randomUUID()}`);
     await Promise.all(streams.map((stream, i) => reading.append([{ stream, expected: 'no_stream', events: [runRequested(stream.slice(4)), ...(i % 2 ? [runFailed(stream.slice(4))] : [])] }], systemMeta())));
@@ -206,7 +198,7 @@ describe('append and read a stream', () => {
     listener.on('notification', (n) => heard.push(n.channel));
     try {
       await listener.query(`LISTEN ${eventLogChannel}`);
-      const counted = countingPool();
+      const counted = countingPool(db.pools.primary);
       const stream = `run-${randomUUID()}`;
       await createEventStore(counted.pool).append([{ stream, expected: 'no_stream', events: [runRequested(stream.slice(4))] }], systemMeta());
       assert.equal(counted.queries, 1, 'one statement: the append and its notification');

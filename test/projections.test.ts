@@ -3,14 +3,15 @@ import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
 import { createEventStore, type EventStore } from '../adapters/postgres/event-store.js';
 import { pollingOnly } from '../adapters/postgres/subscription.js';
-import { readCheckpoint, resume } from '../projections/checkpoints.js';
+import { ensureCheckpoint, readCheckpoint, resume, skipCheckpoint } from '../projections/checkpoints.js';
+import { GlobalPosition } from '../ports/position.js';
 import { projection, type Projection } from '../projections/projection.js';
 import { agentRuns } from '../projections/read-models/agent-runs.js';
 import { projectMembers, users } from '../projections/read-models/rbac.js';
 import { rebuild } from '../projections/rebuild.js';
 import { retryParked } from '../projections/retry.js';
 import { runProjection } from '../projections/runner.js';
-import { useTestDatabase, type TestDatabase } from './support/cluster.js';
+import { countingPool, useTestDatabase, type TestDatabase } from './support/cluster.js';
 import { runCli } from './support/cli.js';
 import type { DomainEvent } from '../domain/events.js';
 import { systemMeta } from './support/events.js';
@@ -273,6 +274,29 @@ describe('the projection runner', () => {
       await b.stop();
     }
     assert.deepEqual(await counts(projectId), { failed: 50 }, 'no run counted twice');
+  });
+});
+
+describe('checkpoints', () => {
+  it('the skips of several projections at once go out in one statement; one from a moved checkpoint moves nothing', async () => {
+    const names = Array.from({ length: 6 }, (_, i) => `skip-test-${i}-${randomUUID()}`);
+    for (const name of names) await ensureCheckpoint(db.pools.primary, name);
+    const from = await Promise.all(names.map(async (name) => (await readCheckpoint(db.pools.primary, name))!));
+    // The last one was moved by someone else since it was read.
+    await db.pools.primary.query('UPDATE projection_checkpoints SET generation = generation + 1 WHERE name = $1', [names[5]]);
+    const counted = countingPool(db.pools.primary);
+    const to = (i: number) => new GlobalPosition(0, 1000n + BigInt(i), 7n);
+    const at = new Date('2026-11-29T06:00:00Z');
+    const skipped = await Promise.all(from.map((checkpoint, i) => skipCheckpoint(counted.pool, checkpoint, to(i), at)));
+    assert.ok(counted.queries <= 2, `${counted.queries} statements for 6 skips`);
+    skipped.slice(0, 5).forEach((checkpoint, i) => {
+      assert.equal(checkpoint?.name, names[i]);
+      assert.equal(checkpoint?.position.compare(to(i)), 0);
+      assert.deepEqual(checkpoint?.lastEventAt, at);
+    });
+    assert.equal(skipped[5], undefined);
+    const stored = await Promise.all(names.map(async (name) => (await readCheckpoint(db.pools.primary, name))!));
+    assert.deepEqual(stored.map((c) => c.position.toString()), [...[0, 1, 2, 3, 4].map((i) => to(i).toString()), from[5]!.position.toString()]);
   });
 });
 

@@ -82,3 +82,10 @@ export function useTestDatabase(ready: (db: TestDatabase) => void): void {
     await db?.drop();
   });
 }
+
+/** A pool that counts the statements sent through it (`counted.queries`), for tests of round trips. */
+export function countingPool(pool: pg.Pool): { pool: pg.Pool; queries: number } {
+  const counted = { pool: Object.create(pool) as pg.Pool, queries: 0 };
+  counted.pool.query = ((...args: unknown[]) => (counted.queries++, (pool.query as (...a: unknown[]) => unknown).apply(pool, args))) as typeof pool.query;
+  return counted;
+}
