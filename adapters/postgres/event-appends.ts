@@ -6,17 +6,13 @@ import { ConcurrencyError, GlobalPosition, type AppendResult, type EventMeta, ty
 import { constraintOf, isConnectionFailure, pgCode, sqlState } from '../../ports/sql-errors.js';
 import { encodeEvent } from './event-codec.js';
 import { naturalBatching } from './natural-batching.js';
-import { eventLogChannel } from './notifications.js';
 
 const streamIdPattern = /^[a-z][a-z0-9_]*-.+$/;
 
 // One statement (flow_events_append, migrations 0004 and 0005), so it is the first write of its
 // transaction and ordering by tx_id keeps every stream in version order.
-// With `notify`, the statement wakes subscribers in every process itself: PostgreSQL sends the
-// notification when the append commits (an append in a caller's transaction: when that commits), so
-// it costs no round trip of its own.
-const appendSql = (notify: boolean) => `SELECT epoch, tx_id, position, stream_id, stream_position FROM flow_events_append(
-  $1::text[], $2::bigint[], $3::text[], $4::text[], $5::text[], $6::jsonb, $7::int[], $8::int[], $9::uuid[], $10::text[], $11::int[], $12::jsonb)${notify ? `, pg_notify('${eventLogChannel}', '1')` : ''}`;
+const appendSql = `SELECT epoch, tx_id, position, stream_id, stream_position FROM flow_events_append(
+  $1::text[], $2::bigint[], $3::text[], $4::text[], $5::text[], $6::jsonb, $7::int[], $8::int[], $9::uuid[], $10::text[], $11::int[], $12::jsonb)`;
 
 /** An append whose events all have their ids: a re-run of it is recognised by them. */
 interface AppendRequest {
@@ -27,8 +23,6 @@ interface AppendRequest {
 export interface AppendOptions {
   /** Group commit of concurrent appends (natural-batching.ts); `false` gives each append its own statement. */
   groupCommit?: { maxInFlight: number; maxEvents: number } | false;
-  /** Wakes subscribers in this and other processes when an append commits (default true). */
-  notify?: boolean;
 }
 
 /** How many times an append that lost its connection before an answer is sent again. */
@@ -63,7 +57,6 @@ const isDuplicateEventId = (error: unknown) => sqlState(error) === pgCode.unique
 /** The appending half of the event store. */
 export function eventAppends(pool: pg.Pool, options: AppendOptions = {}) {
   const groupCommit = options.groupCommit ?? { maxInFlight: 2, maxEvents: 1000 };
-  const statement = options.notify ?? true ? { name: 'codexk8s_append_notify', text: appendSql(true) } : { name: 'codexk8s_append', text: appendSql(false) };
 
   async function currentVersion(stream: string): Promise<number> {
     const { rows } = await pool.query<{ v: string | null }>('SELECT max(stream_position)::text AS v FROM flow_events WHERE stream_id = $1', [stream]);
@@ -110,7 +103,8 @@ export function eventAppends(pool: pg.Pool, options: AppendOptions = {}) {
       }
     });
     const { rows } = await db.query<{ epoch: number; tx_id: string; position: string; stream_id: string; stream_position: string }>({
-      ...statement,
+      name: 'codexk8s_append',
+      text: appendSql,
       values: [streams, expected, correlationIds, actorTypes, actorIds, JSON.stringify(metadata), streamOrd, offsets, ids, types, versions, JSON.stringify(payloads)],
     });
     return resultsOf(rows, requests.length, (stream) => requestOf.get(stream));
