@@ -192,6 +192,28 @@ describe('append and read a stream', () => {
     assert.deepEqual((await reading.readStream(streams[1]!, { after: 1 })).map((e) => e.type), ['RunFailed']);
   });
 
+  it('a stream with an event that does not decode fails only its own readers, not those batched with them', async () => {
+    const good = `run-${randomUUID()}`;
+    const other = `run-${randomUUID()}`;
+    const bad = `run-${randomUUID()}`;
+    await store.append([{ stream: good, expected: 'no_stream', events: [runRequested(good.slice(4))] }], systemMeta());
+    await store.append([{ stream: other, expected: 'no_stream', events: [runRequested(other.slice(4))] }], systemMeta());
+    await db.ownerPool.query(
+      `INSERT INTO flow_events (id, stream_id, stream_position, correlation_id, actor_type, actor_id, event_type, payload)
+       VALUES (gen_random_uuid(), $1, 1, 'c', 'system', 'test', 'RunFailed', '{"runId": 5}')`,
+      [bad],
+    );
+    // Two reads fill the two statements in flight; the next ones wait and go out together.
+    const [first, second, badRead, otherRead, both] = await Promise.allSettled([
+      store.readStream(good), store.readStream(good), store.readStream(bad), store.readStream(other), store.readStreams([other, bad]),
+    ]);
+    assert.equal(first.status, 'fulfilled');
+    assert.equal(second.status, 'fulfilled');
+    assert.ok(badRead.status === 'rejected' && badRead.reason instanceof EventDecodeError);
+    assert.equal(otherRead.status, 'fulfilled', `a healthy stream's read failed: ${otherRead.status === 'rejected' ? String(otherRead.reason) : ''}`);
+    assert.ok(both.status === 'rejected' && both.reason instanceof EventDecodeError, 'a read of both streams fails');
+  });
+
   it('an append wakes listeners once it has committed (in a transaction: once that commits); a store made with notify false wakes none', async () => {
     const listener = await db.pools.primary.connect();
     const heard: string[] = [];

@@ -58,27 +58,34 @@ const toRaw = (row: Row): RawEvent => ({
 
 /** The reading half of the event store. */
 export function eventReads(pool: pg.Pool) {
-  async function readStreamsNow(streams: readonly string[]): Promise<Map<string, RecordedEvent<DomainEvent>[]>> {
+  /** The rows of these streams, in order, by stream. */
+  async function rowsOfStreams(streams: readonly string[]): Promise<Map<string, Row[]>> {
     const { rows } = await pool.query<Row>({
       name: 'codexk8s_read_streams',
       text: `SELECT ${columns} FROM flow_events f WHERE f.stream_id = ANY($1::text[]) ORDER BY f.stream_id, f.stream_position`,
       values: [streams],
     });
-    const out = new Map<string, RecordedEvent<DomainEvent>[]>(streams.map((s) => [s, []]));
-    for (const row of rows) out.get(row.stream_id)?.push(decodeEvent(toRaw(row)));
+    const out = new Map<string, Row[]>(streams.map((s) => [s, []]));
+    for (const row of rows) out.get(row.stream_id)?.push(row);
     return out;
   }
 
   // Whole-stream reads that callers make while earlier ones are in flight go out together: a burst
   // of launches and outcomes reads many runs' streams at once, and one round trip serves them all.
+  // Each caller decodes its own streams, so an event that does not decode fails only its readers.
   const batchedRead = naturalBatching<readonly string[], Map<string, RecordedEvent<DomainEvent>[]>>({
     maxInFlight: 2,
     maxWeight: 1000,
     weight: (streams) => streams.length,
     run: async (batch) => {
-      const read = await readStreamsNow([...new Set(batch.flat())]);
-      // Each caller gets its own lists (the events are shared: nothing changes a recorded event).
-      return batch.map((streams) => ({ status: 'fulfilled', value: new Map(streams.map((s) => [s, [...read.get(s)!]])) }));
+      const read = await rowsOfStreams([...new Set(batch.flat())]);
+      return batch.map((streams): PromiseSettledResult<Map<string, RecordedEvent<DomainEvent>[]>> => {
+        try {
+          return { status: 'fulfilled', value: new Map(streams.map((s) => [s, read.get(s)!.map((r) => decodeEvent(toRaw(r)))])) };
+        } catch (error) {
+          return { status: 'rejected', reason: error };
+        }
+      });
     },
   });
 
