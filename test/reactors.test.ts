@@ -12,7 +12,8 @@ import { endRun, renewLease, scheduleRun } from '../commands/runs.js';
 import { agentRuns } from '../projections/read-models/agent-runs.js';
 import { slots } from '../projections/read-models/runs-support.js';
 import { runProjection } from '../projections/runner.js';
-import { useTestDatabase, type TestDatabase } from './support/cluster.js';
+import { countingPool, useTestDatabase, type TestDatabase } from './support/cluster.js';
+import { until } from './support/until.js';
 import { runRequested, systemMeta } from './support/events.js';
 import { quietLog } from './support/projections.js';
 
@@ -29,13 +30,6 @@ function start(r: Reactor, options: { attempts?: number; pool?: pg.Pool } = {}) 
   return { stop: async () => (controller.abort(), await done) };
 }
 
-const until = async (check: () => Promise<boolean>, what: string, timeoutMs = 10_000) => {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await check())) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 20));
-  }
-};
 
 // For the tests below (written by a review of the scheduler's memory of settled projects).
 const statusOf = async (id: string) => (await store.readStream(`run-${id}`)).at(-1)!.type;
@@ -201,6 +195,49 @@ describe('reactors', () => {
       }, 'the checkpoint past the last event');
     } finally {
       releaseSlow();
+      await running.stop();
+    }
+  });
+
+  it('with concurrency, reactions that end while others run are saved together, at most a tenth of a second later, and all of them once idle', async () => {
+    const project = randomUUID();
+    let reacted = 0;
+    const windowed = reactor({
+      name: `test-saves-${project.slice(0, 8)}`,
+      handles: ['RunRequested'],
+      concurrency: 8,
+      async react(event) {
+        if (event.type !== 'RunRequested' || event.data.projectId !== project) return;
+        await sleep(5 + (event.data.subject.number % 7) * 5);
+        reacted++;
+      },
+    });
+    const counted = countingPool(db.pools.primary);
+    const ids = Array.from({ length: 60 }, () => randomUUID());
+    await Promise.all(ids.map((id, n) => {
+      const e = runRequested(id, project);
+      (e.data as { subject: { number: number } }).subject.number = n;
+      return store.append([{ stream: `run-${id}`, expected: 'no_stream', events: [e] }], systemMeta());
+    }));
+    const requested = await store.readStreams(ids.map((id) => `run-${id}`));
+    const newest = [...requested.values()].map((events) => events[0]!.position).reduce((a, b) => (a.compare(b) > 0 ? a : b));
+    const running = start(windowed, { pool: counted.pool });
+    try {
+      await until(async () => reacted === 60, 'the 60 reactions');
+      const checkpoint = async () => (await db.pools.primary.query<{ epoch: number; tx_id: string; position: string; reactions: string }>(
+        'SELECT epoch, tx_id::text AS tx_id, position::text AS position, reactions::text AS reactions FROM reactor_checkpoints WHERE name = $1', [windowed.name])).rows[0]!;
+      await until(async () => {
+        const at = await checkpoint();
+        return GlobalPosition.parse(`${at.epoch}:${at.tx_id}:${at.position}`).compare(newest) >= 0;
+      }, 'the checkpoint past the last event');
+      // Every reaction counted (a new reactor reads the log from its start: other tests' requests too).
+      const handled = await db.pools.primary.query<{ n: string }>(
+        `SELECT count(*)::text AS n FROM flow_events WHERE event_type = 'RunRequested' AND (epoch, tx_id, position) <= ($1::int, $2::xid8, $3::bigint)`,
+        [newest.epoch, newest.txId.toString(), newest.seq.toString()]);
+      assert.equal((await checkpoint()).reactions, handled.rows[0]!.n, 'every reaction counted');
+      const saves = counted.texts.filter((t) => t.includes('UPDATE reactor_checkpoints SET epoch')).length;
+      assert.ok(saves <= 12, `${saves} saves for 60 reactions ending over about 0.3 s`);
+    } finally {
       await running.stop();
     }
   });

@@ -24,6 +24,8 @@ export interface ReactorRunnerOptions {
 
 const holder = () => `${hostname()}:${process.pid}`;
 const PASSED_SAVE_MS = 1000;
+/** How long a reactor with reactions in flight may keep the end of others unsaved (a crash replays them; each is idempotent). */
+const REACTED_SAVE_MS = 100;
 /** A reactor with concurrency reads ahead at most this many batches past its oldest reaction in flight. */
 const WINDOW_BATCHES = 10;
 /** How often it looks for news while reactions are in flight and no notification came. */
@@ -75,23 +77,21 @@ async function follow(reactor: Reactor, options: ReactorRunnerOptions, lost: () 
     );
   // Passing events the reactor does not handle moves the checkpoint at most once a second while the
   // log is busy (a crash replays them, which costs nothing), and at once when it goes idle.
-  let unsaved: GlobalPosition | undefined;
+  let unsaved: { to: GlobalPosition; reacted: number; error: string | null } | undefined;
   let savedAt = Date.now();
-  const pass = async (to: GlobalPosition) => {
-    unsaved = to;
-    if (Date.now() - savedAt >= PASSED_SAVE_MS) await flush();
-  };
   const flush = async () => {
     if (!unsaved) return;
-    await save(unsaved, 0, null);
+    await save(unsaved.to, unsaved.reacted, unsaved.error);
     unsaved = undefined;
     savedAt = Date.now();
   };
-  const saved = async (to: GlobalPosition, reacted: number, error: string | null) => {
-    await save(to, reacted, error);
-    unsaved = undefined;
-    savedAt = Date.now();
+  /** Moves the checkpoint to `to` if the last move is `withinMs` old, else at the next one (at the latest when the runner goes idle). */
+  const moveWithin = async (withinMs: number, to: GlobalPosition, reacted: number, error: string | null) => {
+    unsaved = { to, reacted: reacted + (unsaved?.reacted ?? 0), error: error ?? unsaved?.error ?? null };
+    if (Date.now() - savedAt >= withinMs) await flush();
   };
+  const pass = (to: GlobalPosition) => moveWithin(PASSED_SAVE_MS, to, 0, null);
+  const saved = (to: GlobalPosition, reacted: number, error: string | null) => moveWithin(0, to, reacted, error);
   if ((reactor.concurrency ?? 1) > 1) {
     await reactInWindow();
     return;
@@ -99,7 +99,8 @@ async function follow(reactor: Reactor, options: ReactorRunnerOptions, lost: () 
   /**
    * Independent reactions at once (`concurrency`), started as their events are read, not batch by
    * batch, so one slow reaction holds back no later one. The checkpoint passes an event once it and
-   * every handled event before it are done, so a crash replays at most what was in flight (each
+   * every handled event before it are done, and is saved at most REACTED_SAVE_MS later while others
+   * are in flight, so a crash replays at most what was in flight and what ended in that time (each
    * reaction is idempotent). Reading stops while the window is full.
    */
   async function reactInWindow(): Promise<void> {
@@ -144,8 +145,9 @@ async function follow(reactor: Reactor, options: ReactorRunnerOptions, lost: () 
       }
       if (!to) return;
       position = to;
-      if (reacted > 0) await saved(to, reacted, lastError);
-      else await pass(to);
+      // Each save holds the window up for a round trip; with reactions in flight it waits a little
+      // and takes in those that end meanwhile.
+      await moveWithin(reacted > 0 && running.size > 0 ? REACTED_SAVE_MS : reacted > 0 ? 0 : PASSED_SAVE_MS, to, reacted, lastError);
     };
     try {
       while (!signal.aborted) {

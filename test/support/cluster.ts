@@ -83,9 +83,13 @@ export function useTestDatabase(ready: (db: TestDatabase) => void): void {
   });
 }
 
-/** A pool that counts the statements sent through it (`counted.queries`), for tests of round trips. */
-export function countingPool(pool: pg.Pool): { pool: pg.Pool; queries: number } {
-  const counted = { pool: Object.create(pool) as pg.Pool, queries: 0 };
-  counted.pool.query = ((...args: unknown[]) => (counted.queries++, (pool.query as (...a: unknown[]) => unknown).apply(pool, args))) as typeof pool.query;
+/** A pool that counts the statements sent through it (`queries`) and keeps their texts, for tests of round trips. */
+export function countingPool(pool: pg.Pool): { pool: pg.Pool; queries: number; texts: string[] } {
+  const counted = { pool: Object.create(pool) as pg.Pool, queries: 0, texts: [] as string[] };
+  counted.pool.query = ((...args: unknown[]) => {
+    counted.queries++;
+    counted.texts.push(typeof args[0] === 'string' ? args[0] : String((args[0] as { text?: string }).text));
+    return (pool.query as (...a: unknown[]) => unknown).apply(pool, args);
+  }) as typeof pool.query;
   return counted;
 }
