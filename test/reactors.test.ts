@@ -242,6 +242,35 @@ describe('reactors', () => {
     }
   });
 
+  it('one reaction at a time: the checkpoint is saved a tenth of a second behind at most while busy, and at once on stopping', async () => {
+    const project = randomUUID();
+    let reacted = 0;
+    const sequential = reactor({
+      name: `test-sequential-saves-${project.slice(0, 8)}`,
+      handles: ['RunRequested'],
+      async react(event) {
+        if (event.type !== 'RunRequested' || event.data.projectId !== project) return;
+        await sleep(2);
+        // The last one stops the runner while it is busy: what is unsaved then is saved on stopping.
+        if (++reacted === 40) stopped = running.stop();
+      },
+    });
+    let stopped: Promise<void> | undefined;
+    const ids = Array.from({ length: 40 }, () => randomUUID());
+    await Promise.all(ids.map((id) => store.append([{ stream: `run-${id}`, expected: 'no_stream', events: [runRequested(id, project)] }], systemMeta())));
+    const requested = await store.readStreams(ids.map((id) => `run-${id}`));
+    const newest = [...requested.values()].map((events) => events[0]!.position).reduce((a, b) => (a.compare(b) > 0 ? a : b));
+    const counted = countingPool(db.pools.primary);
+    const running = start(sequential, { pool: counted.pool });
+    await until(async () => stopped !== undefined, 'the 40 reactions');
+    await stopped;
+    const { rows } = await db.pools.primary.query<{ epoch: number; tx_id: string; position: string }>(
+      'SELECT epoch, tx_id::text AS tx_id, position::text AS position FROM reactor_checkpoints WHERE name = $1', [sequential.name]);
+    assert.ok(GlobalPosition.parse(`${rows[0]!.epoch}:${rows[0]!.tx_id}:${rows[0]!.position}`).compare(newest) >= 0, 'saved past the last reaction');
+    const saves = counted.texts.filter((t) => t.includes('UPDATE reactor_checkpoints SET epoch')).length;
+    assert.ok(saves <= 10, `${saves} saves for 40 reactions`);
+  });
+
   it('with concurrency, a reaction whose dead letter cannot be written stops the runner, never the process, and its event is not passed', async () => {
     const project = randomUUID();
     let faulty = true;

@@ -24,7 +24,7 @@ export interface ReactorRunnerOptions {
 
 const holder = () => `${hostname()}:${process.pid}`;
 const PASSED_SAVE_MS = 1000;
-/** How long a reactor with reactions in flight may keep the end of others unsaved (a crash replays them; each is idempotent). */
+/** How long a busy reactor may keep reactions that ended unsaved (a crash replays them; each is idempotent). */
 const REACTED_SAVE_MS = 100;
 /** A reactor with concurrency reads ahead at most this many batches past its oldest reaction in flight. */
 const WINDOW_BATCHES = 10;
@@ -36,7 +36,10 @@ const WINDOW_POLL_MS = 50;
  * connection of its own; a standby takes over within a second of the holder's death), following
  * the log from its checkpoint. Each handled event's reaction is retried with backoff and, past
  * `attempts`, parked as a dead letter, so one event never holds every later one back for good.
- * The checkpoint moves after each reaction: a crash replays at most the event in hand.
+ * The checkpoint moves after each reaction, saved at most REACTED_SAVE_MS later while the log is
+ * busy and at once when the reactor goes idle: a crash replays at most the event in hand and those
+ * reacted to in that time (each reaction is idempotent; a save per reaction held the next back for
+ * a round trip).
  */
 export async function runReactor(reactor: Reactor, options: ReactorRunnerOptions): Promise<void> {
   const { pool, signal, log } = options;
@@ -188,8 +191,10 @@ async function follow(reactor: Reactor, options: ReactorRunnerOptions, lost: () 
         finished = false;
       }
     } finally {
-      // Stopping: reactions in flight see the signal; nothing past them is recorded.
+      // Stopping: reactions in flight see the signal; nothing past them is recorded. What ended
+      // before is saved, if the database still answers (else it is replayed).
       await Promise.allSettled([...running]);
+      await flush().catch(() => {});
     }
   }
 
@@ -204,7 +209,7 @@ async function follow(reactor: Reactor, options: ReactorRunnerOptions, lost: () 
     try {
       await together!.react(group.map((e) => store.decode(e)), { signal, metaOf: metaFor(reactor) });
       if (signal.aborted) return false;
-      await saved(last, group.length, null);
+      await moveWithin(REACTED_SAVE_MS, last, group.length, null);
       return true;
     } catch (error) {
       log.warn({ reactor: reactor.name, events: group.length, err: error }, 'reacting to events together failed; reacting one by one');
@@ -242,7 +247,7 @@ async function follow(reactor: Reactor, options: ReactorRunnerOptions, lost: () 
       } else if (isOneOf(reactor.handles, raw.type)) {
         const error = await reactWithRetries(reactor, raw, options);
         if (signal.aborted && error === 'aborted') break;
-        await saved(raw.position, 1, error);
+        await moveWithin(REACTED_SAVE_MS, raw.position, 1, error);
         passed = undefined;
         position = raw.position;
       } else {
@@ -254,6 +259,7 @@ async function follow(reactor: Reactor, options: ReactorRunnerOptions, lost: () 
     if (passed) await pass(passed);
     log.debug({ reactor: reactor.name, position: position.toString() }, 'reactor batch done');
   }
+  await flush(); // stopping: what was reacted to is saved
 }
 
 /** What a reaction records is caused by the event, in its correlation. */
