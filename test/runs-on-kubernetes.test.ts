@@ -86,6 +86,22 @@ async function request(projectId = randomUUID()): Promise<string> {
 
 const history = async (runId: string) => (await store.readStream(`run-${runId}`)).map((e) => e.type);
 
+/** For the launcher's own tests: a simulator whose Jobs hang, the real client on it, the objects' settings, and runs scheduled on slot 1. */
+async function launching() {
+  const sim = await startKubeSimulator({ outcome: 'hang' });
+  const kc = new KubeConfig();
+  kc.loadFromString(sim.kubeconfig());
+  const kube = KubernetesObjectApi.makeApiClient(kc);
+  const objects = { image: 'example.test/agent:1', deadlineSeconds: 3600, ttlAfterFinishedSeconds: 60, quota: { cpu: '1', memory: '1Gi', pods: 3 }, egressPorts: [443] };
+  /** A run requested and scheduled, and its RunScheduled event. */
+  const scheduled = async () => {
+    const runId = await request();
+    await scheduleRun({ store, now, leaseMs: 60_000 }, runId, 1, systemMeta());
+    return { runId, event: (await store.readStream(`run-${runId}`)).at(-1)! };
+  };
+  return { sim, kube, objects, scheduled };
+}
+
 describe('runs on Kubernetes (the simulator, the real client over HTTP)', () => {
   let succeeding: Awaited<ReturnType<typeof platform>>;
   before(async () => (succeeding = await platform('succeed')));
@@ -235,17 +251,8 @@ describe('runs that fail or are canceled', () => {
   }
 
   it('a cancel that races the launch leaves no Job: canceled before the reaction, while the objects were being created, or during a retried attempt; an unreachable cluster fails the run with its own reason', async () => {
-    const sim = await startKubeSimulator({ outcome: 'hang' });
+    const { sim, kube, objects, scheduled } = await launching();
     try {
-      const kc = new KubeConfig();
-      kc.loadFromString(sim.kubeconfig());
-      const kube = KubernetesObjectApi.makeApiClient(kc);
-      const objects = { image: 'example.test/agent:1', deadlineSeconds: 3600, ttlAfterFinishedSeconds: 60, quota: { cpu: '1', memory: '1Gi', pods: 3 }, egressPorts: [443] };
-      const scheduled = async () => {
-        const runId = await request();
-        await scheduleRun({ store, now, leaseMs: 60_000 }, runId, 1, systemMeta());
-        return { runId, event: (await store.readStream(`run-${runId}`)).at(-1)! };
-      };
       const react = (launcher: ReturnType<typeof runLauncher>, event: Awaited<ReturnType<typeof scheduled>>['event']) =>
         launcher.react(event, { meta: systemMeta(), signal: new AbortController().signal });
       const cancel = (runId: string) => endRun({ store, now }, runId, { type: 'CancelRun', reason: 'test', by: null }, systemMeta());
@@ -304,15 +311,9 @@ describe('runs that fail or are canceled', () => {
   });
 
   it('creates an overloaded API server sheds (429) are sent again after its Retry-After, without spending a launch\'s try', async () => {
-    const sim = await startKubeSimulator({ outcome: 'hang' });
+    const { sim, kube, objects, scheduled } = await launching();
     try {
-      const kc = new KubeConfig();
-      kc.loadFromString(sim.kubeconfig());
-      const kube = KubernetesObjectApi.makeApiClient(kc);
-      const objects = { image: 'example.test/agent:1', deadlineSeconds: 3600, ttlAfterFinishedSeconds: 60, quota: { cpu: '1', memory: '1Gi', pods: 3 }, egressPorts: [443] };
-      const runId = await request();
-      await scheduleRun({ store, now, leaseMs: 60_000 }, runId, 1, systemMeta());
-      const event = (await store.readStream(`run-${runId}`)).at(-1)!;
+      const { runId, event } = await scheduled();
       // The namespace's create and two of the objects' after it are shed once each.
       sim.shedCreates(3, 1);
       const started = Date.now();
