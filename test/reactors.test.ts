@@ -271,6 +271,49 @@ describe('reactors', () => {
     assert.ok(saves <= 10, `${saves} saves for 40 reactions`);
   });
 
+  for (const concurrency of [1, 4]) {
+    it(`a reaction that ended is saved within a tenth of a second even while the next one is slow (concurrency ${concurrency}; from a review)`, async () => {
+      const project = randomUUID();
+      let release = () => {};
+      const slow = new Promise<void>((r) => (release = r));
+      let quickDone = false;
+      let slowStarted = false;
+      const r = reactor({
+        name: `test-slow-next-${concurrency}-${project.slice(0, 8)}`,
+        handles: ['RunRequested'],
+        concurrency,
+        async react(event) {
+          if (event.type !== 'RunRequested' || event.data.projectId !== project) return;
+          if (event.data.subject.number === 1) {
+            quickDone = true;
+            return;
+          }
+          slowStarted = true;
+          await slow; // a launch waiting out 429s, or a reaction retried with backoff
+        },
+      });
+      const ids = [randomUUID(), randomUUID()];
+      for (const [n, id] of ids.entries()) {
+        const e = runRequested(id, project);
+        (e.data as { subject: { number: number } }).subject.number = n + 1;
+        await store.append([{ stream: `run-${id}`, expected: 'no_stream', events: [e] }], systemMeta());
+      }
+      const quick = (await store.readStream(`run-${ids[0]}`))[0]!.position;
+      const running = start(r);
+      try {
+        await until(async () => quickDone && slowStarted, 'the quick reaction done, the slow one started');
+        await sleep(600);
+        const { rows } = await db.pools.primary.query<{ epoch: number; tx_id: string; position: string }>(
+          'SELECT epoch, tx_id::text AS tx_id, position::text AS position FROM reactor_checkpoints WHERE name = $1', [r.name]);
+        const at = GlobalPosition.parse(`${rows[0]!.epoch}:${rows[0]!.tx_id}:${rows[0]!.position}`);
+        assert.ok(at.compare(quick) >= 0, `600 ms after the quick reaction the checkpoint is at ${at.toString()}, before it (${quick.toString()})`);
+      } finally {
+        release();
+        await running.stop();
+      }
+    });
+  }
+
   it('with concurrency, a reaction whose dead letter cannot be written stops the runner, never the process, and its event is not passed', async () => {
     const project = randomUUID();
     let faulty = true;
