@@ -221,6 +221,8 @@ describe('Kubernetes API simulator, through the real @kubernetes/client-node', (
     await eventually(() => sim.state.objects('Pod', 'doomed')[0], 'the pod');
     const terminating = await c.core.deleteNamespace({ name: 'doomed' });
     assert.equal((terminating as { status?: { phase?: string } }).status?.phase, 'Terminating');
+    // A second delete while it empties: 409 Conflict, as the API server answers.
+    assert.deepEqual(await apiError(c.core.deleteNamespace({ name: 'doomed' })), { code: 409, reason: 'Conflict' });
     await eventually(gone(() => c.core.readNamespace({ name: 'doomed' })), 'the namespace gone');
     for (const kind of ['Secret', 'Job', 'Pod']) assert.equal(sim.state.objects(kind, 'doomed').length, 0, kind);
   });

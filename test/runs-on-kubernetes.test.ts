@@ -310,6 +310,25 @@ describe('runs that fail or are canceled', () => {
     }
   });
 
+  it('the namespace remover replayed while the namespace is still Terminating (409) takes it as done (from a review)', async () => {
+    const { sim, scheduled } = await launching();
+    try {
+      const kc = new KubeConfig();
+      kc.loadFromString(sim.kubeconfig());
+      const { runId } = await scheduled();
+      const core = kc.makeApiClient(CoreV1Api);
+      await core.createNamespace({ body: { metadata: { name: `codex-run-${runId}` } } });
+      const remover = namespaceRemover(core);
+      const ended = { type: 'RunSucceeded', data: { runId, finishedAt: now() } } as never;
+      const context = { meta: systemMeta(), signal: new AbortController().signal };
+      await remover.react(ended, context);
+      await remover.react(ended, context); // a replay after a crash, before the namespace is gone
+      await until(async () => sim.state.objects('Namespace').every((n) => n.metadata.name !== `codex-run-${runId}`), 'the namespace gone');
+    } finally {
+      await sim.close();
+    }
+  });
+
   it('creates an overloaded API server sheds (429) are sent again after its Retry-After, without spending a launch\'s try', async () => {
     const { sim, kube, objects, scheduled } = await launching();
     try {

@@ -57,15 +57,24 @@ export async function reapNamespaces(deps: ReaperDeps): Promise<ReapCounts> {
       counts.kept++;
       continue;
     }
-    try {
-      await deps.core.deleteNamespace({ name });
-    } catch (error) {
-      if ((error as { code?: number }).code !== 404) throw error;
-    }
+    await deleteNamespace(deps.core, name);
     if (orphan) counts.orphans++;
     else counts.deleted++;
   }
   return counts;
+}
+
+/**
+ * Deletes a namespace that may be gone already (404) or going (409: the API server refuses a second
+ * delete while the first empties it), so a replayed deletion is done, not an error.
+ */
+async function deleteNamespace(core: CoreV1Api, name: string): Promise<void> {
+  try {
+    await core.deleteNamespace({ name });
+  } catch (error) {
+    const code = (error as { code?: number }).code;
+    if (code !== 404 && code !== 409) throw error;
+  }
 }
 
 /**
@@ -79,11 +88,7 @@ export function namespaceRemover(core: CoreV1Api) {
     handles: ['RunSucceeded', 'RunFailed', 'RunCanceled'],
     async react(event) {
       if (event.type !== 'RunSucceeded' && event.type !== 'RunFailed' && event.type !== 'RunCanceled') return;
-      try {
-        await core.deleteNamespace({ name: runNames(event.data.runId).namespace });
-      } catch (error) {
-        if ((error as { code?: number }).code !== 404) throw error;
-      }
+      await deleteNamespace(core, runNames(event.data.runId).namespace);
     },
   });
 }

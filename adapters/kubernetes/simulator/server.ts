@@ -226,7 +226,10 @@ export async function startKubeSimulator(options: KubeSimulatorOptions = {}): Pr
 
   /** Like the namespace controller: Terminating at once, then its content, then the namespace itself. */
   function deleteNamespace(ns: KubeObject): KubeObject {
-    if (ns.metadata.deletionTimestamp) return ns;
+    if (ns.metadata.deletionTimestamp) {
+      // As the API server answers a second delete while the first one empties the namespace.
+      throw new ApiError(409, 'Conflict', `Operation cannot be fulfilled on namespaces "${ns.metadata.name}": The system is ensuring all content is removed from this namespace.  Upon completion, this namespace will automatically be purged by the system.`, { name: ns.metadata.name, kind: 'namespaces' });
+    }
     const terminating = store.update(namespaces, { ...ns, metadata: { ...ns.metadata, deletionTimestamp: timestamp() }, status: { phase: 'Terminating' } });
     soon(() => {
       for (const r of resourceKinds.filter((k) => k.namespaced)) {
@@ -236,7 +239,7 @@ export async function startKubeSimulator(options: KubeSimulatorOptions = {}): Pr
         }
       }
       store.remove(namespaces, undefined, ns.metadata.name);
-    });
+    }, 20); // Terminating for a moment, as while the namespace controller empties it
     return terminating;
   }
 
