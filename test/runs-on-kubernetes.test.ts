@@ -22,6 +22,8 @@ import type { DomainEvent } from '../domain/events.js';
 import { quietLog } from './support/projections.js';
 import { until } from './support/until.js';
 
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
 let db: TestDatabase;
 let store: PostgresEventStore;
 useTestDatabase((created) => {
@@ -325,6 +327,40 @@ describe('runs that fail or are canceled', () => {
       await remover.react(ended, context); // a replay after a crash, before the namespace is gone
       await until(async () => sim.state.objects('Namespace').every((n) => n.metadata.name !== `codex-run-${runId}`), 'the namespace gone');
     } finally {
+      await sim.close();
+    }
+  });
+
+  it('a Job that ends before the launcher has recorded its start: its outcome is recorded once the start is, not at the next re-list', async () => {
+    const sim = await startKubeSimulator({ outcome: 'succeed', runSeconds: 0.05 });
+    const controller = new AbortController();
+    try {
+      const kc = new KubeConfig();
+      kc.loadFromString(sim.kubeconfig());
+      const outcomes = jobOutcomes({ store, now, pool: db.pools.primary, kubeconfig: kc, batch: kc.makeApiClient(BatchV1Api), core: kc.makeApiClient(CoreV1Api), log: quietLog, meta: systemMeta('kubernetes-outcomes'), stuckGraceMs: 500, idleMs: 60_000, resyncMs: 120_000, leaseMs: 3_600_000 });
+      const watching = outcomes.watch(controller.signal);
+      const runId = await request();
+      await scheduleRun({ store, now, leaseMs: 60_000 }, runId, 1, systemMeta());
+      const event = (await store.readStream(`run-${runId}`)).at(-1)!;
+      // A busy worker: the Job's create answers late, after the Job has already run to its end.
+      const kube = KubernetesObjectApi.makeApiClient(kc);
+      const late = new Proxy(kube, {
+        get: (target, key) => key === 'create'
+          ? async (object: { kind?: string }) => {
+            const created = await target.create(object as never);
+            if (object.kind === 'Job') await sleep(800);
+            return created;
+          }
+          : Reflect.get(target, key),
+      });
+      const objects = { image: 'example.test/agent:1', deadlineSeconds: 3600, ttlAfterFinishedSeconds: 60, quota: { cpu: '1', memory: '1Gi', pods: 3 }, egressPorts: [443] };
+      await runLauncher({ kube: late, store, now, openaiKey, repositoryToken: async () => null, objects }).react(event, { meta: systemMeta(), signal: new AbortController().signal });
+      await until(async () => (await history(runId)).includes('RunSucceeded'), 'the outcome, long before the re-list (2 minutes) or an idle watch starting over (1 minute)', 5_000);
+      assert.deepEqual(await history(runId), ['RunRequested', 'RunScheduled', 'RunNamespacePrepared', 'JobStarted', 'RunSucceeded']);
+      controller.abort();
+      await watching;
+    } finally {
+      controller.abort();
       await sim.close();
     }
   });

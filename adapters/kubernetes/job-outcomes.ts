@@ -4,6 +4,7 @@ import { Watch } from '@kubernetes/client-node';
 import type { EventMeta } from '../../ports/event-store.js';
 import { endRun, renewLease, type Outcome, type RunCommandDeps } from '../../commands/runs.js';
 import { MANAGED_BY } from './run-objects.js';
+import { DomainError } from '../../domain/shared/errors.js';
 import { isRight } from 'fp-ts/lib/Either.js';
 import { RunResult } from '../../domain/runs/events.js';
 import { REDACTED, scrubText, type Logger } from '../log.js';
@@ -105,6 +106,10 @@ export interface OutcomeDeps extends Pick<RunCommandDeps, 'store' | 'now'> {
  * reconcile that lists every managed Job, so a missed watch event only delays an outcome. Recording
  * an outcome is idempotent: a run that has ended already is left as it is.
  */
+/** How often, and how far apart, an outcome that came before its run's start is tried again. */
+const START_WAITS = 10;
+const START_WAIT_MS = 300;
+
 export function jobOutcomes(deps: OutcomeDeps) {
   const stuckSince = new Map<string, number>();
   // Runs whose outcome is recorded (by this process or before): a Job's later events and every
@@ -117,7 +122,20 @@ export function jobOutcomes(deps: OutcomeDeps) {
    * re-list), whether a pod of a running Job is stuck. A watch event of a running Job lists no pods:
    * a pod stuck waiting changes nothing in its Job, so only the periodic re-list can see it.
    */
-  async function record(job: V1Job, { checkPods = true }: { checkPods?: boolean } = {}): Promise<void> {
+  async function record(job: V1Job, options: { checkPods?: boolean } = {}): Promise<void> {
+    for (let attempt = 1; ; attempt++) {
+      try {
+        return await recordOnce(job, options);
+      } catch (error) {
+        // A Job that ended before the launcher recorded its start (a Job of seconds, a busy worker):
+        // the start is recorded within moments, so look again then, not at the next re-list.
+        if (!(error instanceof DomainError && error.code === 'failed_precondition') || attempt >= START_WAITS) throw error;
+        await new Promise((resolve) => setTimeout(resolve, START_WAIT_MS));
+      }
+    }
+  }
+
+  async function recordOnce(job: V1Job, { checkPods = true }: { checkPods?: boolean } = {}): Promise<void> {
     const runId = job.metadata?.labels?.['codex-k8s.io/run'];
     if (!runId || ended.has(runId)) return;
     const outcome = outcomeOfJob(job);
