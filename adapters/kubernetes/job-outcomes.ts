@@ -122,14 +122,15 @@ export function jobOutcomes(deps: OutcomeDeps) {
    * re-list), whether a pod of a running Job is stuck. A watch event of a running Job lists no pods:
    * a pod stuck waiting changes nothing in its Job, so only the periodic re-list can see it.
    */
-  async function record(job: V1Job, options: { checkPods?: boolean } = {}): Promise<void> {
+  async function record(job: V1Job, options: { checkPods?: boolean; waitForStart?: boolean } = {}): Promise<void> {
     for (let attempt = 1; ; attempt++) {
       try {
         return await recordOnce(job, options);
       } catch (error) {
         // A Job that ended before the launcher recorded its start (a Job of seconds, a busy worker):
-        // the start is recorded within moments, so look again then, not at the next re-list.
-        if (!(error instanceof DomainError && error.code === 'failed_precondition') || attempt >= START_WAITS) throw error;
+        // the start is recorded within moments, so a watch event looks again then, not at the next
+        // re-list. The re-list itself does not wait (it goes through every Job, one after another).
+        if (!options.waitForStart || !(error instanceof DomainError && error.code === 'failed_precondition') || attempt >= START_WAITS) throw error;
         await new Promise((resolve) => setTimeout(resolve, START_WAIT_MS));
       }
     }
@@ -238,7 +239,7 @@ export function jobOutcomes(deps: OutcomeDeps) {
                 touch();
                 if (phase === 'ERROR') return finish(new Error(`watch error ${object.code ?? ''}`)); // 410 Gone: list again
                 resourceVersion = object.metadata?.resourceVersion ?? resourceVersion;
-                if (phase === 'ADDED' || phase === 'MODIFIED') void record(object, { checkPods: false }).catch((error: unknown) => deps.log.warn({ err: error }, 'recording a job outcome failed'));
+                if (phase === 'ADDED' || phase === 'MODIFIED') void record(object, { checkPods: false, waitForStart: true }).catch((error: unknown) => deps.log.warn({ err: error }, 'recording a job outcome failed'));
               },
               (error: unknown) => finish(error ?? undefined),
             )
