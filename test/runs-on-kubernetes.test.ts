@@ -88,9 +88,9 @@ async function request(projectId = randomUUID()): Promise<string> {
 
 const history = async (runId: string) => (await store.readStream(`run-${runId}`)).map((e) => e.type);
 
-/** For the launcher's own tests: a simulator whose Jobs hang, the real client on it, the objects' settings, and runs scheduled on slot 1. */
-async function launching() {
-  const sim = await startKubeSimulator({ outcome: 'hang' });
+/** For the launcher's own tests: a simulator (whose Jobs hang unless told), the real client on it, the objects' settings, and runs scheduled on slot 1. */
+async function launching(simulated: { outcome: Outcome; runSeconds?: number } = { outcome: 'hang' }) {
+  const sim = await startKubeSimulator(simulated);
   const kc = new KubeConfig();
   kc.loadFromString(sim.kubeconfig());
   const kube = KubernetesObjectApi.makeApiClient(kc);
@@ -101,7 +101,7 @@ async function launching() {
     await scheduleRun({ store, now, leaseMs: 60_000 }, runId, 1, systemMeta());
     return { runId, event: (await store.readStream(`run-${runId}`)).at(-1)! };
   };
-  return { sim, kube, objects, scheduled };
+  return { sim, kc, kube, objects, scheduled };
 }
 
 describe('runs on Kubernetes (the simulator, the real client over HTTP)', () => {
@@ -313,10 +313,8 @@ describe('runs that fail or are canceled', () => {
   });
 
   it('the namespace remover replayed while the namespace is still Terminating (409) takes it as done (from a review)', async () => {
-    const { sim, scheduled } = await launching();
+    const { sim, kc, scheduled } = await launching();
     try {
-      const kc = new KubeConfig();
-      kc.loadFromString(sim.kubeconfig());
       const { runId } = await scheduled();
       const core = kc.makeApiClient(CoreV1Api);
       await core.createNamespace({ body: { metadata: { name: `codex-run-${runId}` } } });
@@ -332,18 +330,13 @@ describe('runs that fail or are canceled', () => {
   });
 
   it('a Job that ends before the launcher has recorded its start: its outcome is recorded once the start is, not at the next re-list', async () => {
-    const sim = await startKubeSimulator({ outcome: 'succeed', runSeconds: 0.05 });
+    const { sim, kc, kube, objects, scheduled } = await launching({ outcome: 'succeed', runSeconds: 0.05 });
     const controller = new AbortController();
     try {
-      const kc = new KubeConfig();
-      kc.loadFromString(sim.kubeconfig());
       const outcomes = jobOutcomes({ store, now, pool: db.pools.primary, kubeconfig: kc, batch: kc.makeApiClient(BatchV1Api), core: kc.makeApiClient(CoreV1Api), log: quietLog, meta: systemMeta('kubernetes-outcomes'), stuckGraceMs: 500, idleMs: 60_000, resyncMs: 120_000, leaseMs: 3_600_000 });
       const watching = outcomes.watch(controller.signal);
-      const runId = await request();
-      await scheduleRun({ store, now, leaseMs: 60_000 }, runId, 1, systemMeta());
-      const event = (await store.readStream(`run-${runId}`)).at(-1)!;
+      const { runId, event } = await scheduled();
       // A busy worker: the Job's create answers late, after the Job has already run to its end.
-      const kube = KubernetesObjectApi.makeApiClient(kc);
       const late = new Proxy(kube, {
         get: (target, key) => key === 'create'
           ? async (object: { kind?: string }) => {
@@ -353,7 +346,6 @@ describe('runs that fail or are canceled', () => {
           }
           : Reflect.get(target, key),
       });
-      const objects = { image: 'example.test/agent:1', deadlineSeconds: 3600, ttlAfterFinishedSeconds: 60, quota: { cpu: '1', memory: '1Gi', pods: 3 }, egressPorts: [443] };
       await runLauncher({ kube: late, store, now, openaiKey, repositoryToken: async () => null, objects }).react(event, { meta: systemMeta(), signal: new AbortController().signal });
       await until(async () => (await history(runId)).includes('RunSucceeded'), 'the outcome, long before the re-list (2 minutes) or an idle watch starting over (1 minute)', 5_000);
       assert.deepEqual(await history(runId), ['RunRequested', 'RunScheduled', 'RunNamespacePrepared', 'JobStarted', 'RunSucceeded']);
