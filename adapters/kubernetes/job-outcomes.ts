@@ -5,6 +5,7 @@ import type { EventMeta } from '../../ports/event-store.js';
 import { endRun, renewLease, type Outcome, type RunCommandDeps } from '../../commands/runs.js';
 import { MANAGED_BY } from './run-objects.js';
 import { DomainError } from '../../domain/shared/errors.js';
+import { sleep } from '../../projections/lease.js';
 import { isRight } from 'fp-ts/lib/Either.js';
 import { RunResult } from '../../domain/runs/events.js';
 import { REDACTED, scrubText, type Logger } from '../log.js';
@@ -99,6 +100,10 @@ export interface OutcomeDeps extends Pick<RunCommandDeps, 'store' | 'now'> {
   secrets?: readonly string[];
 }
 
+/** How often, and how far apart, an outcome that came before its run's start is tried again. */
+const START_WAITS = 10;
+const START_WAIT_MS = 300;
+
 /**
  * Job outcomes, from a watch on the managed Jobs across namespaces (with a server-side timeout, a
  * client-side idle deadline, restarts with backoff and jitter, and a fresh list on 410 Gone: the
@@ -106,10 +111,6 @@ export interface OutcomeDeps extends Pick<RunCommandDeps, 'store' | 'now'> {
  * reconcile that lists every managed Job, so a missed watch event only delays an outcome. Recording
  * an outcome is idempotent: a run that has ended already is left as it is.
  */
-/** How often, and how far apart, an outcome that came before its run's start is tried again. */
-const START_WAITS = 10;
-const START_WAIT_MS = 300;
-
 export function jobOutcomes(deps: OutcomeDeps) {
   const stuckSince = new Map<string, number>();
   // Runs whose outcome is recorded (by this process or before): a Job's later events and every
@@ -122,16 +123,18 @@ export function jobOutcomes(deps: OutcomeDeps) {
    * re-list), whether a pod of a running Job is stuck. A watch event of a running Job lists no pods:
    * a pod stuck waiting changes nothing in its Job, so only the periodic re-list can see it.
    */
-  async function record(job: V1Job, options: { checkPods?: boolean; waitForStart?: boolean } = {}): Promise<void> {
+  async function record(job: V1Job, options: { checkPods?: boolean; waitForStart?: AbortSignal } = {}): Promise<void> {
     for (let attempt = 1; ; attempt++) {
       try {
         return await recordOnce(job, options);
       } catch (error) {
         // A Job that ended before the launcher recorded its start (a Job of seconds, a busy worker):
-        // the start is recorded within moments, so a watch event looks again then, not at the next
-        // re-list. The re-list itself does not wait (it goes through every Job, one after another).
-        if (!options.waitForStart || !(error instanceof DomainError && error.code === 'failed_precondition') || attempt >= START_WAITS) throw error;
-        await new Promise((resolve) => setTimeout(resolve, START_WAIT_MS));
+        // the start is recorded within moments, so a watch event looks again then (until the watch
+        // stops), not at the next re-list. The re-list itself does not wait: it goes through every
+        // Job, one after another.
+        const early = error instanceof DomainError && error.code === 'failed_precondition';
+        if (!early || !options.waitForStart || options.waitForStart.aborted || attempt >= START_WAITS) throw error;
+        await sleep(START_WAIT_MS, options.waitForStart);
       }
     }
   }
@@ -239,7 +242,7 @@ export function jobOutcomes(deps: OutcomeDeps) {
                 touch();
                 if (phase === 'ERROR') return finish(new Error(`watch error ${object.code ?? ''}`)); // 410 Gone: list again
                 resourceVersion = object.metadata?.resourceVersion ?? resourceVersion;
-                if (phase === 'ADDED' || phase === 'MODIFIED') void record(object, { checkPods: false, waitForStart: true }).catch((error: unknown) => deps.log.warn({ err: error }, 'recording a job outcome failed'));
+                if (phase === 'ADDED' || phase === 'MODIFIED') void record(object, { checkPods: false, waitForStart: signal }).catch((error: unknown) => deps.log.warn({ err: error }, 'recording a job outcome failed'));
               },
               (error: unknown) => finish(error ?? undefined),
             )

@@ -56,3 +56,5 @@ export function checkpointSaver(save: Save) {
 
   return { moveWithin, flush, stop };
 }
+
+export type CheckpointSaver = ReturnType<typeof checkpointSaver>;

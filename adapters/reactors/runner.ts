@@ -5,7 +5,7 @@ import { idleWaits, type PollingBackoff, type Waker } from '../../ports/waker.js
 import { sleep, whileLeased } from '../../projections/lease.js';
 import type { Logger } from '../log.js';
 import type { Reactor } from './reactor.js';
-import { checkpointSaver } from './checkpoint-saver.js';
+import { checkpointSaver, type CheckpointSaver } from './checkpoint-saver.js';
 import { isOneOf } from '../../domain/events.js';
 
 export interface ReactorRunnerOptions {
@@ -66,198 +66,200 @@ export async function runReactor(reactor: Reactor, options: ReactorRunnerOptions
 }
 
 async function follow(reactor: Reactor, options: ReactorRunnerOptions, lost: () => Error | undefined): Promise<void> {
-  const { pool, store, signal, log } = options;
-  const waits = idleWaits(options.waker, options.backoff);
+  const { pool } = options;
   const { rows } = await pool.query<{ epoch: number; tx_id: string; position: string }>(
     'SELECT epoch, tx_id::text AS tx_id, position::text AS position FROM reactor_checkpoints WHERE name = $1',
     [reactor.name],
   );
-  let position = new GlobalPosition(rows[0]!.epoch, BigInt(rows[0]!.tx_id), BigInt(rows[0]!.position));
-  const save = (to: GlobalPosition, reacted: number, error: string | null) =>
+  const from = new GlobalPosition(rows[0]!.epoch, BigInt(rows[0]!.tx_id), BigInt(rows[0]!.position));
+  const checkpoint = checkpointSaver((to, reacted, error) =>
     pool.query(
       `UPDATE reactor_checkpoints SET epoch = $2, tx_id = $3::xid8, position = $4, reactions = reactions + $5, last_error = $6, updated_at = now()
         WHERE name = $1 AND holder = $7`,
       [reactor.name, to.epoch, to.txId.toString(), to.seq.toString(), reacted, error, holder()],
-    );
-  // Passing events the reactor does not handle moves the checkpoint at most once a second while the
-  // log is busy (a crash replays them, which costs nothing), and at once when it goes idle.
-  const checkpoint = checkpointSaver(save);
-  const { moveWithin, flush } = checkpoint;
-  const pass = (to: GlobalPosition) => moveWithin(PASSED_SAVE_MS, to, 0, null);
-  const saved = (to: GlobalPosition, reacted: number, error: string | null) => moveWithin(0, to, reacted, error);
+    ));
   try {
-    await followFrom();
+    await followFrom(reactor, options, lost, from, checkpoint);
   } finally {
+    // A save due later must not land after this runner ended (the lease may be this process's again by then).
     checkpoint.stop();
   }
+}
 
-  async function followFrom(): Promise<void> {
-    if ((reactor.concurrency ?? 1) > 1) {
-      await reactInWindow();
-      return;
-    }
-    /**
-     * Independent reactions at once (`concurrency`), started as their events are read, not batch by
-     * batch, so one slow reaction holds back no later one. The checkpoint passes an event once it and
-     * every handled event before it are done, and is saved at most REACTED_SAVE_MS later while others
-     * are in flight, so a crash replays at most what was in flight and what ended in that time (each
-     * reaction is idempotent). Reading stops while the window is full.
-     */
-    async function reactInWindow(): Promise<void> {
-      const concurrency = reactor.concurrency!;
-      const batchSize = options.batchSize ?? 200;
-      type Entry = { raw: RawEvent; state: 'queued' | 'running' | 'done' | 'aborted'; error: string | null };
-      const window: Entry[] = [];
-      const queued: Entry[] = [];
-      const running = new Set<Promise<void>>();
-      let readAt = position;
-      let finished = false;
-      let failure: unknown;
-      let wake = () => {};
-      const start = (entry: Entry) => {
-        entry.state = 'running';
-        const reaction = reactWithRetries(reactor, entry.raw, options).then(
-          (error) => {
-            entry.state = error === 'aborted' ? 'aborted' : 'done';
-            entry.error = error === 'aborted' ? null : error;
-          },
-          // Parking it failed too (the database is gone): the runner stops and its lease is retried;
-          // the event stays unpassed, so it is reacted to again.
-          (error: unknown) => void (failure ??= error),
-        ).finally(() => {
-          running.delete(reaction);
-          finished = true;
-          wake();
-        });
-        running.add(reaction);
-      };
-      const advance = async () => {
-        let to: GlobalPosition | undefined;
-        let reacted = 0;
-        let lastError: string | null = null;
-        while (window.length > 0 && window[0]!.state === 'done') {
-          const entry = window.shift()!;
-          to = entry.raw.position;
-          if (isOneOf(reactor.handles, entry.raw.type)) {
-            reacted++;
-            lastError = entry.error ?? lastError;
-          }
-        }
-        if (!to) return;
-        position = to;
-        // Each save holds the window up for a round trip; with reactions in flight it waits a little
-        // and takes in those that end meanwhile.
-        await moveWithin(reacted > 0 && running.size > 0 ? REACTED_SAVE_MS : reacted > 0 ? 0 : PASSED_SAVE_MS, to, reacted, lastError);
-      };
-      try {
-        while (!signal.aborted) {
-          if (lost()) throw lost();
-          if (failure) throw failure;
-          let read = 0;
-          if (running.size + queued.length < concurrency && window.length < batchSize * WINDOW_BATCHES) {
-            const batch = await store.readAllRaw(readAt, batchSize);
-            read = batch.length;
-            for (const raw of batch) {
-              const handled = isOneOf(reactor.handles, raw.type);
-              const entry: Entry = { raw, state: handled ? 'queued' : 'done', error: null };
-              window.push(entry);
-              if (handled) queued.push(entry);
-            }
-            if (read > 0) {
-              readAt = batch[read - 1]!.position;
-              waits.found();
-            }
-          }
-          while (running.size < concurrency && queued.length > 0 && !signal.aborted) start(queued.shift()!);
-          await advance();
-          if (read > 0) continue;
-          if (running.size === 0 && queued.length === 0) {
-            await flush();
-            await waits.wait(signal);
-            continue;
-          }
-          // Reactions in flight: go on when one ends, or when the log may have news.
-          if (finished) {
-            finished = false;
-            continue;
-          }
-          await new Promise<void>((resolve) => {
-            wake = resolve;
-            void options.waker.sleep(WINDOW_POLL_MS, signal).then(() => resolve());
-          });
-          finished = false;
-        }
-      } finally {
-        // Stopping: reactions in flight see the signal; nothing past them is recorded. What ended
-        // before is saved, if the database still answers (else it is replayed).
-        await Promise.allSettled([...running]);
-        await flush().catch(() => {});
-      }
-    }
-
-    const together = reactor.together;
-    /**
-     * A stretch of a batch that starts with an event `together` handles: those events at once, then
-     * the checkpoint past the stretch; when that fails, one by one as usual. False when stopped.
-     */
-    async function reactTogether(stretch: RawEvent[]): Promise<boolean> {
-      const group = stretch.filter((e) => isOneOf(together!.handles, e.type));
-      const last = stretch.at(-1)!.position;
-      try {
-        await together!.react(group.map((e) => store.decode(e)), { signal, metaOf: metaFor(reactor) });
-        if (signal.aborted) return false;
-        await moveWithin(REACTED_SAVE_MS, last, group.length, null);
-        return true;
-      } catch (error) {
-        log.warn({ reactor: reactor.name, events: group.length, err: error }, 'reacting to events together failed; reacting one by one');
-      }
-      for (const event of group) {
-        const failed = await reactWithRetries(reactor, event, options);
-        if (signal.aborted && failed === 'aborted') return false;
-        await saved(event.position, 1, failed);
-      }
-      if (signal.aborted) return false;
-      if (group.at(-1)!.position.compare(last) !== 0) await saved(last, 0, null);
-      return true;
-    }
-
-    while (!signal.aborted) {
-      if (lost()) throw lost();
-      const batch = await store.readAllRaw(position, options.batchSize ?? 200);
-      if (batch.length === 0) {
-        await flush();
-        await waits.wait(signal);
-        continue;
-      }
-      waits.found();
-      let passed: GlobalPosition | undefined;
-      for (let i = 0; i < batch.length && !signal.aborted; i++) {
-        const raw = batch[i]!;
-        if (together && isOneOf(together.handles, raw.type)) {
-          // This event and the ones of the same kinds after it (passing over events the reactor ignores).
-          let end = i + 1;
-          while (end < batch.length && (isOneOf(together.handles, batch[end]!.type) || !isOneOf(reactor.handles, batch[end]!.type))) end++;
-          if (!(await reactTogether(batch.slice(i, end)))) break;
-          passed = undefined;
-          position = batch[end - 1]!.position;
-          i = end - 1;
-        } else if (isOneOf(reactor.handles, raw.type)) {
-          const error = await reactWithRetries(reactor, raw, options);
-          if (signal.aborted && error === 'aborted') break;
-          await moveWithin(REACTED_SAVE_MS, raw.position, 1, error);
-          passed = undefined;
-          position = raw.position;
-        } else {
-          passed = raw.position;
-          position = raw.position;
-        }
-        if (lost()) throw lost();
-      }
-      if (passed) await pass(passed);
-      log.debug({ reactor: reactor.name, position: position.toString() }, 'reactor batch done');
-    }
-    await flush(); // stopping: what was reacted to is saved
+async function followFrom(reactor: Reactor, options: ReactorRunnerOptions, lost: () => Error | undefined, from: GlobalPosition, checkpoint: CheckpointSaver): Promise<void> {
+  const { store, signal, log } = options;
+  const waits = idleWaits(options.waker, options.backoff);
+  let position = from;
+  const { moveWithin, flush } = checkpoint;
+  // Passing events the reactor does not handle moves the checkpoint at most once a second while the
+  // log is busy (a crash replays them, which costs nothing), and at once when it goes idle.
+  const pass = (to: GlobalPosition) => moveWithin(PASSED_SAVE_MS, to, 0, null);
+  const saved = (to: GlobalPosition, reacted: number, error: string | null) => moveWithin(0, to, reacted, error);
+  if ((reactor.concurrency ?? 1) > 1) {
+    await reactInWindow();
+    return;
   }
+  /**
+   * Independent reactions at once (`concurrency`), started as their events are read, not batch by
+   * batch, so one slow reaction holds back no later one. The checkpoint passes an event once it and
+   * every handled event before it are done, and is saved at most REACTED_SAVE_MS later while others
+   * are in flight, so a crash replays at most what was in flight and what ended in that time (each
+   * reaction is idempotent). Reading stops while the window is full.
+   */
+  async function reactInWindow(): Promise<void> {
+    const concurrency = reactor.concurrency!;
+    const batchSize = options.batchSize ?? 200;
+    type Entry = { raw: RawEvent; state: 'queued' | 'running' | 'done' | 'aborted'; error: string | null };
+    const window: Entry[] = [];
+    const queued: Entry[] = [];
+    const running = new Set<Promise<void>>();
+    let readAt = position;
+    let finished = false;
+    let failure: unknown;
+    let wake = () => {};
+    const start = (entry: Entry) => {
+      entry.state = 'running';
+      const reaction = reactWithRetries(reactor, entry.raw, options).then(
+        (error) => {
+          entry.state = error === 'aborted' ? 'aborted' : 'done';
+          entry.error = error === 'aborted' ? null : error;
+        },
+        // Parking it failed too (the database is gone): the runner stops and its lease is retried;
+        // the event stays unpassed, so it is reacted to again.
+        (error: unknown) => void (failure ??= error),
+      ).finally(() => {
+        running.delete(reaction);
+        finished = true;
+        wake();
+      });
+      running.add(reaction);
+    };
+    const advance = async () => {
+      let to: GlobalPosition | undefined;
+      let reacted = 0;
+      let lastError: string | null = null;
+      while (window.length > 0 && window[0]!.state === 'done') {
+        const entry = window.shift()!;
+        to = entry.raw.position;
+        if (isOneOf(reactor.handles, entry.raw.type)) {
+          reacted++;
+          lastError = entry.error ?? lastError;
+        }
+      }
+      if (!to) return;
+      position = to;
+      // Each save would hold the window up for a round trip: reactions that end meanwhile share it
+      // (and the window's going idle saves at once).
+      await moveWithin(reacted > 0 ? REACTED_SAVE_MS : PASSED_SAVE_MS, to, reacted, lastError);
+    };
+    try {
+      while (!signal.aborted) {
+        if (lost()) throw lost();
+        if (failure) throw failure;
+        let read = 0;
+        if (running.size + queued.length < concurrency && window.length < batchSize * WINDOW_BATCHES) {
+          const batch = await store.readAllRaw(readAt, batchSize);
+          read = batch.length;
+          for (const raw of batch) {
+            const handled = isOneOf(reactor.handles, raw.type);
+            const entry: Entry = { raw, state: handled ? 'queued' : 'done', error: null };
+            window.push(entry);
+            if (handled) queued.push(entry);
+          }
+          if (read > 0) {
+            readAt = batch[read - 1]!.position;
+            waits.found();
+          }
+        }
+        while (running.size < concurrency && queued.length > 0 && !signal.aborted) start(queued.shift()!);
+        await advance();
+        if (read > 0) continue;
+        if (running.size === 0 && queued.length === 0) {
+          await flush();
+          await waits.wait(signal);
+          continue;
+        }
+        // Reactions in flight: go on when one ends, or when the log may have news.
+        if (finished) {
+          finished = false;
+          continue;
+        }
+        await new Promise<void>((resolve) => {
+          wake = resolve;
+          void options.waker.sleep(WINDOW_POLL_MS, signal).then(() => resolve());
+        });
+        finished = false;
+      }
+    } finally {
+      // Stopping: reactions in flight see the signal; nothing past them is recorded. What ended
+      // before is saved, if the database still answers (else it is replayed).
+      await Promise.allSettled([...running]);
+      await flush().catch(() => {});
+    }
+  }
+
+  const together = reactor.together;
+  /**
+   * A stretch of a batch that starts with an event `together` handles: those events at once, then
+   * the checkpoint past the stretch; when that fails, one by one as usual. False when stopped.
+   */
+  async function reactTogether(stretch: RawEvent[]): Promise<boolean> {
+    const group = stretch.filter((e) => isOneOf(together!.handles, e.type));
+    const last = stretch.at(-1)!.position;
+    try {
+      await together!.react(group.map((e) => store.decode(e)), { signal, metaOf: metaFor(reactor) });
+      if (signal.aborted) return false;
+      await moveWithin(REACTED_SAVE_MS, last, group.length, null);
+      return true;
+    } catch (error) {
+      log.warn({ reactor: reactor.name, events: group.length, err: error }, 'reacting to events together failed; reacting one by one');
+    }
+    for (const event of group) {
+      const failed = await reactWithRetries(reactor, event, options);
+      if (signal.aborted && failed === 'aborted') return false;
+      await saved(event.position, 1, failed);
+    }
+    if (signal.aborted) return false;
+    if (group.at(-1)!.position.compare(last) !== 0) await saved(last, 0, null);
+    return true;
+  }
+
+  while (!signal.aborted) {
+    if (lost()) throw lost();
+    const batch = await store.readAllRaw(position, options.batchSize ?? 200);
+    if (batch.length === 0) {
+      await flush();
+      await waits.wait(signal);
+      continue;
+    }
+    waits.found();
+    let passed: GlobalPosition | undefined;
+    for (let i = 0; i < batch.length && !signal.aborted; i++) {
+      const raw = batch[i]!;
+      if (together && isOneOf(together.handles, raw.type)) {
+        // This event and the ones of the same kinds after it (passing over events the reactor ignores).
+        let end = i + 1;
+        while (end < batch.length && (isOneOf(together.handles, batch[end]!.type) || !isOneOf(reactor.handles, batch[end]!.type))) end++;
+        if (!(await reactTogether(batch.slice(i, end)))) break;
+        passed = undefined;
+        position = batch[end - 1]!.position;
+        i = end - 1;
+      } else if (isOneOf(reactor.handles, raw.type)) {
+        const error = await reactWithRetries(reactor, raw, options);
+        if (signal.aborted && error === 'aborted') break;
+        await moveWithin(REACTED_SAVE_MS, raw.position, 1, error);
+        passed = undefined;
+        position = raw.position;
+      } else {
+        passed = raw.position;
+        position = raw.position;
+      }
+      if (lost()) throw lost();
+    }
+    if (passed) await pass(passed);
+    log.debug({ reactor: reactor.name, position: position.toString() }, 'reactor batch done');
+  }
+  await flush(); // stopping: what was reacted to is saved
 }
 
 /** What a reaction records is caused by the event, in its correlation. */
