@@ -2,13 +2,21 @@
  * npm run bench:api — `GET /api/v1/agent-runs?project_id=…&limit=50` (the first page of a project's
  * runs, newest first) against `codex-k8s serve --role api` reading the replica, with 1,000,000 runs
  * in agent_runs over 100 projects, 8 concurrent clients (autocannon), beside `pgbench -S` on the
- * same database's replica, the two alternating over BENCH_ROUNDS rounds (medians).
+ * same database's replica, the two alternating over BENCH_ROUNDS rounds (medians). A third figure
+ * in each round is a ceiling: a bare node:http server answering the same page's bytes after two
+ * primary-key lookups on the replica (bench/ceiling-server.ts), which is what any Node.js answer
+ * that reads the database twice costs here, under the same load generator.
  *
  * The runs are written straight into the agent_runs read model with one INSERT … SELECT (folding a
  * million runs' events through the projection would take most of the run and measure something
  * else); the user, the projects and the membership the API authorises on are real events.
  */
+import { spawn } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { once } from 'node:events';
 import autocannon from 'autocannon';
 import { createEventStore } from '../adapters/postgres/event-store.js';
 import { createPool } from '../adapters/postgres/pools.js';
@@ -74,16 +82,17 @@ const { server, port } = await startServe('api', {
 const token = (await staffTokens(parseKeyRing('CODEXK8S_JWT_KEYS', staffSecrets.CODEXK8S_JWT_KEYS, { minBytes: 32 }), { ttlSeconds: 3600 }).issue({ userId, allowance: 1 })).token; // allowed once, above
 const path = `/api/v1/agent-runs?project_id=${target}&limit=${PAGE}`;
 const first = await fetch(`http://127.0.0.1:${port}${path}`, { headers: { authorization: `Bearer ${token}` } });
-const page = (await first.json()) as { items: { project_id: string }[]; next_cursor: string | null };
+const pageBytes = await first.text();
+const page = JSON.parse(pageBytes) as { items: { project_id: string }[]; next_cursor: string | null };
 if (first.status !== 200 || page.items.length !== PAGE || page.items.some((r) => r.project_id !== target) || !page.next_cursor) {
   throw new Error(`the page is not what the benchmark measures: ${first.status} ${JSON.stringify(page).slice(0, 200)}`);
 }
 
 const percentile = (sorted: number[], p: number) => sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))]!;
-async function pages(): Promise<{ perSecond: number; p50: number; p95: number; p99: number; bad: number }> {
+async function pages(at = port): Promise<{ perSecond: number; p50: number; p95: number; p99: number; bad: number }> {
   const latencies: number[] = [];
   const result = await new Promise<autocannon.Result>((resolve, reject) => {
-    const instance = autocannon({ url: `http://127.0.0.1:${port}${path}`, connections: 8, duration: seconds * 2, headers: { authorization: `Bearer ${token}` } }, (error, done) => (error ? reject(error) : resolve(done)));
+    const instance = autocannon({ url: `http://127.0.0.1:${at}${path}`, connections: 8, duration: seconds * 2, headers: { authorization: `Bearer ${token}` } }, (error, done) => (error ? reject(error) : resolve(done)));
     // Each response's own time (hrtime, fractional ms): autocannon's summary has no p95.
     instance.on('response', (_client: unknown, status: number, _bytes: number, ms: number) => {
       if (status === 200) latencies.push(ms);
@@ -93,11 +102,19 @@ async function pages(): Promise<{ perSecond: number; p50: number; p95: number; p
   return { perSecond: result['2xx'] / (seconds * 2), p50: percentile(latencies, 50), p95: percentile(latencies, 95), p99: percentile(latencies, 99), bad: result.non2xx + result.errors };
 }
 
+// The ceiling's server answers the API's own page, byte for byte.
+const bodyFile = join(mkdtempSync(join(tmpdir(), 'codexk8s-bench-')), 'page.json');
+writeFileSync(bodyFile, pageBytes);
+const ceilingServer = spawn(process.execPath, [join(import.meta.dirname, 'ceiling-server.js'), replicaOwnerUrl, bodyFile], { stdio: ['ignore', 'pipe', 'inherit'] });
+process.once('exit', () => ceilingServer.kill('SIGTERM'));
+const ceilingPort = Number(String((await once(ceilingServer.stdout!, 'data'))[0]).trim());
+
 const reference: number[] = [];
 const perSecond: number[] = [];
 const p50: number[] = [];
 const p95: number[] = [];
 const p99: number[] = [];
+const ceiling: number[] = [];
 let bad = 0;
 for (let round_ = 1; round_ <= rounds; round_++) {
   await checkpoint();
@@ -110,8 +127,13 @@ for (let round_ = 1; round_ <= rounds; round_++) {
   p99.push(r.p99);
   bad += r.bad;
   say(`round ${round_}: ${round(r.perSecond)} pages/s, p50 ${round(r.p50, 2)} ms, p95 ${round(r.p95, 2)} ms, p99 ${round(r.p99, 2)} ms${r.bad ? `, ${r.bad} not 200` : ''}`);
+  const c = await pages(ceilingPort);
+  if (c.bad) throw new Error(`the ceiling's server answered ${c.bad} requests with other than 200`);
+  ceiling.push(c.perSecond);
+  say(`round ${round_}: ceiling (bare node:http, two primary-key lookups, the same page's bytes) ${round(c.perSecond)} answers/s`);
 }
 await stopServe(server);
+ceilingServer.kill('SIGTERM');
 const ratio = median(perSecond) / median(reference);
 console.log(
   JSON.stringify({
@@ -128,6 +150,9 @@ console.log(
     reference: `${pgbenchCommand(8, '-S')} tps on the replica`,
     reference_value: round(median(reference)),
     ratio: round(ratio, 3),
+    ceiling: 'bare node:http answering the same page after two primary-key lookups (node-postgres) on the replica',
+    ceiling_requests_per_s: round(median(ceiling)),
+    ceiling_ratio: round(median(ceiling) / median(reference), 3),
     targets_met: median(p95) <= 10 && ratio >= 0.25,
   }),
 );

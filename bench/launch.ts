@@ -7,8 +7,13 @@
  * is not what is measured. The platform runs as one `serve --role all` process; BENCH_LAUNCH_ROLES=split
  * runs a `--role api` process (the webhook) and a `--role worker` one (projections, scheduler,
  * launcher), as deploy/base does. `pgbench -N` on the same database is the reference, measured in the run.
+ * After the runs, a ceiling: the same runs' objects created through the worker's client against the
+ * same simulator with no database at all (bench/kube-ceiling.ts), the most runs a second any launcher
+ * could start here; when deliveries are accepted faster than that, a burst's launches must queue.
  */
+import { spawn } from 'node:child_process';
 import { createHmac, randomBytes, randomUUID } from 'node:crypto';
+import { once } from 'node:events';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -94,6 +99,13 @@ const latencies = [...accepted].map(([id, at]) => (created.get(id) ?? Number.POS
 const percentile = (p: number) => latencies[Math.min(latencies.length - 1, Math.floor((p / 100) * latencies.length))]!;
 const missing = latencies.filter((l) => !Number.isFinite(l)).length;
 await Promise.all(servers.map(({ server }) => stopServe(server)));
+const ceilingRun = spawn(process.execPath, [join(import.meta.dirname, 'kube-ceiling.js'), kubeconfig, String(RUNS)], { stdio: ['ignore', 'pipe', 'inherit'] });
+let ceilingOut = '';
+ceilingRun.stdout.on('data', (chunk: Buffer) => (ceilingOut += chunk.toString()));
+const [ceilingCode] = (await once(ceilingRun, 'exit')) as [number | null];
+const ceiling = Number(ceilingOut.trim());
+if (ceilingCode !== 0 || !Number.isFinite(ceiling)) throw new Error(`the ceiling's run failed (exit ${ceilingCode}): ${ceilingOut.slice(0, 200)}`);
+say(`ceiling: ${RUNS} runs' objects created with no database, ${round(ceiling, 1)} runs/s`);
 watching.abort();
 await sim.close();
 say(`${accepted.size - missing} of ${accepted.size} Jobs created; p50 ${round(percentile(50), 1)} ms, p99 ${round(percentile(99), 1)} ms`);
@@ -110,6 +122,8 @@ console.log(
     // Beside the launch rate: when deliveries are accepted faster than runs launch, the launches queue.
     accepted_per_s: round(accepted.size / acceptedIn, 1),
     runs_launched_per_s: round((accepted.size - missing) / elapsed, 1),
+    ceiling: 'the same objects created through the same client and simulator, no database',
+    ceiling_runs_per_s: round(ceiling, 1),
     reference: `${pgbenchCommand(8)} tps`,
     reference_value: round(reference),
   }),
