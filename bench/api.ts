@@ -5,7 +5,9 @@
  * same database's replica, the two alternating over BENCH_ROUNDS rounds (medians). A third figure
  * in each round is a ceiling: a bare node:http server answering the same page's bytes after two
  * primary-key lookups on the replica (bench/ceiling-server.ts), which is what any Node.js answer
- * that reads the database twice costs here, under the same load generator.
+ * that reads the database twice costs here, under the same load generator. And a fourth: pgbench
+ * running the page's own statement alone (the one the API sends, for the same project), with the
+ * same clients: the pages a second the database gives with no HTTP and no application at all.
  *
  * The runs are written straight into the agent_runs read model with one INSERT … SELECT (folding a
  * million runs' events through the projection would take most of the run and measure something
@@ -25,6 +27,7 @@ import { githubDirectory } from '../adapters/github/directory.js';
 import { staffTokens } from '../adapters/http/auth/tokens.js';
 import { OWNER_ROLE } from '../adapters/postgres/local-cluster.js';
 import { setupCommands } from '../commands/setup.js';
+import { runsPageStatement } from '../queries/staff.js';
 import { staffSecrets } from '../test/support/secrets.js';
 import { benchDatabase, median, pgbenchCommand, pgbenchInit, pgbenchTps, round, rounds, say, seconds, startServe, stopServe } from './support.js';
 
@@ -103,8 +106,15 @@ async function pages(at = port): Promise<{ perSecond: number; p50: number; p95: 
 }
 
 // The ceiling's server answers the API's own page, byte for byte.
-const bodyFile = join(mkdtempSync(join(tmpdir(), 'codexk8s-bench-')), 'page.json');
+const scratch = mkdtempSync(join(tmpdir(), 'codexk8s-bench-'));
+const bodyFile = join(scratch, 'page.json');
 writeFileSync(bodyFile, pageBytes);
+// The page's statement with its values written in (pgbench's default simple protocol, as for -S;
+// it leaves the colons of the time formats alone, as no variable of that name is set).
+const statement = runsPageStatement({ visibleTo: null, projectId: target }, { limit: PAGE });
+const literal = (v: string | number | null) => (v === null ? 'NULL' : typeof v === 'number' ? String(v) : `'${v.replaceAll("'", "''")}'`);
+const pageScript = join(scratch, 'page.sql');
+writeFileSync(pageScript, `${statement.text.replace(/\$(\d+)/g, (_, n: string) => literal(statement.values[Number(n) - 1]!))};\n`);
 const ceilingServer = spawn(process.execPath, [join(import.meta.dirname, 'ceiling-server.js'), replicaOwnerUrl, bodyFile], { stdio: ['ignore', 'pipe', 'inherit'] });
 process.once('exit', () => ceilingServer.kill('SIGTERM'));
 const ceilingPort = Number(String((await once(ceilingServer.stdout!, 'data'))[0]).trim());
@@ -115,11 +125,14 @@ const p50: number[] = [];
 const p95: number[] = [];
 const p99: number[] = [];
 const ceiling: number[] = [];
+const statementAlone: number[] = [];
 let bad = 0;
 for (let round_ = 1; round_ <= rounds; round_++) {
   await checkpoint();
   reference.push(pgbenchTps(replicaOwnerUrl, 8, seconds, '-S'));
   say(`round ${round_}: pgbench -S on the replica ${round(reference.at(-1)!)} tps`);
+  statementAlone.push(pgbenchTps(replicaOwnerUrl, 8, seconds, { script: pageScript }));
+  say(`round ${round_}: pgbench running the page's statement alone ${round(statementAlone.at(-1)!)} pages/s`);
   const r = await pages();
   perSecond.push(r.perSecond);
   p50.push(r.p50);
@@ -153,6 +166,9 @@ console.log(
     ceiling: 'bare node:http answering the same page after two primary-key lookups (node-postgres) on the replica',
     ceiling_requests_per_s: round(median(ceiling)),
     ceiling_ratio: round(median(ceiling) / median(reference), 3),
+    page_statement_alone: `${pgbenchCommand(8, { script: 'page.sql' })} (the page's statement, no HTTP, no application)`,
+    page_statement_per_s: round(median(statementAlone)),
+    page_statement_ratio: round(median(statementAlone) / median(reference), 3),
     targets_met: median(p95) <= 10 && ratio >= 0.25,
   }),
 );

@@ -46,17 +46,18 @@ export function pgbenchInit(url: string): void {
   if (init.status !== 0) throw new Error(`pgbench -i failed: ${init.stderr}`);
 }
 
+/** `-N`: writes (TPC-B without the contended updates); `-S`: select-only (`-n`: no vacuum, so a standby takes it too); a script: its one statement, select-only too. */
+export type PgbenchMode = '-N' | '-S' | { script: string };
+const modeArgs = (mode: PgbenchMode) => (mode === '-S' ? ['-S', '-n'] : mode === '-N' ? ['-N'] : ['-n', '-f', mode.script]);
 /**
  * The reference: `pgbench -N` (TPC-B without the two contended updates; its default, simple query
  * protocol) with `clients` clients on the same database, measured in the same run.
  */
-export const pgbenchCommand = (clients: number, mode: PgbenchMode = '-N') => `pgbench ${mode === '-S' ? '-S -n' : mode} -c ${clients} -j 2`;
-/** `-N`: writes (TPC-B without the contended updates); `-S`: select-only (`-n`: no vacuum, so a standby takes it too). */
-export type PgbenchMode = '-N' | '-S';
+export const pgbenchCommand = (clients: number, mode: PgbenchMode = '-N') => `pgbench ${modeArgs(mode).join(' ')} -c ${clients} -j 2`;
 
 export function pgbenchTps(url: string, clients: number, durationSeconds = seconds, mode: PgbenchMode = '-N'): number {
   say(`${pgbenchCommand(clients, mode)} -T ${durationSeconds}`);
-  const run = spawnSync(pgbench, [...(mode === '-S' ? ['-S', '-n'] : ['-N']), '-c', String(clients), '-j', '2', '-T', String(durationSeconds), url], { encoding: 'utf8' });
+  const run = spawnSync(pgbench, [...modeArgs(mode), '-c', String(clients), '-j', '2', '-T', String(durationSeconds), url], { encoding: 'utf8' });
   if (run.status !== 0) throw new Error(`pgbench failed: ${run.stderr}`);
   const m = /tps = ([\d.]+) \(without initial connection time\)/.exec(run.stdout);
   if (!m) throw new Error(`cannot read tps from pgbench: ${run.stdout}`);

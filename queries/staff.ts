@@ -79,6 +79,29 @@ const eventView = (e: RecordedEvent<DomainEvent>): EventView => ({
 
 const ascending = <R extends { key_time: string; id?: string; user_id?: string }>(idOf: (r: R) => string) => (r: R) => [r.key_time, idOf(r)];
 
+export interface RunsFilter { visibleTo: string | null; projectId?: string; status?: string; agent?: string }
+
+/** The statement a page of runs is read with, and the read models it waits for (bench:api also runs it alone, through pgbench). */
+export function runsPageStatement(filter: RunsFilter, page: PageRequest): { text: string; values: (string | number | null)[]; projections: string[] } {
+  // A deleted project's runs stay in agent_runs (its history) but are no one's to list: a
+  // project filter is authorised on the project's stream, and memberships end with the project;
+  // an unfiltered list of all projects keeps to those that exist.
+  const allProjects = !filter.projectId && filter.visibleTo === null;
+  const existing = allProjects ? 'AND project_id IN (SELECT id FROM projects)' : '';
+  // Waits (X-Codex-Min-Position) only for the read models the query reads.
+  const members = !filter.projectId && filter.visibleTo !== null;
+  return {
+    text: `SELECT ${runColumns} FROM agent_runs
+            WHERE ($1::uuid IS NULL OR project_id = $1)
+              AND ($2::uuid IS NULL OR project_id IN (SELECT project_id FROM project_members WHERE user_id = $2)) ${existing}
+              AND ($3::text IS NULL OR status = $3) AND ($4::text IS NULL OR agent = $4)
+              AND ($5::timestamptz IS NULL OR (created_at, id) < ($5::timestamptz, $6::uuid))
+            ORDER BY agent_runs.created_at DESC, agent_runs.id DESC LIMIT $7`, // qualified: the bare name is the text column of the SELECT
+    values: [filter.projectId ?? null, filter.projectId ? null : filter.visibleTo, filter.status ?? null, filter.agent ?? null, page.after?.[0] ?? null, page.after?.[1] ?? null, page.limit + 1],
+    projections: ['agent_runs', ...(members ? ['project_members'] : []), ...(allProjects ? ['projects'] : [])],
+  };
+}
+
 export function staffQueries(reads: ReplicaReads) {
   const read = <T>(projections: readonly string[], at: ReadAt, work: (db: Parameters<Parameters<ReplicaReads['read']>[0]>[0]) => Promise<T>) =>
     reads.read(work, { projections, ...(at.minPosition ? { minPosition: at.minPosition } : {}) });
@@ -137,28 +160,10 @@ export function staffQueries(reads: ReplicaReads) {
       }),
 
     /** Runs newest first, of one project or of every project `visibleTo` is a member of. */
-    runs: (
-      filter: { visibleTo: string | null; projectId?: string; status?: string; agent?: string },
-      page: PageRequest,
-      at: ReadAt,
-    ): Promise<Page<RunView>> => {
-      // A deleted project's runs stay in agent_runs (its history) but are no one's to list: a
-      // project filter is authorised on the project's stream, and memberships end with the project;
-      // an unfiltered list of all projects keeps to those that exist.
-      const allProjects = !filter.projectId && filter.visibleTo === null;
-      const existing = allProjects ? 'AND project_id IN (SELECT id FROM projects)' : '';
-      // Waits (X-Codex-Min-Position) only for the read models the query reads.
-      const members = !filter.projectId && filter.visibleTo !== null;
-      return read(['agent_runs', ...(members ? ['project_members'] : []), ...(allProjects ? ['projects'] : [])], at, async (db) => {
-        const { rows } = await db.query<RunRow>(
-          `SELECT ${runColumns} FROM agent_runs
-            WHERE ($1::uuid IS NULL OR project_id = $1)
-              AND ($2::uuid IS NULL OR project_id IN (SELECT project_id FROM project_members WHERE user_id = $2)) ${existing}
-              AND ($3::text IS NULL OR status = $3) AND ($4::text IS NULL OR agent = $4)
-              AND ($5::timestamptz IS NULL OR (created_at, id) < ($5::timestamptz, $6::uuid))
-            ORDER BY agent_runs.created_at DESC, agent_runs.id DESC LIMIT $7`, // qualified: the bare name is the text column of the SELECT
-          [filter.projectId ?? null, filter.projectId ? null : filter.visibleTo, filter.status ?? null, filter.agent ?? null, page.after?.[0] ?? null, page.after?.[1] ?? null, page.limit + 1],
-        );
+    runs: (filter: RunsFilter, page: PageRequest, at: ReadAt): Promise<Page<RunView>> => {
+      const statement = runsPageStatement(filter, page);
+      return read(statement.projections, at, async (db) => {
+        const { rows } = await db.query<RunRow>(statement.text, statement.values);
         return pageOf(rows, page.limit, runView, (r) => [r.key_time, r.id]);
       });
     },
