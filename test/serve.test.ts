@@ -30,17 +30,19 @@ const freePort = () =>
     });
   });
 
-async function serve(poolSize: number, role = 'all'): Promise<{ child: ChildProcess; port: number; exited: Promise<number | null> }> {
+async function serve(poolSize: number, role = 'all', env: Record<string, string> = {}): Promise<{ child: ChildProcess; port: number; exited: Promise<number | null>; stderr: () => string }> {
   const port = await freePort();
   const child = spawn(process.execPath, [join(projectRoot, 'bin', 'codex-k8s.js'), 'serve', '--role', role], {
     env: {
       ...process.env, ...db.env, CODEXK8S_DATABASE_POOL_SIZE: String(poolSize), CODEXK8S_HTTP_PORT: String(port),
-      CODEXK8S_GITHUB_WEBHOOK_SECRET: secret, CODEXK8S_SHUTDOWN_TIMEOUT: String(SHUTDOWN_SECONDS), CODEXK8S_LOG_LEVEL: 'warn', ...staffSecrets,
+      CODEXK8S_GITHUB_WEBHOOK_SECRET: secret, CODEXK8S_SHUTDOWN_TIMEOUT: String(SHUTDOWN_SECONDS), CODEXK8S_LOG_LEVEL: 'warn', ...staffSecrets, ...env,
     },
-    stdio: ['ignore', 'ignore', 'ignore'],
+    stdio: ['ignore', 'ignore', 'pipe'],
   });
+  let stderr = '';
+  child.stderr!.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
   const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
-  return { child, port, exited };
+  return { child, port, exited, stderr: () => stderr };
 }
 
 async function ready(port: number, timeoutMs = 20_000): Promise<void> {
@@ -115,6 +117,39 @@ describe('serve from a webhook to a finished run', () => {
       await exited;
     }
   });
+});
+
+describe('serve with a setting it cannot take', () => {
+  // Found by a review: settings read after the pools, the webhook or the projections had started
+  // printed their error and left a process that was ready (200) and did nothing, until SIGTERM.
+  const cases: [role: string, name: string, value: string][] = [
+    ['all', 'CODEXK8S_LAUNCH_CONCURRENCY', '0'],
+    ['worker', 'CODEXK8S_RUN_NAMESPACE_TTL', '-1'],
+    ['worker', 'CODEXK8S_RUN_QUOTA_CPU', 'abc'],
+    ['all', 'CODEXK8S_RUN_EGRESS_PORTS', '0'],
+    ['worker', 'CODEXK8S_AGENT_IMAGE_PULL_SECRET', 'not a docker config'],
+    ['api', 'CODEXK8S_WEBHOOK_RATE_LIMIT', '0'],
+    ['api', 'CODEXK8S_JWT_TTL', '1s'],
+    ['api', 'CODEXK8S_TRIGGER_LABELS', '{bad'],
+    ['worker', 'KUBECONFIG', '/nonexistent/kubeconfig'],
+  ];
+  for (const [role, name, value] of cases) {
+    it(`--role ${role} with ${name}=${value}: exits 1 at once, naming the setting, and never answers`, async () => {
+      const { child, port, exited, stderr } = await serve(2, role, { [name]: value });
+      const answered = (async () => {
+        for (;;) {
+          if (child.exitCode !== null || child.signalCode !== null) return false;
+          if (await fetch(`http://127.0.0.1:${port}/healthz`).then(() => true, () => false)) return true;
+          await new Promise((r) => setTimeout(r, 50));
+        }
+      })();
+      const code = await Promise.race([exited, new Promise<'running'>((r) => setTimeout(() => r('running'), 15_000))]);
+      if (code === 'running') child.kill('SIGKILL');
+      assert.equal(code, 1, `exit code (stderr: ${stderr().trim()})`);
+      assert.match(stderr(), new RegExp(name === 'KUBECONFIG' ? 'KUBECONFIG|kubeconfig' : name));
+      assert.equal(await answered, false, 'it listened before it refused the setting');
+    });
+  }
 });
 
 describe('serve with small pools', () => {

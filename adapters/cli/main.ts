@@ -26,4 +26,7 @@ try {
     process.stderr.write(`codex-k8s: ${scrubText(known ? message : `unexpected error: ${message}`)}\n`);
     process.exitCode = known ? 1 : 2;
   }
+  // A command that failed is over: whatever it had opened (a pool, a LISTEN connection with its
+  // reconnect timer, a listening socket) must not keep the process alive after its message.
+  process.exit();
 }

@@ -8,7 +8,7 @@ import { createReplicaReads } from '../postgres/replica-reads.js';
 import { setupCommands } from '../../commands/setup.js';
 import { runReactor } from '../reactors/runner.js';
 import { lookForExpiredLeases, runScheduler } from '../reactors/run-scheduler.js';
-import { startKubernetesWorker } from '../kubernetes/worker.js';
+import { kubernetesSettings, startKubernetesWorker } from '../kubernetes/worker.js';
 import { createApp } from '../http/server.js';
 import { createMetrics } from '../http/metrics.js';
 import { githubWebhook } from '../http/webhook.js';
@@ -36,9 +36,15 @@ export function registerServeCommand(program: Command): void {
       const only = options.only?.split(',').map((s) => s.trim()).filter(Boolean);
       const unknown = only?.filter((n) => !allProjections.some((p) => p.name === n)) ?? [];
       if (unknown.length > 0) throw new CliError(`unknown projection ${unknown.join(', ')}`);
+      // Every setting is read and checked before anything is opened: a bad one refuses the start with
+      // its message, and leaves no process that answers ready and does nothing (a pool, a listening
+      // socket or a projection opened before it would keep the process alive).
       const batchSize = integer(process.env, 'CODEXK8S_PROJECTION_BATCH_SIZE', 1000, 1, 100_000);
       const shutdownAfterMs = shutdownTimeoutMs();
       const runs = runsConfig();
+      const ingress = options.role !== 'worker' ? ingressSettings() : undefined;
+      const kubernetes = options.role !== 'api' ? kubernetesSettings() : undefined;
+      const workerPort = options.role === 'worker' ? integer(process.env, 'CODEXK8S_HTTP_PORT', 8080, 0, 65535) : undefined;
       const log = createLogger();
       const pools = createPools(config, `codex-k8s-${options.role}`);
       const store = createEventStore(pools.primary);
@@ -59,16 +65,9 @@ export function registerServeCommand(program: Command): void {
       const tasks: Promise<void>[] = [];
       const metrics = createMetrics();
       let server: Server | undefined;
-      if (options.role !== 'worker') {
-        const http = httpConfig(process.env, parseLearningModeDefault);
-        const staff = staffApiConfig();
-        const directory = githubDirectory(githubConfig().apiUrl);
-        let triggers;
-        try {
-          triggers = parseTriggers(http.triggerLabels);
-        } catch (error) {
-          throw new CliError((error as Error).message);
-        }
+      if (ingress) {
+        const { http, staff, github, triggers, read } = ingress;
+        const directory = githubDirectory(github.apiUrl);
         const app = createApp({
           trustedProxyHops: http.trustedProxyHops,
           primary: pools.primary,
@@ -80,8 +79,8 @@ export function registerServeCommand(program: Command): void {
               limits: { verifiedPerSecond: http.webhookRateLimit, unverifiedPerSecondPerAddress: http.webhookUnverifiedRateLimit },
             }));
             mountStaffApi(router, {
-              config: staff, store, reads: createReplicaReads(pools, readConfig()), github: directory, providers: { github: directory }, triggers,
-              githubLogin: staff.oauth ? githubOAuth({ oauthUrl: staff.oauth.url, apiUrl: githubConfig().apiUrl, clientId: staff.oauth.clientId, clientSecret: staff.oauth.clientSecret }) : undefined,
+              config: staff, store, reads: createReplicaReads(pools, read), github: directory, providers: { github: directory }, triggers,
+              githubLogin: staff.oauth ? githubOAuth({ oauthUrl: staff.oauth.url, apiUrl: github.apiUrl, clientId: staff.oauth.clientId, clientSecret: staff.oauth.clientSecret }) : undefined,
               learningModeDefault: http.learningModeDefault, log,
             });
           },
@@ -100,7 +99,7 @@ export function registerServeCommand(program: Command): void {
           server!.closeIdleConnections();
         }, { once: true })));
       }
-      if (options.role !== 'api') {
+      if (kubernetes) {
         // The followers below share their reads of the log's tail: one query per wake, not one each.
         const followed = sharedTail(store);
         const running = allProjections.filter((p) => !only || only.includes(p.name));
@@ -111,23 +110,34 @@ export function registerServeCommand(program: Command): void {
         const scheduler = runScheduler({ store: followed, pool: pools.primary, now: () => new Date().toISOString(), leaseMs: runs.slotLeaseSeconds * 1000, slotsPerProject: runs.slotsPerProject });
         tasks.push(runReactor(scheduler, { pool: pools.primary, store: followed, waker, signal: controller.signal, log }));
         tasks.push(lookForExpiredLeases(scheduler, { signal: controller.signal, log }));
-        const kubernetes = await startKubernetesWorker({ store: followed, pool: pools.primary, waker, signal: controller.signal, log, runs, metrics });
-        if (options.role === 'worker') {
+        const worker = await startKubernetesWorker({ store: followed, pool: pools.primary, waker, signal: controller.signal, log, runs, metrics, settings: kubernetes });
+        if (workerPort !== undefined) {
           // A worker alone still answers health, readiness and metrics (the watch's last event, the cleanup).
-          const port = integer(process.env, 'CODEXK8S_HTTP_PORT', 8080, 0, 65535);
           const app = createApp({ primary: pools.primary, metrics, log, mount: () => {} });
-          server = app.listen(port);
-          const worker = server;
+          server = app.listen(workerPort);
+          const health = server;
           tasks.push(new Promise<void>((resolve) => controller.signal.addEventListener('abort', () => {
-            worker.close(() => resolve());
-            worker.closeIdleConnections();
+            health.close(() => resolve());
+            health.closeIdleConnections();
           }, { once: true })));
         }
-        tasks.push(...kubernetes.tasks);
-        log.info({ projections: running.map((p) => p.name), reactors: [scheduler.name, ...kubernetes.reactors] }, 'worker started');
+        tasks.push(...worker.tasks);
+        log.info({ projections: running.map((p) => p.name), reactors: [scheduler.name, ...worker.reactors] }, 'worker started');
       }
       await Promise.all(tasks);
       await waker.close();
       await pools.end();
     });
+}
+
+/** The webhook's and the staff API's settings (roles api and all). */
+function ingressSettings() {
+  const http = httpConfig(process.env, parseLearningModeDefault);
+  let triggers;
+  try {
+    triggers = parseTriggers(http.triggerLabels);
+  } catch (error) {
+    throw new CliError((error as Error).message);
+  }
+  return { http, staff: staffApiConfig(), github: githubConfig(), triggers, read: readConfig() };
 }

@@ -35,8 +35,14 @@ export interface KubernetesSettings {
    * of 200 mutating requests (--max-mutating-requests-inflight).
    */
   launchConcurrency: number;
+  /** KUBECONFIG, or the in-cluster config; undefined: none, and the simulator runs in process. */
+  cluster: KubeConfig | undefined;
+  /** CODEXK8S_TOKEN_ENCRYPTION_KEYS, which decrypt repository tokens at launch. */
+  tokenKeys: ReturnType<typeof tokenCipher> | undefined;
+  githubApiUrl: string;
 }
 
+/** Every setting of the Kubernetes side, read and checked before anything starts (a bad one refuses the start). */
 export function kubernetesSettings(env: Env = process.env): KubernetesSettings {
   const ports = (env.CODEXK8S_RUN_EGRESS_PORTS?.trim() || '443').split(',').map((p) => p.trim());
   if (ports.some((p) => !/^\d{1,5}$/.test(p) || Number(p) < 1 || Number(p) > 65535)) throw new ConfigError('CODEXK8S_RUN_EGRESS_PORTS must be comma-separated TCP ports');
@@ -46,14 +52,20 @@ export function kubernetesSettings(env: Env = process.env): KubernetesSettings {
   } catch (error) {
     throw new ConfigError((error as Error).message);
   }
+  const cluster = realCluster(env);
+  const openaiKey = env.CODEXK8S_OPENAI_API_KEY?.trim() || undefined;
+  if (cluster && !openaiKey) throw new ConfigError('CODEXK8S_OPENAI_API_KEY is not set (the agent needs it on a real cluster)');
   return {
     namespaceTtlSeconds: duration(env, 'CODEXK8S_RUN_NAMESPACE_TTL', 24 * 3600),
     agentImage: env.CODEXK8S_AGENT_IMAGE?.trim() || 'codex-k8s-agent:latest',
-    openaiKey: env.CODEXK8S_OPENAI_API_KEY?.trim() || undefined,
+    openaiKey,
     agentImagePullSecret: dockerConfig(env.CODEXK8S_AGENT_IMAGE_PULL_SECRET),
     egressPorts: ports.map(Number),
     quota,
     launchConcurrency: integer(env, 'CODEXK8S_LAUNCH_CONCURRENCY', 16, 1, 256),
+    cluster,
+    tokenKeys: env.CODEXK8S_TOKEN_ENCRYPTION_KEYS?.trim() ? tokenCipher(parseKeyRing('CODEXK8S_TOKEN_ENCRYPTION_KEYS', env.CODEXK8S_TOKEN_ENCRYPTION_KEYS, { exactBytes: 32 })) : undefined,
+    githubApiUrl: githubConfig(env).apiUrl,
   };
 }
 
@@ -75,7 +87,12 @@ function dockerConfig(value: string | undefined): string | undefined {
 function realCluster(env: Env): KubeConfig | undefined {
   if (!env.KUBECONFIG && !env.KUBERNETES_SERVICE_HOST) return undefined;
   const kc = new KubeConfig();
-  kc.loadFromDefault();
+  try {
+    kc.loadFromDefault();
+  } catch (error) {
+    throw new ConfigError(`${env.KUBECONFIG ? 'KUBECONFIG' : 'the in-cluster config'} cannot be loaded: ${(error as Error).message.split('\n')[0]}`);
+  }
+  if (!kc.getCurrentCluster()) throw new ConfigError(`${env.KUBECONFIG ? 'KUBECONFIG' : 'the in-cluster config'} names no cluster`);
   return kc;
 }
 
@@ -93,11 +110,10 @@ export async function startKubernetesWorker(deps: {
   log: Logger;
   runs: RunsConfig;
   metrics?: Pick<Metrics, 'watchLastEvent' | 'namespacesCleaned'>;
-  env?: Env;
+  settings: KubernetesSettings;
 }): Promise<{ tasks: Promise<void>[]; reactors: string[] }> {
-  const env = deps.env ?? process.env;
-  const settings = kubernetesSettings(env);
-  let kc = realCluster(env);
+  const { settings } = deps;
+  let kc = settings.cluster;
   const tasks: Promise<void>[] = [];
   if (!kc) {
     const sim = await startKubeSimulator({ outcome: 'succeed' });
@@ -105,17 +121,14 @@ export async function startKubernetesWorker(deps: {
     kc.loadFromString(sim.kubeconfig());
     deps.log.warn({ url: sim.url }, 'NO KUBERNETES CLUSTER: neither KUBECONFIG nor an in-cluster config is set, so runs go to the built-in simulator, where every Job succeeds. Set KUBECONFIG to run agents on a real cluster.');
     tasks.push(new Promise<void>((resolve) => deps.signal.addEventListener('abort', () => void sim.close().then(resolve), { once: true })));
-  } else if (!settings.openaiKey) {
-    throw new ConfigError('CODEXK8S_OPENAI_API_KEY is not set (the agent needs it on a real cluster)');
   }
-  const keys = env.CODEXK8S_TOKEN_ENCRYPTION_KEYS?.trim() ? tokenCipher(parseKeyRing('CODEXK8S_TOKEN_ENCRYPTION_KEYS', env.CODEXK8S_TOKEN_ENCRYPTION_KEYS, { exactBytes: 32 })) : undefined;
   const now = () => new Date().toISOString();
   const closeConnections = reuseConnections(kc);
   const kube = KubernetesObjectApi.makeApiClient(kc);
-  const repositoryToken = repositoryTokens(deps.store, keys);
+  const repositoryToken = repositoryTokens(deps.store, settings.tokenKeys);
   const common = { pool: deps.pool, store: deps.store, waker: deps.waker, signal: deps.signal, log: deps.log };
   const launcher = runLauncher({
-    kube, store: deps.store, now, concurrency: settings.launchConcurrency, openaiKey: settings.openaiKey ?? 'simulated', imagePullSecret: settings.agentImagePullSecret, repositoryToken, githubApiUrl: githubConfig(env).apiUrl,
+    kube, store: deps.store, now, concurrency: settings.launchConcurrency, openaiKey: settings.openaiKey ?? 'simulated', imagePullSecret: settings.agentImagePullSecret, repositoryToken, githubApiUrl: settings.githubApiUrl,
     objects: { image: settings.agentImage, deadlineSeconds: deps.runs.runDeadlineSeconds, ttlAfterFinishedSeconds: 24 * 3600, quota: settings.quota, egressPorts: settings.egressPorts },
   });
   const canceler = runCanceler(kube);
