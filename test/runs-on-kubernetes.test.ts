@@ -6,7 +6,8 @@ import { createEventStore, type PostgresEventStore } from '../adapters/postgres/
 import { pollingOnly } from '../adapters/postgres/subscription.js';
 import { runReactor } from '../adapters/reactors/runner.js';
 import { runScheduler } from '../adapters/reactors/run-scheduler.js';
-import { retryAfterMs, runLauncher } from '../adapters/kubernetes/launcher.js';
+import { ensureCreated, retryAfterMs, runLauncher } from '../adapters/kubernetes/launcher.js';
+import { runObjects } from '../adapters/kubernetes/run-objects.js';
 import { runCanceler } from '../adapters/kubernetes/cancel.js';
 import { jobOutcomes } from '../adapters/kubernetes/job-outcomes.js';
 import { namespaceRemover, reapNamespaces } from '../adapters/kubernetes/reaper.js';
@@ -161,6 +162,37 @@ describe('runs on Kubernetes (the simulator, the real client over HTTP)', () => 
     const runs = [await request(projectId), await request(projectId), await request(projectId)];
     for (const runId of runs) await until(async () => (await history(runId)).includes('RunSucceeded'), `run ${runId} to succeed`);
     for (const runId of runs) assert.equal((await history(runId)).filter((t) => t === 'RunSucceeded').length, 1);
+  });
+});
+
+describe('what the launcher sends', () => {
+  /** Every field of `sent` is in `stored`, with the same value (the server adds its own: uid, status). */
+  function contains(stored: unknown, sent: unknown, path: string): void {
+    if (sent !== null && typeof sent === 'object') {
+      assert.equal(typeof stored, 'object', `${path} is missing`);
+      for (const [key, value] of Object.entries(sent)) contains((stored as Record<string, unknown>)[key], value, `${path}.${key}`);
+    } else {
+      assert.deepEqual(stored, sent, path);
+    }
+  }
+
+  it('arrives whole: each object the API server stores holds every field runObjects made (found by a review: the LimitRange lost its default limits)', async () => {
+    const { sim, kube, objects } = await launching();
+    try {
+      const made = runObjects(
+        { ...objects, runId: randomUUID(), projectId: randomUUID(), agent: 'dev', issue: 7, runner: { repository: 'octo/hello', subjectKind: 'issue', learningMode: true, githubApiUrl: 'https://api.github.com' } },
+        { openaiKey: 'sk-test', repositoryToken: 'token-test', imagePullSecret: JSON.stringify({ auths: { 'registry.example': { auth: 'Ym90OnB3' } } }) },
+      );
+      const all = [made.namespace, ...made.objects];
+      for (const object of all) await ensureCreated(kube, object, new AbortController().signal);
+      // As the models write themselves (JSON), which is what the API server must get.
+      for (const object of all.map((o) => JSON.parse(JSON.stringify(o)) as { kind: string; metadata: { name: string; namespace?: string } })) {
+        const stored = sim.state.objects(object.kind, object.metadata.namespace).find((o) => o.metadata?.name === object.metadata.name);
+        contains(stored, object, `${object.kind}/${object.metadata.name}`);
+      }
+    } finally {
+      await sim.close();
+    }
   });
 });
 

@@ -1,4 +1,4 @@
-import type { KubernetesObject, KubernetesObjectApi } from '@kubernetes/client-node';
+import { loadYaml, type KubernetesObject, type KubernetesObjectApi } from '@kubernetes/client-node';
 import { foldStream, type EventStore, type RecordedEvent } from '../../ports/event-store.js';
 import type { DomainEvent } from '../../domain/events.js';
 import { decideRun, runDecider, type RunCommand } from '../../domain/runs/run.js';
@@ -10,8 +10,13 @@ import { reactor } from '../reactors/reactor.js';
 import { sleep } from '../../projections/lease.js';
 import { runObjects, type RunObjectsSpec } from './run-objects.js';
 
-/** A schema-checked model as the client sends it (the client's types say Date where the wire has strings). */
-export const wire = (object: object): KubernetesObject => JSON.parse(JSON.stringify(object)) as KubernetesObject;
+/**
+ * A schema-checked model (kubernetes-models) as the client's own model, which its create serializes
+ * by the client's names: a field whose name is a keyword there (`_default` for a LimitRange's
+ * `default`, `_from`) was dropped when the plain JSON was handed over (found by a review). The
+ * client's loadYaml is its public way from the wire's JSON (JSON is YAML) to its model.
+ */
+export const wire = (object: object): KubernetesObject => loadYaml<KubernetesObject>(JSON.stringify(object));
 
 /** How often, and how long at most each time, a create that an overloaded API server shed (429) waits and is sent again. */
 const SHED_RETRIES = 20;
