@@ -211,6 +211,16 @@ describe('POST /api/v1/webhooks/github with Codertocat/Hello-World connected', (
     }
   });
 
+  it('an issue number GitHub never gives (not a whole number from 1 to 2^31-1) starts nothing (found by a review: such runs launched, then their events were parked by the read model)', async () => {
+    for (const bad of [-1, 0, 1.5, 3_000_000_000, 1e300]) {
+      const { payload } = labelling('run:dev');
+      payload.issue.number = bad;
+      const res = await post('issues', JSON.stringify(payload));
+      assert.deepEqual([res.status, res.body.status, res.body.reason], [202, 'ignored', 'not_a_trigger'], `issue number ${bad}`);
+      assert.equal(res.body.run_ids ?? res.body.run_id, undefined, `no run for ${bad}`);
+    }
+  });
+
   it('a cancel of a finished run is a no-op: the outcome stands', async () => {
     const added = labelling('run:dev');
     const started = await post('issues', added.body);

@@ -1,5 +1,6 @@
 import { createHash } from 'node:crypto';
 import type { DeliveryFacts } from '../../domain/webhooks/trigger-policy.js';
+import { isSubjectNumber } from '../../domain/shared/codec.js';
 
 type Json = Record<string, unknown>;
 const obj = (v: unknown): Json | undefined => (v !== null && typeof v === 'object' && !Array.isArray(v) ? (v as Json) : undefined);
@@ -19,7 +20,7 @@ export function deliveryFacts(event: string, payload: unknown): DeliveryFacts {
   const issue = obj(body.issue);
   const pull = obj(body.pull_request);
   const subjectJson = event === 'pull_request' ? pull : event === 'issues' ? issue : undefined;
-  const number = typeof subjectJson?.number === 'number' ? subjectJson.number : null;
+  const number = isSubjectNumber(subjectJson?.number) ? subjectJson.number : null;
   const labels = Array.isArray(subjectJson?.labels) ? subjectJson.labels.map((l) => str(obj(l)?.name)).filter((l): l is string => l !== null) : [];
   const headRepositoryId = id(obj(obj(pull?.head)?.repo)?.id);
   const baseRepositoryId = id(obj(obj(pull?.base)?.repo)?.id);

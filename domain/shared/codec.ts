@@ -34,6 +34,8 @@ function checkedString(name: string, valid: (s: string) => boolean): t.Type<stri
 
 /** Whether a text is a UUID (any case). */
 export const isUuid = (s: string): boolean => uuidPattern.test(s);
+/** An issue's or a pull request's number as GitHub gives them: whole, from 1, and within 32 bits (agent_runs keeps them as int). */
+export const isSubjectNumber = (n: unknown): n is number => typeof n === 'number' && Number.isInteger(n) && n >= 1 && n <= 2_147_483_647;
 export const Uuid = checkedString('Uuid', isUuid);
 
 /** An ISO-8601 instant kept as a string, so events stay plain JSON. */

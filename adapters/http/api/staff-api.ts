@@ -1,4 +1,4 @@
-import { isEmail, isPrintable, Uuid } from '../../../domain/shared/codec.js';
+import { isEmail, isPrintable, isSubjectNumber, Uuid } from '../../../domain/shared/codec.js';
 import { randomUUID } from 'node:crypto';
 import * as t from 'io-ts';
 import type { Context } from 'koa';
@@ -43,8 +43,7 @@ const Email = t.refinement(t.string, isEmail, 'an e-mail address');
 const PlatformRoleInput = t.union([t.literal('owner'), t.literal('admin'), t.null]);
 const Status = t.keyof({ pending: null, scheduled: null, running: null, succeeded: null, failed: null, canceled: null });
 const CorrelationId = t.refinement(t.string, (s) => /^[A-Za-z0-9._:-]{1,100}$/.test(s), 'an id of 1-100 letters, digits, ".", "_", ":" and "-"');
-// GitHub's numbers fit in 32 bits, and so must the read model's (agent_runs indexes them as int).
-const SubjectNumber = t.refinement(t.number, (n) => Number.isInteger(n) && n >= 1 && n <= 2_147_483_647, 'a whole number from 1 to 2147483647');
+const SubjectNumber = t.refinement(t.number, isSubjectNumber, 'a whole number from 1 to 2147483647');
 
 const paging = { limit: PageLimit, cursor: t.string };
 const PageQuery = strictObject('page', {}, paging);
