@@ -15,6 +15,7 @@ import { runRequested as runRequestedEvent } from './support/events.js';
 import examples from '@octokit/webhooks-examples' with { type: 'json' };
 import { connectHelloWorld } from './support/hello-world.js';
 import { staffSecrets } from './support/secrets.js';
+import { until } from './support/until.js';
 
 let db: TestDatabase;
 useTestDatabase((created) => (db = created));
@@ -152,6 +153,24 @@ describe('serve with a setting it cannot take', () => {
   }
 });
 
+describe('serve on a port it cannot have', () => {
+  for (const role of ['api', 'worker']) {
+    it(`--role ${role}: one line naming CODEXK8S_HTTP_PORT and exit 1 (found by a review: a stack trace)`, async () => {
+      const taken = createServer();
+      await new Promise<void>((resolve) => taken.listen(0, resolve));
+      const port = (taken.address() as { port: number }).port;
+      try {
+        const { exited, stderr } = await serve(2, role, { CODEXK8S_HTTP_PORT: String(port) });
+        assert.equal(await exited, 1, stderr());
+        assert.match(stderr(), /CODEXK8S_HTTP_PORT/);
+        assert.doesNotMatch(stderr(), /^\s+at /m, 'no stack trace');
+      } finally {
+        taken.close();
+      }
+    });
+  }
+});
+
 describe('serve with small pools', () => {
   for (const poolSize of [1, 2, 3]) {
     it(`CODEXK8S_DATABASE_POOL_SIZE=${poolSize}: every projection leases and catches up, /readyz and the webhook answer, SIGTERM exits`, async () => {
@@ -175,6 +194,34 @@ describe('serve with small pools', () => {
       assert.ok(exit.ms < SHUTDOWN_SECONDS * 1000, `exited ${Math.round(exit.ms)} ms after SIGTERM`);
     });
   }
+
+  it('SIGTERM while clients keep their connections busy: each connection closes after its next answer, and the process exits 0 in time (found by a review: it answered on them until the deadline and exited 1)', async () => {
+    const { child, port, exited } = await serve(4, 'api');
+    await ready(port);
+    let done = false;
+    let answered = 0;
+    const exit = exited.then((code) => {
+      done = true;
+      return code;
+    });
+    // Kept-alive connections (fetch's default), each asking again as soon as it has its answer.
+    const clients = Array.from({ length: 8 }, async () => {
+      while (!done) {
+        try {
+          await (await fetch(`http://127.0.0.1:${port}/readyz`)).text();
+          answered++;
+        } catch {
+          await new Promise((r) => setTimeout(r, 20)); // refused: the server has stopped listening
+        }
+      }
+    });
+    await until(async () => answered > 50, 'the clients to be busy');
+    child.kill('SIGTERM');
+    const stopped = await timed(() => exit);
+    await Promise.all(clients);
+    assert.equal(stopped.value, 0, 'exit code');
+    assert.ok(stopped.ms < SHUTDOWN_SECONDS * 1000, `exited ${Math.round(stopped.ms)} ms after SIGTERM`);
+  });
 
   it('SIGTERM while the pool is exhausted ends the process within CODEXK8S_SHUTDOWN_TIMEOUT, and another worker takes the leases', async () => {
     const { child, port, exited } = await serve(1);
@@ -210,6 +257,32 @@ describe('serve with small pools', () => {
       await next.exited;
     }
   });
+
+  for (const [first, second] of [['SIGTERM', 'SIGINT'], ['SIGINT', 'SIGTERM'], ['SIGTERM', 'SIGTERM']] as const) {
+    it(`${second} after ${first} while the shutdown waits: exits at once, 1 (found by a review: a SIGINT after a SIGTERM was taken as the first again)`, async () => {
+      const { child, port, exited } = await serve(1, 'api');
+      const holder = new pg.Client({ connectionString: db.primaryUrl });
+      await holder.connect();
+      try {
+        await ready(port);
+        const guid = randomUUID();
+        await holder.query('SELECT pg_advisory_lock(flow_events_stream_lock_key($1))', [`delivery-${guid}`]);
+        const blocked = delivery(port, guid).catch(() => undefined);
+        await until(async () => (await holder.query("SELECT 1 FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock' AND query LIKE '%flow_events_append%'")).rows.length > 0, 'the delivery to wait on the lock');
+        child.kill(first);
+        await new Promise((r) => setTimeout(r, 300));
+        assert.equal(child.exitCode, null, 'the first signal waits for the work in flight');
+        child.kill(second);
+        const exit = await timed(() => exited);
+        assert.ok(exit.ms < 1000, `exited ${Math.round(exit.ms)} ms after the second signal`);
+        assert.equal(exit.value, 1);
+        await blocked;
+      } finally {
+        child.kill('SIGKILL');
+        await holder.end();
+      }
+    });
+  }
 });
 
 describe('two workers, one killed halfway', () => {

@@ -1,6 +1,6 @@
 import type { Command } from 'commander';
 import { randomUUID } from 'node:crypto';
-import { databaseConfig, githubConfig, httpConfig, integer, readConfig, runsConfig, shutdownTimeoutMs, staffApiConfig } from '../config.js';
+import { ConfigError, databaseConfig, githubConfig, httpConfig, integer, readConfig, runsConfig, shutdownTimeoutMs, staffApiConfig } from '../config.js';
 import { mountStaffApi } from '../http/api/mount.js';
 import { githubDirectory } from '../github/directory.js';
 import { githubOAuth } from '../github/oauth.js';
@@ -14,7 +14,7 @@ import { createMetrics } from '../http/metrics.js';
 import { githubWebhook } from '../http/webhook.js';
 import { parseLearningModeDefault } from '../../domain/access/permissions.js';
 import { parseTriggers } from '../../domain/webhooks/trigger-policy.js';
-import type { Server } from 'node:http';
+import type { IncomingMessage, Server, ServerResponse } from 'node:http';
 import { createLogger } from '../log.js';
 import { createEventStore } from '../postgres/event-store.js';
 import { sharedTail } from '../postgres/shared-tail.js';
@@ -50,8 +50,13 @@ export function registerServeCommand(program: Command): void {
       const store = createEventStore(pools.primary);
       const waker = await createWaker(config.primaryUrl);
       const controller = new AbortController();
-      const stop = () => {
-        log.info({ timeout_ms: shutdownAfterMs }, 'stopping');
+      const stop = (signal: NodeJS.Signals) => {
+        if (controller.signal.aborted) {
+          // A second signal, of either kind: the operator will not wait for the work in flight.
+          log.warn({ signal }, 'stopping now, with work still in flight');
+          process.exit(1);
+        }
+        log.info({ signal, timeout_ms: shutdownAfterMs }, 'stopping');
         controller.abort();
         // Whatever is still blocked (a statement waiting on a lock, a pool wait) does not keep the
         // process, or its leases, past the deadline: the leases' sessions end with it.
@@ -60,8 +65,8 @@ export function registerServeCommand(program: Command): void {
           process.exit(1);
         }, shutdownAfterMs).unref();
       };
-      process.once('SIGINT', stop);
-      process.once('SIGTERM', stop);
+      process.on('SIGINT', stop);
+      process.on('SIGTERM', stop);
       const tasks: Promise<void>[] = [];
       const metrics = createMetrics();
       let server: Server | undefined;
@@ -90,14 +95,10 @@ export function registerServeCommand(program: Command): void {
           const outcome = await setup.bootstrapOwner(staff.bootstrapOwnerEmail, { correlationId: `bootstrap-${randomUUID()}`, actor: { type: 'system', id: 'bootstrap' } });
           log.info(outcome === 'allowed' ? 'CODEXK8S_BOOTSTRAP_OWNER_EMAIL: allowed as the platform owner' : 'CODEXK8S_BOOTSTRAP_OWNER_EMAIL: known already, left as it is');
         }
-        server = app.listen(http.port);
-        await new Promise<void>((resolve) => server!.once('listening', () => resolve()));
+        server = await listen(app, http.port);
         const base = `http://127.0.0.1:${(server.address() as { port: number }).port}`;
         log.info({ url: base }, `listening on ${base}: GitHub webhooks go to POST ${base}/api/v1/webhooks/github; try curl ${base}/readyz, and ${base}/metrics`);
-        tasks.push(new Promise<void>((resolve) => controller.signal.addEventListener('abort', () => {
-          server!.close(() => resolve());
-          server!.closeIdleConnections();
-        }, { once: true })));
+        tasks.push(closeOnAbort(server, controller.signal));
       }
       if (kubernetes) {
         // The followers below share their reads of the log's tail: one query per wake, not one each.
@@ -114,12 +115,8 @@ export function registerServeCommand(program: Command): void {
         if (workerPort !== undefined) {
           // A worker alone still answers health, readiness and metrics (the watch's last event, the cleanup).
           const app = createApp({ primary: pools.primary, metrics, log, mount: () => {} });
-          server = app.listen(workerPort);
-          const health = server;
-          tasks.push(new Promise<void>((resolve) => controller.signal.addEventListener('abort', () => {
-            health.close(() => resolve());
-            health.closeIdleConnections();
-          }, { once: true })));
+          server = await listen(app, workerPort);
+          tasks.push(closeOnAbort(server, controller.signal));
         }
         tasks.push(...worker.tasks);
         log.info({ projections: running.map((p) => p.name), reactors: [scheduler.name, ...worker.reactors] }, 'worker started');
@@ -140,4 +137,33 @@ function ingressSettings() {
     throw new CliError((error as Error).message);
   }
   return { http, staff: staffApiConfig(), github: githubConfig(), triggers, read: readConfig() };
+}
+
+/**
+ * Stops a server when the signal aborts: it takes no new connection, closes the idle ones, and every
+ * other closes after its next answer (which says Connection: close). Closing only the idle ones left
+ * a client that kept its connections busy served until the shutdown deadline.
+ */
+function closeOnAbort(server: Server, signal: AbortSignal): Promise<void> {
+  let closing = false;
+  server.on('request', (_req: IncomingMessage, res: ServerResponse) => {
+    if (closing) res.shouldKeepAlive = false;
+    res.once('finish', () => {
+      if (closing) server.closeIdleConnections();
+    });
+  });
+  return new Promise<void>((resolve) => signal.addEventListener('abort', () => {
+    closing = true;
+    server.close(() => resolve());
+    server.closeIdleConnections();
+  }, { once: true }));
+}
+
+/** Listens on CODEXK8S_HTTP_PORT; a port taken or not allowed is a setting's error, said in one line. */
+function listen(app: { listen: (port: number) => Server }, port: number): Promise<Server> {
+  const server = app.listen(port);
+  return new Promise<Server>((resolve, reject) => {
+    server.once('listening', () => resolve(server));
+    server.once('error', (error: NodeJS.ErrnoException) => reject(new ConfigError(`CODEXK8S_HTTP_PORT: cannot listen on port ${port} (${error.code ?? error.message})`)));
+  });
 }
