@@ -2,7 +2,7 @@ import { ConcurrencyError, type EventMeta, type EventStore, type GlobalPosition 
 import type { DomainEvent } from '../domain/events.js';
 import { decideProject, membershipOf, projectDecider, repositoryByGithubId, type Project } from '../domain/projects/project.js';
 import { decideRun, initialRun, isActive, runDecider, type Run } from '../domain/runs/run.js';
-import { decideSubject, initialSubject, subjectDecider, type Subject } from '../domain/runs/subject.js';
+import { decideSubject, initialSubject, labelHistory, labellingOf, subjectDecider, type Subject } from '../domain/runs/subject.js';
 import { repositoryKey, streamOf, type SubjectRef } from '../domain/shared/streams.js';
 import { grantOf, userDecider, type User } from '../domain/users/user.js';
 import { runIdOf } from '../domain/webhooks/run-identity.js';
@@ -42,13 +42,16 @@ interface Known {
   project?: { stream: string; state: Project };
   /** The active runs' states, by id, when the delivery could cancel them. */
   runs: Map<string, { stream: string; state: Run }>;
+  /** The issue's or PR's runs and label removals, when the delivery labels, unlabels or closes it. */
+  subject?: { stream: string; state: Subject };
 }
 
 /**
  * What the platform knows of the delivery's repository and sender, from their streams: the
  * repository and the sender are found by GitHub's numeric ids (reservations), the project and user
- * states are remembered between deliveries; the subject's runs are read only when the delivery could
- * cancel them. Every stream loaded here is guarded by the decision's append.
+ * states are remembered between deliveries; the subject's stream is read when the delivery labels,
+ * unlabels or closes it, and its runs when it could cancel them. Every stream loaded here is guarded
+ * by the decision's append.
  */
 async function knownOf(deps: DeliveryDeps, load: Load, facts: DeliveryFacts): Promise<Known> {
   const known: Known = { context: { repository: null, sender: null, activeRuns: [], learningModeDefault: deps.learningModeDefault }, runs: new Map() };
@@ -77,25 +80,34 @@ async function knownOf(deps: DeliveryDeps, load: Load, facts: DeliveryFacts): Pr
     };
   }
   const subject = subjectOf(facts);
-  if (subject && (facts.action === 'closed' || facts.action === 'unlabeled')) {
+  const triggerLabelled = facts.action === 'labeled' && facts.label !== null && Object.hasOwn(deps.triggers, facts.label);
+  if (subject && (facts.action === 'closed' || facts.action === 'unlabeled' || triggerLabelled)) {
     const [started] = await load<[Subject]>([{ stream: streamOf.subject(subject), fold: subjectDecider }]);
+    known.subject = started;
+    if (facts.label) known.context.labelRemovedAt = labelHistory(started.state, facts.label).lastRemovedAt;
+    if (facts.action === 'labeled') return known;
     const runs = await load<Run[]>(started.state.runs.map(({ runId: id }) => ({ stream: streamOf.run(id), fold: runDecider })));
-    const labels = new Map(started.state.runs.map((r) => [r.runId, r.label]));
+    const recorded = new Map(started.state.runs.map((r) => [r.runId, r]));
     for (const run of runs) {
       if (!isActive(run.state) || run.state.status === 'none') continue;
       known.runs.set(run.state.runId, run);
-      known.context.activeRuns = [...known.context.activeRuns, { runId: run.state.runId, label: labels.get(run.state.runId)! }];
+      const { label, labeledAt } = recorded.get(run.state.runId)!;
+      known.context.activeRuns = [...known.context.activeRuns, { runId: run.state.runId, label, labeledAt }];
     }
   }
   return known;
 }
 
 /** The writes of a decision, beside the delivery's own record. */
-async function writesOf(decision: Decision, delivery: Delivery, known: Known, load: Load): Promise<{ writes: Write[]; runIds: string[] }> {
+async function writesOf(deps: Pick<DeliveryDeps, 'triggers'>, decision: Decision, delivery: Delivery, known: Known, load: Load): Promise<{ writes: Write[]; runIds: string[] }> {
   const { facts } = delivery;
   if (decision.kind === 'start') {
     const repository = `github/${facts.repository!.owner}/${facts.repository!.name}`;
-    const runId = runIdOf({ repository: repositoryKey('github', facts.repository!.id), number: facts.subject!.number, label: decision.label, labeledAt: facts.labeledAt ?? delivery.receivedAt });
+    const subject = known.subject ?? { stream: streamOf.subject(subjectOf(facts)!), state: initialSubject };
+    const runId = runIdOf({
+      repository: repositoryKey('github', facts.repository!.id), number: facts.subject!.number, label: decision.label, labeledAt: facts.labeledAt ?? delivery.receivedAt,
+      labelling: labellingOf(subject.state, decision.label),
+    });
     const requested = decideRun({
       type: 'RequestRun', runId, projectId: decision.projectId, agent: decision.agent, repository, repositoryId: decision.repositoryId,
       ...(facts.bodySha256 ? { issueBodySha256: facts.bodySha256 } : {}),
@@ -106,7 +118,8 @@ async function writesOf(decision: Decision, delivery: Delivery, known: Known, lo
       writes: [
         // The run's stream must not exist yet: a second delivery of one labelling starts no second run.
         { stream: streamOf.run(runId), expected: 'no_stream', events: requested },
-        { stream: streamOf.subject(subjectOf(facts)!), expected: 'any', events: decideSubject({ type: 'RecordRun', runId, label: decision.label, agent: decision.agent }, initialSubject) },
+        // At the version read: a removal recorded meanwhile makes this decision again.
+        { stream: subject.stream, events: decideSubject({ type: 'RecordRun', runId, label: decision.label, agent: decision.agent, labeledAt: facts.labeledAt ?? null }, subject.state) },
       ],
     };
   }
@@ -117,9 +130,16 @@ async function writesOf(decision: Decision, delivery: Delivery, known: Known, lo
     for (const runId of decision.runIds) {
       writes.push(...(await endingWrites(load, known.runs.get(runId)!, { type: 'CancelRun', reason: decision.reason, by: canceledBy }, delivery.receivedAt)));
     }
-    return { runIds: [...decision.runIds], writes };
+    return { runIds: [...decision.runIds], writes: [...writes, ...removalOf(deps, facts, known)] };
   }
-  return { runIds: [], writes: [] };
+  return { runIds: [], writes: removalOf(deps, facts, known) };
+}
+
+/** A trigger label taken off is recorded on its subject, whether it canceled anything or not: a labelling that arrives after it is judged by it. */
+function removalOf(deps: Pick<DeliveryDeps, 'triggers'>, facts: DeliveryFacts, known: Known): Write[] {
+  if (facts.action !== 'unlabeled' || !facts.label || !Object.hasOwn(deps.triggers, facts.label) || !known.subject) return [];
+  const events = decideSubject({ type: 'RecordLabelRemoved', label: facts.label, at: facts.labeledAt ?? null }, known.subject.state);
+  return events.length > 0 ? [{ stream: known.subject.stream, events }] : [];
 }
 
 /** A connected repository that GitHub now names differently keeps its id; the project learns the new name. */
@@ -158,7 +178,7 @@ export async function receiveDelivery(deps: DeliveryDeps, delivery: Delivery): P
     const { result, append } = await handleCommand(deps, meta, async (load) => {
       const known = await knownOf(deps, load, facts);
       const decision = decideTrigger(facts, known.context, deps.triggers);
-      const { writes, runIds } = await writesOf(decision, delivery, known, load);
+      const { writes, runIds } = await writesOf(deps, decision, delivery, known, load);
       startedRun = decision.kind === 'start' ? runIds[0] : undefined;
       const outcome = decision.kind === 'start' ? 'accepted' : decision.kind === 'cancel' ? 'canceled' : 'ignored';
       const reason = decision.kind === 'ignore' ? decision.reason : decision.kind === 'cancel' ? decision.reason : null;

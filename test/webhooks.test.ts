@@ -221,6 +221,32 @@ describe('POST /api/v1/webhooks/github with Codertocat/Hello-World connected', (
     }
   });
 
+  it('a label put back in the second it was taken off starts a new run (found by a review: GitHub\'s times are whole seconds, so it named the canceled run)', async () => {
+    const added = labelling('run:dev');
+    const first = await post('issues', added.body);
+    assert.equal(first.body.status, 'accepted');
+    const removed = labelling('run:dev', 'unlabeled', added.number);
+    removed.payload.issue.updated_at = added.payload.issue.updated_at;
+    assert.equal((await post('issues', JSON.stringify(removed.payload))).body.status, 'canceled');
+    const again = await post('issues', added.body);
+    assert.deepEqual([again.status, again.body.status], [202, 'accepted'], JSON.stringify(again.body));
+    assert.notEqual(again.body.run_id, first.body.run_id);
+    // The same labelling through another hook is still one run.
+    const copy = await post('issues', added.body);
+    assert.deepEqual([copy.body.status, copy.body.reason], ['ignored', 'duplicate_trigger']);
+    assert.deepEqual((await store.readStream(`run-${again.body.run_id}`)).map((e) => e.type), ['RunRequested']);
+  });
+
+  it('a label taken off whose removal arrives before its labelling (deliveries come in any order): the late labelling starts nothing (found by a review)', async () => {
+    const added = labelling('run:dev');
+    const removed = labelling('run:dev', 'unlabeled', added.number);
+    removed.payload.issue.updated_at = new Date(Date.parse(added.payload.issue.updated_at) + 5000).toISOString();
+    const early = await post('issues', JSON.stringify(removed.payload));
+    assert.deepEqual([early.body.status, early.body.reason], ['ignored', 'nothing_to_cancel']);
+    const late = await post('issues', added.body);
+    assert.deepEqual([late.status, late.body.status, late.body.reason], [202, 'ignored', 'label_removed_since'], JSON.stringify(late.body));
+  });
+
   it('a cancel of a finished run is a no-op: the outcome stands', async () => {
     const added = labelling('run:dev');
     const started = await post('issues', added.body);

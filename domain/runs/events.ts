@@ -44,7 +44,16 @@ export type RunEvent = EventsOf<typeof runEventCodecs>;
  * the run's RunRequested, so a cancel that reads (and guards) this stream sees every run started
  * before it, however far the read models lag.
  */
-export const SubjectRunRequested = t.type({ runId: Uuid, label: NonEmptyString, agent: NonEmptyString });
+export const SubjectRunRequested = t.intersection([
+  t.type({ runId: Uuid, label: NonEmptyString, agent: NonEmptyString }),
+  // When GitHub says the label was put on (the subject's updated_at, whole seconds); older runs have none.
+  t.partial({ labeledAt: t.string }),
+]);
+/**
+ * A trigger label taken off the subject, at the time GitHub gives (null if none): a labelling older
+ * than it is stale (deliveries come in any order), and one after it is a new labelling.
+ */
+export const SubjectLabelRemoved = t.type({ label: NonEmptyString, at: t.union([t.string, t.null]) });
 
-export const subjectEventCodecs = { SubjectRunRequested };
+export const subjectEventCodecs = { SubjectRunRequested, SubjectLabelRemoved };
 export type SubjectEvent = EventsOf<typeof subjectEventCodecs>;

@@ -4,13 +4,15 @@ import { v5 as uuidv5 } from 'uuid';
 const RUN_NAMESPACE = 'be4ac4e9-b711-40f6-a197-25cf5a94ef74';
 
 /**
- * The run a labelling starts, named by the labelling itself: repository, issue or PR number, label
- * and the label event's time. Two deliveries of the same labelling (a redelivery under a new GUID,
- * or the org hook and the repository hook) name the same run, and the run's stream can be created
- * only once, so they cannot start two runs.
+ * The run a labelling starts, named by the labelling itself: repository, issue or PR number, label,
+ * the label event's time and which labelling of the label it is (labellingOf). Two deliveries of
+ * the same labelling (a redelivery under a new GUID, or the org hook and the repository hook) name
+ * the same run, and the run's stream can be created only once, so they cannot start two runs.
  */
-export function runIdOf(labelling: { repository: string; number: number; label: string; labeledAt: string }): string {
-  return uuidv5(`${labelling.repository}#${labelling.number}:${labelling.label}@${labelling.labeledAt}`, RUN_NAMESPACE);
+export function runIdOf(labelling: { repository: string; number: number; label: string; labeledAt: string; labelling?: number }): string {
+  // The first labelling keeps the name it always had; each one after a removal gets its own.
+  const again = labelling.labelling ? `+${labelling.labelling}` : '';
+  return uuidv5(`${labelling.repository}#${labelling.number}:${labelling.label}@${labelling.labeledAt}${again}`, RUN_NAMESPACE);
 }
 
 /**

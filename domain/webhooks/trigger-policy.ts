@@ -63,8 +63,10 @@ export interface DeliveryFacts {
 export interface DeliveryContext {
   repository: { projectId: string; repositoryId: string; projectLearningMode: boolean | null } | null;
   sender: { userId: string; platformRole: PlatformRole; projectRole: ProjectRole | null; userLearningMode: boolean | null; memberLearningMode: boolean | null } | null;
-  /** Active (pending, scheduled or running) runs on this issue or PR, with the label that started each. */
-  activeRuns: readonly { runId: string; label: string }[];
+  /** Active (pending, scheduled or running) runs on this issue or PR, with the label that started each and when. */
+  activeRuns: readonly { runId: string; label: string; labeledAt?: string | null }[];
+  /** When the delivery's label was last taken off this issue or PR, as GitHub gave it (from the subject's stream). */
+  labelRemovedAt?: string | null;
   learningModeDefault: boolean;
 }
 
@@ -76,7 +78,8 @@ export type IgnoreReason =
   | 'conflicting_trigger_labels'
   | 'wrong_subject_kind'
   | 'pull_request_from_fork'
-  | 'nothing_to_cancel';
+  | 'nothing_to_cancel'
+  | 'label_removed_since';
 
 export type Decision =
   | { kind: 'start'; agent: string; mode: 'run' | 'revise'; label: string; learningMode: boolean; projectId: string; repositoryId: string; senderId: string }
@@ -98,7 +101,9 @@ export function decideTrigger(facts: DeliveryFacts, context: DeliveryContext, tr
   const unlabeled = onSubject && facts.action === 'unlabeled' && isTriggerLabel(facts.label);
   if (closing || unlabeled) {
     if (!context.repository) return ignore('repository_not_connected');
-    const runs = unlabeled ? context.activeRuns.filter((r) => r.label === facts.label) : context.activeRuns;
+    // A removal cancels the runs labelled before it, not one labelled again since (deliveries come in any order).
+    const labelledAfter = (r: { labeledAt?: string | null }) => !!facts.labeledAt && !!r.labeledAt && r.labeledAt > facts.labeledAt;
+    const runs = unlabeled ? context.activeRuns.filter((r) => r.label === facts.label && !labelledAfter(r)) : context.activeRuns;
     if (runs.length === 0) return ignore('nothing_to_cancel');
     return {
       kind: 'cancel',
@@ -117,6 +122,9 @@ export function decideTrigger(facts: DeliveryFacts, context: DeliveryContext, tr
   if (!facts.sender || facts.sender.type !== 'User') return ignore('sender_not_a_user');
   if (!context.repository) return ignore('repository_not_connected');
   if (!context.sender || !can(context.sender, 'runs.start')) return ignore('sender_not_allowed');
+  // A labelling older than the label's latest removal arrived late: the label is off. One in the same
+  // second is a new labelling (GitHub's times are whole seconds).
+  if (facts.labeledAt && context.labelRemovedAt && facts.labeledAt < context.labelRemovedAt) return ignore('label_removed_since');
 
   return {
     kind: 'start',

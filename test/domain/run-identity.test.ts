@@ -15,12 +15,19 @@ describe('runIdOf: a labelling names its run', () => {
     ['another issue', { number: 2 }],
     ['another label', { label: 'run:dev:revise' }],
     ['a later labelling of the same issue', { labeledAt: '2019-05-15T15:20:34Z' }],
+    ['the labelling after a removal, in the same second', { labelling: 1 } as Partial<typeof labelling>],
   ];
   for (const [what, change] of changes) {
     it(`${what} names another run`, () => {
       assert.notEqual(runIdOf({ ...labelling, ...change }), runIdOf(labelling));
     });
   }
+});
+
+describe('runIdOf: the first labelling keeps the name it had before labellings were counted', () => {
+  it('labelling 0 names the run the labelling named without it', () => {
+    assert.equal(runIdOf({ ...labelling, labelling: 0 }), runIdOf(labelling));
+  });
 });
 
 describe('manualRunIdOf: a correlation id names a run in its project', () => {

@@ -1,8 +1,7 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import type { RunEvent, SubjectEvent } from '../../domain/runs/events.js';
+import type { RunEvent } from '../../domain/runs/events.js';
 import { decideRun, evolveRun, initialRun, runDecider, type RunCommand, type RunStatus } from '../../domain/runs/run.js';
-import { decideSubject, evolveSubject, initialSubject } from '../../domain/runs/subject.js';
 import { DomainError } from '../../domain/shared/errors.js';
 import { foldStream } from '../../domain/shared/decider.js';
 
@@ -85,12 +84,3 @@ describe('the run decider', () => {
   });
 });
 
-describe('the subject decider', () => {
-  const recorded = (runId: string, label: string): SubjectEvent => ({ type: 'SubjectRunRequested', data: { runId, label, agent: 'dev' } });
-  it('records a run started on the subject, once', () => {
-    assert.deepEqual(decideSubject({ type: 'RecordRun', runId: R, label: 'run:dev', agent: 'dev' }, initialSubject), [recorded(R, 'run:dev')]);
-    const state = [recorded(R, 'run:dev')].reduce(evolveSubject, initialSubject);
-    assert.deepEqual(decideSubject({ type: 'RecordRun', runId: R, label: 'run:dev', agent: 'dev' }, state), []);
-    assert.deepEqual(state.runs, [{ runId: R, label: 'run:dev' }]);
-  });
-});

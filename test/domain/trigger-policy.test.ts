@@ -53,6 +53,11 @@ const table: [string, DeliveryContext, DeliveryFacts, Decision][] = [
   ['removing another label is not a trigger', { ...known, activeRuns: [dev('run-a')] }, { ...labeled('bug', []), action: 'unlabeled' }, { kind: 'ignore', reason: 'not_a_trigger' }],
   ['closing the issue cancels its runs', { ...known, activeRuns: [dev('run-a')] }, { ...labeled('run:dev'), action: 'closed', label: null }, { kind: 'cancel', runIds: ['run-a'], reason: 'issue_closed' }],
   ['closing the PR cancels its runs', { ...known, activeRuns: [dev('run-a')] }, { ...labeled('run:dev:revise', [], 'pull_request'), action: 'closed', label: null }, { kind: 'cancel', runIds: ['run-a'], reason: 'pull_request_closed' }],
+  // Deliveries come in any order, and GitHub's times are whole seconds (found by a review).
+  ['run:dev labelled before its latest removal arrived late: it starts nothing', { ...known, labelRemovedAt: '2026-11-29T10:00:05Z' }, { ...labeled('run:dev'), labeledAt: '2026-11-29T10:00:04Z' }, { kind: 'ignore', reason: 'label_removed_since' }],
+  ['run:dev labelled in the second of its removal is a new labelling: it starts', { ...known, labelRemovedAt: '2026-11-29T10:00:05Z' }, { ...labeled('run:dev'), labeledAt: '2026-11-29T10:00:05Z' }, start()],
+  ['run:dev labelled after its removal starts', { ...known, labelRemovedAt: '2026-11-29T10:00:05Z' }, { ...labeled('run:dev'), labeledAt: '2026-11-29T10:00:06Z' }, start()],
+  ['removing run:dev cancels the runs labelled up to the removal, not one labelled since', { ...known, activeRuns: [{ runId: 'run-a', label: 'run:dev', labeledAt: '2026-11-29T10:00:01Z' }, { runId: 'run-b', label: 'run:dev', labeledAt: '2026-11-29T10:00:05Z' }, { runId: 'run-c', label: 'run:dev', labeledAt: '2026-11-29T10:00:09Z' }, { runId: 'run-d', label: 'run:dev', labeledAt: null }] }, { ...labeled('run:dev', []), action: 'unlabeled', labeledAt: '2026-11-29T10:00:05Z' }, { kind: 'cancel', runIds: ['run-a', 'run-b', 'run-d'], reason: 'trigger_label_removed' }],
   ['closing in an unconnected repository', { ...known, repository: null }, { ...labeled('run:dev'), action: 'closed', label: null }, { kind: 'ignore', reason: 'repository_not_connected' }],
 ];
 

@@ -1,0 +1,45 @@
+import { describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { decideSubject, evolveSubject, initialSubject, labelHistory, labellingOf, type Subject, type SubjectCommand } from '../../domain/runs/subject.js';
+import type { SubjectEvent } from '../../domain/runs/events.js';
+
+const A = '00000000-0000-4000-8000-00000000000a';
+const B = '00000000-0000-4000-8000-00000000000b';
+const given = (events: SubjectEvent[]): Subject => events.reduce(evolveSubject, initialSubject);
+const ran = (runId: string, labeledAt?: string): SubjectEvent => ({ type: 'SubjectRunRequested', data: { runId, label: 'run:dev', agent: 'dev', ...(labeledAt ? { labeledAt } : {}) } });
+const removed = (at: string | null): SubjectEvent => ({ type: 'SubjectLabelRemoved', data: { label: 'run:dev', at } });
+const T1 = '2026-11-29T10:00:01Z';
+const T2 = '2026-11-29T10:00:02Z';
+
+// given (events) / when (command) / then (events)
+const table: [string, SubjectEvent[], SubjectCommand, SubjectEvent[]][] = [
+  ['a run is recorded with its labelling time', [], { type: 'RecordRun', runId: A, label: 'run:dev', agent: 'dev', labeledAt: T1 }, [ran(A, T1)]],
+  ['a run recorded already is not recorded again', [ran(A, T1)], { type: 'RecordRun', runId: A, label: 'run:dev', agent: 'dev', labeledAt: T1 }, []],
+  ['a removal is recorded', [ran(A, T1)], { type: 'RecordLabelRemoved', label: 'run:dev', at: T1 }, [removed(T1)]],
+  ['the same removal through another hook is not recorded twice', [ran(A, T1), removed(T1)], { type: 'RecordLabelRemoved', label: 'run:dev', at: T1 }, []],
+  ['a removal after a labelling since, in the same second, is another removal', [ran(A, T1), removed(T1), ran(B, T1)], { type: 'RecordLabelRemoved', label: 'run:dev', at: T1 }, [removed(T1)]],
+  ['a removal with nothing labelled before it (deliveries out of order) is recorded', [], { type: 'RecordLabelRemoved', label: 'run:dev', at: T2 }, [removed(T2)]],
+];
+
+describe('the subject decider', () => {
+  for (const [name, events, command, then] of table) {
+    it(name, () => assert.deepEqual(decideSubject(command, given(events)), then));
+  }
+
+  it('counts the labellings of a label: each removal starts the next', () => {
+    assert.equal(labellingOf(given([]), 'run:dev'), 0);
+    assert.equal(labellingOf(given([ran(A, T1), removed(T1)]), 'run:dev'), 1);
+    assert.equal(labellingOf(given([ran(A, T1), removed(T1), ran(B, T1), removed(T1)]), 'run:dev'), 2);
+    assert.equal(labellingOf(given([ran(A, T1), removed(T1)]), 'run:dev:revise'), 0, 'per label');
+  });
+
+  it('keeps the latest removal time, whatever order removals come in', () => {
+    assert.equal(labelHistory(given([removed(T2), removed(T1)]), 'run:dev').lastRemovedAt, T2);
+    assert.equal(labelHistory(given([removed(T1), removed(null)]), 'run:dev').lastRemovedAt, T1);
+    assert.equal(labelHistory(given([removed(null)]), 'run:dev').lastRemovedAt, null);
+  });
+
+  it('reads a run recorded before labelling times were kept', () => {
+    assert.deepEqual(given([ran(A)]).runs, [{ runId: A, label: 'run:dev', labeledAt: null }]);
+  });
+});
