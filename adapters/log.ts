@@ -1,5 +1,6 @@
 import { pino, type Logger } from 'pino';
 import pretty from 'pino-pretty';
+import { ConfigError } from './config.js';
 
 /**
  * Structured JSON logs. Secrets, tokens and e-mails are redacted here, by the logger itself, so no
@@ -40,7 +41,7 @@ export function createLogger(options: { name?: string; level?: string; destinati
   return pino(
     {
       name: options.name ?? 'codex-k8s',
-      level: options.level ?? process.env.CODEXK8S_LOG_LEVEL ?? 'info',
+      level: options.level ?? logLevel(),
       base: { pid: process.pid },
       formatters: { log: (object) => scrub(object) as Record<string, unknown> },
       hooks: {
@@ -60,9 +61,19 @@ export function createLogger(options: { name?: string; level?: string; destinati
  * already scrubbed). CODEXK8S_LOG_FORMAT=json|pretty chooses either way.
  */
 function destination(): pino.DestinationStream {
-  const format = process.env.CODEXK8S_LOG_FORMAT ?? (process.stderr.isTTY ? 'pretty' : 'json');
+  const format = process.env.CODEXK8S_LOG_FORMAT?.trim().toLowerCase() || (process.stderr.isTTY ? 'pretty' : 'json');
+  if (format !== 'pretty' && format !== 'json') throw new ConfigError('CODEXK8S_LOG_FORMAT must be json or pretty');
   if (format === 'pretty') return pretty({ destination: 2, sync: true, colorize: process.stderr.isTTY, ignore: 'pid,hostname,name', translateTime: 'HH:MM:ss.l' });
   return pino.destination(2);
+}
+
+const LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'];
+
+/** CODEXK8S_LOG_LEVEL, trimmed, in any case; empty is the default (info). */
+function logLevel(): string {
+  const level = process.env.CODEXK8S_LOG_LEVEL?.trim().toLowerCase() || 'info';
+  if (!LEVELS.includes(level)) throw new ConfigError(`CODEXK8S_LOG_LEVEL must be one of ${LEVELS.join(', ')}`);
+  return level;
 }
 
 export type { Logger };

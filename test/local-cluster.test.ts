@@ -7,6 +7,23 @@ import { join } from 'node:path';
 import { down, localCluster, up } from '../adapters/postgres/local-cluster.js';
 
 describe('the local PostgreSQL servers (db up)', () => {
+  it('CODEXK8S_LOCAL_PG_PORT that is no port for two servers is refused, naming it (found by a review: some fell back to the default, some were used)', () => {
+    const before = process.env.CODEXK8S_LOCAL_PG_PORT;
+    try {
+      for (const bad of ['abc', '0', '-5', '70000', '1.5', '65535', '80']) {
+        process.env.CODEXK8S_LOCAL_PG_PORT = bad;
+        assert.throws(() => localCluster(tmpdir()), (e: Error) => /^CODEXK8S_LOCAL_PG_PORT must be/.test(e.message), bad);
+      }
+      process.env.CODEXK8S_LOCAL_PG_PORT = ' 25000 ';
+      assert.deepEqual([localCluster(tmpdir()).primary.port, localCluster(tmpdir()).replica.port], [25000, 25001]);
+      process.env.CODEXK8S_LOCAL_PG_PORT = '';
+      assert.ok(localCluster(tmpdir()).primary.port >= 20000, 'empty: the port derived from the path');
+    } finally {
+      if (before === undefined) delete process.env.CODEXK8S_LOCAL_PG_PORT;
+      else process.env.CODEXK8S_LOCAL_PG_PORT = before;
+    }
+  });
+
   it('a port another process holds: the error says so, with what the server logged and the setting that chooses other ports', async () => {
     const root = mkdtempSync(join(tmpdir(), 'codexk8s-taken-'));
     const blocker = createServer();

@@ -2,6 +2,7 @@ import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { Writable } from 'node:stream';
 import { createLogger } from '../adapters/log.js';
+import { ConfigError } from '../adapters/config.js';
 
 function capture() {
   const lines: string[] = [];
@@ -46,5 +47,35 @@ describe('the logger redacts by itself', () => {
     const record = JSON.parse(out) as { err: { message: string; type: string } };
     assert.equal(record.err.type, 'Error');
     assert.equal(record.err.message, 'login failed for [redacted]');
+  });
+});
+
+describe('the log settings (found by a review: a bad level was an unexpected error naming no setting, a bad format was taken as json)', () => {
+  const withEnv = (env: Record<string, string>, work: () => void) => {
+    const before = { level: process.env.CODEXK8S_LOG_LEVEL, format: process.env.CODEXK8S_LOG_FORMAT };
+    Object.assign(process.env, env);
+    try {
+      work();
+    } finally {
+      for (const [k, v] of [['CODEXK8S_LOG_LEVEL', before.level], ['CODEXK8S_LOG_FORMAT', before.format]] as const) {
+        if (v === undefined) delete process.env[k];
+        else process.env[k] = v;
+      }
+    }
+  };
+  for (const level of ['verbose', 'inf0', '5']) {
+    it(`CODEXK8S_LOG_LEVEL=${level} is refused, naming the setting`, () => {
+      withEnv({ CODEXK8S_LOG_LEVEL: level }, () => assert.throws(() => createLogger({ destination: new Writable({ write: (_c, _e, done) => done() }) }), (e: Error) => e instanceof ConfigError && e.message.startsWith('CODEXK8S_LOG_LEVEL')));
+    });
+  }
+  for (const format of ['yaml', 'jsonl']) {
+    it(`CODEXK8S_LOG_FORMAT=${format} is refused, naming the setting`, () => {
+      withEnv({ CODEXK8S_LOG_FORMAT: format }, () => assert.throws(() => createLogger(), (e: Error) => e instanceof ConfigError && e.message.startsWith('CODEXK8S_LOG_FORMAT')));
+    });
+  }
+  it('an empty or padded level or format is taken like every other setting: trimmed, empty meaning the default', () => {
+    for (const [level, expected] of [['', 'info'], [' debug ', 'debug'], ['WARN', 'warn']]) {
+      withEnv({ CODEXK8S_LOG_LEVEL: level!, CODEXK8S_LOG_FORMAT: ' JSON ' }, () => assert.equal(createLogger().level, expected));
+    }
   });
 });

@@ -33,4 +33,12 @@ describe('repository token encryption', () => {
     assert.throws(() => parseKeyRing('CODEXK8S_TOKEN_ENCRYPTION_KEYS', 'nocolon', { exactBytes: 32 }), /kid:base64/);
     assert.throws(() => parseKeyRing('K', `a:${key()},a:${key()}`, { exactBytes: 32 }), /appears twice/);
   });
+
+  it('refuses a key that is not base64, though the bytes it would decode to are enough (found by a review: Buffer skips what it cannot decode)', () => {
+    for (const bad of [`${key()}#&*`, 'my password is not base64 at all!!! but it is long enough', `${key().slice(0, 20)} ${key().slice(20)}`]) {
+      assert.throws(() => parseKeyRing('CODEXK8S_JWT_KEYS', `k1:${bad}`, { minBytes: 32 }), (e: Error) => e.name === 'ConfigError' && /CODEXK8S_JWT_KEYS: key k1 is not base64/.test(e.message) && !e.message.includes(bad), bad);
+    }
+    const unpadded = randomBytes(32).toString('base64').replace(/=+$/, '');
+    assert.equal(parseKeyRing('K', `k1:${unpadded}`, { exactBytes: 32 }).current.key.length, 32, 'padding may be left out');
+  });
 });

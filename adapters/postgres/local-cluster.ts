@@ -40,8 +40,18 @@ export interface LocalCluster {
 
 export type Say = (line: string) => void;
 
+/** CODEXK8S_LOCAL_PG_PORT: the primary's port, the replica's the next one; unset or empty, one derived from the checkout's path. */
+function localPort(): number | undefined {
+  const raw = process.env.CODEXK8S_LOCAL_PG_PORT?.trim();
+  if (!raw) return undefined;
+  if (!/^\d{4,5}$/.test(raw) || Number(raw) < 1024 || Number(raw) > 65534) {
+    throw new LocalClusterError('CODEXK8S_LOCAL_PG_PORT must be a port from 1024 to 65534 (the replica takes the next one)');
+  }
+  return Number(raw);
+}
+
 export function localCluster(root: string): LocalCluster {
-  const base = Number(process.env.CODEXK8S_LOCAL_PG_PORT) || 20000 + (createHash('sha256').update(realpathSync(root)).digest().readUInt16BE(0) % 20000) * 2;
+  const base = localPort() ?? 20000 + (createHash('sha256').update(realpathSync(root)).digest().readUInt16BE(0) % 20000) * 2;
   const dataDir = join(root, '.codexk8s', 'pg');
   // The servers get the real path: when .codexk8s/pg links elsewhere, the postgres user may not be
   // able to pass through the checkout to follow the link.
