@@ -76,6 +76,28 @@ describe('codex-k8s migrate', () => {
   });
 });
 
+describe('commands against a database that cannot be reached (found by a review: serve and events tail printed an unexpected error and never exited)', () => {
+  for (const args of [['serve', '--role', 'worker'], ['events', 'tail', '--from', 'start'], ['migrate']]) {
+    it(`${args.join(' ')}: one line naming the address, no password, exit 1`, async () => {
+      const result = await runCli(args, { CODEXK8S_DATABASE_URL: 'postgres://someone:hunter2secret@127.0.0.1:1/nowhere', CODEXK8S_GITHUB_WEBHOOK_SECRET: 'x' });
+      assert.equal(result.code, 1, result.stderr);
+      assert.equal(result.stderr.trim().split('\n').length, 1, result.stderr);
+      assert.match(result.stderr, /127\.0\.0\.1:1/);
+      assert.doesNotMatch(result.stderr, /hunter2secret|unexpected/);
+    });
+  }
+});
+
+describe('codex-k8s serve --only', () => {
+  it('refuses an empty list (found by a review: it started with no projection at all)', async () => {
+    for (const only of [',', '', ' , ']) {
+      const result = await runCli(['serve', '--only', only], db.env);
+      assert.equal(result.code, 1, result.stderr);
+      assert.match(result.stderr, /--only/);
+    }
+  });
+});
+
 describe('codex-k8s events tail', () => {
   it('prints the log from the start, filtered by stream', async () => {
     const store = createEventStore(db.pools.primary);
@@ -102,7 +124,7 @@ describe('codex-k8s events tail', () => {
   });
 
   it('refuses malformed and oversized positions and limits with one line', async () => {
-    for (const args of [['--from', 'yesterday'], ['--from', '9'.repeat(5000)], ['--limit', '0'], ['--limit', 'many']]) {
+    for (const args of [['--from', 'yesterday'], ['--from', '9'.repeat(5000)], ['--limit', '0'], ['--limit', 'many'], ['--limit', '1.5']]) {
       const result = await runCli(['events', 'tail', ...args], db.env);
       assert.equal(result.code, 1, `${args.join(' ').slice(0, 40)}: ${result.stderr}`);
       assert.equal(result.stderr.trim().split('\n').length, 1);

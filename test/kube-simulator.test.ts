@@ -371,7 +371,7 @@ describe('codex-k8s kube simulate', () => {
   });
 
   it('refuses bad flags with one line', async () => {
-    for (const [flag, value, message] of [['--outcome', 'explode', /--outcome must be one of/], ['--port', '70000', /--port must be/], ['--run-seconds', 'soon', /--run-seconds must be/]] as const) {
+    for (const [flag, value, message] of [['--outcome', 'explode', /--outcome must be one of/], ['--port', '70000', /--port must be/], ['--run-seconds', 'soon', /--run-seconds must be/], ['--kubeconfig', tmpdir(), /--kubeconfig: cannot write/]] as const) {
       const result = await runCli(['kube', 'simulate', flag, value]);
       assert.equal(result.code, 1);
       assert.match(result.stderr, message);

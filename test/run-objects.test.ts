@@ -137,6 +137,7 @@ describe('a private agent image', () => {
   });
 
   it('launches 16 runs at once unless CODEXK8S_LAUNCH_CONCURRENCY says otherwise (1 to 256)', () => {
+    assert.deepEqual(kubernetesSettings({ CODEXK8S_RUN_EGRESS_PORTS: '443, 8443,' }).egressPorts, [443, 8443], 'a trailing comma, as every other list setting takes it');
     assert.equal(kubernetesSettings({}).launchConcurrency, 16);
     assert.equal(kubernetesSettings({ CODEXK8S_LAUNCH_CONCURRENCY: '1' }).launchConcurrency, 1);
     assert.equal(kubernetesSettings({ CODEXK8S_LAUNCH_CONCURRENCY: '256' }).launchConcurrency, 256);

@@ -19,7 +19,7 @@ export function registerEventCommands(program: Command): void {
     .action(async (options: { stream?: string; from: string; limit?: string; json?: boolean }) => {
       const config = databaseConfig();
       const limit = options.limit === undefined ? Infinity : Number(options.limit);
-      if (!(limit > 0)) throw new CliError('--limit must be a positive number');
+      if (!(limit > 0) || (limit !== Infinity && !Number.isInteger(limit))) throw new CliError('--limit must be a positive whole number');
       const pools = createPools({ ...config, poolSize: 2 }, 'codex-k8s-events-tail');
       const store = createEventStore(pools.primary, { notify: false });
       const from =

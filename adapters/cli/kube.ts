@@ -29,8 +29,13 @@ export function registerKubeCommands(program: Command): void {
       } catch (error) {
         throw new CliError(`cannot listen on 127.0.0.1:${port}: ${(error as NodeJS.ErrnoException).code ?? (error as Error).message}`);
       }
-      await mkdir(dirname(file), { recursive: true });
-      await writeFile(file, simulator.kubeconfig(), { mode: 0o600 });
+      try {
+        await mkdir(dirname(file), { recursive: true });
+        await writeFile(file, simulator.kubeconfig(), { mode: 0o600 });
+      } catch (error) {
+        await simulator.close();
+        throw new CliError(`--kubeconfig: cannot write ${file} (${(error as NodeJS.ErrnoException).code ?? (error as Error).message})`);
+      }
       process.stderr.write(`Kubernetes simulator on ${simulator.url} (Jobs ${options.outcome} after ${runSeconds}s); Ctrl-C stops it\n`);
       process.stdout.write(`export KUBECONFIG=${file}\n`);
       await new Promise<void>((done) => {

@@ -14,6 +14,14 @@ import { buildProgram } from './program.js';
 
 const expected = [CliError, ConfigError, LocalClusterError, ValidationError, ConcurrencyError, EventDecodeError, RebuildError, DomainError, TokenCipherError, GithubError, AgentRunError, RangeError];
 
+/** A server that cannot be reached (the database, mostly) is the operator's to fix: said in one line, with where. */
+function unreachableOf(error: unknown): string | undefined {
+  const e = error as { code?: unknown; address?: unknown; port?: unknown };
+  if (typeof e?.code !== 'string' || !['ECONNREFUSED', 'ENOTFOUND', 'EHOSTUNREACH', 'ETIMEDOUT', 'ECONNRESET', 'EAI_AGAIN'].includes(e.code)) return undefined;
+  const where = typeof e.address === 'string' ? `${e.address}${e.port !== undefined ? `:${String(e.port)}` : ''}` : 'the server';
+  return `cannot connect to ${where} (${e.code}); is the database up? (codex-k8s db up, or CODEXK8S_DATABASE_URL)`;
+}
+
 try {
   await buildProgram().parseAsync(process.argv);
 } catch (error) {
@@ -21,8 +29,9 @@ try {
     // commander has printed its message already; --help and --version exit 0.
     process.exitCode = error.exitCode;
   } else {
-    const known = expected.some((k) => error instanceof k);
-    const message = error instanceof Error ? error.message : String(error);
+    const unreachable = unreachableOf(error);
+    const known = unreachable !== undefined || expected.some((k) => error instanceof k);
+    const message = unreachable ?? (error instanceof Error ? error.message : String(error));
     process.stderr.write(`codex-k8s: ${scrubText(known ? message : `unexpected error: ${message}`)}\n`);
     process.exitCode = known ? 1 : 2;
   }

@@ -34,6 +34,7 @@ export function registerServeCommand(program: Command): void {
       if (!['api', 'worker', 'all'].includes(options.role)) throw new CliError('--role must be api, worker or all');
       const config = databaseConfig();
       const only = options.only?.split(',').map((s) => s.trim()).filter(Boolean);
+      if (only?.length === 0) throw new CliError('--only names no projection (leave it out to run them all)');
       const unknown = only?.filter((n) => !allProjections.some((p) => p.name === n)) ?? [];
       if (unknown.length > 0) throw new CliError(`unknown projection ${unknown.join(', ')}`);
       // Every setting is read and checked before anything is opened: a bad one refuses the start with

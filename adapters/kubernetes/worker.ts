@@ -44,8 +44,8 @@ export interface KubernetesSettings {
 
 /** Every setting of the Kubernetes side, read and checked before anything starts (a bad one refuses the start). */
 export function kubernetesSettings(env: Env = process.env): KubernetesSettings {
-  const ports = (env.CODEXK8S_RUN_EGRESS_PORTS?.trim() || '443').split(',').map((p) => p.trim());
-  if (ports.some((p) => !/^\d{1,5}$/.test(p) || Number(p) < 1 || Number(p) > 65535)) throw new ConfigError('CODEXK8S_RUN_EGRESS_PORTS must be comma-separated TCP ports');
+  const ports = (env.CODEXK8S_RUN_EGRESS_PORTS?.trim() || '443').split(',').map((p) => p.trim()).filter(Boolean);
+  if (ports.length === 0 || ports.some((p) => !/^\d{1,5}$/.test(p) || Number(p) < 1 || Number(p) > 65535)) throw new ConfigError('CODEXK8S_RUN_EGRESS_PORTS must be comma-separated TCP ports');
   const quota = { cpu: env.CODEXK8S_RUN_QUOTA_CPU?.trim() || '2', memory: env.CODEXK8S_RUN_QUOTA_MEMORY?.trim() || '4Gi', pods: integer(env, 'CODEXK8S_RUN_QUOTA_PODS', 3, 1, 100) };
   try {
     podResources(quota); // a quota the pod cannot fit in would fail every run; refused at start instead
