@@ -52,6 +52,8 @@ await pool.end();
 
 say(`loading ${RUNS} runs into agent_runs over ${PROJECTS} projects`);
 const owner = createPool(ownerUrl, 1, 'codex-k8s-bench');
+// The load is one long statement: the platform's statement timeout (its pools' default) is not for it.
+await owner.query('SET statement_timeout = 0');
 const started = performance.now();
 await owner.query(
   `INSERT INTO agent_runs (id, version, correlation_id, project_id, agent, status, run_payload, learning_mode, slot, created_at, updated_at, finished_at)
