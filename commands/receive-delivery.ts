@@ -106,7 +106,7 @@ async function writesOf(deps: Pick<DeliveryDeps, 'triggers'>, decision: Decision
     const subject = known.subject ?? { stream: streamOf.subject(subjectOf(facts)!), state: initialSubject };
     const runId = runIdOf({
       repository: repositoryKey('github', facts.repository!.id), number: facts.subject!.number, label: decision.label, labeledAt: facts.labeledAt ?? delivery.receivedAt,
-      labelling: labellingOf(subject.state, decision.label),
+      labelling: labellingOf(subject.state, decision.label, facts.labeledAt ?? null),
     });
     const requested = decideRun({
       type: 'RequestRun', runId, projectId: decision.projectId, agent: decision.agent, repository, repositoryId: decision.repositoryId,

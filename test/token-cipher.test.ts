@@ -35,10 +35,13 @@ describe('repository token encryption', () => {
   });
 
   it('refuses a key that is not base64, though the bytes it would decode to are enough (found by a review: Buffer skips what it cannot decode)', () => {
-    for (const bad of [`${key()}#&*`, 'my password is not base64 at all!!! but it is long enough', `${key().slice(0, 20)} ${key().slice(20)}`]) {
+    for (const bad of [`${key()}#&*`, 'my password is not base64 at all!!! but it is long enough', `${key().slice(0, 20)}$${key().slice(20)}`, `${key()}+_`]) {
       assert.throws(() => parseKeyRing('CODEXK8S_JWT_KEYS', `k1:${bad}`, { minBytes: 32 }), (e: Error) => e.name === 'ConfigError' && /CODEXK8S_JWT_KEYS: key k1 is not base64/.test(e.message) && !e.message.includes(bad), bad);
     }
-    const unpadded = randomBytes(32).toString('base64').replace(/=+$/, '');
-    assert.equal(parseKeyRing('K', `k1:${unpadded}`, { exactBytes: 32 }).current.key.length, 32, 'padding may be left out');
+    const bytes = randomBytes(64);
+    const wrapped = bytes.toString('base64').replace(/(.{64})/g, '$1\n'); // as openssl rand -base64 64 prints it
+    for (const [what, text] of [['unpadded', bytes.toString('base64').replace(/=+$/, '')], ['wrapped over lines', wrapped], ['URL-safe', bytes.toString('base64url')]]) {
+      assert.deepEqual(parseKeyRing('K', `k1:${text}`, { minBytes: 32 }).current.key, bytes, `${what} (found by a review: refused after the check came in)`);
+    }
   });
 });

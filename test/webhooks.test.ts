@@ -237,6 +237,24 @@ describe('POST /api/v1/webhooks/github with Codertocat/Hello-World connected', (
     assert.deepEqual((await store.readStream(`run-${again.body.run_id}`)).map((e) => e.type), ['RunRequested']);
   });
 
+  it('two hooks deliver every event: copies of a removal and of a later labelling start no second run (found by a review)', async () => {
+    const first = labelling('run:dev');
+    const removed = labelling('run:dev', 'unlabeled', first.number);
+    removed.payload.issue.updated_at = new Date(Date.parse(first.payload.issue.updated_at) + 1000).toISOString();
+    const again = labelling('run:dev', 'labeled', first.number);
+    again.payload.issue.updated_at = new Date(Date.parse(first.payload.issue.updated_at) + 2000).toISOString();
+    const [a1, b1] = [await post('issues', first.body), await post('issues', first.body)];
+    assert.deepEqual([a1.body.status, b1.body.reason], ['accepted', 'duplicate_trigger']);
+    assert.equal((await post('issues', JSON.stringify(removed.payload))).body.status, 'canceled');
+    const a3 = await post('issues', JSON.stringify(again.payload));
+    assert.equal(a3.body.status, 'accepted');
+    const b2 = await post('issues', JSON.stringify(removed.payload)); // hook B's copy of the removal, late
+    assert.deepEqual([b2.body.status, b2.body.reason], ['ignored', 'nothing_to_cancel'], JSON.stringify(b2.body));
+    const b3 = await post('issues', JSON.stringify(again.payload)); // and of the labelling
+    assert.deepEqual([b3.body.status, b3.body.reason], ['ignored', 'duplicate_trigger'], JSON.stringify(b3.body));
+    assert.deepEqual((await store.readStream(`run-${a3.body.run_id}`)).map((e) => e.type), ['RunRequested']);
+  });
+
   it('a label taken off whose removal arrives before its labelling (deliveries come in any order): the late labelling starts nothing (found by a review)', async () => {
     const added = labelling('run:dev');
     const removed = labelling('run:dev', 'unlabeled', added.number);

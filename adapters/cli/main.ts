@@ -14,12 +14,12 @@ import { buildProgram } from './program.js';
 
 const expected = [CliError, ConfigError, LocalClusterError, ValidationError, ConcurrencyError, EventDecodeError, RebuildError, DomainError, TokenCipherError, GithubError, AgentRunError, RangeError];
 
-/** A server that cannot be reached (the database, mostly) is the operator's to fix: said in one line, with where. */
+/** A server that cannot be reached (the database, the cluster, GitHub) is the operator's to fix: said in one line, with where. */
 function unreachableOf(error: unknown): string | undefined {
   const e = error as { code?: unknown; address?: unknown; port?: unknown };
   if (typeof e?.code !== 'string' || !['ECONNREFUSED', 'ENOTFOUND', 'EHOSTUNREACH', 'ETIMEDOUT', 'ECONNRESET', 'EAI_AGAIN'].includes(e.code)) return undefined;
   const where = typeof e.address === 'string' ? `${e.address}${e.port !== undefined ? `:${String(e.port)}` : ''}` : 'the server';
-  return `cannot connect to ${where} (${e.code}); is the database up? (codex-k8s db up, or CODEXK8S_DATABASE_URL)`;
+  return `cannot connect to ${where} (${e.code})`;
 }
 
 try {

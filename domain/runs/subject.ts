@@ -4,14 +4,14 @@ import { subjectEventCodecs, type SubjectEvent } from './events.js';
 /** An issue or pull request, as far as runs go: the runs it started, oldest first, and its trigger labels' removals. */
 export interface Subject {
   runs: readonly { runId: string; label: string; labeledAt: string | null }[];
-  /** Per label: how often it was taken off, the latest removal's time, and whether a run was recorded since. */
+  /** Per label: the distinct times it was taken off (GitHub's, sorted), and removals that came without one. */
   labels: Readonly<Record<string, LabelHistory>>;
 }
 
 export interface LabelHistory {
-  removals: number;
+  removedAt: readonly string[];
+  removedWithoutTime: number;
   lastRemovedAt: string | null;
-  runSinceRemoval: boolean;
 }
 
 export type SubjectCommand =
@@ -20,30 +20,32 @@ export type SubjectCommand =
 
 export const initialSubject: Subject = { runs: [], labels: {} };
 
-const noHistory: LabelHistory = { removals: 0, lastRemovedAt: null, runSinceRemoval: false };
+const noHistory: LabelHistory = { removedAt: [], removedWithoutTime: 0, lastRemovedAt: null };
 export const labelHistory = (subject: Subject, label: string): LabelHistory => subject.labels[label] ?? noHistory;
 
 /**
- * Which labelling of this label a new one is: 0 before any removal, then one more for each removal.
- * It is part of the run's name, so a label put back on in the same second as it was taken off (GitHub's
- * times are whole seconds) names a new run, while two deliveries of one labelling name the same one.
+ * Which labelling of this label one at `labeledAt` is: how many removals came at or before it (each
+ * time once). It is part of the run's name, so a label put back on in the same second as it was taken
+ * off (GitHub's times are whole seconds) names a new run, while every delivery of one labelling,
+ * through any hook and before or after copies of a removal, names the same one.
  */
-export const labellingOf = (subject: Subject, label: string): number => labelHistory(subject, label).removals;
+export function labellingOf(subject: Subject, label: string, labeledAt: string | null): number {
+  const history = labelHistory(subject, label);
+  const timed = labeledAt === null ? history.removedAt.length : history.removedAt.filter((at) => at <= labeledAt).length;
+  return timed + history.removedWithoutTime;
+}
 
 export function evolveSubject(subject: Subject, event: SubjectEvent): Subject {
   switch (event.type) {
-    case 'SubjectRunRequested': {
-      const label = event.data.label;
-      return {
-        runs: [...subject.runs, { runId: event.data.runId, label, labeledAt: event.data.labeledAt ?? null }],
-        labels: { ...subject.labels, [label]: { ...labelHistory(subject, label), runSinceRemoval: true } },
-      };
-    }
+    case 'SubjectRunRequested':
+      return { ...subject, runs: [...subject.runs, { runId: event.data.runId, label: event.data.label, labeledAt: event.data.labeledAt ?? null }] };
     case 'SubjectLabelRemoved': {
       const before = labelHistory(subject, event.data.label);
       const at = event.data.at;
-      const lastRemovedAt = before.lastRemovedAt === null || (at !== null && at > before.lastRemovedAt) ? at ?? before.lastRemovedAt : before.lastRemovedAt;
-      return { ...subject, labels: { ...subject.labels, [event.data.label]: { removals: before.removals + 1, lastRemovedAt, runSinceRemoval: false } } };
+      const history: LabelHistory = at === null
+        ? { ...before, removedWithoutTime: before.removedWithoutTime + 1 }
+        : { ...before, removedAt: [...new Set([...before.removedAt, at])].sort(), lastRemovedAt: before.lastRemovedAt === null || at > before.lastRemovedAt ? at : before.lastRemovedAt };
+      return { ...subject, labels: { ...subject.labels, [event.data.label]: history } };
     }
   }
 }
@@ -53,12 +55,10 @@ export function decideSubject(command: SubjectCommand, subject: Subject): Subjec
     case 'RecordRun':
       if (subject.runs.some((r) => r.runId === command.runId)) return [];
       return [{ type: 'SubjectRunRequested', data: { runId: command.runId, label: command.label, agent: command.agent, ...(command.labeledAt ? { labeledAt: command.labeledAt } : {}) } }];
-    case 'RecordLabelRemoved': {
-      // The same removal again (through another hook): nothing was labelled since, at the same time.
-      const history = labelHistory(subject, command.label);
-      if (history.removals > 0 && !history.runSinceRemoval && history.lastRemovedAt === command.at) return [];
+    case 'RecordLabelRemoved':
+      // A removal at a time recorded already is a copy (another hook), or one GitHub's whole seconds cannot tell from it.
+      if (command.at !== null && labelHistory(subject, command.label).removedAt.includes(command.at)) return [];
       return [{ type: 'SubjectLabelRemoved', data: { label: command.label, at: command.at } }];
-    }
   }
 }
 
