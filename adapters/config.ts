@@ -208,6 +208,11 @@ function httpUrl(env: Env, name: string, fallback: string | undefined): string |
   return raw.replace(/\/+$/, '');
 }
 
+/** CODEXK8S_TOKEN_ENCRYPTION_KEYS, when set: the keys repository tokens are sealed and opened with. */
+export function tokenKeysConfig(env: Env = process.env): KeyRing | undefined {
+  return env.CODEXK8S_TOKEN_ENCRYPTION_KEYS?.trim() ? parseKeyRing('CODEXK8S_TOKEN_ENCRYPTION_KEYS', env.CODEXK8S_TOKEN_ENCRYPTION_KEYS, { exactBytes: 32 }) : undefined;
+}
+
 export function staffApiConfig(env: Env = process.env): StaffApiConfig {
   const clientId = env.CODEXK8S_GITHUB_OAUTH_CLIENT_ID?.trim();
   const clientSecret = env.CODEXK8S_GITHUB_OAUTH_CLIENT_SECRET?.trim();
@@ -220,7 +225,7 @@ export function staffApiConfig(env: Env = process.env): StaffApiConfig {
     jwtKeys: parseKeyRing('CODEXK8S_JWT_KEYS', env.CODEXK8S_JWT_KEYS, { minBytes: 32 }),
     jwtTtlSeconds: duration(env, 'CODEXK8S_JWT_TTL', 900, 60, 24 * 3600),
     emailHashKey: parseKeyRing('CODEXK8S_EMAIL_HASH_KEY', env.CODEXK8S_EMAIL_HASH_KEY, { minBytes: 32 }).current.key,
-    tokenKeys: env.CODEXK8S_TOKEN_ENCRYPTION_KEYS?.trim() ? parseKeyRing('CODEXK8S_TOKEN_ENCRYPTION_KEYS', env.CODEXK8S_TOKEN_ENCRYPTION_KEYS, { exactBytes: 32 }) : undefined,
+    tokenKeys: tokenKeysConfig(env),
     oauth: clientId && clientSecret ? { url: httpUrl(env, 'CODEXK8S_GITHUB_OAUTH_URL', 'https://github.com')!, clientId, clientSecret } : undefined,
     publicUrl: httpUrl(env, 'CODEXK8S_PUBLIC_URL', undefined),
     bootstrapOwnerEmail,

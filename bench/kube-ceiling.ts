@@ -1,8 +1,8 @@
 /**
  * The ceiling bench:launch prints beside its figures: the objects of N runs (the namespace, then its
  * objects together, then the Job: what the launcher sends, built by runObjects) created through
- * the worker's client and connections, as many runs at once as the launcher's default, against the
- * same simulator, with no database, no webhook and no event. What launching costs here at the least,
+ * the worker's client and connections, as many runs at once as the launcher's default, against a
+ * simulator of the same kind, with no database, no webhook and no event. What launching costs here at the least,
  * in a process of its own as `serve` is.
  *
  * node dist/bench/kube-ceiling.js <kubeconfig-file> <runs>; prints runs created per second on stdout.

@@ -7,8 +7,8 @@
  * is not what is measured. The platform runs as one `serve --role all` process; BENCH_LAUNCH_ROLES=split
  * runs a `--role api` process (the webhook) and a `--role worker` one (projections, scheduler,
  * launcher), as deploy/base does. `pgbench -N` on the same database is the reference, measured in the run.
- * After the runs, a ceiling: the same runs' objects created through the worker's client against the
- * same simulator with no database at all (bench/kube-ceiling.ts), the most runs a second any launcher
+ * After the runs, a ceiling: the same runs' objects created through the worker's client against a
+ * fresh simulator of the same kind, with no database at all (bench/kube-ceiling.ts), the most runs a second any launcher
  * could start here; when deliveries are accepted faster than that, a burst's launches must queue.
  */
 import { spawn } from 'node:child_process';
@@ -103,7 +103,7 @@ watching.abort();
 await sim.close();
 // The ceiling against a fresh simulator of the same kind, empty and watched by no one, as the burst's was when it began.
 const fresh = await startKubeSimulator({ outcome: 'succeed', runSeconds: 0.2 });
-const freshKubeconfig = join(mkdtempSync(join(tmpdir(), 'codexk8s-bench-')), 'kubeconfig');
+const freshKubeconfig = `${kubeconfig}-ceiling`;
 writeFileSync(freshKubeconfig, fresh.kubeconfig());
 const ceilingRun = spawn(process.execPath, [join(import.meta.dirname, 'kube-ceiling.js'), freshKubeconfig, String(RUNS)], { stdio: ['ignore', 'pipe', 'inherit'] });
 let ceilingOut = '';
@@ -127,7 +127,7 @@ console.log(
     // Beside the launch rate: when deliveries are accepted faster than runs launch, the launches queue.
     accepted_per_s: round(accepted.size / acceptedIn, 1),
     runs_launched_per_s: round((accepted.size - missing) / elapsed, 1),
-    ceiling: 'the same objects created through the same client and simulator, no database',
+    ceiling: 'the same objects created through the same client, against a fresh simulator, no database',
     ceiling_runs_per_s: round(ceiling, 1),
     reference: `${pgbenchCommand(8)} tps`,
     reference_value: round(reference),

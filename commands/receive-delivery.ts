@@ -2,7 +2,7 @@ import { ConcurrencyError, type EventMeta, type EventStore, type GlobalPosition 
 import type { DomainEvent } from '../domain/events.js';
 import { decideProject, membershipOf, projectDecider, repositoryByGithubId, type Project } from '../domain/projects/project.js';
 import { decideRun, initialRun, isActive, runDecider, type Run } from '../domain/runs/run.js';
-import { decideSubject, initialSubject, labelHistory, labellingOf, subjectDecider, type Subject } from '../domain/runs/subject.js';
+import { decideSubject, initialSubject, lastRemovalOf, labellingOf, subjectDecider, type Subject } from '../domain/runs/subject.js';
 import { repositoryKey, streamOf, type SubjectRef } from '../domain/shared/streams.js';
 import { grantOf, userDecider, type User } from '../domain/users/user.js';
 import { runIdOf } from '../domain/webhooks/run-identity.js';
@@ -84,7 +84,7 @@ async function knownOf(deps: DeliveryDeps, load: Load, facts: DeliveryFacts): Pr
   if (subject && (facts.action === 'closed' || facts.action === 'unlabeled' || triggerLabelled)) {
     const [started] = await load<[Subject]>([{ stream: streamOf.subject(subject), fold: subjectDecider }]);
     known.subject = started;
-    if (facts.label) known.context.labelRemovedAt = labelHistory(started.state, facts.label).lastRemovedAt;
+    if (facts.label) known.context.labelRemovedAt = lastRemovalOf(started.state, facts.label);
     if (facts.action === 'labeled') return known;
     const runs = await load<Run[]>(started.state.runs.map(({ runId: id }) => ({ stream: streamOf.run(id), fold: runDecider })));
     const recorded = new Map(started.state.runs.map((r) => [r.runId, r]));

@@ -2,10 +2,9 @@ import { BatchV1Api, CoreV1Api, KubeConfig, KubernetesObjectApi } from '@kuberne
 import type pg from 'pg';
 import type { EventStore } from '../../ports/event-store.js';
 import type { Waker } from '../../ports/waker.js';
-import { ConfigError, duration, githubConfig, integer, type RunsConfig } from '../config.js';
+import { ConfigError, duration, githubConfig, integer, tokenKeysConfig, type RunsConfig } from '../config.js';
 import { sleep } from '../../projections/lease.js';
 import { namespaceRemover, reapNamespaces } from './reaper.js';
-import { parseKeyRing } from '../crypto/keys.js';
 import { tokenCipher } from '../crypto/token-cipher.js';
 import { repositoryTokens } from './repository-token.js';
 import type { Logger } from '../log.js';
@@ -53,6 +52,7 @@ export function kubernetesSettings(env: Env = process.env): KubernetesSettings {
     throw new ConfigError((error as Error).message);
   }
   const cluster = realCluster(env);
+  const tokenKeys = tokenKeysConfig(env);
   const openaiKey = env.CODEXK8S_OPENAI_API_KEY?.trim() || undefined;
   if (cluster && !openaiKey) throw new ConfigError('CODEXK8S_OPENAI_API_KEY is not set (the agent needs it on a real cluster)');
   return {
@@ -64,7 +64,7 @@ export function kubernetesSettings(env: Env = process.env): KubernetesSettings {
     quota,
     launchConcurrency: integer(env, 'CODEXK8S_LAUNCH_CONCURRENCY', 16, 1, 256),
     cluster,
-    tokenKeys: env.CODEXK8S_TOKEN_ENCRYPTION_KEYS?.trim() ? tokenCipher(parseKeyRing('CODEXK8S_TOKEN_ENCRYPTION_KEYS', env.CODEXK8S_TOKEN_ENCRYPTION_KEYS, { exactBytes: 32 })) : undefined,
+    tokenKeys: tokenKeys ? tokenCipher(tokenKeys) : undefined,
     githubApiUrl: githubConfig(env).apiUrl,
   };
 }

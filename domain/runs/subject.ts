@@ -11,7 +11,6 @@ export interface Subject {
 export interface LabelHistory {
   removedAt: readonly string[];
   removedWithoutTime: number;
-  lastRemovedAt: string | null;
 }
 
 export type SubjectCommand =
@@ -20,8 +19,10 @@ export type SubjectCommand =
 
 export const initialSubject: Subject = { runs: [], labels: {} };
 
-const noHistory: LabelHistory = { removedAt: [], removedWithoutTime: 0, lastRemovedAt: null };
-export const labelHistory = (subject: Subject, label: string): LabelHistory => subject.labels[label] ?? noHistory;
+const noHistory: LabelHistory = { removedAt: [], removedWithoutTime: 0 };
+const labelHistory = (subject: Subject, label: string): LabelHistory => subject.labels[label] ?? noHistory;
+/** When the label was last taken off, as GitHub gave it (null: never, or never with a time). */
+export const lastRemovalOf = (subject: Subject, label: string): string | null => labelHistory(subject, label).removedAt.at(-1) ?? null;
 
 /**
  * Which labelling of this label one at `labeledAt` is: how many removals came at or before it (each
@@ -44,7 +45,7 @@ export function evolveSubject(subject: Subject, event: SubjectEvent): Subject {
       const at = event.data.at;
       const history: LabelHistory = at === null
         ? { ...before, removedWithoutTime: before.removedWithoutTime + 1 }
-        : { ...before, removedAt: [...new Set([...before.removedAt, at])].sort(), lastRemovedAt: before.lastRemovedAt === null || at > before.lastRemovedAt ? at : before.lastRemovedAt };
+        : { ...before, removedAt: [...new Set([...before.removedAt, at])].sort() };
       return { ...subject, labels: { ...subject.labels, [event.data.label]: history } };
     }
   }

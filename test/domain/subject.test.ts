@@ -1,6 +1,6 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { decideSubject, evolveSubject, initialSubject, labelHistory, labellingOf, type Subject, type SubjectCommand } from '../../domain/runs/subject.js';
+import { decideSubject, evolveSubject, initialSubject, lastRemovalOf, labellingOf, type Subject, type SubjectCommand } from '../../domain/runs/subject.js';
 import type { SubjectEvent } from '../../domain/runs/events.js';
 
 const A = '00000000-0000-4000-8000-00000000000a';
@@ -37,9 +37,9 @@ describe('the subject decider', () => {
   });
 
   it('keeps the latest removal time, whatever order removals come in', () => {
-    assert.equal(labelHistory(given([removed(T2), removed(T1)]), 'run:dev').lastRemovedAt, T2);
-    assert.equal(labelHistory(given([removed(T1), removed(null)]), 'run:dev').lastRemovedAt, T1);
-    assert.equal(labelHistory(given([removed(null)]), 'run:dev').lastRemovedAt, null);
+    assert.equal(lastRemovalOf(given([removed(T2), removed(T1)]), 'run:dev'), T2);
+    assert.equal(lastRemovalOf(given([removed(T1), removed(null)]), 'run:dev'), T1);
+    assert.equal(lastRemovalOf(given([removed(null)]), 'run:dev'), null);
   });
 
   it('reads a run recorded before labelling times were kept', () => {
