@@ -68,7 +68,9 @@ describe('Kubernetes API simulator, through the real @kubernetes/client-node', (
   let sim: KubeSimulator;
   let c: ReturnType<typeof clientsFor>;
   before(async () => {
-    sim = await startKubeSimulator({ runSeconds: 0.05, bookmarkIntervalMs: 50 });
+    // A deleted namespace stays Terminating long enough for a second delete to find it so on a slow
+    // machine (20 ms was passed between two requests on CI once).
+    sim = await startKubeSimulator({ runSeconds: 0.05, bookmarkIntervalMs: 50, namespaceTerminatingMs: 1000 });
     c = clientsFor(sim);
   });
   after(() => sim.close());

@@ -20,6 +20,8 @@ export interface KubeSimulatorOptions {
   bookmarkIntervalMs?: number;
   /** Termination messages a finished pod's containers leave, by container name (as a step of the runner writes one). */
   terminationMessages?: Record<string, string>;
+  /** How long a deleted namespace stays Terminating before it and its content are gone (default 20 ms). */
+  namespaceTerminatingMs?: number;
 }
 
 export interface KubeSimulatorState {
@@ -239,7 +241,7 @@ export async function startKubeSimulator(options: KubeSimulatorOptions = {}): Pr
         }
       }
       store.remove(namespaces, undefined, ns.metadata.name);
-    }, 20); // Terminating for a moment, as while the namespace controller empties it
+    }, options.namespaceTerminatingMs ?? 20); // Terminating for a moment, as while the namespace controller empties it
     return terminating;
   }
 
