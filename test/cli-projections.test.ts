@@ -5,7 +5,7 @@ import { createEventStore, type EventStore } from '../adapters/postgres/event-st
 import { allProjections } from '../projections/index.js';
 import { useTestDatabase, type TestDatabase } from './support/cluster.js';
 import { runCli } from './support/cli.js';
-import { appendRuns } from './support/projections.js';
+import { allReadable, appendRuns } from './support/projections.js';
 
 let db: TestDatabase;
 let store: EventStore;
@@ -33,6 +33,7 @@ describe('codex-k8s projections', () => {
   });
 
   it('rebuild --yes folds the log and swaps it in; status then shows it caught up', async () => {
+    await allReadable(db.pools.primary, store);
     const result = await runCli(['projections', 'rebuild', 'agent_runs', '--yes', '--json'], db.env);
     assert.equal(result.code, 0, result.stderr);
     const summary = JSON.parse(result.stdout) as { events: number; applied: number; parked: number };

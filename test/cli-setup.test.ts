@@ -6,6 +6,7 @@ import { allProjections } from '../projections/index.js';
 import { rebuild } from '../projections/rebuild.js';
 import { useTestDatabase, type TestDatabase } from './support/cluster.js';
 import { runCli } from './support/cli.js';
+import { allReadable } from './support/projections.js';
 import { startFakeGithub, type FakeGithub } from './support/fake-github.js';
 
 let db: TestDatabase;
@@ -115,6 +116,7 @@ describe('setup commands', () => {
     const inLog = await db.pools.primary.query('SELECT count(*)::int AS n FROM flow_events WHERE payload::text LIKE $1', [`%${token}%`]);
     assert.equal(inLog.rows[0].n, 0);
     const store = createEventStore(db.pools.primary);
+    await allReadable(db.pools.primary, store);
     for (const p of allProjections) await rebuild(p, { pool: db.ownerPool, store });
     const { rows } = await db.pools.primary.query("SELECT r.owner, r.name, r.has_token, r.token_key_id, p.key FROM repositories r JOIN projects p ON p.id = r.project_id ORDER BY r.name");
     assert.deepEqual(rows, [

@@ -15,7 +15,7 @@ import { countingPool, useTestDatabase, type TestDatabase } from './support/clus
 import { runCli } from './support/cli.js';
 import type { DomainEvent } from '../domain/events.js';
 import { systemMeta } from './support/events.js';
-import { appendRuns, caughtUp, contentHash, quietLog, runLife } from './support/projections.js';
+import { allReadable, appendRuns, caughtUp, contentHash, quietLog, runLife } from './support/projections.js';
 
 let db: TestDatabase;
 let store: EventStore;
@@ -144,6 +144,7 @@ describe('the projection runner', () => {
     assert.deepEqual(await counts(projectId), { failed: 2 });
     const whole = async () => (await db.pools.primary.query('SELECT t::text AS row FROM agent_runs t WHERE project_id = $1 ORDER BY id', [projectId])).rows;
     const live = await whole();
+    await allReadable(db.pools.primary, store);
     await rebuild(agentRuns, { pool: db.ownerPool, store });
     assert.deepEqual(await whole(), live, 'a rebuild (one batch) folds them as the live runner did (two batches)');
     assert.deepEqual(await counts(projectId), { failed: 2 });
@@ -385,6 +386,7 @@ describe('rebuild', () => {
     const runsHash = await contentHash(db.pools.primary, 'agent_runs', 't.id');
     const countsHash = await contentHash(db.pools.primary, 'project_run_counts', 't.project_id, t.status');
     // A fresh fold of the same log, with nothing else running, gives the same content.
+    await allReadable(db.pools.primary, store);
     await rebuild(agentRuns, { pool: db.ownerPool, store });
     assert.equal(await contentHash(db.pools.primary, 'agent_runs', 't.id'), runsHash);
     assert.equal(await contentHash(db.pools.primary, 'project_run_counts', 't.project_id, t.status'), countsHash);
@@ -394,6 +396,7 @@ describe('rebuild', () => {
 
   it('interrupted, leaves the live model untouched and no shadow; run again, completes', async () => {
     await appendRuns(store, randomUUID(), 100); // enough to interrupt midway, whatever ran before
+    await allReadable(db.pools.primary, store);
     await rebuild(agentRuns, { pool: db.ownerPool, store });
     const before = await contentHash(db.pools.primary, 'agent_runs', 't.id');
     const controller = new AbortController();
@@ -424,6 +427,7 @@ describe('rebuild', () => {
       { type: 'MemberLearningModeSet', data: { projectId: P, userId: U, learningMode: true } },
       { type: 'MemberRemoved', data: { projectId: P, userId: U } },
     ] as DomainEvent[] }], systemMeta());
+    await allReadable(db.pools.primary, store);
     await rebuild(projectMembers, { pool: db.ownerPool, store });
     const { rows } = await db.pools.primary.query('SELECT count(*)::int AS n FROM project_members WHERE user_id = $1', [U]);
     assert.equal(rows[0].n, 0, 'the removal ended the membership; the later events found nothing to change');

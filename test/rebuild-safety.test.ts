@@ -10,7 +10,7 @@ import { agentRuns } from '../projections/read-models/agent-runs.js';
 import { rebuild, rebuildHolder } from '../projections/rebuild.js';
 import { useTestDatabase, type TestDatabase } from './support/cluster.js';
 import { runCli } from './support/cli.js';
-import { appendRuns, contentHash } from './support/projections.js';
+import { allReadable, appendRuns, contentHash } from './support/projections.js';
 
 let db: TestDatabase;
 let store: PostgresEventStore;
@@ -116,6 +116,7 @@ describe('rebuild safety', () => {
 
   it('a rebuild killed midway leaves no "rebuilding" behind, and the next one succeeds', async () => {
     await appendRuns(store, randomUUID(), 1500);
+    await allReadable(db.pools.primary, store);
     await rebuild(agentRuns, { pool: db.ownerPool, store }); // the live model has every event; no runner is running
     const before = await contentHash(db.pools.primary, 'agent_runs', 't.id');
     const child = spawn(process.execPath, [join(projectRoot, 'bin', 'codex-k8s.js'), 'projections', 'rebuild', 'agent_runs', '--yes', '--batch-size', '5'], {

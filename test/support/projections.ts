@@ -56,6 +56,20 @@ async function committedHead(db: pg.Pool): Promise<GlobalPosition> {
   return r ? new GlobalPosition(r.epoch, BigInt(r.tx_id), BigInt(r.position)) : GlobalPosition.start;
 }
 
+/**
+ * Waits until readers may take every event committed so far. A rebuild folds up to the read horizon,
+ * which another test file's transaction (any database of the cluster) can hold back: a rebuild whose
+ * result is compared must wait for this first (a rebuild missed the last runs on CI once).
+ */
+export async function allReadable(db: pg.Pool, store: Pick<EventStore, 'headPosition'>, timeoutMs = 20_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  const head = await committedHead(db);
+  while (!(await store.headPosition()).isAtOrAfter(head)) {
+    if (Date.now() > deadline) throw new Error(`the log is not readable up to ${head}: a transaction holds the horizon`);
+    await new Promise((r) => setTimeout(r, 25));
+  }
+}
+
 /** Waits until a projection's checkpoint on `db` has passed every event committed so far. */
 export async function caughtUp(db: pg.Pool, _store: EventStore, name: string, timeoutMs = 20_000): Promise<void> {
   const deadline = Date.now() + timeoutMs;
