@@ -15,7 +15,7 @@ import { spawn } from 'node:child_process';
 import { createHmac, randomBytes, randomUUID } from 'node:crypto';
 import { once } from 'node:events';
 import { mkdtempSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { availableParallelism, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import examples from '@octokit/webhooks-examples' with { type: 'json' };
 import { KubeConfig, Watch } from '@kubernetes/client-node';
@@ -23,6 +23,7 @@ import { createEventStore } from '../adapters/postgres/event-store.js';
 import { createPool } from '../adapters/postgres/pools.js';
 import { startKubeSimulator } from '../adapters/kubernetes/simulator/index.js';
 import { connectHelloWorld } from '../test/support/hello-world.js';
+import { cpuSampler, perUnit } from './cpu-time.js';
 import { benchDatabase, startServe, pgbenchCommand, pgbenchInit, pgbenchTps, round, say, stopServe } from './support.js';
 
 const RUNS = Number(process.env.BENCH_LAUNCH_RUNS ?? 200);
@@ -30,7 +31,7 @@ const RUNS = Number(process.env.BENCH_LAUNCH_RUNS ?? 200);
 const RATE = process.env.BENCH_LAUNCH_RATE ? Number(process.env.BENCH_LAUNCH_RATE) : undefined;
 const SENDERS = 8;
 const secret = randomBytes(20).toString('hex');
-const { url, ownerUrl, replicaUrl, checkpoint } = await benchDatabase('codexk8s_bench_launch');
+const { url, ownerUrl, replicaUrl, cluster, checkpoint } = await benchDatabase('codexk8s_bench_launch');
 
 // The example deliveries' repository and sender, connected through a local fake of GitHub's API.
 const pool = createPool(url, 2, 'codex-k8s-bench');
@@ -69,6 +70,9 @@ template.label.name = 'run:dev';
 template.issue.labels = [{ name: 'run:dev' }];
 const accepted = new Map<string, number>();
 let next = 0;
+// Where the burst's CPU goes: serve, this process (the simulator, standing in for the API server, and the senders), PostgreSQL.
+const cpu = cpuSampler({ self: 'simulator_and_senders', processes: { serve: servers.map(({ server }) => server.pid!) }, cluster });
+const cpuBefore = cpu.sample();
 const started = performance.now();
 say(`${RUNS} run:dev deliveries from ${SENDERS} concurrent senders${RATE ? `, paced at ${RATE}/s` : ', as fast as they go'}, to serve --role ${ROLES.join(' and --role ')}`);
 await Promise.all(Array.from({ length: SENDERS }, async () => {
@@ -94,6 +98,7 @@ await Promise.all(Array.from({ length: SENDERS }, async () => {
 const acceptedIn = (performance.now() - started) / 1000;
 const deadline = Date.now() + 60_000;
 while ([...accepted.keys()].some((id) => !created.has(id)) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+const cpuAfter = cpu.sample();
 const elapsed = (Math.max(...[...accepted.keys()].map((id) => created.get(id) ?? 0)) - started) / 1000;
 const latencies = [...accepted].map(([id, at]) => (created.get(id) ?? Number.POSITIVE_INFINITY) - at).sort((a, b) => a - b);
 const percentile = (p: number) => latencies[Math.min(latencies.length - 1, Math.floor((p / 100) * latencies.length))]!;
@@ -114,6 +119,15 @@ if (ceilingCode !== 0 || !Number.isFinite(ceiling)) throw new Error(`the ceiling
 say(`ceiling: ${RUNS} runs' objects created with no database, ${round(ceiling, 1)} runs/s`);
 await fresh.close();
 say(`${accepted.size - missing} of ${accepted.size} Jobs created; p50 ${round(percentile(50), 1)} ms, p99 ${round(percentile(99), 1)} ms`);
+// The burst's CPU per launched run (its delivery, its launch, and the outcomes that came meanwhile):
+// at that cost, the machine's cores give at most cpuBound runs a second, whoever gets them first.
+const cpuPerRun = cpu.available ? perUnit(cpuBefore, cpuAfter, accepted.size - missing) : {};
+const cpuTotal = Object.values(cpuPerRun).reduce((a, b) => a + b, 0);
+const cores = availableParallelism();
+const cpuBound = cpuTotal > 0 ? (cores * 1000) / cpuTotal : Number.NaN;
+if (Number.isFinite(cpuBound)) {
+  say(`CPU per launched run: ${Object.entries(cpuPerRun).map(([part, ms]) => `${part} ${round(ms, 1)} ms`).join(', ')}; ${cores} cores give at most ${round(cpuBound, 1)} runs/s at that cost`);
+} else say('CPU per launched run: not measured (no /proc, or the database servers not readable)');
 console.log(
   JSON.stringify({
     bench: 'launch',
@@ -129,6 +143,9 @@ console.log(
     runs_launched_per_s: round((accepted.size - missing) / elapsed, 1),
     ceiling: 'the same objects created through the same client, against a fresh simulator, no database',
     ceiling_runs_per_s: round(ceiling, 1),
+    cpu_ms_per_run: Object.fromEntries(Object.entries(cpuPerRun).map(([part, ms]) => [part, round(ms, 1)])),
+    cores,
+    cpu_bound_runs_per_s: Number.isFinite(cpuBound) ? round(cpuBound, 1) : null,
     reference: `${pgbenchCommand(8)} tps`,
     reference_value: round(reference),
   }),

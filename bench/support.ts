@@ -1,7 +1,7 @@
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { createServer, type AddressInfo } from 'node:net';
 import { join } from 'node:path';
-import { findBinDir, localCluster, OWNER_ROLE, up, urlFor, withClient } from '../adapters/postgres/local-cluster.js';
+import { findBinDir, localCluster, OWNER_ROLE, up, urlFor, withClient, type LocalCluster } from '../adapters/postgres/local-cluster.js';
 import { migrate } from '../adapters/postgres/migrate.js';
 import { projectRoot } from '../adapters/paths.js';
 import { staffSecrets } from '../test/support/secrets.js';
@@ -16,7 +16,7 @@ export const rounds = Number(process.env.BENCH_ROUNDS ?? 3);
 export const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
 
 /** A fresh, migrated database on the local primary (brought up if needed), for one benchmark. */
-export async function benchDatabase(name: string): Promise<{ url: string; ownerUrl: string; replicaUrl: string; port: number; checkpoint: () => Promise<void> }> {
+export async function benchDatabase(name: string): Promise<{ url: string; ownerUrl: string; replicaUrl: string; port: number; cluster: LocalCluster; checkpoint: () => Promise<void> }> {
   const cluster = localCluster(projectRoot);
   await up(cluster, say);
   await withClient(urlFor(cluster.primary.port, 'postgres', 'postgres'), async (admin) => {
@@ -36,7 +36,7 @@ export async function benchDatabase(name: string): Promise<{ url: string; ownerU
       await db.query('CHECKPOINT');
       spawnSync('sync');
     });
-  return { url, ownerUrl, replicaUrl: urlFor(cluster.replica.port, name), port: cluster.primary.port, checkpoint };
+  return { url, ownerUrl, replicaUrl: urlFor(cluster.replica.port, name), port: cluster.primary.port, cluster, checkpoint };
 }
 
 const pgbench = join(findBinDir() ?? '/usr/lib/postgresql/15/bin', 'pgbench');
