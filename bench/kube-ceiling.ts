@@ -9,10 +9,11 @@
  */
 import { randomUUID } from 'node:crypto';
 import { readFileSync } from 'node:fs';
-import { KubeConfig, KubernetesObjectApi } from '@kubernetes/client-node';
+import { KubeConfig } from '@kubernetes/client-node';
 import { reuseConnections } from '../adapters/kubernetes/connections.js';
 import { ensureCreated } from '../adapters/kubernetes/launcher.js';
 import { runObjects } from '../adapters/kubernetes/run-objects.js';
+import { JsonObjectApi } from '../adapters/kubernetes/json-object-api.js';
 
 const [kubeconfig, count] = process.argv.slice(2);
 if (!kubeconfig || !count) throw new Error('usage: kube-ceiling <kubeconfig-file> <runs>');
@@ -20,7 +21,7 @@ const AT_ONCE = 16; // the launcher's default concurrency
 const kc = new KubeConfig();
 kc.loadFromString(readFileSync(kubeconfig, 'utf8'));
 const close = reuseConnections(kc);
-const kube = KubernetesObjectApi.makeApiClient(kc);
+const kube = JsonObjectApi.fromConfig(kc);
 const signal = new AbortController().signal;
 
 async function launch(): Promise<void> {

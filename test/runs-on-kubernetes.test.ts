@@ -1,7 +1,7 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
-import { BatchV1Api, CoreV1Api, KubeConfig, KubernetesObjectApi } from '@kubernetes/client-node';
+import { BatchV1Api, CoreV1Api, KubeConfig } from '@kubernetes/client-node';
 import { createEventStore, type PostgresEventStore } from '../adapters/postgres/event-store.js';
 import { pollingOnly } from '../adapters/postgres/subscription.js';
 import { runReactor } from '../adapters/reactors/runner.js';
@@ -22,6 +22,7 @@ import { runRequested, systemMeta } from './support/events.js';
 import type { DomainEvent } from '../domain/events.js';
 import { quietLog } from './support/projections.js';
 import { until } from './support/until.js';
+import { JsonObjectApi } from '../adapters/kubernetes/json-object-api.js';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
@@ -41,7 +42,7 @@ async function platform(outcome: Outcome, limits: { deadlineSeconds?: number; de
   const sim: KubeSimulator = await startKubeSimulator({ outcome, runSeconds: 0.3, bookmarkIntervalMs: 200, terminationMessages: limits.terminationMessages ?? {} });
   const kc = new KubeConfig();
   kc.loadFromString(sim.kubeconfig());
-  const kube = KubernetesObjectApi.makeApiClient(kc);
+  const kube = JsonObjectApi.fromConfig(kc);
   const controller = new AbortController();
   const common = { pool: db.pools.primary, store, waker: pollingOnly, signal: controller.signal, log: quietLog, backoff: { minMs: 5, maxMs: 50 }, leaseRetryMs: 50 };
   const outcomes = jobOutcomes({ store, now, pool: db.pools.primary, kubeconfig: kc, batch: kc.makeApiClient(BatchV1Api), core: kc.makeApiClient(CoreV1Api), log: quietLog, meta: systemMeta('kubernetes-outcomes'), stuckGraceMs: 500, idleMs: 1000, resyncMs: limits.resyncMs ?? 300, ...(limits.deadlineMs ? { deadlineMs: limits.deadlineMs } : {}), leaseMs: limits.leaseMs ?? 3_600_000 });
@@ -94,7 +95,7 @@ async function launching(simulated: { outcome: Outcome; runSeconds?: number } = 
   const sim = await startKubeSimulator(simulated);
   const kc = new KubeConfig();
   kc.loadFromString(sim.kubeconfig());
-  const kube = KubernetesObjectApi.makeApiClient(kc);
+  const kube = JsonObjectApi.fromConfig(kc);
   const objects = { image: 'example.test/agent:1', deadlineSeconds: 3600, ttlAfterFinishedSeconds: 60, quota: { cpu: '1', memory: '1Gi', pods: 3 }, egressPorts: [443] };
   /** A run requested and scheduled, and its RunScheduled event. */
   const scheduled = async () => {
@@ -299,10 +300,10 @@ describe('runs that fail or are canceled', () => {
       const during = await scheduled();
       // The cancel lands while the launcher is creating the run's objects: no Job is ever created.
       const racing = (trigger: string, runId: string) => new Proxy(kube, {
-        get: (target, key) => key === 'create'
+        get: (target, key) => key === 'createAsIs'
           ? async (object: { kind?: string }) => {
             if (object.kind === trigger) await cancel(runId);
-            return target.create(object as never);
+            return target.createAsIs(object);
           }
           : Reflect.get(target, key),
       });
@@ -321,11 +322,11 @@ describe('runs that fail or are canceled', () => {
       let jobTries = 0;
       let policies = 0;
       const flaky = new Proxy(kube, {
-        get: (target, key) => key === 'create'
+        get: (target, key) => key === 'createAsIs'
           ? async (object: { kind?: string }) => {
             if (object.kind === 'Job' && ++jobTries === 1) throw new Error('transient');
             if (object.kind === 'NetworkPolicy' && ++policies === 2) await cancel(retried.runId);
-            return target.create(object as never);
+            return target.createAsIs(object);
           }
           : Reflect.get(target, key),
       });
@@ -335,7 +336,7 @@ describe('runs that fail or are canceled', () => {
       assert.equal(sim.state.creates.Job ?? 0, jobsBeforeRetry, 'no Job was created for the canceled run');
       // A cluster that cannot be reached: the run fails with the socket's own error, not as an HTTP answer.
       const unreachable = await scheduled();
-      const refused = { create: async () => { throw Object.assign(new Error('connect ECONNREFUSED 127.0.0.1:1'), { code: 'ECONNREFUSED' }); } } as unknown as KubernetesObjectApi;
+      const refused = { createAsIs: async () => { throw Object.assign(new Error('connect ECONNREFUSED 127.0.0.1:1'), { code: 'ECONNREFUSED' }); } } as unknown as JsonObjectApi;
       await react(runLauncher({ kube: refused, store, now, openaiKey, repositoryToken: async () => null, objects, attempts: 1 }), unreachable.event);
       const failed = (await store.readStream(`run-${unreachable.runId}`)).find((e) => e.type === 'RunFailed');
       assert.equal((failed?.data as { reason?: string } | undefined)?.reason, 'launch failed: connect ECONNREFUSED 127.0.0.1:1');
@@ -370,9 +371,9 @@ describe('runs that fail or are canceled', () => {
       const { runId, event } = await scheduled();
       // A busy worker: the Job's create answers late, after the Job has already run to its end.
       const late = new Proxy(kube, {
-        get: (target, key) => key === 'create'
+        get: (target, key) => key === 'createAsIs'
           ? async (object: { kind?: string }) => {
-            const created = await target.create(object as never);
+            const created = await target.createAsIs(object);
             if (object.kind === 'Job') await sleep(800);
             return created;
           }

@@ -1,7 +1,3 @@
-import type { KubernetesObject, KubernetesObjectApi } from '@kubernetes/client-node';
-// Not re-exported by the package's index; its loadYaml uses the same two.
-import { ObjectSerializer } from '@kubernetes/client-node/dist/serializer.js';
-import { getSerializationType } from '@kubernetes/client-node/dist/util.js';
 import { foldStream, type EventStore, type RecordedEvent } from '../../ports/event-store.js';
 import type { DomainEvent } from '../../domain/events.js';
 import { decideRun, runDecider, type RunCommand } from '../../domain/runs/run.js';
@@ -11,20 +7,8 @@ import { rememberedStates } from '../../commands/remembered-states.js';
 import { endRun } from '../../commands/runs.js';
 import { reactor } from '../reactors/reactor.js';
 import { sleep } from '../../projections/lease.js';
+import type { JsonObjectApi, ObjectJson } from './json-object-api.js';
 import { runObjects, type RunObjectsSpec } from './run-objects.js';
-
-/**
- * A schema-checked model (kubernetes-models) as the client's own model, which its create serializes
- * by the client's names: a field whose name is a keyword there (`_default` for a LimitRange's
- * `default`, `_from`) was dropped when the plain JSON was handed over (found by a review). The
- * client's own deserializer makes its model from the wire's JSON, as its loadYaml does after parsing
- * YAML (which cost a sixth of the launches a second the client and the simulator manage here); the
- * test that every field arrives fails if a release of the client moves it.
- */
-export const wire = (object: object): KubernetesObject => {
-  const json = JSON.parse(JSON.stringify(object)) as KubernetesObject;
-  return ObjectSerializer.deserialize(json, getSerializationType(json.apiVersion, json.kind)) as KubernetesObject;
-};
 
 /** How often, and how long at most each time, a create that an overloaded API server shed (429) waits and is sent again. */
 const SHED_RETRIES = 20;
@@ -42,10 +26,10 @@ export function retryAfterMs(error: unknown): number {
  * the API server shed (429: its priority and fairness queues are full) is sent again after the wait
  * it asks for, without spending one of the launch's tries: a burst of launches is what fills them.
  */
-export async function ensureCreated(kube: KubernetesObjectApi, object: object, signal: AbortSignal): Promise<'created' | 'exists'> {
+export async function ensureCreated(kube: Pick<JsonObjectApi, 'createAsIs'>, object: ObjectJson, signal: AbortSignal): Promise<'created' | 'exists'> {
   for (let shed = 0; ; shed++) {
     try {
-      await kube.create(wire(object));
+      await kube.createAsIs(object);
       return 'created';
     } catch (error) {
       const code = (error as { code?: number }).code;
@@ -57,7 +41,7 @@ export async function ensureCreated(kube: KubernetesObjectApi, object: object, s
 }
 
 export interface LauncherDeps {
-  kube: KubernetesObjectApi;
+  kube: JsonObjectApi;
   store: Pick<EventStore, 'append' | 'readStreams' | 'readStream'>;
   now: () => string;
   objects: Omit<RunObjectsSpec, 'runId' | 'projectId' | 'agent' | 'issue'>;
@@ -122,6 +106,8 @@ export function runLauncher(deps: LauncherDeps) {
         try {
           const token = await deps.repositoryToken(requested.data.projectId, requested.data.repositoryId);
           const { names, namespace, objects } = runObjects(spec, { openaiKey: deps.openaiKey, repositoryToken: token, imagePullSecret: deps.imagePullSecret });
+          const removeNamespace = () =>
+            deps.kube.delete({ apiVersion: 'v1', kind: 'Namespace', metadata: { name: names.namespace } }, undefined, undefined, undefined, undefined, 'Foreground').catch(() => {});
           await ensureCreated(deps.kube, namespace, signal);
           // The Job last: it must not start before its Secrets, quota and policy are there.
           const job = objects.at(-1)!;
@@ -135,14 +121,14 @@ export function runLauncher(deps: LauncherDeps) {
           const prepared = await step({ type: 'PrepareNamespace', namespace: names.namespace, objects: kinds, now: deps.now() });
           if (prepared.result !== 'scheduled' && prepared.result !== 'running') {
             // Ended while it launched (a cancel raced the launch): no Job at all, and the namespace goes.
-            await deps.kube.delete(wire(namespace), undefined, undefined, undefined, undefined, 'Foreground').catch(() => {});
+            await removeNamespace();
             return;
           }
           await ensureCreated(deps.kube, job, signal);
           const started = await step({ type: 'StartJob', namespace: names.namespace, job: names.job, now: deps.now() });
           if (!started.append && foldStream(await deps.store.readStream(stream), runDecider).state.status !== 'running') {
             // Ended between the two steps: no Job may keep running.
-            await deps.kube.delete(wire(namespace), undefined, undefined, undefined, undefined, 'Foreground').catch(() => {});
+            await removeNamespace();
           }
           return;
         } catch (error) {

@@ -1,4 +1,4 @@
-import { BatchV1Api, CoreV1Api, KubeConfig, KubernetesObjectApi } from '@kubernetes/client-node';
+import { BatchV1Api, CoreV1Api, KubeConfig } from '@kubernetes/client-node';
 import type pg from 'pg';
 import type { EventStore } from '../../ports/event-store.js';
 import type { Waker } from '../../ports/waker.js';
@@ -16,6 +16,7 @@ import { reuseConnections } from './connections.js';
 import { runLauncher } from './launcher.js';
 import { podResources } from './run-objects.js';
 import { startKubeSimulator } from './simulator/index.js';
+import { JsonObjectApi } from './json-object-api.js';
 
 type Env = Record<string, string | undefined>;
 
@@ -124,7 +125,7 @@ export async function startKubernetesWorker(deps: {
   }
   const now = () => new Date().toISOString();
   const closeConnections = reuseConnections(kc);
-  const kube = KubernetesObjectApi.makeApiClient(kc);
+  const kube = JsonObjectApi.fromConfig(kc);
   const repositoryToken = repositoryTokens(deps.store, settings.tokenKeys);
   const common = { pool: deps.pool, store: deps.store, waker: deps.waker, signal: deps.signal, log: deps.log };
   const launcher = runLauncher({
