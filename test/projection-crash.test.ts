@@ -18,7 +18,8 @@ useTestDatabase((created) => {
 
 function serveWorker(): ChildProcess {
   return spawn(process.execPath, [join(projectRoot, 'bin', 'codex-k8s.js'), 'serve', '--role', 'worker', '--only', 'agent_runs'], {
-    env: { ...process.env, ...db.env, CODEXK8S_PROJECTION_BATCH_SIZE: '60', CODEXK8S_LOG_LEVEL: 'warn' },
+    // Port 0: the kernel's choice (on 8080 it failed beside a running `npm start`).
+    env: { ...process.env, ...db.env, CODEXK8S_HTTP_PORT: '0', CODEXK8S_PROJECTION_BATCH_SIZE: '60', CODEXK8S_LOG_LEVEL: 'warn' },
     stdio: 'ignore',
   });
 }
@@ -31,11 +32,11 @@ describe('a worker killed in the middle of a batch', () => {
     const runs = 1500;
     await appendRuns(store, projectId, runs);
     const first = serveWorker();
-    // Kill it (SIGKILL: no cleanup) once it has applied some batches but not all.
-    let applied = 0;
-    for (let i = 0; i < 2000; i++) {
-      applied = (await readCheckpoint(db.pools.primary, 'agent_runs'))?.eventsApplied ?? 0;
-      if (applied >= 600) break;
+    // Kill it (SIGKILL: no cleanup) once it has applied some batches but not all. Waited for by the
+    // clock: on a busy machine serve took longer to start than 2,000 looks did (CI, once).
+    const deadline = Date.now() + 60_000;
+    while (((await readCheckpoint(db.pools.primary, 'agent_runs'))?.eventsApplied ?? 0) < 600) {
+      if (Date.now() > deadline) assert.fail('the worker applied fewer than 600 events in 60 s');
       await new Promise((r) => setTimeout(r, 5));
     }
     first.kill('SIGKILL');
