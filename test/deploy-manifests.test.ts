@@ -86,7 +86,7 @@ describe('deploy manifests (kustomize base and overlays)', () => {
       const verbs = Object.fromEntries((worker.rules as { resources: string[]; verbs: string[] }[]).flatMap((r) => r.resources.map((res) => [res, [...r.verbs].sort().join(',')])));
       assert.deepEqual(verbs, {
         namespaces: 'create,delete,list', serviceaccounts: 'create', secrets: 'create', resourcequotas: 'create', limitranges: 'create',
-        roles: 'create', rolebindings: 'create', networkpolicies: 'create', pods: 'get,list,watch', 'pods/log': 'get,list,watch', jobs: 'create,delete,list,watch',
+        roles: 'create', rolebindings: 'create', networkpolicies: 'create', pods: 'get,list,watch', 'pods/log': 'get,list,watch', jobs: 'create,delete,get,list,watch',
       });
       // Only the worker is bound to a role; the api has no Kubernetes API access at all.
       const bindings = objects.filter((o) => o.kind === 'ClusterRoleBinding' || o.kind === 'RoleBinding');

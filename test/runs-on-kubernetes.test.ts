@@ -243,6 +243,9 @@ describe('runs that fail or are canceled', () => {
       await until(async () => (await history(runId)).includes('RunFailed'), 'the run to fail');
       const failed = (await store.readStream(`run-${runId}`)).find((e) => e.type === 'RunFailed')!;
       assert.match((failed.data as { reason: string }).reason, /DeadlineExceeded/);
+      // A Job that failed on its own stays, with its pods' logs, until the namespace's TTL.
+      await new Promise((r) => setTimeout(r, 300));
+      assert.equal(bounded.sim.state.objects('Job', `codex-run-${runId}`).length, 1, 'the failed Job kept');
     } finally {
       await bounded.stop();
     }
@@ -252,6 +255,9 @@ describe('runs that fail or are canceled', () => {
       await until(async () => (await history(runId)).includes('RunFailed'), 'the run to fail');
       const failed = (await store.readStream(`run-${runId}`)).find((e) => e.type === 'RunFailed')!;
       assert.equal((failed.data as { reason: string }).reason, 'deadline exceeded');
+      // The platform failed a run whose Job still runs: the Job goes (found by a review: the agent
+      // kept running, with its keys, outside any slot).
+      await until(async () => timed.sim.state.objects('Job', `codex-run-${runId}`).length === 0, 'the running Job deleted');
     } finally {
       await timed.stop();
     }
@@ -279,6 +285,7 @@ describe('runs that fail or are canceled', () => {
         await until(async () => (await history(runId)).includes('RunFailed'), 'the run to fail');
         const failed = (await store.readStream(`run-${runId}`)).find((e) => e.type === 'RunFailed')!;
         assert.match((failed.data as { reason: string }).reason, reason);
+        await until(async () => stuck.sim.state.objects('Job', `codex-run-${runId}`).length === 0, 'the stuck Job deleted (found by a review: it kept running)');
       } finally {
         await stuck.stop();
       }
