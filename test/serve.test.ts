@@ -140,7 +140,9 @@ describe('serve with a setting it cannot take', () => {
       const answered = (async () => {
         for (;;) {
           if (child.exitCode !== null || child.signalCode !== null) return false;
-          if (await fetch(`http://127.0.0.1:${port}/healthz`).then(() => true, () => false)) return true;
+          // serve's own answer: the port was free when chosen, but another test file's server may
+          // take it meanwhile (on CI a server that was not this one answered).
+          if (await fetch(`http://127.0.0.1:${port}/healthz`).then(async (r) => r.ok && ((await r.json()) as { status?: string }).status === 'ok', () => false)) return true;
           await new Promise((r) => setTimeout(r, 50));
         }
       })();
