@@ -358,12 +358,14 @@ describe('runs that fail or are canceled', () => {
       const { runId } = await scheduled();
       const core = kc.makeApiClient(CoreV1Api);
       await core.createNamespace({ body: { metadata: { name: `codex-run-${runId}` } } });
-      const remover = namespaceRemover(core);
+      let counted = 0;
+      const remover = namespaceRemover(core, () => counted++);
       const ended = { type: 'RunSucceeded', data: { runId, finishedAt: now() } } as never;
       const context = { meta: systemMeta(), signal: new AbortController().signal };
       await remover.react(ended, context);
       await remover.react(ended, context); // a replay after a crash, before the namespace is gone
       await until(async () => sim.state.objects('Namespace').every((n) => n.metadata.name !== `codex-run-${runId}`), 'the namespace gone');
+      assert.equal(counted, 1, 'counted once in the cleanup\'s metric, not again for the replay (found by a review: not counted at all)');
     } finally {
       await sim.close();
     }

@@ -57,7 +57,7 @@ export async function reapNamespaces(deps: ReaperDeps): Promise<ReapCounts> {
       counts.kept++;
       continue;
     }
-    await deleteNamespace(deps.core, name);
+    if (!(await deleteNamespace(deps.core, name))) continue; // going or gone already: counted when it was deleted
     if (orphan) counts.orphans++;
     else counts.deleted++;
   }
@@ -66,29 +66,32 @@ export async function reapNamespaces(deps: ReaperDeps): Promise<ReapCounts> {
 
 /**
  * Deletes a namespace that may be gone already (404) or going (409: the API server refuses a second
- * delete while the first empties it), so a replayed deletion is done, not an error.
+ * delete while the first empties it), so a replayed deletion is done, not an error. True when this
+ * call deleted it.
  */
-async function deleteNamespace(core: CoreV1Api, name: string): Promise<void> {
+async function deleteNamespace(core: CoreV1Api, name: string): Promise<boolean> {
   try {
     await core.deleteNamespace({ name });
+    return true;
   } catch (error) {
     const code = (error as { code?: number }).code;
     if (code !== 404 && code !== 409) throw error;
+    return false;
   }
 }
 
 /**
  * CODEXK8S_RUN_NAMESPACE_TTL=0: a run's namespace goes as soon as its outcome is recorded, not at the
- * cleanup's next pass. A namespace already gone is fine; the periodic cleanup still takes whatever a
+ * cleanup's next pass; each one it deletes is counted (`onDeleted`) as the cleanup counts its own. A namespace already gone is fine; the periodic cleanup still takes whatever a
  * launch racing the end left behind.
  */
-export function namespaceRemover(core: CoreV1Api) {
+export function namespaceRemover(core: CoreV1Api, onDeleted: () => void = () => {}) {
   return reactor({
     name: 'kubernetes-namespace-remover',
     handles: ['RunSucceeded', 'RunFailed', 'RunCanceled'],
     async react(event) {
       if (event.type !== 'RunSucceeded' && event.type !== 'RunFailed' && event.type !== 'RunCanceled') return;
-      await deleteNamespace(core, runNames(event.data.runId).namespace);
+      if (await deleteNamespace(core, runNames(event.data.runId).namespace)) onDeleted();
     },
   });
 }

@@ -141,7 +141,7 @@ export async function startKubernetesWorker(deps: {
     onWatchEvent: (at) => deps.metrics?.watchLastEvent.set(at / 1000),
     secrets: settings.openaiKey ? [settings.openaiKey] : [],
   });
-  const remover = settings.namespaceTtlSeconds === 0 ? namespaceRemover(kc.makeApiClient(CoreV1Api)) : undefined;
+  const remover = settings.namespaceTtlSeconds === 0 ? namespaceRemover(kc.makeApiClient(CoreV1Api), () => deps.metrics?.namespacesCleaned.inc({ reason: 'expired' })) : undefined;
   tasks.push(runReactor(launcher, common), runReactor(canceler, common), outcomes.watch(deps.signal), reapEvery(60_000));
   if (remover) tasks.push(runReactor(remover, common));
   /** The cleanup, once a minute (deleting a namespace twice is harmless, so every worker may run it). */
