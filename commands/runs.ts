@@ -1,6 +1,6 @@
 import { ConcurrencyError, type EventMeta, type EventStore } from '../ports/event-store.js';
 import { decideRun, runDecider, type Run } from '../domain/runs/run.js';
-import { assignSlots, decideSlot, isFree, slotDecider, type Slot } from '../domain/slots/slot.js';
+import { assignSlots, decideSlot, slotDecider, type Slot } from '../domain/slots/slot.js';
 import { streamOf } from '../domain/shared/streams.js';
 import type { GithubActor, RunResult } from '../domain/runs/events.js';
 import { handleCommand, type Load, type Write } from './handle-command.js';
@@ -115,8 +115,9 @@ export async function endRun(deps: Pick<RunCommandDeps, 'store' | 'now'>, runId:
 
 /**
  * Renews the lease of a scheduled or running run's slot (its tracker is alive): a slot is a lease
- * its holder renews, so the slot of a run nobody tracks any more comes back by itself. False when
- * there is nothing to renew or the lease was lost meanwhile.
+ * its holder renews, so the slot of a run nobody tracks any more comes back by itself. A lease that
+ * ran out is renewed while no other run took the slot. False when there is nothing to renew or the
+ * slot was taken meanwhile.
  */
 export async function renewLease(deps: RunCommandDeps, runId: string, meta: EventMeta): Promise<boolean> {
   const { append } = await handleCommand(deps, meta, async (load) => {
@@ -125,7 +126,7 @@ export async function renewLease(deps: RunCommandDeps, runId: string, meta: Even
     const { projectId, slot: n } = run.state;
     const [slot] = await load<[Slot]>([{ stream: streamOf.slot(projectId, n), fold: slotDecider }]);
     const now = deps.now();
-    if (slot.state.holder !== runId || isFree(slot.state, now)) return { writes: [], result: undefined };
+    if (slot.state.holder !== runId) return { writes: [], result: undefined };
     const leaseExpiresAt = new Date(Date.parse(now) + deps.leaseMs).toISOString();
     return { writes: [{ stream: slot.stream, events: decideSlot({ type: 'RenewLease', projectId, slot: n, runId, leaseExpiresAt, now }, slot.state) }], result: undefined };
   });

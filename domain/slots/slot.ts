@@ -42,8 +42,10 @@ export function decideSlot(command: SlotCommand, slot: Slot): SlotEvent[] {
       if (!isFree(slot, command.now)) throw new DomainError('conflict', `slot ${n} is held by another run`);
       return [{ type: 'SlotLeased', data: { projectId, slot: n, runId, leaseExpiresAt: command.leaseExpiresAt } }];
     case 'RenewLease':
-      // A lease that ran out may have been taken: only a holder whose lease still stands renews it.
-      if (slot.holder !== runId || isFree(slot, command.now)) throw new DomainError('failed_precondition', `run ${runId} does not hold slot ${n}`);
+      // Its holder renews it, even past its expiry while nobody took it (a worker back after an
+      // outage longer than the lease, whose run's Job still runs: found by a review); once another
+      // run took it, it is lost. The append at the version read guards against a take meanwhile.
+      if (slot.holder !== runId) throw new DomainError('failed_precondition', `run ${runId} does not hold slot ${n}`);
       return [{ type: 'SlotLeaseRenewed', data: { projectId, slot: n, runId, leaseExpiresAt: command.leaseExpiresAt } }];
     case 'ReleaseSlot':
       return slot.holder === runId ? [{ type: 'SlotReleased', data: { projectId, slot: n, runId, releasedAt: command.now } }] : [];

@@ -22,7 +22,10 @@ const table: [string, SlotEvent[], SlotCommand, SlotEvent[] | DomainError['code'
   ['leasing it again by its holder is a no-op', [leased(A, 5)], lease(A, 1, 6), []],
   ['a lease that ran out frees the slot for another run (a dead worker\'s slot comes back)', [leased(A, 5)], lease(B, 5, 10), [leased(B, 10)]],
   ['its holder renews a standing lease', [leased(A, 5)], renew(A, 4, 9), [{ type: 'SlotLeaseRenewed', data: { projectId: P, slot: 1, runId: A, leaseExpiresAt: t(9) } }]],
-  ['a lease that ran out is not renewed', [leased(A, 5)], renew(A, 6, 11), 'failed_precondition'],
+  // Found by a review: a worker back after an outage longer than the lease could not keep the slot
+  // of a run whose Job still ran, so another run took it too. Nobody took it: its holder renews it.
+  ['a lease that ran out and nobody took is renewed by its holder', [leased(A, 5)], renew(A, 6, 11), [{ type: 'SlotLeaseRenewed', data: { projectId: P, slot: 1, runId: A, leaseExpiresAt: t(11) } }]],
+  ['a lease that ran out and another run took is not renewed', [leased(A, 5), leased(B, 12)], renew(A, 7, 11), 'failed_precondition'],
   ['another run does not renew it', [leased(A, 5)], renew(B, 1, 6), 'failed_precondition'],
   ['its holder releases it', [leased(A, 5)], release(A, 2), [{ type: 'SlotReleased', data: { projectId: P, slot: 1, runId: A, releasedAt: t(2) } }]],
   ['a run that does not hold it releases nothing', [leased(A, 5)], release(B, 2), []],
