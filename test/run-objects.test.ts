@@ -38,6 +38,10 @@ describe('the objects of a run', () => {
     for (const o of all) assert.equal(o.metadata.labels['app.kubernetes.io/managed-by'], 'codex-k8s');
     assert.equal(built.namespace.metadata!.labels!['pod-security.kubernetes.io/enforce'], 'restricted');
     assert.equal(built.namespace.metadata!.labels!['codex-k8s.io/issue'], '42');
+    // With the installation's id (the worker always gives it), every object carries it too.
+    const installation = randomUUID();
+    const labelled = runObjects(spec({ installation }), secrets);
+    for (const o of [labelled.namespace, ...labelled.objects]) assert.equal(o.metadata!.labels!['codex-k8s.io/installation'], installation);
   });
 
   it('grant no wildcard and no token: the role reads its own pods only, the ServiceAccount mounts no token', () => {

@@ -158,6 +158,29 @@ describe('runs on Kubernetes (the simulator, the real client over HTTP)', () => 
     assert.ok((await namespaces()).includes('someone-elses'), 'an unmanaged namespace is never touched');
   });
 
+  it('installations sharing a cluster: the cleanup deletes only its own orphans, and the outcome watch leaves other Jobs alone (found by a review)', async () => {
+    const kc = new KubeConfig();
+    kc.loadFromString(succeeding.sim.kubeconfig());
+    const core = kc.makeApiClient(CoreV1Api);
+    const [ours, theirs, unlabelled] = [randomUUID(), randomUUID(), randomUUID()];
+    const installation = randomUUID();
+    const managed = (runId: string, made?: string) => ({ 'app.kubernetes.io/managed-by': 'codex-k8s', 'codex-k8s.io/run': runId, ...(made ? { 'codex-k8s.io/installation': made } : {}) });
+    await core.createNamespace({ body: { metadata: { name: `codex-run-${ours}`, labels: managed(ours, installation) } } });
+    await core.createNamespace({ body: { metadata: { name: `codex-run-${theirs}`, labels: managed(theirs, randomUUID()) } } });
+    await core.createNamespace({ body: { metadata: { name: `codex-run-${unlabelled}`, labels: managed(unlabelled) } } });
+    const counts = await reapNamespaces({ core, store, now: Date.now, ttlMs: 86_400_000, orphanGraceMs: 0, installation });
+    assert.equal(counts.orphans, 1, JSON.stringify(counts));
+    const names = (await core.listNamespace()).items.map((n) => n.metadata!.name!);
+    assert.ok(names.includes(`codex-run-${theirs}`) && names.includes(`codex-run-${unlabelled}`), 'another installation\'s namespaces stay');
+    await until(async () => !(await core.listNamespace()).items.some((n) => n.metadata!.name === `codex-run-${ours}`), 'our orphan to go');
+    // A finished Job whose run this database does not know: nothing to record, and no error, ever.
+    const outcomes = jobOutcomes({ store, now, pool: db.pools.primary, kubeconfig: kc, batch: kc.makeApiClient(BatchV1Api), core, log: quietLog, meta: systemMeta('kubernetes-outcomes'), stuckGraceMs: 0, installation });
+    const finished = (runId: string, made?: string) => ({ metadata: { name: 'agent', namespace: `codex-run-${runId}`, labels: managed(runId, made) }, status: { conditions: [{ type: 'Complete', status: 'True' }] } }) as never;
+    await outcomes.record(finished(unlabelled));
+    await outcomes.record(finished(theirs, randomUUID()));
+    assert.deepEqual(await history(unlabelled), []);
+  });
+
   it('three runs of a project with two slots: the third starts when a slot frees up; every run ends once', async () => {
     const projectId = randomUUID();
     const runs = [await request(projectId), await request(projectId), await request(projectId)];

@@ -2,7 +2,7 @@ import type { CoreV1Api, V1Namespace } from '@kubernetes/client-node';
 import { foldStream, type EventStore } from '../../ports/event-store.js';
 import { isTerminal, runDecider } from '../../domain/runs/run.js';
 import { streamOf } from '../../domain/shared/streams.js';
-import { MANAGED_BY, runNames } from './run-objects.js';
+import { INSTALLATION_LABEL, MANAGED_BY, runNames } from './run-objects.js';
 import { reactor } from '../reactors/reactor.js';
 
 export interface ReaperDeps {
@@ -13,6 +13,13 @@ export interface ReaperDeps {
   ttlMs: number;
   /** How old a managed namespace no run knows must be before it goes (a launch may be under way). */
   orphanGraceMs: number;
+  /**
+   * This installation's id. A namespace no run of this database knows goes only if it carries this
+   * id: another installation sharing the cluster (staging beside production) made the others, and
+   * one made before the label existed cannot be told apart (found by a review: staging deleted
+   * production's run namespaces after the grace period).
+   */
+  installation?: string;
 }
 
 export interface ReapCounts {
@@ -34,7 +41,7 @@ async function endedAt(store: ReaperDeps['store'], runId: string): Promise<{ kno
 
 /**
  * One pass of the cleanup: deletes each managed namespace whose run ended more than the TTL ago,
- * or that no run knows and is older than the grace period. The run's stream is read again right
+ * or that no run knows, this installation made, and is older than the grace period. The run's stream is read again right
  * before each delete, so a namespace is never taken from a run that is (still, or again) active.
  */
 export async function reapNamespaces(deps: ReaperDeps): Promise<ReapCounts> {
@@ -44,9 +51,16 @@ export async function reapNamespaces(deps: ReaperDeps): Promise<ReapCounts> {
     const name = namespace.metadata?.name;
     if (!name || namespace.status?.phase === 'Terminating') continue;
     const runId = namespace.metadata?.labels?.['codex-k8s.io/run'];
+    const label = namespace.metadata?.labels?.[INSTALLATION_LABEL];
+    if (deps.installation !== undefined && label !== undefined && label !== deps.installation) {
+      counts.kept++;
+      continue;
+    }
     const run = runId ? await endedAt(deps.store, runId) : { known: false };
     const created = new Date(namespace.metadata?.creationTimestamp ?? 0).getTime();
-    const orphan = !run.known && deps.now() - created >= deps.orphanGraceMs;
+    // Unlabelled (made before the label existed) and no run here knows it: it may be another installation's.
+    const ours = deps.installation === undefined || label === deps.installation;
+    const orphan = !run.known && ours && deps.now() - created >= deps.orphanGraceMs;
     const expired = run.endedAt !== undefined && deps.now() - run.endedAt >= deps.ttlMs;
     if (!orphan && !expired) {
       counts.kept++;

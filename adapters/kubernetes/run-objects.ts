@@ -11,6 +11,8 @@ import type { IContainer } from 'kubernetes-models/v1/Container';
 
 /** The label every object the platform makes carries, and what the reaper and the watch select on. */
 export const MANAGED_BY = { 'app.kubernetes.io/managed-by': 'codex-k8s' } as const;
+/** The label naming the installation (its database's `installation` row) that made an object. */
+export const INSTALLATION_LABEL = 'codex-k8s.io/installation';
 
 export interface RunObjectsSpec {
   runId: string;
@@ -26,6 +28,8 @@ export interface RunObjectsSpec {
   quota: { cpu: string; memory: string; pods: number };
   /** TCP ports the agent may reach outside the cluster (default 443); DNS is always allowed. */
   egressPorts: readonly number[];
+  /** This installation's id, labelled on every object (installations may share a cluster). */
+  installation?: string;
   /** What the agent runner needs to know of its run (no secret among it). */
   runner?: { repository: string; subjectKind: 'issue' | 'pull_request'; issueBodySha256?: string; learningMode: boolean; githubApiUrl: string };
 }
@@ -112,6 +116,7 @@ export function runObjects(spec: RunObjectsSpec, secrets: { openaiKey: string; r
     'codex-k8s.io/project': spec.projectId,
     'codex-k8s.io/issue': String(spec.issue),
     'codex-k8s.io/agent': spec.agent,
+    ...(spec.installation ? { [INSTALLATION_LABEL]: spec.installation } : {}),
   };
   const metadata = (name: string) => ({ name, namespace: names.namespace, labels });
   const resources = podResources(spec.quota);

@@ -124,13 +124,15 @@ export async function startKubernetesWorker(deps: {
     tasks.push(new Promise<void>((resolve) => deps.signal.addEventListener('abort', () => void sim.close().then(resolve), { once: true })));
   }
   const now = () => new Date().toISOString();
+  // Labelled on every object of this installation's runs: the cleanup and the outcome watch leave the others' alone.
+  const installation = (await deps.pool.query<{ id: string }>('SELECT id::text AS id FROM installation')).rows[0]?.id;
   const closeConnections = reuseConnections(kc);
   const kube = JsonObjectApi.fromConfig(kc);
   const repositoryToken = repositoryTokens(deps.store, settings.tokenKeys);
   const common = { pool: deps.pool, store: deps.store, waker: deps.waker, signal: deps.signal, log: deps.log };
   const launcher = runLauncher({
     kube, store: deps.store, now, concurrency: settings.launchConcurrency, openaiKey: settings.openaiKey ?? 'simulated', imagePullSecret: settings.agentImagePullSecret, repositoryToken, githubApiUrl: settings.githubApiUrl,
-    objects: { image: settings.agentImage, deadlineSeconds: deps.runs.runDeadlineSeconds, ttlAfterFinishedSeconds: 24 * 3600, quota: settings.quota, egressPorts: settings.egressPorts },
+    objects: { installation, image: settings.agentImage, deadlineSeconds: deps.runs.runDeadlineSeconds, ttlAfterFinishedSeconds: 24 * 3600, quota: settings.quota, egressPorts: settings.egressPorts },
   });
   const canceler = runCanceler(kube);
   const outcomes = jobOutcomes({
@@ -140,6 +142,7 @@ export async function startKubernetesWorker(deps: {
     leaseMs: deps.runs.slotLeaseSeconds * 1000,
     onWatchEvent: (at) => deps.metrics?.watchLastEvent.set(at / 1000),
     secrets: settings.openaiKey ? [settings.openaiKey] : [],
+    installation,
   });
   const remover = settings.namespaceTtlSeconds === 0 ? namespaceRemover(kc.makeApiClient(CoreV1Api), () => deps.metrics?.namespacesCleaned.inc({ reason: 'expired' })) : undefined;
   tasks.push(runReactor(launcher, common), runReactor(canceler, common), outcomes.watch(deps.signal), reapEvery(60_000));
@@ -149,7 +152,7 @@ export async function startKubernetesWorker(deps: {
     const core = kc!.makeApiClient(CoreV1Api);
     while (!deps.signal.aborted) {
       try {
-        const counts = await reapNamespaces({ core, store: deps.store, now: Date.now, ttlMs: settings.namespaceTtlSeconds * 1000, orphanGraceMs: 3_600_000 });
+        const counts = await reapNamespaces({ core, store: deps.store, now: Date.now, ttlMs: settings.namespaceTtlSeconds * 1000, orphanGraceMs: 3_600_000, installation });
         deps.metrics?.namespacesCleaned.inc({ reason: 'expired' }, counts.deleted);
         deps.metrics?.namespacesCleaned.inc({ reason: 'orphan' }, counts.orphans);
         if (counts.deleted + counts.orphans > 0) deps.log.info({ ...counts }, 'run namespaces cleaned up');
