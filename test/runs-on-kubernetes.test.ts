@@ -181,6 +181,28 @@ describe('runs on Kubernetes (the simulator, the real client over HTTP)', () => 
     assert.deepEqual(await history(unlabelled), []);
   });
 
+  it('the time of the last watch event moves with events only, not when a watch (re)starts (found by a review)', async () => {
+    const quiet = await startKubeSimulator({ outcome: 'hang', bookmarkIntervalMs: 60_000 });
+    const kc = new KubeConfig();
+    kc.loadFromString(quiet.kubeconfig());
+    const seen: number[] = [];
+    const controller = new AbortController();
+    const outcomes = jobOutcomes({ store, now, pool: db.pools.primary, kubeconfig: kc, batch: kc.makeApiClient(BatchV1Api), core: kc.makeApiClient(CoreV1Api), log: quietLog, meta: systemMeta('kubernetes-outcomes'), stuckGraceMs: 60_000, idleMs: 60_000, resyncMs: 600_000, onWatchEvent: (at) => seen.push(at) });
+    const watching = outcomes.watch(controller.signal);
+    try {
+      await new Promise((r) => setTimeout(r, 500));
+      assert.deepEqual(seen, [], 'no event yet');
+      const core = kc.makeApiClient(CoreV1Api);
+      await core.createNamespace({ body: { metadata: { name: 'watched' } } });
+      await kc.makeApiClient(BatchV1Api).createNamespacedJob({ namespace: 'watched', body: { metadata: { name: 'j', labels: { 'app.kubernetes.io/managed-by': 'codex-k8s', 'codex-k8s.io/run': randomUUID() } }, spec: { template: { spec: { restartPolicy: 'Never', containers: [{ name: 'a', image: 'example.test/a:1' }] } } } } });
+      await until(async () => seen.length > 0, 'the Job\'s event');
+    } finally {
+      controller.abort();
+      await quiet.close();
+      await watching;
+    }
+  });
+
   it('three runs of a project with two slots: the third starts when a slot frees up; every run ends once', async () => {
     const projectId = randomUUID();
     const runs = [await request(projectId), await request(projectId), await request(projectId)];

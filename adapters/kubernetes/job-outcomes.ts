@@ -242,19 +242,21 @@ export function jobOutcomes(deps: OutcomeDeps) {
             else resolve();
           };
           const stop = () => finish();
-          const touch = () => {
+          // The idle deadline starts with the watch; the metric moves with events only (a watch that
+          // starts over, again and again, is no sign of life: found by a review).
+          const touch = (event: boolean) => {
             clearTimeout(idle);
             idle = setTimeout(() => finish(new Error('the watch went quiet')), deps.idleMs ?? 120_000);
-            deps.onWatchEvent?.(Date.now());
+            if (event) deps.onWatchEvent?.(Date.now());
           };
           signal.addEventListener('abort', stop, { once: true });
-          touch();
+          touch(false);
           watcher
             .watch(
               '/apis/batch/v1/jobs',
               { labelSelector: selector, resourceVersion, allowWatchBookmarks: true, timeoutSeconds: deps.watchTimeoutSeconds ?? 300 },
               (phase: string, object: V1Job & { code?: number }) => {
-                touch();
+                touch(true);
                 if (phase === 'ERROR') return finish(new Error(`watch error ${object.code ?? ''}`)); // 410 Gone: list again
                 resourceVersion = object.metadata?.resourceVersion ?? resourceVersion;
                 if (phase === 'ADDED' || phase === 'MODIFIED') void record(object, { checkPods: false, waitForStart: signal }).catch((error: unknown) => deps.log.warn({ err: error }, 'recording a job outcome failed'));
