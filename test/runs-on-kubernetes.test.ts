@@ -1,3 +1,4 @@
+import pg from 'pg';
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
@@ -17,7 +18,7 @@ import { decideRun, runDecider, type RunCommand } from '../domain/runs/run.js';
 import { foldStream } from '../ports/event-store.js';
 import { agentRuns } from '../projections/read-models/agent-runs.js';
 import { runProjection } from '../projections/runner.js';
-import { useTestDatabase, type TestDatabase } from './support/cluster.js';
+import { TEMPLATE_DATABASE, useTestDatabase, type TestDatabase } from './support/cluster.js';
 import { runRequested, systemMeta } from './support/events.js';
 import type { DomainEvent } from '../domain/events.js';
 import { quietLog } from './support/projections.js';
@@ -158,27 +159,60 @@ describe('runs on Kubernetes (the simulator, the real client over HTTP)', () => 
     assert.ok((await namespaces()).includes('someone-elses'), 'an unmanaged namespace is never touched');
   });
 
-  it('installations sharing a cluster: the cleanup deletes only its own orphans, and the outcome watch leaves other Jobs alone (found by a review)', async () => {
+  it('installations sharing a cluster: the cleanup deletes only its own orphans, and a run known here is judged by its stream whatever its labels (found by two reviews)', async () => {
     const kc = new KubeConfig();
     kc.loadFromString(succeeding.sim.kubeconfig());
     const core = kc.makeApiClient(CoreV1Api);
     const [ours, theirs, unlabelled] = [randomUUID(), randomUUID(), randomUUID()];
     const installation = randomUUID();
     const managed = (runId: string, made?: string) => ({ 'app.kubernetes.io/managed-by': 'codex-k8s', 'codex-k8s.io/run': runId, ...(made ? { 'codex-k8s.io/installation': made } : {}) });
+    // A run this database knows, ended, whose namespace carries another identity (a database restored from the log).
+    const known = await request();
+    await endRun({ store, now }, known, { type: 'CancelRun', reason: 'test', by: null }, systemMeta());
+    await core.createNamespace({ body: { metadata: { name: `codex-run-${known}`, labels: managed(known, randomUUID()) } } });
     await core.createNamespace({ body: { metadata: { name: `codex-run-${ours}`, labels: managed(ours, installation) } } });
     await core.createNamespace({ body: { metadata: { name: `codex-run-${theirs}`, labels: managed(theirs, randomUUID()) } } });
     await core.createNamespace({ body: { metadata: { name: `codex-run-${unlabelled}`, labels: managed(unlabelled) } } });
-    const counts = await reapNamespaces({ core, store, now: Date.now, ttlMs: 86_400_000, orphanGraceMs: 0, installation });
-    assert.equal(counts.orphans, 1, JSON.stringify(counts));
+    const counts = await reapNamespaces({ core, store, now: Date.now, ttlMs: 0, orphanGraceMs: 0, installation });
     const names = (await core.listNamespace()).items.map((n) => n.metadata!.name!);
     assert.ok(names.includes(`codex-run-${theirs}`) && names.includes(`codex-run-${unlabelled}`), 'another installation\'s namespaces stay');
-    await until(async () => !(await core.listNamespace()).items.some((n) => n.metadata!.name === `codex-run-${ours}`), 'our orphan to go');
-    // A finished Job whose run this database does not know: nothing to record, and no error, ever.
-    const outcomes = jobOutcomes({ store, now, pool: db.pools.primary, kubeconfig: kc, batch: kc.makeApiClient(BatchV1Api), core, log: quietLog, meta: systemMeta('kubernetes-outcomes'), stuckGraceMs: 0, installation });
-    const finished = (runId: string, made?: string) => ({ metadata: { name: 'agent', namespace: `codex-run-${runId}`, labels: managed(runId, made) }, status: { conditions: [{ type: 'Complete', status: 'True' }] } }) as never;
-    await outcomes.record(finished(unlabelled));
-    await outcomes.record(finished(theirs, randomUUID()));
-    assert.deepEqual(await history(unlabelled), []);
+    assert.ok(counts.orphans === 1 && counts.deleted >= 1, JSON.stringify(counts));
+    await until(async () => !(await core.listNamespace()).items.some((n) => [`codex-run-${ours}`, `codex-run-${known}`].includes(n.metadata!.name!)), 'our orphan and the known run\'s namespace to go');
+  });
+
+  it('the installation\'s identity is stable, bound to its database (a copy made from it is another), and the platform cannot change it', async () => {
+    const { installationId } = await import('../adapters/postgres/installation.js');
+    const identity = await installationId(db.pools.primary);
+    assert.equal(await installationId(db.pools.primary), identity);
+    // This test database is a CREATE DATABASE … TEMPLATE copy of the tests' template, row and all.
+    const template = new pg.Client({ connectionString: db.env.CODEXK8S_DATABASE_URL!.replace(/\/[^/]+$/, `/${TEMPLATE_DATABASE}`) });
+    await template.connect();
+    try {
+      assert.equal((await template.query('SELECT id FROM installation')).rows[0].id, (await db.pools.primary.query('SELECT id FROM installation')).rows[0].id, 'the same row');
+      assert.notEqual(await installationId(template), identity, 'another identity');
+    } finally {
+      await template.end();
+    }
+    await assert.rejects(db.pools.primary.query('UPDATE installation SET id = gen_random_uuid()'), /permission denied/);
+  });
+
+  it('the outcome watch records a run known here whatever its Job\'s labels, and a Job whose run is unknown here quietly, once (found by two reviews)', async () => {
+    const { sim, kc, kube, objects, scheduled } = await launching();
+    try {
+      const { runId, event } = await scheduled();
+      await runLauncher({ kube, store, now, openaiKey, repositoryToken: async () => null, objects }).react(event, { meta: systemMeta(), signal: new AbortController().signal });
+      assert.equal((await history(runId)).at(-1), 'JobStarted');
+      const outcomes = jobOutcomes({ store, now, pool: db.pools.primary, kubeconfig: kc, batch: kc.makeApiClient(BatchV1Api), core: kc.makeApiClient(CoreV1Api), log: quietLog, meta: systemMeta('kubernetes-outcomes'), stuckGraceMs: 0 });
+      const complete = (id: string) => ({ metadata: { name: 'agent', namespace: `codex-run-${id}`, labels: { 'app.kubernetes.io/managed-by': 'codex-k8s', 'codex-k8s.io/run': id, 'codex-k8s.io/installation': randomUUID() } }, status: { conditions: [{ type: 'Complete', status: 'True' }] } }) as never;
+      await outcomes.record(complete(runId));
+      assert.equal((await history(runId)).at(-1), 'RunSucceeded');
+      const unknown = randomUUID();
+      await outcomes.record(complete(unknown));
+      await outcomes.record(complete(unknown));
+      assert.deepEqual(await history(unknown), []);
+    } finally {
+      await sim.close();
+    }
   });
 
   it('the time of the last watch event moves with events only, not when a watch (re)starts (found by a review)', async () => {

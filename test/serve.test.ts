@@ -330,6 +330,13 @@ describe('two workers, one killed halfway', () => {
         assert.deepEqual(types, ['RunRequested', 'RunScheduled', 'RunNamespacePrepared', 'JobStarted', 'RunSucceeded'], id);
       }
       assert.equal(sim.state.creates.Job, 20, 'one Job create per run');
+      // Every object carries this installation's identity (what keeps another installation's cleanup off them).
+      const { installationId } = await import('../adapters/postgres/installation.js');
+      const identity = await installationId(db.pools.primary);
+      for (const kind of ['Namespace', 'Job']) {
+        const made = sim.state.objects(kind).filter((o) => runIds.includes(o.metadata.labels?.['codex-k8s.io/run'] ?? ''));
+        assert.ok(made.length > 0 && made.every((o) => o.metadata.labels?.['codex-k8s.io/installation'] === identity), kind);
+      }
       for (let n = 1; n <= 4; n++) {
         const slot = (await store.readStream(`slot-${project}-${n}`)).map((e) => e.type);
         assert.equal(slot.at(-1), 'SlotReleased', `slot ${n} is free`);

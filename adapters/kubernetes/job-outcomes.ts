@@ -3,7 +3,7 @@ import type { BatchV1Api, CoreV1Api, KubeConfig, V1Job, V1Pod } from '@kubernete
 import { Watch } from '@kubernetes/client-node';
 import type { EventMeta } from '../../ports/event-store.js';
 import { endRun, renewLease, type Outcome, type RunCommandDeps } from '../../commands/runs.js';
-import { INSTALLATION_LABEL, MANAGED_BY } from './run-objects.js';
+import { MANAGED_BY } from './run-objects.js';
 import { DomainError } from '../../domain/shared/errors.js';
 import { sleep } from '../../projections/lease.js';
 import { isRight } from 'fp-ts/lib/Either.js';
@@ -98,8 +98,6 @@ export interface OutcomeDeps extends Pick<RunCommandDeps, 'store' | 'now'> {
   onWatchEvent?: (at: number) => void;
   /** What a pod's failure reason must never carry into the log (the OpenAI key the agent holds). */
   secrets?: readonly string[];
-  /** This installation's id: a Job labelled with another's is left to it (installations may share a cluster). */
-  installation?: string;
 }
 
 /** How often, and how far apart, an outcome that came before its run's start is tried again. */
@@ -144,12 +142,12 @@ export function jobOutcomes(deps: OutcomeDeps) {
   async function recordOnce(job: V1Job, { checkPods = true }: { checkPods?: boolean } = {}): Promise<void> {
     const runId = job.metadata?.labels?.['codex-k8s.io/run'];
     if (!runId || ended.has(runId)) return;
-    const madeBy = job.metadata?.labels?.[INSTALLATION_LABEL];
-    if (deps.installation !== undefined && madeBy !== undefined && madeBy !== deps.installation) return remember(runId);
+    // A run this database knows is recorded whatever its labels say (run ids are UUIDs: no other
+    // installation has it, and a database restored from the log has a new identity).
     try {
       await recordKnown(job, runId, checkPods);
     } catch (error) {
-      // A Job whose run this database does not know (another installation's, made before the label):
+      // A Job whose run this database does not know (another installation's sharing the cluster):
       // nothing to record, then or at any later re-list (found by a review: a warning every 30 s).
       if (error instanceof DomainError && error.code === 'not_found') return remember(runId);
       throw error;

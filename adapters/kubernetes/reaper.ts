@@ -51,15 +51,11 @@ export async function reapNamespaces(deps: ReaperDeps): Promise<ReapCounts> {
     const name = namespace.metadata?.name;
     if (!name || namespace.status?.phase === 'Terminating') continue;
     const runId = namespace.metadata?.labels?.['codex-k8s.io/run'];
-    const label = namespace.metadata?.labels?.[INSTALLATION_LABEL];
-    if (deps.installation !== undefined && label !== undefined && label !== deps.installation) {
-      counts.kept++;
-      continue;
-    }
     const run = runId ? await endedAt(deps.store, runId) : { known: false };
     const created = new Date(namespace.metadata?.creationTimestamp ?? 0).getTime();
-    // Unlabelled (made before the label existed) and no run here knows it: it may be another installation's.
-    const ours = deps.installation === undefined || label === deps.installation;
+    // A run this database knows is ours whatever the label says (run ids are UUIDs, and a database
+    // restored from the log has a new identity); one it does not know is ours only if labelled so.
+    const ours = deps.installation === undefined || namespace.metadata?.labels?.[INSTALLATION_LABEL] === deps.installation;
     const orphan = !run.known && ours && deps.now() - created >= deps.orphanGraceMs;
     const expired = run.endedAt !== undefined && deps.now() - run.endedAt >= deps.ttlMs;
     if (!orphan && !expired) {

@@ -17,6 +17,7 @@ import { runLauncher } from './launcher.js';
 import { podResources } from './run-objects.js';
 import { startKubeSimulator } from './simulator/index.js';
 import { JsonObjectApi } from './json-object-api.js';
+import { installationId } from '../postgres/installation.js';
 
 type Env = Record<string, string | undefined>;
 
@@ -124,8 +125,8 @@ export async function startKubernetesWorker(deps: {
     tasks.push(new Promise<void>((resolve) => deps.signal.addEventListener('abort', () => void sim.close().then(resolve), { once: true })));
   }
   const now = () => new Date().toISOString();
-  // Labelled on every object of this installation's runs: the cleanup and the outcome watch leave the others' alone.
-  const installation = (await deps.pool.query<{ id: string }>('SELECT id::text AS id FROM installation')).rows[0]?.id;
+  // Labelled on every object of this installation's runs: the cleanup leaves the others' alone.
+  const installation = await installationId(deps.pool);
   const closeConnections = reuseConnections(kc);
   const kube = JsonObjectApi.fromConfig(kc);
   const repositoryToken = repositoryTokens(deps.store, settings.tokenKeys);
@@ -142,7 +143,6 @@ export async function startKubernetesWorker(deps: {
     leaseMs: deps.runs.slotLeaseSeconds * 1000,
     onWatchEvent: (at) => deps.metrics?.watchLastEvent.set(at / 1000),
     secrets: settings.openaiKey ? [settings.openaiKey] : [],
-    installation,
   });
   const remover = settings.namespaceTtlSeconds === 0 ? namespaceRemover(kc.makeApiClient(CoreV1Api), () => deps.metrics?.namespacesCleaned.inc({ reason: 'expired' })) : undefined;
   tasks.push(runReactor(launcher, common), runReactor(canceler, common), outcomes.watch(deps.signal), reapEvery(60_000));
