@@ -397,11 +397,11 @@ describe('runs that fail or are canceled', () => {
       await react(runLauncher({ kube: racing('NetworkPolicy', during.runId), store, now, openaiKey, repositoryToken: async () => null, objects }), during.event);
       assert.deepEqual(await history(during.runId), ['RunRequested', 'RunScheduled', 'RunCanceled']);
       assert.equal(sim.state.creates.Job ?? 0, jobsBefore, 'no Job was created');
-      // And landing while the Job itself is created: the Job goes with its namespace.
+      // And landing while the Job itself is created: the Job goes (its namespace stays until the TTL).
       const late = await scheduled();
       await react(runLauncher({ kube: racing('Job', late.runId), store, now, openaiKey, repositoryToken: async () => null, objects }), late.event);
       assert.deepEqual(await history(late.runId), ['RunRequested', 'RunScheduled', 'RunNamespacePrepared', 'RunCanceled']);
-      await until(async () => sim.state.objects('Job', `codex-run-${late.runId}`).length === 0, 'the Job to go with its namespace');
+      await until(async () => sim.state.objects('Job', `codex-run-${late.runId}`).length === 0, 'the Job to go');
       // A retried attempt (the Job's create failed once, after RunNamespacePrepared), canceled while
       // its objects are created again: still no Job (found by a review; its state was remembered).
       const retried = await scheduled();
@@ -426,6 +426,32 @@ describe('runs that fail or are canceled', () => {
       await react(runLauncher({ kube: refused, store, now, openaiKey, repositoryToken: async () => null, objects, attempts: 1 }), unreachable.event);
       const failed = (await store.readStream(`run-${unreachable.runId}`)).find((e) => e.type === 'RunFailed');
       assert.equal((failed?.data as { reason?: string } | undefined)?.reason, 'launch failed: connect ECONNREFUSED 127.0.0.1:1');
+    } finally {
+      await sim.close();
+    }
+  });
+
+  it('a Job that failed on its own before the launcher recorded its start keeps its namespace and logs (found by a review: the launcher deleted the namespace)', async () => {
+    const { sim, kube, objects, scheduled } = await launching({ outcome: 'fail', runSeconds: 0.05 });
+    try {
+      const { runId, event } = await scheduled();
+      const namespace = `codex-run-${runId}`;
+      // The Job fails at once, and the outcome watch records it before the launcher's StartJob.
+      const failingFast = new Proxy(kube, {
+        get: (target, key) => key === 'createAsIs'
+          ? async (object: { kind?: string }) => {
+            await target.createAsIs(object);
+            if (object.kind !== 'Job') return;
+            await until(async () => sim.state.objects('Job', namespace)[0]?.status?.conditions?.some((c: { type: string }) => c.type === 'Failed'), 'the Job to fail');
+            await endRun({ store, now }, runId, { type: 'FailRun', reason: 'job failed: BackoffLimitExceeded' }, systemMeta());
+          }
+          : Reflect.get(target, key),
+      });
+      await runLauncher({ kube: failingFast, store, now, openaiKey, repositoryToken: async () => null, objects }).react(event, { meta: systemMeta(), signal: new AbortController().signal });
+      assert.deepEqual(await history(runId), ['RunRequested', 'RunScheduled', 'RunNamespacePrepared', 'RunFailed']);
+      await new Promise((r) => setTimeout(r, 200));
+      assert.equal(sim.state.objects('Namespace').filter((n) => n.metadata.name === namespace && !n.metadata.deletionTimestamp).length, 1, 'the namespace stays until its TTL');
+      assert.equal(sim.state.objects('Job', namespace).length, 1, 'the failed Job stays, with its logs');
     } finally {
       await sim.close();
     }

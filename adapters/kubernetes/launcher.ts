@@ -8,6 +8,7 @@ import { endRun } from '../../commands/runs.js';
 import { reactor } from '../reactors/reactor.js';
 import { sleep } from '../../projections/lease.js';
 import type { JsonObjectApi, ObjectJson } from './json-object-api.js';
+import { stopJobUnlessEnded } from './cancel.js';
 import { runObjects, type RunObjectsSpec } from './run-objects.js';
 
 /** How often, and how long at most each time, a create that an overloaded API server shed (429) waits and is sent again. */
@@ -73,7 +74,7 @@ const describe = (error: unknown) => {
  * creates the Job and records JobStarted. A launch that keeps failing
  * is retried with backoff and, past the bound, fails the run with the reason (which releases its
  * slot). A run canceled while it was launching keeps no Job: the cancel makes StartJob a no-op, and
- * the launcher deletes what it created.
+ * the launcher deletes the namespace it made (before the Job) or the Job if it still runs (after).
  */
 export function runLauncher(deps: LauncherDeps) {
   const attempts = deps.attempts ?? 5;
@@ -106,8 +107,6 @@ export function runLauncher(deps: LauncherDeps) {
         try {
           const token = await deps.repositoryToken(requested.data.projectId, requested.data.repositoryId);
           const { names, namespace, objects } = runObjects(spec, { openaiKey: deps.openaiKey, repositoryToken: token, imagePullSecret: deps.imagePullSecret });
-          const removeNamespace = () =>
-            deps.kube.delete({ apiVersion: 'v1', kind: 'Namespace', metadata: { name: names.namespace } }, undefined, undefined, undefined, undefined, 'Foreground').catch(() => {});
           await ensureCreated(deps.kube, namespace, signal);
           // The Job last: it must not start before its Secrets, quota and policy are there.
           const job = objects.at(-1)!;
@@ -121,14 +120,15 @@ export function runLauncher(deps: LauncherDeps) {
           const prepared = await step({ type: 'PrepareNamespace', namespace: names.namespace, objects: kinds, now: deps.now() });
           if (prepared.result !== 'scheduled' && prepared.result !== 'running') {
             // Ended while it launched (a cancel raced the launch): no Job at all, and the namespace goes.
-            await removeNamespace();
+            await deps.kube.delete({ apiVersion: 'v1', kind: 'Namespace', metadata: { name: names.namespace } }, undefined, undefined, undefined, undefined, 'Foreground').catch(() => {});
             return;
           }
           await ensureCreated(deps.kube, job, signal);
           const started = await step({ type: 'StartJob', namespace: names.namespace, job: names.job, now: deps.now() });
           if (!started.append && foldStream(await deps.store.readStream(stream), runDecider).state.status !== 'running') {
-            // Ended between the two steps: no Job may keep running.
-            await removeNamespace();
+            // Ended between the two steps: no Job may keep running (a cancel's reaction may have come
+            // before the Job did). One that ended on its own keeps its namespace and logs until the TTL.
+            await stopJobUnlessEnded(deps.kube, runId);
           }
           return;
         } catch (error) {
