@@ -518,6 +518,10 @@ describe('runs that fail or are canceled', () => {
       assert.ok(Date.now() - started >= 2000, 'it waited the second the server asked for, twice (the namespace, then its objects)');
       assert.equal(sim.state.creates.Namespace, 1);
       assert.equal(sim.state.creates.Job, 1);
+      // The client's error carries the server's Retry-After through createAsIs (3 s is not the default).
+      sim.shedCreates(1, 3);
+      const shed = await kube.createAsIs({ apiVersion: 'v1', kind: 'Namespace', metadata: { name: `shed-${runId}` } }).then(() => undefined, (error: unknown) => error);
+      assert.equal(retryAfterMs(shed), 3000);
     } finally {
       await sim.close();
     }
