@@ -1,4 +1,5 @@
 import { describe, it } from 'node:test';
+import { existsSync, readdirSync, readFileSync, readlinkSync } from 'node:fs';
 import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createHmac, randomBytes, randomUUID } from 'node:crypto';
@@ -120,6 +121,28 @@ describe('serve from a webhook to a finished run', () => {
   });
 });
 
+/** Whether a process holds a listening TCP socket now (Linux's /proc); undefined where that cannot be read. */
+function listensNow(pid: number): boolean | undefined {
+  try {
+    const listening = new Set<string>();
+    for (const table of ['/proc/net/tcp', '/proc/net/tcp6']) {
+      for (const line of readFileSync(table, 'utf8').split('\n').slice(1)) {
+        const fields = line.trim().split(/\s+/);
+        if (fields[3] === '0A') listening.add(fields[9]!); // state LISTEN: its inode
+      }
+    }
+    return readdirSync(`/proc/${pid}/fd`).some((fd) => {
+      try {
+        return listening.has(/^socket:\[(\d+)\]$/.exec(readlinkSync(`/proc/${pid}/fd/${fd}`))?.[1] ?? '');
+      } catch {
+        return false; // closed meanwhile
+      }
+    });
+  } catch {
+    return existsSync('/proc/net/tcp') ? false : undefined; // the process is gone, or there is no /proc
+  }
+}
+
 describe('serve with a setting it cannot take', () => {
   // Found by a review: settings read after the pools, the webhook or the projections had started
   // printed their error and left a process that was ready (200) and did nothing, until SIGTERM.
@@ -140,10 +163,10 @@ describe('serve with a setting it cannot take', () => {
       const answered = (async () => {
         for (;;) {
           if (child.exitCode !== null || child.signalCode !== null) return false;
-          // serve's own answer: the port was free when chosen, but another test file's server may
-          // take it meanwhile (on CI a server that was not this one answered).
-          if (await fetch(`http://127.0.0.1:${port}/healthz`).then(async (r) => r.ok && ((await r.json()) as { status?: string }).status === 'ok', () => false)) return true;
-          await new Promise((r) => setTimeout(r, 50));
+          // This process's own listening socket, not whoever answers on the port: it was free when
+          // chosen, but another test file's server may take it meanwhile (on CI one answered).
+          if (listensNow(child.pid!) ?? (await fetch(`http://127.0.0.1:${port}/healthz`).then((r) => r.ok, () => false))) return true;
+          await new Promise((r) => setTimeout(r, 20));
         }
       })();
       const code = await Promise.race([exited, new Promise<'running'>((r) => setTimeout(() => r('running'), 15_000))]);
