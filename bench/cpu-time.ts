@@ -16,17 +16,22 @@ const ticksPerSecond = (() => {
   }
 })();
 
-/** [own CPU, CPU of its children that exited and were waited for], in seconds. */
-function processSeconds(pid: number): [number, number] | undefined {
+/** The fields of /proc/<pid>/stat after the command name (which, in parentheses, may hold spaces); undefined once it has ended. */
+function statFields(pid: number | string): string[] | undefined {
   try {
     const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    // The command name, in parentheses, may hold spaces: the fields after it are space-separated.
-    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-    const [utime, stime, cutime, cstime] = [11, 12, 13, 14].map((i) => Number(fields[i]));
-    return [(utime! + stime!) / ticksPerSecond, (cutime! + cstime!) / ticksPerSecond];
+    return stat.slice(stat.lastIndexOf(')') + 2).split(' ');
   } catch {
     return undefined;
   }
+}
+
+/** [own CPU, CPU of its children that exited and were waited for], in seconds. */
+function processSeconds(pid: number): [number, number] | undefined {
+  const fields = statFields(pid);
+  if (!fields) return undefined;
+  const [utime, stime, cutime, cstime] = [11, 12, 13, 14].map((i) => Number(fields[i]));
+  return [(utime! + stime!) / ticksPerSecond, (cutime! + cstime!) / ticksPerSecond];
 }
 
 /** A postmaster and its children: the servers' CPU, with backends that ended counted in the postmaster's. */
@@ -39,14 +44,9 @@ function serverSeconds(dataDir: string): number {
   }
   const [own, reaped] = processSeconds(postmaster) ?? [0, 0];
   let children = 0;
+  // A child that ended while we looked is in the postmaster's reaped time.
   for (const entry of readdirSync('/proc')) {
-    if (!/^\d+$/.test(entry)) continue;
-    try {
-      const stat = readFileSync(`/proc/${entry}/stat`, 'utf8');
-      if (Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]) === postmaster) children += processSeconds(Number(entry))?.[0] ?? 0;
-    } catch {
-      // It ended while we looked: the postmaster's reaped time has it.
-    }
+    if (/^\d+$/.test(entry) && Number(statFields(entry)?.[1]) === postmaster) children += processSeconds(Number(entry))?.[0] ?? 0;
   }
   return own + reaped + children;
 }
